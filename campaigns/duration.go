@@ -1,0 +1,135 @@
+package campaigns
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Day and Week are the calendar-free spans durations are written in.
+const (
+	Day  = 24 * time.Hour
+	Week = 7 * Day
+)
+
+// Duration is a span written as people write it: "30m", "12h", "2d", "3w"
+// or a sum such as "1d12h". It encodes to JSON in that form.
+type Duration time.Duration
+
+var durationUnits = []struct {
+	suffix byte
+	size   time.Duration
+}{{'w', Week}, {'d', Day}, {'h', time.Hour}, {'m', time.Minute}}
+
+// ParseDuration reads "2d", "12h", "3w", "45m" or a sum like "1w2d".
+func ParseDuration(s string) (Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration: write a number and a unit, like \"2d\"")
+	}
+	var total time.Duration
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			return 0, fmt.Errorf("invalid duration %q: write a number and a unit (m, h, d, w), like \"2d\" or \"1d12h\"", s)
+		}
+		n, err := strconv.ParseInt(rest[:i], 10, 64)
+		if err != nil || n > 100000 {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
+		var unit time.Duration
+		for _, u := range durationUnits {
+			if rest[i] == u.suffix {
+				unit = u.size
+			}
+		}
+		if unit == 0 {
+			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use m, h, d or w)", s, rest[i])
+		}
+		total += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	return Duration(total), nil
+}
+
+// MustDuration is ParseDuration for constants in code and tests.
+func MustDuration(s string) Duration {
+	d, err := ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// Std is the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String writes the duration in its canonical form: whole weeks as weeks,
+// else days, hours and minutes, so "14d" is "2w", "30d" stays "30d" and
+// "36h" is "1d12h". Zero is "0m".
+func (d Duration) String() string {
+	if d <= 0 {
+		return "0m"
+	}
+	var b strings.Builder
+	rest := time.Duration(d)
+	units := durationUnits
+	if rest%Week != 0 {
+		units = units[1:]
+	}
+	for _, u := range units {
+		if n := rest / u.size; n > 0 {
+			b.WriteString(strconv.FormatInt(int64(n), 10))
+			b.WriteByte(u.suffix)
+			rest -= n * u.size
+		}
+	}
+	if b.Len() == 0 { // below a minute: not writable in the language
+		return time.Duration(d).String()
+	}
+	return b.String()
+}
+
+// MarshalText writes the canonical form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads any form ParseDuration accepts.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// TimeOfDay is a wall-clock time, minutes after midnight, written "08:30".
+type TimeOfDay int
+
+// ParseTimeOfDay reads "HH:MM" on a 24-hour clock.
+func ParseTimeOfDay(s string) (TimeOfDay, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != 5 {
+		return 0, fmt.Errorf("invalid time of day %q: write it as HH:MM on a 24-hour clock, like \"08:30\"", s)
+	}
+	return TimeOfDay(t.Hour()*60 + t.Minute()), nil
+}
+
+func (t TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", int(t)/60, int(t)%60) }
+
+// MarshalText writes "HH:MM".
+func (t TimeOfDay) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads "HH:MM".
+func (t *TimeOfDay) UnmarshalText(b []byte) error {
+	v, err := ParseTimeOfDay(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}

@@ -1,0 +1,81 @@
+package campaigns
+
+// Predicate operators.
+const (
+	OpAll      = "all"
+	OpAny      = "any"
+	OpNot      = "not"
+	OpAttr     = "attr"
+	OpEvent    = "event"
+	OpScore    = "score"
+	OpSegment  = "segment"
+	OpInactive = "inactive"
+)
+
+// Predicate is a condition on one contact, as a tree. Exactly the fields
+// its Op names are set. The empty "all" matches every contact.
+type Predicate struct {
+	Op       string          `json:"op"`
+	Args     []Predicate     `json:"args,omitempty"`
+	Cond     *Condition      `json:"cond,omitempty"`
+	Event    *EventCondition `json:"event,omitempty"`
+	Score    *ScoreCondition `json:"score,omitempty"`
+	Segment  string          `json:"segment,omitempty"`
+	Inactive Duration        `json:"inactive,omitempty"`
+}
+
+// Comparison operators of a Condition.
+const (
+	CmpEq        = "eq"
+	CmpNe        = "ne"
+	CmpIn        = "in"
+	CmpNotIn     = "not_in"
+	CmpGt        = "gt"
+	CmpGte       = "gte"
+	CmpLt        = "lt"
+	CmpLte       = "lte"
+	CmpMatches   = "matches"
+	CmpExists    = "exists"
+	CmpWithin    = "within"
+	CmpOlderThan = "older_than"
+)
+
+// Condition compares one attribute or event property with a value.
+// Value holds a string, float64 or bool; Values the list of in and not_in.
+// Span is the duration of within and older_than.
+type Condition struct {
+	Field  string   `json:"field"`
+	Cmp    string   `json:"cmp"`
+	Value  any      `json:"value,omitempty"`
+	Values []any    `json:"values,omitempty"`
+	Span   Duration `json:"span,omitempty"`
+}
+
+// EventCondition holds when a contact has done something a number of times.
+type EventCondition struct {
+	Name  string      `json:"name"`
+	Where []Condition `json:"where,omitempty"`
+	// Within counts only events this recent; zero means all.
+	Within Duration `json:"within,omitempty"`
+	// MinCount and MaxCount bound the number of matching events; a nil
+	// MaxCount has no upper bound.
+	MinCount int  `json:"min_count"`
+	MaxCount *int `json:"max_count,omitempty"`
+}
+
+// ScoreCondition compares a scoring model's score with a number.
+// Threshold names the threshold the number came from, if any.
+type ScoreCondition struct {
+	Model     string  `json:"model"`
+	Cmp       string  `json:"cmp"`
+	Value     float64 `json:"value"`
+	Threshold string  `json:"threshold,omitempty"`
+}
+
+// Walk calls fn for p and every predicate below it, depth first.
+func (p *Predicate) Walk(fn func(*Predicate)) {
+	fn(p)
+	for i := range p.Args {
+		p.Args[i].Walk(fn)
+	}
+}

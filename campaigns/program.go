@@ -1,0 +1,171 @@
+package campaigns
+
+// FormatVersion is the version of the Program's JSON encoding. It changes
+// only when a reader of an older encoding would misread a newer one.
+const FormatVersion = 1
+
+// Program is one compiled nurture programme.
+type Program struct {
+	FormatVersion int                      `json:"format_version"`
+	Sender        Sender                   `json:"sender"`
+	Contact       ContactSchema            `json:"contact"`
+	Accounts      Accounts                 `json:"accounts"`
+	Events        map[string]*EventType    `json:"events"`
+	Scoring       map[string]*ScoringModel `json:"scoring"`
+	Segments      map[string]*Segment      `json:"segments"`
+	Sequences     map[string]*Sequence     `json:"sequences"`
+	Cadence       Cadence                  `json:"cadence"`
+	Exits         []ExitRule               `json:"exits"`
+	Handoffs      map[string]*Handoff      `json:"handoffs"`
+	// Emails by their path relative to the programme directory, slash-separated.
+	Emails map[string]*Email `json:"emails"`
+}
+
+// Sender says who mail is from and what compliance asks of it.
+type Sender struct {
+	FromName    string `json:"from_name"`
+	FromEmail   string `json:"from_email"`
+	ReplyTo     string `json:"reply_to,omitempty"`
+	Address     string `json:"address,omitempty"`
+	LawfulBasis string `json:"lawful_basis"`
+	// TrackingURL is the base URL of the tracking server, if any.
+	TrackingURL     string `json:"tracking_url,omitempty"`
+	UnsubscribeMail string `json:"unsubscribe_mailto,omitempty"`
+	UTM             UTM    `json:"utm"`
+}
+
+// UTM holds campaign-tracking parameters added to links at render time.
+type UTM struct {
+	Source   string `json:"source,omitempty"`
+	Medium   string `json:"medium,omitempty"`
+	Campaign string `json:"campaign,omitempty"`
+	Content  string `json:"content,omitempty"`
+}
+
+// Attribute and property types.
+const (
+	TypeString = "string"
+	TypeEnum   = "enum"
+	TypeInt    = "int"
+	TypeNumber = "number"
+	TypeBool   = "bool"
+	TypeTime   = "time"
+)
+
+// Attribute is one typed field of a contact or property of an event.
+type Attribute struct {
+	Type        string   `json:"type"`
+	Values      []string `json:"values,omitempty"`
+	Required    bool     `json:"required,omitempty"`
+	Builtin     bool     `json:"builtin,omitempty"`
+	Description string   `json:"description,omitempty"`
+}
+
+// ContactSchema is the shape of a contact.
+type ContactSchema struct {
+	// Stages in lifecycle order; ranges over stage follow it.
+	Stages     []string              `json:"stages"`
+	Attributes map[string]*Attribute `json:"attributes"`
+}
+
+// Built-in contact attributes every programme has.
+const (
+	AttrEmail       = "email"
+	AttrStage       = "stage"
+	AttrTimezone    = "timezone"
+	AttrAccount     = "account"
+	AttrAccountTier = "account_tier"
+)
+
+// Accounts holds account-based-marketing settings.
+type Accounts struct {
+	Tiers []string `json:"tiers"`
+}
+
+// EventType is a declared or built-in behavioural signal.
+type EventType struct {
+	Description string                `json:"description,omitempty"`
+	Properties  map[string]*Attribute `json:"properties"`
+	Builtin     bool                  `json:"builtin,omitempty"`
+}
+
+// Built-in email events, recorded by the runtime.
+const (
+	EventSent         = "email.sent"
+	EventDelivered    = "email.delivered"
+	EventOpened       = "email.opened"
+	EventClicked      = "email.clicked"
+	EventReplied      = "email.replied"
+	EventBounced      = "email.bounced"
+	EventComplained   = "email.complained"
+	EventUnsubscribed = "email.unsubscribed"
+)
+
+// BuiltinEvents returns the email events every programme knows, with their
+// properties.
+func BuiltinEvents() map[string]*EventType {
+	str := func() *Attribute { return &Attribute{Type: TypeString, Builtin: true} }
+	common := func(extra map[string]*Attribute) *EventType {
+		props := map[string]*Attribute{"email": str(), "sequence": str(), "step": str(), "variant": str()}
+		for k, v := range extra {
+			props[k] = v
+		}
+		return &EventType{Properties: props, Builtin: true}
+	}
+	return map[string]*EventType{
+		EventSent:      common(nil),
+		EventDelivered: common(nil),
+		EventOpened:    common(nil),
+		EventClicked:   common(map[string]*Attribute{"url": str()}),
+		EventReplied:   common(nil),
+		EventBounced: common(map[string]*Attribute{
+			"kind": {Type: TypeEnum, Values: []string{"hard", "soft"}, Builtin: true}}),
+		EventComplained:   common(nil),
+		EventUnsubscribed: common(nil),
+	}
+}
+
+// IsEngagement reports whether an event counts as engagement for inactivity
+// rules: opens, clicks, replies and every declared behavioural event.
+func IsEngagement(event string) bool {
+	switch event {
+	case EventSent, EventDelivered, EventBounced, EventComplained, EventUnsubscribed:
+		return false
+	}
+	return true
+}
+
+// ScoringModel turns attributes and events into a lead score.
+type ScoringModel struct {
+	Description string                   `json:"description,omitempty"`
+	Fit         map[string]*FitRule      `json:"fit"`
+	Behavior    map[string]*BehaviorRule `json:"behavior"`
+	// HalfLife halves behaviour points of an event every span; zero: no decay.
+	HalfLife Duration `json:"half_life,omitempty"`
+	// Max caps the score; zero means the sum of what the rules can give.
+	Max        int                `json:"max"`
+	Thresholds map[string]float64 `json:"thresholds"`
+}
+
+// FitRule gives points when a contact's attributes match.
+type FitRule struct {
+	When   Predicate `json:"when"`
+	Points int       `json:"points"`
+}
+
+// BehaviorRule gives points for each matching event.
+type BehaviorRule struct {
+	Event  string      `json:"event"`
+	Where  []Condition `json:"where,omitempty"`
+	Points int         `json:"points"`
+	// Max caps the points this rule gives; zero means no cap.
+	Max int `json:"max,omitempty"`
+	// Within counts only events this recent; zero means all.
+	Within Duration `json:"within,omitempty"`
+}
+
+// Segment is a named, dynamic audience.
+type Segment struct {
+	Description string    `json:"description,omitempty"`
+	When        Predicate `json:"when"`
+}

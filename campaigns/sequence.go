@@ -1,0 +1,170 @@
+package campaigns
+
+// Sequence is one email journey.
+type Sequence struct {
+	Description string  `json:"description,omitempty"`
+	Entry       Entry   `json:"entry"`
+	Reentry     Reentry `json:"reentry"`
+	// Priority decides between sequences that want the same contact: the
+	// highest wins.
+	Priority int `json:"priority"`
+	// TransactionalReason is set for transactional sequences, which cadence
+	// caps do not hold back; it says why they may be exempt.
+	TransactionalReason string     `json:"transactional_reason,omitempty"`
+	Cap                 []Limit    `json:"cap,omitempty"`
+	Steps               []Step     `json:"steps"`
+	Exits               []ExitRule `json:"exits"`
+	UTM                 UTM        `json:"utm"`
+}
+
+// Transactional reports whether the sequence sends transactional mail.
+func (s *Sequence) Transactional() bool { return s.TransactionalReason != "" }
+
+// StepIndex returns the index of the named step, or -1.
+func (s *Sequence) StepIndex(name string) int {
+	for i := range s.Steps {
+		if s.Steps[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Entry says how contacts enter a sequence. With neither Segment nor Event
+// set, contacts enter only when enrolled by a step, exit rule or hand-off.
+type Entry struct {
+	Segment string          `json:"segment,omitempty"`
+	Event   *EventCondition `json:"event,omitempty"`
+}
+
+// Re-entry policies.
+const (
+	ReentryNever  = "never"
+	ReentryAlways = "always"
+	ReentryAfter  = "after"
+)
+
+// Reentry says whether a contact who left a sequence may enter it again.
+type Reentry struct {
+	Policy string   `json:"policy"`
+	After  Duration `json:"after,omitempty"`
+}
+
+// Limit allows at most Max emails in any rolling window of Per.
+type Limit struct {
+	Max int      `json:"max"`
+	Per Duration `json:"per"`
+}
+
+// Step kinds.
+const (
+	StepSend      = "send"
+	StepWait      = "wait"
+	StepWaitUntil = "wait_until"
+	StepWaitFor   = "wait_for"
+	StepBranch    = "branch"
+	StepSet       = "set"
+	StepHandoff   = "handoff"
+	StepEnroll    = "enroll"
+	StepGoto      = "goto"
+	StepExit      = "exit"
+	StepSuppress  = "suppress"
+)
+
+// Step is one step of a sequence; the fields its Kind names are set.
+type Step struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+
+	Send      []Variant      `json:"send,omitempty"`
+	Wait      Duration       `json:"wait,omitempty"`
+	WaitUntil *WaitUntil     `json:"wait_until,omitempty"`
+	WaitFor   *WaitFor       `json:"wait_for,omitempty"`
+	Branch    *Branch        `json:"branch,omitempty"`
+	Set       map[string]any `json:"set,omitempty"`
+	Handoff   string         `json:"handoff,omitempty"`
+	Enroll    string         `json:"enroll,omitempty"`
+	Goto      string         `json:"goto,omitempty"`
+	Exit      string         `json:"exit,omitempty"`
+	Suppress  string         `json:"suppress,omitempty"`
+}
+
+// Variant is one arm of a send: an email and the share of contacts who get
+// it, in percent. A plain send has one variant of weight 100.
+type Variant struct {
+	Name   string `json:"name"`
+	Email  string `json:"email"`
+	Weight int    `json:"weight"`
+}
+
+// WaitUntil waits for the next allowed day at a wall-clock time in the
+// contact's time zone. No days means any day.
+type WaitUntil struct {
+	Days []string  `json:"days,omitempty"`
+	At   TimeOfDay `json:"at"`
+}
+
+// WaitFor waits for an event, up to Within.
+type WaitFor struct {
+	Event  EventCondition `json:"event"`
+	Within Duration       `json:"within"`
+	Then   Action         `json:"then"`
+	Else   Action         `json:"else"`
+}
+
+// Branch goes one way or the other on a condition.
+type Branch struct {
+	When Predicate `json:"when"`
+	Then Action    `json:"then"`
+	Else Action    `json:"else"`
+}
+
+// Action is where a branch leads: a named step, an exit with a reason, or
+// (both empty) the next step.
+type Action struct {
+	Goto string `json:"goto,omitempty"`
+	Exit string `json:"exit,omitempty"`
+}
+
+// ExitRule takes a contact out of a sequence when it fires. Exactly one of
+// When, After and Inactive is set.
+type ExitRule struct {
+	Reason   string     `json:"reason"`
+	When     *Predicate `json:"when,omitempty"`
+	After    Duration   `json:"after,omitempty"`
+	Inactive Duration   `json:"inactive,omitempty"`
+	Handoff  string     `json:"handoff,omitempty"`
+	// Then: enroll in another sequence, or suppress the contact from marketing.
+	Enroll   string `json:"enroll,omitempty"`
+	Suppress bool   `json:"suppress,omitempty"`
+}
+
+// Cadence caps how often contacts hear from marketing.
+type Cadence struct {
+	Limits          []Limit     `json:"limits,omitempty"`
+	PerAccount      []Limit     `json:"per_account,omitempty"`
+	QuietHours      *QuietHours `json:"quiet_hours,omitempty"`
+	BusinessDays    []string    `json:"business_days,omitempty"`
+	DefaultTimezone string      `json:"default_timezone"`
+}
+
+// QuietHours is a daily span, possibly across midnight, without marketing.
+type QuietHours struct {
+	From TimeOfDay `json:"from"`
+	To   TimeOfDay `json:"to"`
+}
+
+// Handoff says what happens when a lead goes to sales.
+type Handoff struct {
+	Description string `json:"description,omitempty"`
+	WebhookURL  string `json:"webhook_url,omitempty"`
+	// SecretEnv names the environment variable with the webhook signing secret.
+	SecretEnv string `json:"secret_env,omitempty"`
+	// NotifyEmail, or the address in NotifyAttribute, is told of the lead.
+	NotifyEmail     string `json:"notify_email,omitempty"`
+	NotifyAttribute string `json:"notify_attribute,omitempty"`
+	Stage           string `json:"stage,omitempty"`
+	// What becomes of leads sales returns.
+	ReturnStage  string `json:"return_stage,omitempty"`
+	ReturnEnroll string `json:"return_enroll,omitempty"`
+}

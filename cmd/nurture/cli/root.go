@@ -1,0 +1,67 @@
+// Package cli is the nurture command tree. Commands parse flags into a
+// struct, check them, call the library and hand the result to a view; the
+// tree is built fresh for every call, so tests drive it in-process.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError ends a command with a status and nothing more to print: what
+// went wrong has been said.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// Main runs nurture with the process's arguments and returns its exit code.
+func Main() int {
+	return Run(os.Args[1:], os.Stdout, os.Stderr)
+}
+
+// Run runs nurture with args, writing to stdout and stderr.
+func Run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	var exit exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return int(exit)
+	}
+	fmt.Fprintf(stderr, "nurture: %v\n", err)
+	return 1
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "nurture",
+		Short: "Terraform for B2B email lead nurture",
+		Long: `nurture keeps a B2B email nurture programme as code: segments, lead
+scoring, email sequences, cadence caps and exit rules in CUE, email bodies
+in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("nurture {{.Version}}\n")
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(newValidate(), newFmt(), newExport())
+	return root
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

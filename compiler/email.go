@@ -1,0 +1,765 @@
+package compiler
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/ast"
+	"github.com/yuin/goldmark/extension"
+	extast "github.com/yuin/goldmark/extension/ast"
+	"github.com/yuin/goldmark/text"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nurture-dev/nurture/campaigns"
+)
+
+// Limits of an email.
+const (
+	maxSubject   = 120     // characters, fallbacks filled in
+	maxEmailSize = 1 << 20 // bytes of Markdown
+)
+
+var markdown = goldmark.New(goldmark.WithExtensions(extension.GFM))
+
+// compileEmails reads, checks and renders every email a step sends, once.
+func (c *checker) compileEmails() {
+	firstMarketing := []string(nil)
+	for _, rel := range sortedKeys(c.emails) {
+		u := c.emails[rel]
+		kind := campaigns.KindMarketing
+		if _, ok := u.kinds[campaigns.KindMarketing]; !ok {
+			kind = campaigns.KindTransactional
+		}
+		if len(u.kinds) > 1 {
+			c.errorf(u.kinds[campaigns.KindTransactional], "NRT410",
+				"transactional mail is exempt from caps and opt-outs, so one email cannot be both: copy it to a second file",
+				"email %s is sent by marketing and transactional sequences", rel)
+		}
+		if kind == campaigns.KindMarketing && firstMarketing == nil {
+			firstMarketing = u.kinds[campaigns.KindMarketing]
+		}
+		if e := c.email(rel, kind, u.path); e != nil {
+			c.prog.Emails[rel] = e
+		}
+	}
+	if firstMarketing != nil {
+		var missing []string
+		if c.prog.Sender.Address == "" {
+			missing = append(missing, "a postal address (sender.address)")
+		}
+		if c.prog.Sender.TrackingURL == "" {
+			missing = append(missing, "an unsubscribe link (sender.tracking.base_url, where the unsubscribe page is served)")
+		}
+		if len(missing) > 0 {
+			c.errorf(firstMarketing, "NRT405", "every marketing email carries the sender's postal address and an unsubscribe link; set "+strings.Join(missing, " and "),
+				"marketing email cannot be built without %s", strings.Join(missing, " and "))
+		}
+	}
+}
+
+// mdFile is an email's Markdown source and where its lines start.
+type mdFile struct {
+	name  string // absolute path, for positions
+	src   []byte
+	lines []int // byte offset of each line start
+}
+
+func newMDFile(name string, src []byte) *mdFile {
+	f := &mdFile{name: name, src: src, lines: []int{0}}
+	for i, b := range src {
+		if b == '\n' {
+			f.lines = append(f.lines, i+1)
+		}
+	}
+	return f
+}
+
+func (f *mdFile) pos(off int) Pos {
+	line := sort.Search(len(f.lines), func(i int) bool { return f.lines[i] > off }) - 1
+	col := utf8.RuneCount(f.src[f.lines[line]:min(off, len(f.src))]) + 1
+	return Pos{File: f.name, Line: line + 1, Col: col}
+}
+
+func (c *checker) mdError(f *mdFile, off int, sev Severity, code, detail, format string, args ...any) {
+	c.diags = append(c.diags, Diagnostic{Pos: f.pos(off), Severity: sev, Code: code, Summary: fmt.Sprintf(format, args...), Detail: detail})
+}
+
+// email compiles one Markdown email.
+func (c *checker) email(rel, kind string, usePath []string) *campaigns.Email {
+	abs := filepath.Join(c.dir, filepath.FromSlash(rel))
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		if root, err := filepath.EvalSymlinks(c.dir); err == nil {
+			if r, err := filepath.Rel(root, real); err != nil || strings.HasPrefix(r, "..") {
+				c.errorf(usePath, "NRT103", "email files live inside the programme directory", "email %s links outside the programme directory", rel)
+				return nil
+			}
+		}
+	}
+	src, err := os.ReadFile(abs)
+	if err != nil {
+		c.errorf(usePath, "NRT103", "create the file, or fix the path (relative to the programme directory)", "email file %s does not exist", rel)
+		return nil
+	}
+	f := newMDFile(abs, src)
+	if len(src) > maxEmailSize {
+		c.mdError(f, 0, Error, "NRT409", "split the content: an email this large will be clipped by mail clients", "email is %d bytes, over the limit of %d", len(src), maxEmailSize)
+		return nil
+	}
+	if !utf8.Valid(src) {
+		c.mdError(f, 0, Error, "NRT409", "save the file as UTF-8", "email is not UTF-8 text")
+		return nil
+	}
+	fm, bodyOff, ok := c.frontMatter(f)
+	if !ok {
+		return nil
+	}
+	e := &campaigns.Email{Kind: kind, Source: string(src[bodyOff:])}
+	fields := map[string]bool{}
+	e.Subjects = c.subjects(f, fm, fields)
+	if fm.preheader != nil {
+		e.Preheader = c.lineTemplate(f, fm.preheader, "preheader", fields)
+	}
+	if strings.TrimSpace(e.Source) == "" {
+		c.mdError(f, bodyOff, Error, "NRT409", "write the email's body below the front matter", "email body is empty")
+	}
+	c.body(f, bodyOff, e, fields)
+	c.footer(e)
+	for k := range fields {
+		if k != campaigns.FieldUnsubscribeURL && k != campaigns.FieldPreferencesURL {
+			e.Fields = append(e.Fields, k)
+		}
+	}
+	slices.Sort(e.Fields)
+	if e.Fields == nil {
+		e.Fields = []string{}
+	}
+	if e.Links == nil {
+		e.Links = []campaigns.Link{}
+	}
+	return e
+}
+
+// frontMatterData is an email's front matter, with the YAML nodes kept for
+// positions.
+type frontMatterData struct {
+	subject   *yaml.Node
+	preheader *yaml.Node
+	weight    *yaml.Node
+	variants  *yaml.Node
+	start     int // byte offset of the YAML
+	at        *yaml.Node
+}
+
+func (c *checker) frontMatter(f *mdFile) (*frontMatterData, int, bool) {
+	const help = "begin the file with front matter:\n---\nsubject: Your subject line\npreheader: The line shown after it\n---"
+	src := f.src
+	first := bytes.IndexByte(src, '\n')
+	if first < 0 || strings.TrimRight(string(src[:first]), "\r \t") != "---" {
+		c.mdError(f, 0, Error, "NRT408", help, "email has no front matter")
+		return nil, 0, false
+	}
+	start := first + 1
+	end, bodyOff := -1, len(src)
+	for i := 1; i < len(f.lines); i++ {
+		ls := f.lines[i]
+		le := len(src)
+		if i+1 < len(f.lines) {
+			le = f.lines[i+1]
+		}
+		if strings.TrimRight(string(src[ls:le]), "\r\n \t") == "---" {
+			end, bodyOff = ls, le
+			break
+		}
+	}
+	if end < 0 {
+		c.mdError(f, 0, Error, "NRT408", "close the front matter with a line of three dashes: ---", "front matter is not closed")
+		return nil, 0, false
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src[start:end], &doc); err != nil {
+		line := 1
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = strings.TrimPrefix(msg, m[0])
+		}
+		c.diags = append(c.diags, Diagnostic{Pos: Pos{File: f.name, Line: line + 1}, Code: "NRT408",
+			Summary: "invalid front matter: " + msg, Detail: "front matter is YAML; quote values that contain a colon or start with {{"})
+		return nil, 0, false
+	}
+	fm := &frontMatterData{start: start}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		c.mdError(f, start, Error, "NRT408", help, "front matter is not a set of key: value lines")
+		return nil, 0, false
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		switch k.Value {
+		case "subject":
+			fm.subject = v
+		case "preheader":
+			fm.preheader = v
+		case "weight":
+			fm.weight = v
+		case "variants":
+			fm.variants = v
+		default:
+			c.yamlError(f, fm, k, "NRT408", "front matter keys: subject, preheader, weight, variants", "unknown front matter key %q", k.Value)
+		}
+	}
+	if fm.subject == nil {
+		c.mdError(f, 0, Error, "NRT401", "add subject: to the front matter", "email has no subject")
+		return nil, 0, false
+	}
+	return fm, bodyOff, true
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// yamlPos is the position of a front-matter node in the file.
+func (fm *frontMatterData) pos(f *mdFile, n *yaml.Node) Pos {
+	p := f.pos(fm.start)
+	p.Line += n.Line - 1
+	p.Col = n.Column
+	return p
+}
+
+func (c *checker) yamlError(f *mdFile, fm *frontMatterData, n *yaml.Node, code, detail, format string, args ...any) {
+	c.diags = append(c.diags, Diagnostic{Pos: fm.pos(f, n), Code: code, Summary: fmt.Sprintf(format, args...), Detail: detail})
+}
+
+// lineTemplate compiles a one-line front-matter value: subject or preheader.
+func (c *checker) lineTemplate(f *mdFile, n *yaml.Node, what string, fields map[string]bool) campaigns.Template {
+	fm := &frontMatterData{start: f.lines[1]}
+	if n.Kind != yaml.ScalarNode {
+		c.yamlError(f, fm, n, "NRT408", "write it as text on one line", "%s is not text", what)
+		return nil
+	}
+	if strings.ContainsAny(n.Value, "\r\n") {
+		c.yamlError(f, fm, n, "NRT401", "headers are one line: remove the line break", "%s has a line break", what)
+	}
+	pieces, errs := parseMergeTags(n.Value)
+	base := fm.pos(f, n)
+	for _, e := range errs {
+		p := base
+		p.Col += e.off
+		c.diags = append(c.diags, Diagnostic{Pos: p, Code: "NRT407", Summary: e.msg, Detail: "merge tags: {{ field }} or {{ field | default \"fallback\" }}"})
+	}
+	var t campaigns.Template
+	for _, pc := range pieces {
+		if pc.field == "" {
+			t = appendText(t, pc.text)
+			continue
+		}
+		p := base
+		p.Col += pc.off
+		c.mergeField(p, pc, fields)
+		t = append(t, campaigns.Part{Field: pc.field, Default: pc.fallback})
+	}
+	return t
+}
+
+// mergeField checks a merge tag against the contact schema.
+func (c *checker) mergeField(p Pos, pc piece, fields map[string]bool) {
+	if pc.field == campaigns.FieldUnsubscribeURL || pc.field == campaigns.FieldPreferencesURL {
+		fields[pc.field] = true
+		return
+	}
+	attr := c.prog.Contact.Attributes[pc.field]
+	if attr == nil {
+		known := append(keysOf(c.prog.Contact.Attributes), campaigns.FieldUnsubscribeURL, campaigns.FieldPreferencesURL)
+		c.diags = append(c.diags, Diagnostic{Pos: p, Code: "NRT403", Summary: fmt.Sprintf("merge tag on unknown field %q", pc.field),
+			Detail: c.suggest(pc.field, known, "merge tags name contact attributes declared under contact.attributes")})
+		return
+	}
+	fields[pc.field] = true
+	if !attr.Required && pc.fallback == nil {
+		c.diags = append(c.diags, Diagnostic{Pos: p, Severity: Warning, Code: "NRT404",
+			Summary: fmt.Sprintf("optional field %s has no fallback", pc.field),
+			Detail:  fmt.Sprintf("contacts without %s would see a gap: write {{ %s | default \"...\" }}", pc.field, pc.field)})
+	}
+}
+
+func appendText(t campaigns.Template, s string) campaigns.Template {
+	if s == "" {
+		return t
+	}
+	if n := len(t); n > 0 && t[n-1].Field == "" && t[n-1].Link == 0 {
+		t[n-1].Text += s
+		return t
+	}
+	return append(t, campaigns.Part{Text: s})
+}
+
+// subjects compiles the subject line and its A/B variants.
+func (c *checker) subjects(f *mdFile, fm *frontMatterData, fields map[string]bool) []campaigns.SubjectVariant {
+	check := func(n *yaml.Node, t campaigns.Template) {
+		length := 0
+		for _, p := range t {
+			switch {
+			case p.Field != "" && p.Default != nil:
+				length += utf8.RuneCountInString(*p.Default)
+			case p.Field != "":
+				length += 10
+			default:
+				length += utf8.RuneCountInString(p.Text)
+			}
+		}
+		switch {
+		case strings.TrimSpace(t.String()) == "":
+			c.yamlError(f, fm, n, "NRT401", "write a subject line", "subject is empty")
+		case length > maxSubject:
+			c.yamlError(f, fm, n, "NRT402", "mail clients cut long subjects: keep it under 60 characters where you can",
+				"subject is %d characters, over the limit of %d", length, maxSubject)
+		}
+	}
+	main := c.lineTemplate(f, fm.subject, "subject", fields)
+	check(fm.subject, main)
+	if fm.variants == nil {
+		if fm.weight != nil {
+			c.yamlError(f, fm, fm.weight, "NRT204", "weight goes with variants: remove it, or add variants", "weight without subject variants")
+		}
+		return []campaigns.SubjectVariant{{Name: "a", Subject: main, Weight: 100}}
+	}
+	weight := func(n *yaml.Node, what string) int {
+		if n == nil {
+			return -1
+		}
+		w, err := strconv.Atoi(n.Value)
+		if err != nil || w < 0 || w > 100 {
+			c.yamlError(f, fm, n, "NRT204", "a weight is a whole percentage from 0 to 100", "invalid weight %q for %s", n.Value, what)
+			return 0
+		}
+		return w
+	}
+	out := []campaigns.SubjectVariant{{Name: "a", Subject: main, Weight: weight(fm.weight, "the subject")}}
+	if out[0].Weight < 0 {
+		c.yamlError(f, fm, fm.subject, "NRT204", "with variants, give the subject a weight: weight: 50", "subject has no weight")
+		out[0].Weight = 0
+	}
+	if fm.variants.Kind != yaml.MappingNode {
+		c.yamlError(f, fm, fm.variants, "NRT408", "variants:\n  b:\n    subject: Another subject\n    weight: 50", "variants is not a map of named variants")
+		return out
+	}
+	sum := out[0].Weight
+	for i := 0; i+1 < len(fm.variants.Content); i += 2 {
+		k, v := fm.variants.Content[i], fm.variants.Content[i+1]
+		if k.Value == "a" || !isFieldName(k.Value) {
+			c.yamlError(f, fm, k, "NRT110", "the subject itself is variant a; name the others b, c, …", "invalid variant name %q", k.Value)
+			continue
+		}
+		var subj, w *yaml.Node
+		for j := 0; v.Kind == yaml.MappingNode && j+1 < len(v.Content); j += 2 {
+			switch v.Content[j].Value {
+			case "subject":
+				subj = v.Content[j+1]
+			case "weight":
+				w = v.Content[j+1]
+			default:
+				c.yamlError(f, fm, v.Content[j], "NRT408", "a variant has subject and weight", "unknown variant key %q", v.Content[j].Value)
+			}
+		}
+		if subj == nil {
+			c.yamlError(f, fm, k, "NRT401", "give the variant a subject", "variant %s has no subject", k.Value)
+			continue
+		}
+		t := c.lineTemplate(f, subj, "subject", fields)
+		check(subj, t)
+		wv := weight(w, "variant "+k.Value)
+		if wv < 0 {
+			c.yamlError(f, fm, k, "NRT204", "give the variant a weight", "variant %s has no weight", k.Value)
+			wv = 0
+		}
+		sum += wv
+		out = append(out, campaigns.SubjectVariant{Name: k.Value, Subject: t, Weight: wv})
+	}
+	if sum != 100 {
+		c.yamlError(f, fm, fm.variants, "NRT204", "weights are percentages of contacts: make the subject's and the variants' add up to 100",
+			"subject A/B weights sum to %d, not 100", sum)
+	}
+	return out
+}
+
+// sentinels stand in for merge tags and links while goldmark renders, so
+// that it neither escapes nor rewrites them.
+type sentinels struct {
+	prefix string
+	tags   []piece
+	shifts []shift // where the replaced body's offsets differ from the file's
+}
+
+type shift struct{ at, delta int }
+
+// orig maps an offset in the replaced body back to the file.
+func (s *sentinels) orig(off int) int {
+	d := 0
+	for _, sh := range s.shifts {
+		if sh.at > off {
+			break
+		}
+		d = sh.delta
+	}
+	return off + d
+}
+
+// body renders the Markdown body to HTML and text templates.
+func (c *checker) body(f *mdFile, bodyOff int, e *campaigns.Email, fields map[string]bool) {
+	raw := string(f.src[bodyOff:])
+	pieces, errs := parseMergeTags(raw)
+	for _, te := range errs {
+		c.mdError(f, bodyOff+te.off, Error, "NRT407", "merge tags: {{ field }} or {{ field | default \"fallback\" }}", "%s", te.msg)
+	}
+	s := &sentinels{prefix: "Nrtxq"}
+	for strings.Contains(raw, s.prefix) {
+		s.prefix += "q"
+	}
+	var b strings.Builder
+	for _, pc := range pieces {
+		if pc.field == "" {
+			b.WriteString(pc.text)
+			continue
+		}
+		c.mergeField(f.pos(bodyOff+pc.off), pc, fields)
+		tok := fmt.Sprintf("%sM%dZ", s.prefix, len(s.tags))
+		s.shifts = append(s.shifts, shift{b.Len() + len(tok), (pc.off + tagLen(raw[pc.off:])) - (b.Len() + len(tok))})
+		s.tags = append(s.tags, pc)
+		b.WriteString(tok)
+	}
+	src := []byte(b.String())
+	doc := markdown.Parser().Parse(text.NewReader(src))
+	at := func(n ast.Node) int { return bodyOff + s.orig(nodeOffset(n, src)) }
+
+	var links []campaigns.Link
+	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkContinue, nil
+		}
+		switch x := n.(type) {
+		case *ast.AutoLink:
+			l := ast.NewLink()
+			l.Destination = x.URL(src)
+			if x.AutoLinkType == ast.AutoLinkEmail && !bytes.HasPrefix(bytes.ToLower(l.Destination), []byte("mailto:")) {
+				l.Destination = append([]byte("mailto:"), l.Destination...)
+			}
+			l.AppendChild(l, ast.NewString(x.Label(src)))
+			x.Parent().ReplaceChild(x.Parent(), x, l)
+			c.link(f, at(x), s, l, src, &links)
+			return ast.WalkSkipChildren, nil
+		case *ast.Link:
+			c.link(f, at(x), s, x, src, &links)
+		case *ast.Image:
+			if scheme := schemeOf(string(x.Destination)); scheme != "http" && scheme != "https" {
+				c.mdError(f, at(x), Error, "NRT406", "images load from absolute http(s) URLs", "image %q is not an http(s) URL", string(x.Destination))
+			}
+		case *ast.RawHTML, *ast.HTMLBlock:
+			c.mdError(f, at(x), Warning, "NRT411", "write the content in Markdown: raw HTML is left out of the email for safety", "raw HTML is not rendered")
+		}
+		return ast.WalkContinue, nil
+	})
+	e.Links = links
+
+	var out bytes.Buffer
+	if err := markdown.Renderer().Render(&out, src, doc); err != nil {
+		c.mdError(f, bodyOff, Error, "NRT409", "", "cannot render the email: %v", err)
+		return
+	}
+	e.HTML = s.template(out.String(), true)
+	e.Text = s.template(plainText(doc, src), false)
+}
+
+func tagLen(s string) int { return strings.Index(s, "}}") + 2 }
+
+// link records a link and puts its sentinel where its destination was.
+func (c *checker) link(f *mdFile, off int, s *sentinels, l *ast.Link, src []byte, links *[]campaigns.Link) {
+	dest := string(l.Destination)
+	shown := s.restore(dest)
+	scheme := schemeOf(dest)
+	switch {
+	case scheme != "http" && scheme != "https" && scheme != "mailto":
+		detail := "links in email are absolute: start them with https://, http:// or mailto:"
+		if scheme == "" {
+			detail += "; a merge tag cannot supply the scheme"
+		}
+		c.mdError(f, off, Error, "NRT406", detail, "link %q is not http(s) or mailto", shown)
+	default:
+		if _, err := url.Parse(dest); err != nil {
+			c.mdError(f, off, Error, "NRT406", "fix the URL", "link %q is not a valid URL", shown)
+		}
+	}
+	*links = append(*links, campaigns.Link{URL: s.template(dest, false), Text: s.restore(string(nodeText(l, src)))})
+	for i := range *links {
+		(*links)[i].URL = escapeURLFields((*links)[i].URL)
+	}
+	l.Destination = []byte(fmt.Sprintf("%sL%dZ", s.prefix, len(*links)))
+}
+
+func escapeURLFields(t campaigns.Template) campaigns.Template {
+	for i := range t {
+		if t[i].Field != "" {
+			t[i].Escape = campaigns.EscapeURL
+		}
+	}
+	return t
+}
+
+func schemeOf(u string) string {
+	i := strings.IndexByte(u, ':')
+	if i <= 0 {
+		return ""
+	}
+	for _, r := range u[:i] {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return ""
+		}
+	}
+	return strings.ToLower(u[:i])
+}
+
+// restore writes sentinels back as the merge tags they stand for.
+func (s *sentinels) restore(v string) string {
+	return s.template(v, false).String()
+}
+
+// template splits rendered output at the sentinels into a Template. In
+// HTML, a merge field inside an href or src is URL-escaped and any other
+// HTML-escaped.
+func (s *sentinels) template(out string, inHTML bool) campaigns.Template {
+	var t campaigns.Template
+	for {
+		i := strings.Index(out, s.prefix)
+		if i < 0 {
+			return appendText(t, out)
+		}
+		j := i + len(s.prefix)
+		k := j + 1
+		for k < len(out) && out[k] >= '0' && out[k] <= '9' {
+			k++
+		}
+		if j >= len(out) || k >= len(out) || out[k] != 'Z' || k == j+1 {
+			t = appendText(t, out[:j])
+			out = out[j:]
+			continue
+		}
+		n, _ := strconv.Atoi(out[j+1 : k])
+		t = appendText(t, out[:i])
+		switch out[j] {
+		case 'M':
+			pc := s.tags[n]
+			p := campaigns.Part{Field: pc.field, Default: pc.fallback}
+			if inHTML {
+				p.Escape = campaigns.EscapeHTML
+				if inURLAttr(out[:i]) {
+					p.Escape = campaigns.EscapeURL
+				}
+			}
+			t = append(t, p)
+		case 'L':
+			t = append(t, campaigns.Part{Link: n})
+		}
+		out = out[k+1:]
+	}
+}
+
+// inURLAttr reports whether the end of s is inside an href or src value.
+func inURLAttr(s string) bool {
+	lt, gt := strings.LastIndexByte(s, '<'), strings.LastIndexByte(s, '>')
+	if lt < gt {
+		return false
+	}
+	q := strings.LastIndex(s, `="`)
+	if q < lt {
+		return false
+	}
+	attr := s[strings.LastIndexAny(s[:q], " \t\n")+1 : q]
+	return attr == "href" || attr == "src"
+}
+
+// footer adds what the law asks of marketing email: the sender's postal
+// address, an unsubscribe link and a preferences link.
+func (c *checker) footer(e *campaigns.Email) {
+	addr := c.prog.Sender.Address
+	if e.Kind != campaigns.KindMarketing {
+		if addr != "" {
+			e.HTML = appendText(e.HTML, "<hr>\n<p class=\"footer\">"+htmlLines(addr)+"</p>\n")
+			e.Text = appendText(e.Text, "\n\n--\n"+addr+"\n")
+		}
+		return
+	}
+	unsub := campaigns.Part{Field: campaigns.FieldUnsubscribeURL, Escape: campaigns.EscapeHTML}
+	prefs := campaigns.Part{Field: campaigns.FieldPreferencesURL, Escape: campaigns.EscapeHTML}
+	e.HTML = appendText(e.HTML, "<hr>\n<p class=\"footer\">"+htmlLines(addr)+"<br>\n<a href=\"")
+	e.HTML = append(e.HTML, unsub)
+	e.HTML = appendText(e.HTML, "\">Unsubscribe</a> · <a href=\"")
+	e.HTML = append(e.HTML, prefs)
+	e.HTML = appendText(e.HTML, "\">Email preferences</a></p>\n")
+	e.Text = appendText(e.Text, "\n\n--\n"+addr+"\nUnsubscribe: ")
+	unsub.Escape, prefs.Escape = campaigns.EscapeNone, campaigns.EscapeNone
+	e.Text = append(e.Text, unsub)
+	e.Text = appendText(e.Text, "\nEmail preferences: ")
+	e.Text = append(e.Text, prefs)
+	e.Text = appendText(e.Text, "\n")
+}
+
+func htmlLines(s string) string {
+	return strings.ReplaceAll(html.EscapeString(strings.TrimSpace(s)), "\n", "<br>\n")
+}
+
+// nodeOffset is the byte offset where a node's text begins.
+func nodeOffset(n ast.Node, src []byte) int {
+	for c := n; c != nil; c = c.FirstChild() {
+		if t, ok := c.(*ast.Text); ok {
+			return t.Segment.Start
+		}
+		if c.Type() == ast.TypeBlock && c.Lines().Len() > 0 {
+			return c.Lines().At(0).Start
+		}
+	}
+	for p := n.Parent(); p != nil; p = p.Parent() {
+		if p.Type() == ast.TypeBlock && p.Lines().Len() > 0 {
+			return p.Lines().At(0).Start
+		}
+	}
+	return 0
+}
+
+// nodeText is the plain text inside an inline node.
+func nodeText(n ast.Node, src []byte) []byte {
+	var b bytes.Buffer
+	_ = ast.Walk(n, func(c ast.Node, entering bool) (ast.WalkStatus, error) {
+		if !entering {
+			return ast.WalkContinue, nil
+		}
+		switch x := c.(type) {
+		case *ast.Text:
+			b.Write(x.Segment.Value(src))
+			if x.SoftLineBreak() {
+				b.WriteByte(' ')
+			}
+		case *ast.String:
+			b.Write(x.Value)
+		}
+		return ast.WalkContinue, nil
+	})
+	return b.Bytes()
+}
+
+// plainText renders the document as the text/plain part: paragraphs,
+// headings and lists as written, links as "text (url)".
+func plainText(doc ast.Node, src []byte) string {
+	var b strings.Builder
+	var block func(n ast.Node, prefix string)
+	inline := func(n ast.Node) string {
+		var ib strings.Builder
+		var walk func(n ast.Node)
+		walk = func(n ast.Node) {
+			for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+				switch x := c.(type) {
+				case *ast.Text:
+					ib.Write(x.Segment.Value(src))
+					if x.HardLineBreak() {
+						ib.WriteByte('\n')
+					} else if x.SoftLineBreak() {
+						ib.WriteByte('\n')
+					}
+				case *ast.String:
+					ib.Write(x.Value)
+				case *ast.Link:
+					label := string(nodeText(x, src))
+					dest := string(x.Destination)
+					if label == "" || label == dest {
+						ib.WriteString(dest)
+					} else {
+						ib.WriteString(label + " (" + dest + ")")
+					}
+				case *ast.Image:
+					ib.Write(nodeText(x, src))
+				case *ast.RawHTML:
+				default:
+					walk(c)
+				}
+			}
+		}
+		walk(n)
+		return ib.String()
+	}
+	write := func(prefix, s string) {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		for i, l := range lines {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(prefix + l)
+		}
+	}
+	block = func(n ast.Node, prefix string) {
+		for c := n.FirstChild(); c != nil; c = c.NextSibling() {
+			switch x := c.(type) {
+			case *ast.Paragraph, *ast.TextBlock, *ast.Heading:
+				write(prefix, inline(x))
+			case *ast.ThematicBreak:
+				write(prefix, "---")
+			case *ast.CodeBlock, *ast.FencedCodeBlock:
+				var cb strings.Builder
+				for i := 0; i < x.Lines().Len(); i++ {
+					seg := x.Lines().At(i)
+					cb.Write(seg.Value(src))
+				}
+				write(prefix+"    ", cb.String())
+			case *ast.Blockquote:
+				block(x, prefix+"> ")
+			case *ast.List:
+				n := x.Start
+				var lb strings.Builder
+				for item := x.FirstChild(); item != nil; item = item.NextSibling() {
+					marker := "- "
+					if x.IsOrdered() {
+						marker = strconv.Itoa(n) + ". "
+						n++
+					}
+					var parts []string
+					for ic := item.FirstChild(); ic != nil; ic = ic.NextSibling() {
+						parts = append(parts, inline(ic))
+					}
+					if lb.Len() > 0 {
+						lb.WriteByte('\n')
+					}
+					lb.WriteString(marker + strings.Join(parts, " "))
+				}
+				write(prefix, lb.String())
+			case *extast.Table:
+				var tb strings.Builder
+				for row := x.FirstChild(); row != nil; row = row.NextSibling() {
+					var cells []string
+					for cell := row.FirstChild(); cell != nil; cell = cell.NextSibling() {
+						cells = append(cells, inline(cell))
+					}
+					if tb.Len() > 0 {
+						tb.WriteByte('\n')
+					}
+					tb.WriteString(strings.Join(cells, " | "))
+				}
+				write(prefix, tb.String())
+			case *ast.HTMLBlock:
+			default:
+				block(x, prefix)
+			}
+		}
+	}
+	block(doc, "")
+	return b.String() + "\n"
+}

@@ -1,0 +1,343 @@
+package compiler
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	"github.com/nurture-dev/nurture/schema"
+)
+
+// PackageName is the CUE package every programme file declares.
+const PackageName = "nurture"
+
+// source is a programme as CUE evaluated it: the JSON of its regular
+// fields and what is needed to point diagnostics at the user's files.
+type source struct {
+	dir        string
+	schemaFile string
+	json       []byte
+	top        []string // top-level regular field names, in order
+	files      []*ast.File
+	index      map[string]token.Pos // built on first use
+}
+
+// loadCUE loads, evaluates and validates the CUE files of dir with the
+// schema overlaid. Errors come back as diagnostics; the source is nil when
+// the programme cannot be evaluated.
+func loadCUE(dir string) (*source, Diagnostics) {
+	src := &source{dir: dir, schemaFile: filepath.Join(dir, schema.FileName)}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, Diagnostics{{Pos: Pos{File: dir}, Code: "NRT005", Summary: "cannot read the programme directory",
+			Detail: unwrapPathError(err)}}
+	}
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".cue") {
+			if e.Name() == schema.FileName {
+				return nil, Diagnostics{{Pos: Pos{File: filepath.Join(dir, e.Name())}, Code: "NRT005",
+					Summary: fmt.Sprintf("the file name %s is reserved for the nurture schema", schema.FileName),
+					Detail:  "rename the file"}}
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, Diagnostics{{Pos: Pos{File: dir}, Code: "NRT005", Summary: "no .cue files in the programme directory",
+			Detail: "a programme is the .cue files (package nurture) directly in one directory; name the directory that holds them"}}
+	}
+
+	cfg := &load.Config{
+		Dir:     dir,
+		Package: PackageName,
+		Overlay: map[string]load.Source{src.schemaFile: load.FromBytes(schema.Source)},
+	}
+	insts := load.Instances([]string{"."}, cfg)
+	inst := insts[0]
+	if inst.Err != nil {
+		return nil, src.cueDiagnostics(inst.Err, "NRT001")
+	}
+	for _, f := range inst.Files {
+		if f.Filename != src.schemaFile {
+			src.files = append(src.files, f)
+		}
+	}
+	var ds Diagnostics
+	for _, f := range inst.OrphanedFiles {
+		ds = append(ds, Diagnostic{Pos: Pos{File: f.Filename}, Code: "NRT005",
+			Summary: fmt.Sprintf("file is not in package %s", PackageName),
+			Detail:  "every .cue file of a programme starts with `package nurture`"})
+	}
+	if len(src.files) == 0 {
+		ds = append(ds, Diagnostic{Pos: Pos{File: dir}, Code: "NRT005", Summary: "no .cue files in package nurture",
+			Detail: "start every programme file with `package nurture`"})
+		return nil, ds
+	}
+
+	ctx := cuecontext.New()
+	v := ctx.BuildInstance(inst)
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
+	}
+	it, err := v.Fields()
+	if err != nil {
+		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
+	}
+	for it.Next() {
+		src.top = append(src.top, it.Selector().String())
+	}
+	src.json, err = v.MarshalJSON()
+	if err != nil {
+		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
+	}
+	return src, ds
+}
+
+// cueDiagnostics turns CUE's errors into diagnostics: one per path, at a
+// position in the user's files, never in the schema.
+func (s *source) cueDiagnostics(err error, code string) Diagnostics {
+	type group struct {
+		path    []string
+		pos     Pos
+		msgs    []string
+		code    string
+		ordinal int
+	}
+	groups := map[string]*group{}
+	for _, e := range cueerrors.Errors(err) {
+		format, args := e.Msg()
+		msg := humanize(fmt.Sprintf(format, args...))
+		if strings.Contains(msg, "errors in empty disjunction") {
+			continue // its parts follow, one error each
+		}
+		path := e.Path()
+		key := strings.Join(path, "\x00")
+		g := groups[key]
+		if g == nil {
+			g = &group{path: path, code: code, ordinal: len(groups)}
+			groups[key] = g
+		}
+		if g.pos.File == "" {
+			g.pos = s.userPos(cueerrors.Positions(e), path)
+		}
+		switch {
+		case strings.Contains(msg, "field not allowed"):
+			g.code = "NRT003"
+		case strings.Contains(msg, "field is required"), strings.Contains(msg, "incomplete value"):
+			if g.code != "NRT003" {
+				g.code = "NRT004"
+			}
+		}
+		g.msgs = append(g.msgs, msg)
+	}
+	ordered := make([]*group, 0, len(groups))
+	for key, g := range groups {
+		// A value that matches no alternative of a disjunction also fails
+		// inside: the inner error says more, so the outer one goes.
+		if g.code == "NRT002" && hasDescendant(groups, key) {
+			continue
+		}
+		ordered = append(ordered, g)
+	}
+	sort.Slice(ordered, func(i, j int) bool { return ordered[i].ordinal < ordered[j].ordinal })
+
+	var ds Diagnostics
+	for _, g := range ordered {
+		ds = append(ds, s.describe(g.code, g.path, g.pos, g.msgs))
+	}
+	return ds
+}
+
+// boundNames says in words what the schema's patterns ask for.
+var boundNames = []struct{ pattern, want string }{
+	{`=~"^([0-9]+[mhdw])+$"`, `a duration: a number and a unit (m, h, d, w), like "2d", "12h" or "1d12h"`},
+	{`=~"^[a-z][a-z0-9_]*$"`, "a name: lower-case letters, digits and _, starting with a letter"},
+	{`=~"^([01][0-9]|2[0-3]):[0-5][0-9]$"`, `a time of day on a 24-hour clock, like "08:30"`},
+	{`=~"^[^@\\s<>]+@[^@\\s<>]+\\.[^@\\s<>]+$"`, "an email address"},
+	{`=~"^https?://"`, "an http:// or https:// URL"},
+	{`=~"^[A-Z_][A-Z0-9_]*$"`, "an environment variable name, like CRM_WEBHOOK_SECRET"},
+}
+
+func humanize(msg string) string {
+	for _, b := range boundNames {
+		if i := strings.Index(msg, "(out of bound "+b.pattern+")"); i >= 0 {
+			return strings.TrimSpace(msg[:i]) + ": want " + b.want
+		}
+	}
+	return msg
+}
+
+func hasDescendant[G any](groups map[string]G, key string) bool {
+	for k := range groups {
+		if len(k) > len(key) && strings.HasPrefix(k, key+"\x00") {
+			return true
+		}
+	}
+	return false
+}
+
+// describe writes one CUE error group the way a person reads it.
+func (s *source) describe(code string, path []string, pos Pos, msgs []string) Diagnostic {
+	where := displayPath(path)
+	d := Diagnostic{Pos: pos, Code: code}
+	switch code {
+	case "NRT001":
+		d.Summary = msgs[0]
+		d.Detail = "fix the CUE syntax"
+	case "NRT003":
+		field := where
+		if len(path) > 0 {
+			field = path[len(path)-1]
+		}
+		d.Summary = fmt.Sprintf("unknown field %s", field)
+		if len(path) > 1 {
+			d.Summary += " in " + displayPath(path[:len(path)-1])
+		}
+		d.Detail = "check the spelling against the language reference (schema/nurture.cue)"
+	case "NRT004":
+		d.Summary = fmt.Sprintf("%s: %s", where, strings.TrimSuffix(msgs[0], ":"))
+		d.Detail = "give the field a value"
+	default:
+		d.Summary = fmt.Sprintf("%s: %s", where, msgs[0])
+		if len(msgs) > 1 {
+			d.Summary = fmt.Sprintf("%s: the value matches none of the allowed forms", where)
+			d.Detail = strings.Join(msgs, "; ")
+		}
+	}
+	if where == "" && code != "NRT001" {
+		d.Summary = strings.TrimPrefix(d.Summary, ": ")
+	}
+	return d
+}
+
+// userPos picks the first of ps in a user's file; failing that, the
+// position of the path (or its nearest ancestor) in the user's files.
+func (s *source) userPos(ps []token.Pos, path []string) Pos {
+	for _, p := range ps {
+		if f := p.Filename(); f != "" && f != s.schemaFile {
+			return toPos(p)
+		}
+	}
+	return s.pathPos(path)
+}
+
+// pathPos is the position where the user wrote path, or its nearest
+// ancestor; the programme directory when nothing of it is in a user file.
+func (s *source) pathPos(path []string) Pos {
+	if s.index == nil {
+		s.buildIndex()
+	}
+	for n := len(path); n > 0; n-- {
+		if p, ok := s.index[strings.Join(path[:n], ".")]; ok {
+			return toPos(p)
+		}
+	}
+	if len(s.files) > 0 {
+		return Pos{File: s.files[0].Filename}
+	}
+	return Pos{File: s.dir}
+}
+
+// buildIndex maps every field path the user wrote to its position. It is
+// syntactic, so it is cheap, and built only when a diagnostic needs it.
+func (s *source) buildIndex() {
+	s.index = map[string]token.Pos{}
+	var walk func(prefix string, n ast.Node)
+	walk = func(prefix string, n ast.Node) {
+		switch x := n.(type) {
+		case *ast.StructLit:
+			for _, d := range x.Elts {
+				walk(prefix, d)
+			}
+		case *ast.Field:
+			name, _, err := ast.LabelName(x.Label)
+			if err != nil {
+				return
+			}
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
+			}
+			if _, ok := s.index[key]; !ok {
+				s.index[key] = x.Label.Pos()
+			}
+			walk(key, x.Value)
+		case *ast.ListLit:
+			for i, e := range x.Elts {
+				key := prefix + "." + strconv.Itoa(i)
+				if _, ok := s.index[key]; !ok {
+					s.index[key] = e.Pos()
+				}
+				walk(key, e)
+			}
+		case *ast.BinaryExpr: // a & b, a | b
+			walk(prefix, x.X)
+			walk(prefix, x.Y)
+		case *ast.EmbedDecl:
+			walk(prefix, x.Expr)
+		case *ast.ParenExpr:
+			walk(prefix, x.X)
+		}
+	}
+	for _, f := range s.files {
+		for _, d := range f.Decls {
+			walk("", d)
+		}
+	}
+}
+
+func toPos(p token.Pos) Pos {
+	return Pos{File: p.Filename(), Line: p.Line(), Col: p.Column()}
+}
+
+// displayPath writes a CUE path the way the language reads:
+// sequences.welcome.steps[2].send.
+func displayPath(path []string) string {
+	var b strings.Builder
+	for _, p := range path {
+		if _, err := strconv.Atoi(p); err == nil {
+			b.WriteString("[" + p + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		if isIdent(p) {
+			b.WriteString(p)
+		} else {
+			b.WriteString(strconv.Quote(p))
+		}
+	}
+	return b.String()
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func unwrapPathError(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
