@@ -68,9 +68,9 @@ func MustDuration(s string) Duration {
 // Std is the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// String writes the duration in its canonical form: whole weeks as weeks,
-// else days, hours and minutes, so "14d" is "2w", "30d" stays "30d" and
-// "36h" is "1d12h". Zero is "0m".
+// String writes the duration in its canonical form: two or more whole
+// weeks as weeks, else days, hours and minutes, so "14d" is "2w", "7d" and
+// "30d" stay as they are and "36h" is "1d12h". Zero is "0m".
 func (d Duration) String() string {
 	if d <= 0 {
 		return "0m"
@@ -78,7 +78,7 @@ func (d Duration) String() string {
 	var b strings.Builder
 	rest := time.Duration(d)
 	units := durationUnits
-	if rest%Week != 0 {
+	if rest%Week != 0 || rest < 2*Week {
 		units = units[1:]
 	}
 	for _, u := range units {

@@ -81,12 +81,6 @@ func (c *checker) warnf(path []string, code, detail, format string, args ...any)
 }
 
 func (c *checker) check() {
-	for _, name := range c.src.top {
-		if !slices.Contains(topLevel, name) {
-			c.errorf([]string{name}, "NRT003", c.suggest(name, topLevel, "a programme declares only: "+joinNames(topLevel)),
-				"unknown top-level field %s", name)
-		}
-	}
 	if err := json.Unmarshal(c.src.json, &c.raw); err != nil {
 		c.errorf(nil, "NRT002", "", "cannot decode the programme: %v", err)
 		return

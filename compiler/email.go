@@ -54,15 +54,17 @@ func (c *checker) compileEmails() {
 		}
 	}
 	if firstMarketing != nil {
-		var missing []string
+		var missing, set []string
 		if c.prog.Sender.Address == "" {
-			missing = append(missing, "a postal address (sender.address)")
+			missing = append(missing, "a postal address")
+			set = append(set, "sender.address")
 		}
 		if c.prog.Sender.TrackingURL == "" {
-			missing = append(missing, "an unsubscribe link (sender.tracking.base_url, where the unsubscribe page is served)")
+			missing = append(missing, "an unsubscribe link")
+			set = append(set, "sender.tracking.base_url (where the unsubscribe page is served)")
 		}
 		if len(missing) > 0 {
-			c.errorf(firstMarketing, "NRT405", "every marketing email carries the sender's postal address and an unsubscribe link; set "+strings.Join(missing, " and "),
+			c.errorf(firstMarketing, "NRT405", "every marketing email must carry the sender's postal address and an unsubscribe link; set "+strings.Join(set, " and "),
 				"marketing email cannot be built without %s", strings.Join(missing, " and "))
 		}
 	}
@@ -575,7 +577,7 @@ func (s *sentinels) template(out string, inHTML bool) campaigns.Template {
 // inURLAttr reports whether the end of s is inside an href or src value.
 func inURLAttr(s string) bool {
 	lt, gt := strings.LastIndexByte(s, '<'), strings.LastIndexByte(s, '>')
-	if lt < gt {
+	if lt < 0 || lt < gt {
 		return false
 	}
 	q := strings.LastIndex(s, `="`)

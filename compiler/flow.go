@@ -69,6 +69,13 @@ func (c *checker) graph(name string, s *campaigns.Sequence) [][]edge {
 	return g
 }
 
+func emails(n int) string {
+	if n == 1 {
+		return "1 email"
+	}
+	return fmt.Sprintf("%d emails", n)
+}
+
 func stepNames(s *campaigns.Sequence) []string {
 	out := make([]string, len(s.Steps))
 	for i, st := range s.Steps {
@@ -188,8 +195,8 @@ func (c *checker) spacing(name string, s *campaigns.Sequence, g [][]edge, l camp
 						if !reported[e.to] {
 							reported[e.to] = true
 							c.errorf([]string{"sequences", name, "steps", itoa(e.to)}, "NRT305",
-								fmt.Sprintf("the cap allows %d email(s) per %s, so it would always hold this send back; wait at least %s in all between these sends",
-									l.Max, l.Per, l.Per),
+								fmt.Sprintf("the cap allows %s per %s, so it would always hold this send back; wait at least %s in all between these sends",
+									emails(l.Max), l.Per, l.Per),
 								"send %s comes at most %s after send %s", s.Steps[e.to].Name, total, st.Name)
 						}
 						continue

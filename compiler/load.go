@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
 	"github.com/nurture-dev/nurture/schema"
@@ -27,7 +29,6 @@ type source struct {
 	dir        string
 	schemaFile string
 	json       []byte
-	top        []string // top-level regular field names, in order
 	files      []*ast.File
 	index      map[string]token.Pos // built on first use
 }
@@ -43,15 +44,35 @@ func loadCUE(dir string) (*source, Diagnostics) {
 			Detail: unwrapPathError(err)}}
 	}
 	n := 0
+	var pkgErrs Diagnostics
 	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".cue") {
-			if e.Name() == schema.FileName {
-				return nil, Diagnostics{{Pos: Pos{File: filepath.Join(dir, e.Name())}, Code: "NRT005",
-					Summary: fmt.Sprintf("the file name %s is reserved for the nurture schema", schema.FileName),
-					Detail:  "rename the file"}}
-			}
-			n++
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".cue") {
+			continue
 		}
+		name := filepath.Join(dir, e.Name())
+		if e.Name() == schema.FileName {
+			return nil, Diagnostics{{Pos: Pos{File: name}, Code: "NRT005",
+				Summary: fmt.Sprintf("the file name %s is reserved for the nurture schema", schema.FileName),
+				Detail:  "rename the file"}}
+		}
+		n++
+		// CUE would quietly leave out a file of another package.
+		if f, err := parser.ParseFile(name, nil, parser.PackageClauseOnly); err == nil {
+			if got := f.PackageName(); got != PackageName {
+				d := Diagnostic{Pos: Pos{File: name, Line: 1, Col: 1}, Code: "NRT005",
+					Summary: fmt.Sprintf("file is in package %s, not %s", got, PackageName),
+					Detail:  "every .cue file of a programme starts with `package nurture`"}
+				if got == "" {
+					d.Summary = "file has no package clause"
+				} else if pos := f.Decls[0].Pos(); pos.IsValid() {
+					d.Pos = toPos(pos)
+				}
+				pkgErrs = append(pkgErrs, d)
+			}
+		}
+	}
+	if len(pkgErrs) > 0 {
+		return nil, pkgErrs
 	}
 	if n == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: dir}, Code: "NRT005", Summary: "no .cue files in the programme directory",
@@ -87,15 +108,22 @@ func loadCUE(dir string) (*source, Diagnostics) {
 
 	ctx := cuecontext.New()
 	v := ctx.BuildInstance(inst)
+	// The package's top level is open, so the schema cannot catch a
+	// misspelt top-level field: check the names here, whatever else fails.
+	if it, err := v.Fields(); err == nil {
+		for it.Next() {
+			if name := it.Selector().String(); !slices.Contains(topLevel, name) {
+				ds = append(ds, Diagnostic{Pos: src.pathPos([]string{name}), Code: "NRT003",
+					Summary: "unknown top-level field " + name,
+					Detail:  suggestName(name, topLevel, "a programme declares only: "+strings.Join(topLevel, ", "))})
+			}
+		}
+	}
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
 	}
-	it, err := v.Fields()
-	if err != nil {
-		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
-	}
-	for it.Next() {
-		src.top = append(src.top, it.Selector().String())
+	if ds.HasErrors() {
+		return nil, ds
 	}
 	src.json, err = v.MarshalJSON()
 	if err != nil {

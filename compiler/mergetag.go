@@ -59,14 +59,13 @@ func parseMergeTags(s string) ([]piece, []tagError) {
 }
 
 func parseTag(inner string) (piece, string) {
-	const form = `write {{ field }} or {{ field | default "fallback" }}`
 	name, rest, hasPipe := strings.Cut(inner, "|")
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return piece{}, "empty merge tag: " + form
+		return piece{}, "empty merge tag"
 	}
 	if !isFieldName(name) {
-		return piece{}, fmt.Sprintf("%q is not a field name: %s", name, form)
+		return piece{}, fmt.Sprintf("%q is not a field name", name)
 	}
 	p := piece{field: name}
 	if !hasPipe {
@@ -75,11 +74,11 @@ func parseTag(inner string) (piece, string) {
 	rest = strings.TrimSpace(rest)
 	fn, arg, _ := strings.Cut(rest, " ")
 	if fn != "default" {
-		return piece{}, fmt.Sprintf("unknown filter %q: the only filter is default; %s", fn, form)
+		return piece{}, fmt.Sprintf("unknown filter %q: the only filter is default", fn)
 	}
 	arg = strings.TrimSpace(arg)
 	if len(arg) < 2 || (arg[0] != '"' && arg[0] != '\'') || arg[len(arg)-1] != arg[0] {
-		return piece{}, "the fallback is a quoted string: " + form
+		return piece{}, "the fallback is not a quoted string"
 	}
 	v := arg[1 : len(arg)-1]
 	if strings.ContainsRune(v, rune(arg[0])) {

@@ -29,9 +29,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// suggest returns a detail for an unknown name: the closest known name, if
-// one is close, else what to do.
 func (c *checker) suggest(name string, known []string, otherwise string) string {
+	return suggestName(name, known, otherwise)
+}
+
+// suggestName returns a detail for an unknown name: the closest known name,
+// if one is close, else what to do.
+func suggestName(name string, known []string, otherwise string) string {
 	best, bestD := "", 3
 	for _, k := range known {
 		if d := editDistance(name, k); d < bestD || d == bestD && best == "" && d <= len(name)/3 {
