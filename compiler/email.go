@@ -113,7 +113,12 @@ func (c *checker) email(rel, kind string, usePath []string) *campaigns.Email {
 		c.errorf(usePath, "NRT103", "create the file, or fix the path (relative to the programme directory)", "email file %s does not exist", rel)
 		return nil
 	}
-	f := newMDFile(abs, src)
+	return c.emailSource(abs, src, kind)
+}
+
+// emailSource compiles the Markdown of one email read from file name.
+func (c *checker) emailSource(name string, src []byte, kind string) *campaigns.Email {
+	f := newMDFile(name, src)
 	if len(src) > maxEmailSize {
 		c.mdError(f, 0, Error, "NRT409", "split the content: an email this large will be clipped by mail clients", "email is %d bytes, over the limit of %d", len(src), maxEmailSize)
 		return nil

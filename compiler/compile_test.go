@@ -1,0 +1,228 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
+)
+
+func compileMinimal(t *testing.T) *campaigns.Program {
+	t.Helper()
+	res := Compile("testdata/minimal")
+	if len(res.Diagnostics) > 0 || res.Program == nil {
+		t.Fatalf("minimal programme does not compile clean:\n%v", res.Diagnostics)
+	}
+	return res.Program
+}
+
+func TestCompileSegments(t *testing.T) {
+	p := compileMinimal(t)
+	want := map[string]*campaigns.Segment{
+		"saas_leads": {
+			Description: "SaaS and fintech leads",
+			When: campaigns.Predicate{Op: campaigns.OpAll, Args: []campaigns.Predicate{
+				{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: "industry", Cmp: "in", Values: []any{"saas", "fintech"}}},
+				{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: "stage", Cmp: "lte", Value: "mql"}},
+			}},
+		},
+		"pricing_visitors": {
+			When: campaigns.Predicate{Op: campaigns.OpEvent, Event: &campaigns.EventCondition{
+				Name: "page_view", Where: []campaigns.Condition{{Field: "path", Cmp: "eq", Value: "/pricing"}},
+				Within: campaigns.MustDuration("14d"), MinCount: 2,
+			}},
+		},
+	}
+	if diff := cmp.Diff(want, p.Segments); diff != "" {
+		t.Errorf("segments (-want +got):\n%s", diff)
+	}
+}
+
+func TestCompileSequence(t *testing.T) {
+	p := compileMinimal(t)
+	s := p.Sequences["welcome"]
+	if s == nil {
+		t.Fatal("no welcome sequence")
+	}
+	var names, kinds []string
+	for _, st := range s.Steps {
+		names = append(names, st.Name)
+		kinds = append(kinds, st.Kind)
+	}
+	if diff := cmp.Diff([]string{"welcome", "wait_1", "wait_for_1", "send_2"}, names); diff != "" {
+		t.Errorf("step names (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"send", "wait", "wait_for", "send"}, kinds); diff != "" {
+		t.Errorf("step kinds (-want +got):\n%s", diff)
+	}
+	wantWaitFor := &campaigns.WaitFor{
+		Event:  campaigns.EventCondition{Name: "email.clicked", MinCount: 1},
+		Within: campaigns.MustDuration("7d"),
+		Else:   campaigns.Action{Exit: "disengaged"},
+	}
+	if diff := cmp.Diff(wantWaitFor, s.Steps[2].WaitFor); diff != "" {
+		t.Errorf("wait_for (-want +got):\n%s", diff)
+	}
+	wantAB := []campaigns.Variant{{Name: "a", Email: "emails/case-study.md", Weight: 50}, {Name: "b", Email: "emails/welcome.md", Weight: 50}}
+	if diff := cmp.Diff(wantAB, s.Steps[3].Send); diff != "" {
+		t.Errorf("A/B send (-want +got):\n%s", diff)
+	}
+	if got := s.UTM; got != (campaigns.UTM{Source: "nurture", Medium: "email", Campaign: "welcome"}) {
+		t.Errorf("UTM intent = %+v", got)
+	}
+	if len(s.Exits) != 3 || s.Exits[1].When.Score.Threshold != "sql" || s.Exits[1].When.Score.Value != 80 {
+		t.Errorf("exit rules = %+v", s.Exits)
+	}
+}
+
+func TestCompileEmail(t *testing.T) {
+	p := compileMinimal(t)
+	e := p.Emails["emails/welcome.md"]
+	if e == nil {
+		t.Fatal("welcome email not compiled")
+	}
+	if got, want := e.Subjects[0].Subject.String(), `Welcome to Acme, {{ first_name | default "there" }}`; got != want {
+		t.Errorf("subject = %q, want %q", got, want)
+	}
+	if diff := cmp.Diff([]string{"first_name", "industry"}, e.Fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+	wantLinks := []campaigns.Link{
+		{URL: campaigns.Template{{Text: "https://acme.example/guide?ref="}, {Field: "industry", Escape: campaigns.EscapeURL}}, Text: "Read the guide"},
+		{URL: campaigns.Template{{Text: "mailto:help@acme.example"}}, Text: "help@acme.example"},
+	}
+	if diff := cmp.Diff(wantLinks, e.Links); diff != "" {
+		t.Errorf("links (-want +got):\n%s", diff)
+	}
+	html := e.HTML.String()
+	for _, want := range []string{
+		`<strong>where to start</strong>`,
+		`<a href="{{ link 1 }}">Read the guide</a>`,
+		`{{ first_name | default "there" }}`,
+		`Acme Inc., 1 Market St, San Francisco, CA 94105`,
+		`<a href="{{ unsubscribe_url }}">Unsubscribe</a>`,
+		`<a href="{{ preferences_url }}">Email preferences</a>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML lacks %q:\n%s", want, html)
+		}
+	}
+	for _, p := range e.HTML {
+		if p.Field != "" && p.Escape != campaigns.EscapeHTML {
+			t.Errorf("HTML merge field %s escapes as %q, want html", p.Field, p.Escape)
+		}
+	}
+	text := e.Text.String()
+	for _, want := range []string{"1. Connect your data source.", "Read the guide ({{ link 1 }})", "Unsubscribe: {{ unsubscribe_url }}"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+	ab := p.Emails["emails/case-study.md"].Subjects
+	if len(ab) != 2 || ab[0].Weight != 50 || ab[1].Name != "b" || ab[1].Subject.String() != "A 30% churn cut, step by step" {
+		t.Errorf("subject variants = %+v", ab)
+	}
+}
+
+// TestHashes checks that the programme hash is stable and that changing one
+// email changes its own hash and the programme's, and no other object's.
+func TestHashes(t *testing.T) {
+	a := compileMinimal(t)
+	b := compileMinimal(t)
+	if a.Hash() != b.Hash() {
+		t.Fatalf("two compiles of one programme hash differently")
+	}
+	dir := t.TempDir()
+	if err := copyDir("testdata/minimal", dir); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, "emails", "case-study.md")
+	src, _ := os.ReadFile(name)
+	if err := os.WriteFile(name, append(src, []byte("\nOne more line.\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := Compile(dir)
+	if res.Program == nil {
+		t.Fatalf("changed copy does not compile: %v", res.Diagnostics)
+	}
+	if res.Program.Hash() == a.Hash() {
+		t.Errorf("programme hash did not change with an email")
+	}
+	before, after := a.ObjectHashes(), res.Program.ObjectHashes()
+	var changed []string
+	for k := range before {
+		if before[k] != after[k] {
+			changed = append(changed, k)
+		}
+	}
+	if diff := cmp.Diff([]string{"emails.emails/case-study.md"}, changed); diff != "" {
+		t.Errorf("changed objects (-want +got):\n%s", diff)
+	}
+}
+
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+}
+
+func TestNever(t *testing.T) {
+	c := emailChecker()
+	c.prog.Contact.Attributes["employees"] = &campaigns.Attribute{Type: campaigns.TypeInt}
+	c.prog.Contact.Attributes["industry"] = &campaigns.Attribute{Type: campaigns.TypeEnum, Values: []string{"saas", "fintech"}}
+	c.prog.Scoring = map[string]*campaigns.ScoringModel{"lead": {Max: 100}}
+	attr := func(field, cmp string, v any) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: field, Cmp: cmp, Value: v}}
+	}
+	in := func(field string, vs ...any) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: field, Cmp: "in", Values: vs}}
+	}
+	all := func(ps ...campaigns.Predicate) campaigns.Predicate { return campaigns.Predicate{Op: campaigns.OpAll, Args: ps} }
+	anyOf := func(ps ...campaigns.Predicate) campaigns.Predicate { return campaigns.Predicate{Op: campaigns.OpAny, Args: ps} }
+	score := func(cmp string, v float64) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: cmp, Value: v}}
+	}
+	for _, tc := range []struct {
+		name  string
+		p     campaigns.Predicate
+		never bool
+	}{
+		{"empty range", all(attr("employees", "gte", 500.0), attr("employees", "lt", 100.0)), true},
+		{"touching range", all(attr("employees", "gte", 100.0), attr("employees", "lte", 100.0)), false},
+		{"open touching range", all(attr("employees", "gt", 100.0), attr("employees", "lte", 100.0)), true},
+		{"two values", all(attr("industry", "eq", "saas"), attr("industry", "eq", "fintech")), true},
+		{"value and list", all(attr("industry", "eq", "saas"), in("industry", "saas", "fintech")), false},
+		{"value excluded", all(in("industry", "saas"), attr("industry", "ne", "saas")), true},
+		{"pattern", all(attr("company", "eq", "Acme"), attr("company", "matches", "^Glob")), true},
+		{"exists and absent", all(attr("company", "exists", true), attr("company", "exists", false)), true},
+		{"absent compared", all(attr("employees", "exists", false), attr("employees", "gte", 1.0)), true},
+		{"score above max", score("gte", 120), true},
+		{"score below zero", score("lt", 0), true},
+		{"score band", all(score("gte", 50), score("lt", 80)), false},
+		{"any with one possible", anyOf(all(attr("employees", "gt", 5.0), attr("employees", "lt", 3.0)), attr("industry", "eq", "saas")), false},
+		{"any all impossible", anyOf(all(attr("employees", "gt", 5.0), attr("employees", "lt", 3.0))), true},
+		{"different fields", all(attr("industry", "eq", "saas"), attr("employees", "lt", 3.0)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			why := c.never(&tc.p, map[string]bool{})
+			if (why != "") != tc.never {
+				t.Errorf("never = %q, want never: %v", why, tc.never)
+			}
+		})
+	}
+}
