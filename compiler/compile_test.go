@@ -192,8 +192,12 @@ func TestNever(t *testing.T) {
 	in := func(field string, vs ...any) campaigns.Predicate {
 		return campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: field, Cmp: "in", Values: vs}}
 	}
-	all := func(ps ...campaigns.Predicate) campaigns.Predicate { return campaigns.Predicate{Op: campaigns.OpAll, Args: ps} }
-	anyOf := func(ps ...campaigns.Predicate) campaigns.Predicate { return campaigns.Predicate{Op: campaigns.OpAny, Args: ps} }
+	all := func(ps ...campaigns.Predicate) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAll, Args: ps}
+	}
+	anyOf := func(ps ...campaigns.Predicate) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAny, Args: ps}
+	}
 	score := func(cmp string, v float64) campaigns.Predicate {
 		return campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: cmp, Value: v}}
 	}
