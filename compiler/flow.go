@@ -69,6 +69,21 @@ func (c *checker) graph(name string, s *campaigns.Sequence) [][]edge {
 	return g
 }
 
+// nth spells n as "2nd", "3rd", "4th".
+func nth(n int) string {
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+		return itoa(n) + "th"
+	case n%10 == 1:
+		return itoa(n) + "st"
+	case n%10 == 2:
+		return itoa(n) + "nd"
+	case n%10 == 3:
+		return itoa(n) + "rd"
+	}
+	return itoa(n) + "th"
+}
+
 func emails(n int) string {
 	if n == 1 {
 		return "1 email"
@@ -194,10 +209,19 @@ func (c *checker) spacing(name string, s *campaigns.Sequence, g [][]edge, l camp
 					if n > l.Max && total < l.Per {
 						if !reported[e.to] {
 							reported[e.to] = true
-							c.errorf([]string{"sequences", name, "steps", itoa(e.to)}, "NRT305",
-								fmt.Sprintf("the cap allows %s per %s, so it would always hold this send back; wait at least %s in all between these sends",
-									emails(l.Max), l.Per, l.Per),
-								"send %s comes at most %s after send %s", s.Steps[e.to].Name, total, st.Name)
+							at := []string{"sequences", name, "steps", itoa(e.to)}
+							hint := fmt.Sprintf("the cap allows %s per %s, so it would always hold this send back; ", emails(l.Max), l.Per)
+							switch {
+							case l.Max > 1:
+								c.errorf(at, "NRT305", hint+fmt.Sprintf("spread these %d sends over at least %s", n, l.Per),
+									"send %s would be the %s email in %s, counting from send %s", s.Steps[e.to].Name, nth(n), total, st.Name)
+							case total == 0:
+								c.errorf(at, "NRT305", hint+fmt.Sprintf("wait at least %s between these sends", l.Per),
+									"send %s comes straight after send %s", s.Steps[e.to].Name, st.Name)
+							default:
+								c.errorf(at, "NRT305", hint+fmt.Sprintf("wait at least %s between these sends", l.Per),
+									"send %s comes at most %s after send %s", s.Steps[e.to].Name, total, st.Name)
+							}
 						}
 						continue
 					}

@@ -274,6 +274,9 @@ func (c *checker) overlaps() {
 			var why string
 			switch {
 			case sa.Entry.Segment != "" && sb.Entry.Segment != "":
+				if c.prog.Segments[sa.Entry.Segment] == nil || c.prog.Segments[sb.Entry.Segment] == nil {
+					continue // NRT101 says so; an unknown segment overlaps nothing
+				}
 				both := campaigns.Predicate{Op: campaigns.OpAll, Args: []campaigns.Predicate{
 					{Op: campaigns.OpSegment, Segment: sa.Entry.Segment}, {Op: campaigns.OpSegment, Segment: sb.Entry.Segment}}}
 				if c.never(&both, map[string]bool{}) == "" {

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,15 +18,38 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the CLI tests in testdata/script. Each starts with a
 // valid programme in prog/ (a copy of testdata/base) to which its own
-// archive adds files or, naming a base file, replaces it. NURTURE_UPDATE=1 rewrites the expected output.
+// archive adds files or, naming a base file, replaces it, and with a copy
+// of the example programmes in examples/. NURTURE_UPDATE=1 rewrites the
+// expected output.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: os.Getenv("NURTURE_UPDATE") != "",
 		Setup: func(env *testscript.Env) error {
-			return copyTree("testdata/base", filepath.Join(env.WorkDir, "prog"))
+			if err := copyTree("testdata/base", filepath.Join(env.WorkDir, "prog")); err != nil {
+				return err
+			}
+			return copyTree("../../../examples", filepath.Join(env.WorkDir, "examples"))
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"replace": replace,
 		},
 	})
+}
+
+// replace FILE OLD NEW replaces the one occurrence of OLD in FILE with NEW,
+// so a script can break a copy of an example in one place.
+func replace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace FILE OLD NEW")
+	}
+	name := ts.MkAbs(args[0])
+	b, err := os.ReadFile(name)
+	ts.Check(err)
+	if n := strings.Count(string(b), args[1]); n != 1 {
+		ts.Fatalf("replace: %q occurs %d times in %s, want once", args[1], n, args[0])
+	}
+	ts.Check(os.WriteFile(name, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
 }
 
 func copyTree(from, to string) error {
