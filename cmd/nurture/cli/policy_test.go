@@ -60,6 +60,10 @@ func TestImportDirections(t *testing.T) {
 			check(strings.HasPrefix(imp, "github.com/wneessen/go-mail") && !under(p, "runtime"), "imports go-mail outside the runtime's sender")
 			check(strings.HasPrefix(imp, "github.com/yuin/goldmark") && !under(p, "compiler"), "imports goldmark outside the compiler")
 			check(strings.HasPrefix(imp, "cuelang.org/") && !under(p, "compiler"), "imports %s; CUE stays in the compiler", imp)
+			check(strings.HasPrefix(imp, "modernc.org/sqlite") && !under(p, "runtime/sqlite"), "imports %s outside the SQLite adapter", imp)
+			check(strings.HasPrefix(imp, "github.com/jackc/pgx") && !under(p, "runtime/postgres"), "imports %s outside the PostgreSQL adapter", imp)
+			check(imp == module+"/runtime/sqlstore" && !under(p, "runtime/sqlite") && !under(p, "runtime/postgres"),
+				"imports the shared SQL store; only its adapters do, and others use runtime.Store")
 		}
 		for _, dep := range p.Deps {
 			check(under(p, "compiler") && strings.HasPrefix(dep, module+"/runtime"), "depends on %s; the compiler never imports the runtime", dep)

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nurture-dev/nurture/campaigns"
+)
+
+type segmentsFlags struct {
+	dir    string
+	store  string
+	format string
+	sample int
+	now    string
+}
+
+func (f *segmentsFlags) check() (time.Time, error) {
+	if f.format != "text" && f.format != "json" {
+		return time.Time{}, fmt.Errorf("--format must be text or json, not %q", f.format)
+	}
+	if f.sample < 0 {
+		return time.Time{}, fmt.Errorf("--sample must be 0 or more, not %d", f.sample)
+	}
+	if f.now == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, f.now)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-23T09:00:00Z", f.now)
+	}
+	return t, nil
+}
+
+func newSegments() *cobra.Command {
+	var f segmentsFlags
+	cmd := &cobra.Command{
+		Use:   "segments [DIR]",
+		Short: "Show each segment's live size and a few of its contacts",
+		Long: `Segments compiles the programme in DIR (default: the current directory),
+runs every segment against the contact store and prints how many contacts
+each holds now, with a few of them as a sample.
+
+Score conditions read the scores nurture run keeps; before the first run
+every contact scores zero.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.dir = "."
+			if len(args) == 1 {
+				f.dir = args[0]
+			}
+			now, err := f.check()
+			if err != nil {
+				return err
+			}
+			return runSegments(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f, now)
+		},
+	}
+	storeFlag(cmd, &f.store)
+	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	cmd.Flags().IntVar(&f.sample, "sample", 3, "how many contacts to show from each segment")
+	cmd.Flags().StringVar(&f.now, "now", "", "evaluate as of this RFC 3339 time instead of now")
+	return cmd
+}
+
+type segmentSize struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Contacts    int      `json:"contacts"`
+	Sample      []string `json:"sample"`
+}
+
+func runSegments(ctx context.Context, stdout, stderr io.Writer, f segmentsFlags, now time.Time) error {
+	prog, err := compileFor(stderr, f.dir)
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	st, err := openStore(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
+		return err
+	}
+	total, _, err := st.Audience(ctx, prog, campaigns.Predicate{Op: campaigns.OpAll}, now, 0)
+	if err != nil {
+		return err
+	}
+	var sizes []segmentSize
+	for _, name := range sortedNames(prog.Segments) {
+		seg := prog.Segments[name]
+		n, sample, err := st.Audience(ctx, prog, campaigns.Predicate{Op: campaigns.OpSegment, Segment: name}, now, f.sample)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", name, err)
+		}
+		s := segmentSize{Name: name, Description: seg.Description, Contacts: n, Sample: []string{}}
+		for _, c := range sample {
+			s.Sample = append(s.Sample, c.Email)
+		}
+		sizes = append(sizes, s)
+	}
+	if f.format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			FormatVersion int           `json:"format_version"`
+			Store         string        `json:"store"`
+			At            time.Time     `json:"at"`
+			Contacts      int           `json:"contacts"`
+			Segments      []segmentSize `json:"segments"`
+		}{1, st.Dialect(), now.UTC(), total, sizes})
+	}
+	if len(sizes) == 0 {
+		fmt.Fprintln(stdout, "The programme declares no segments.")
+		return nil
+	}
+	width := len("SEGMENT")
+	for _, s := range sizes {
+		width = max(width, len(s.Name))
+	}
+	fmt.Fprintf(stdout, "%-*s  %8s  %6s  %s\n", width, "SEGMENT", "CONTACTS", "SHARE", "SAMPLE")
+	for _, s := range sizes {
+		share := "-"
+		if total > 0 {
+			share = fmt.Sprintf("%.1f%%", 100*float64(s.Contacts)/float64(total))
+		}
+		fmt.Fprintf(stdout, "%-*s  %8d  %6s  %s\n", width, s.Name, s.Contacts, share, strings.Join(s.Sample, ", "))
+	}
+	fmt.Fprintf(stdout, "\n%s out of %s in the %s store.\n", plural(len(sizes), "segment"), plural(total, "contact"), st.Dialect())
+	return nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"strings"
+	"time"
+)
+
+// ContactRecord is one contact as an import file states it: the normalised
+// email and the values of the attributes the row has a column for. Values
+// are keyed by attribute name, built-in ones (stage, timezone, account,
+// account_tier) included, and typed by the contact schema: string (string
+// and enum), int64, float64, bool or time.Time in UTC. A nil value clears
+// the attribute. Attributes the row does not mention keep what the store
+// holds.
+type ContactRecord struct {
+	// Line is where the record starts in its file, from 1.
+	Line  int
+	Email string
+	// Role is set for role addresses (info@, support@, …).
+	Role   bool
+	Values map[string]any
+	// Consent, when the file records it, is the opt-in behind this contact.
+	Consent *Consent
+}
+
+// Contact is one person the programme may email, as the store holds it.
+type Contact struct {
+	ID    int64
+	Email string
+	Role  bool
+	// Values holds every attribute with a value, built-in ones but email
+	// included, typed as in ContactRecord.
+	Values    map[string]any
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Event is one behavioural signal of one contact.
+type Event struct {
+	// Line is where the event is in its import file, from 1; zero otherwise.
+	Line int
+	// ID makes recording an event idempotent: the same ID is stored once.
+	ID    string
+	Email string
+	Name  string
+	At    time.Time
+	// Props are the event's properties, typed by its declaration.
+	Props map[string]any
+}
+
+// Suppression keeps an address from marketing email. Imports never delete
+// one.
+type Suppression struct {
+	Email string
+	// Reason is one of the Reason constants.
+	Reason string
+	// Source says where it came from: a file, "smtp", "tracking", a person.
+	Source string
+	At     time.Time
+}
+
+// Suppression reasons.
+const (
+	ReasonUnsubscribed = "unsubscribed"
+	ReasonBounced      = "bounced"
+	ReasonComplained   = "complained"
+	ReasonManual       = "manual"
+)
+
+// Consent records an opt-in: who gave it, when, where, to which wording.
+type Consent struct {
+	Email  string
+	At     time.Time
+	Source string
+	// Wording is the version of the consent text the contact agreed to.
+	Wording string
+	// Who recorded it: the operator running an import, or a form.
+	Who string
+}
+
+// EmailKey is what makes two addresses one contact: the whole address in
+// lower case. Stores keep the address as written, with its domain
+// normalised, and match on the key.
+func EmailKey(email string) string { return strings.ToLower(email) }

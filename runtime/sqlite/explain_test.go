@@ -1,0 +1,74 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime/storetest"
+)
+
+// TestQueryPlans checks that the store's hot queries use the indexes the
+// migrations create for them, as SQLite's planner reports.
+func TestQueryPlans(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := storetest.Program()
+	if err := s.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatal(err)
+	}
+	pricing := campaigns.Predicate{Op: campaigns.OpEvent, Event: &campaigns.EventCondition{
+		Name: "page_view", Within: campaigns.MustDuration("7d"), MinCount: 2,
+		Where: []campaigns.Condition{{Field: "path", Cmp: campaigns.CmpEq, Value: "/pricing"}},
+	}}
+	score := campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: campaigns.CmpGte, Value: 50}}
+	for _, tc := range []struct {
+		name string
+		sql  string
+		args []any
+		want string
+	}{
+		{"event count in a window", "", nil, "events_name_at"},
+		{"score threshold", "", nil, "scores_model_score"},
+		{"contact by address", `SELECT id FROM contacts WHERE email_key IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_contacts"},
+		{"events of a contact", `SELECT at FROM events WHERE contact_id = ? AND name = ? AND at >= ?`, []any{1, "page_view", 0}, "events_contact"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, args := tc.sql, tc.args
+			if q == "" {
+				pred := pricing
+				if tc.name == "score threshold" {
+					pred = score
+				}
+				where, a, err := s.Where(p, pred, storetest.Now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, args = "SELECT COUNT(*) FROM contacts c WHERE "+where, a
+			}
+			rows, err := s.DB().QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if got := strings.Join(plan, "\n"); !strings.Contains(got, tc.want) {
+				t.Errorf("plan does not use %s:\n%s\nfor %s", tc.want, got, q)
+			}
+		})
+	}
+}

@@ -1,0 +1,307 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// maxParams keeps every statement under the engines' parameter limits
+// (SQLite 32766, PostgreSQL 65535).
+const maxParams = 30000
+
+// contactColumns are the columns of a contact, email first, then the
+// built-in attributes, then the declared ones by name.
+func (s *Store) contactColumns() (names []string, types map[string]string) {
+	types = s.attrTypes()
+	names = append(names, builtinColumns...)
+	for _, n := range builtinColumns {
+		types[n] = campaigns.TypeString
+	}
+	for _, n := range sortedKeys(types) {
+		if !isBuiltin(n) {
+			names = append(names, n)
+		}
+	}
+	return names, types
+}
+
+func (s *Store) selectContact(alias string) string {
+	names, _ := s.contactColumns()
+	cols := []string{alias + "id", alias + "email", alias + "role", alias + "created_at", alias + "updated_at"}
+	for _, n := range names {
+		cols = append(cols, alias+column(n))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// scanContact reads a row selected by selectContact.
+func (s *Store) scanContact(rows *sql.Rows) (runtime.Contact, error) {
+	names, types := s.contactColumns()
+	var c runtime.Contact
+	var role, created, updated any
+	vals := make([]any, len(names))
+	dest := []any{&c.ID, &c.Email, &role, &created, &updated}
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return c, err
+	}
+	switch r := role.(type) {
+	case bool:
+		c.Role = r
+	case int64:
+		c.Role = r != 0
+	}
+	c.CreatedAt, _ = s.scanTime(created)
+	c.UpdatedAt, _ = s.scanTime(updated)
+	c.Values = map[string]any{campaigns.AttrEmail: c.Email}
+	for i, n := range names {
+		if v := s.decode(vals[i], types[n]); v != nil {
+			c.Values[n] = v
+		}
+	}
+	return c, nil
+}
+
+// UpsertContacts inserts the batch's new contacts and updates the ones
+// whose values changed, in one transaction.
+func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSchema, batch []runtime.ContactRecord, who string) (runtime.UpsertResult, error) {
+	var res runtime.UpsertResult
+	names, types := s.contactColumns()
+	for _, rec := range batch {
+		for k := range rec.Values {
+			if _, ok := types[k]; !ok && k != campaigns.AttrEmail {
+				return res, fmt.Errorf("line %d: the store has no column for attribute %s: sync the schema first", rec.Line, k)
+			}
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+
+	existing, err := s.existingContacts(ctx, tx, batch)
+	if err != nil {
+		return res, err
+	}
+	now := s.Now()
+	var inserts [][]any
+	seen := make(map[string]int, len(batch))
+	for _, rec := range batch {
+		key := runtime.EmailKey(rec.Email)
+		if line, dup := seen[key]; dup {
+			res.Rejected = append(res.Rejected, runtime.Rejected{Line: rec.Line, Email: rec.Email,
+				Reason: fmt.Sprintf("the same address as line %d", line)})
+			continue
+		}
+		seen[key] = rec.Line
+		old, ok := existing[key]
+		if !ok {
+			if missing := missingRequired(schema, rec); missing != "" {
+				res.Rejected = append(res.Rejected, runtime.Rejected{Line: rec.Line, Email: rec.Email,
+					Reason: fmt.Sprintf("a new contact needs %s, which is required", missing)})
+				continue
+			}
+			row := []any{rec.Email, key, s.encode(rec.Role), s.t(now), s.t(now)}
+			for _, n := range names {
+				row = append(row, s.encode(rec.Values[n]))
+			}
+			inserts = append(inserts, row)
+			res.Inserted++
+			continue
+		}
+		var set []string
+		var args []any
+		if old.Email != rec.Email {
+			set, args = append(set, "email = ?"), append(args, rec.Email)
+		}
+		if old.Role != rec.Role {
+			set, args = append(set, "role = ?"), append(args, s.encode(rec.Role))
+		}
+		for _, n := range names {
+			v, ok := rec.Values[n]
+			if !ok || sameValue(v, old.Values[n]) {
+				continue
+			}
+			if v == nil && schema.Attributes[n] != nil && schema.Attributes[n].Required {
+				continue // a required value is never cleared
+			}
+			set, args = append(set, column(n)+" = ?"), append(args, s.encode(v))
+		}
+		if len(set) == 0 {
+			res.Unchanged++
+			continue
+		}
+		set, args = append(set, "updated_at = ?"), append(args, s.t(now), old.ID)
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET `+strings.Join(set, ", ")+` WHERE id = ?`), args...); err != nil {
+			return res, fmt.Errorf("updating line %d: %w", rec.Line, err)
+		}
+		res.Updated++
+	}
+	if len(inserts) > 0 {
+		cols := []string{"email", "email_key", "role", "created_at", "updated_at"}
+		for _, n := range names {
+			cols = append(cols, column(n))
+		}
+		if err := s.insertRows(ctx, tx, "contacts", cols, inserts); err != nil {
+			return res, err
+		}
+	}
+	if err := s.recordConsents(ctx, tx, batch, seen, who, now); err != nil {
+		return res, err
+	}
+	return res, tx.Commit()
+}
+
+func missingRequired(schema *campaigns.ContactSchema, rec runtime.ContactRecord) string {
+	for _, n := range sortedKeys(schema.Attributes) {
+		if n == campaigns.AttrEmail || !schema.Attributes[n].Required {
+			continue
+		}
+		if rec.Values[n] == nil {
+			return n
+		}
+	}
+	return ""
+}
+
+// sameValue compares a record's value with the stored one.
+func sameValue(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// existingContacts loads the stored contacts the batch names, by key.
+func (s *Store) existingContacts(ctx context.Context, tx *sql.Tx, batch []runtime.ContactRecord) (map[string]runtime.Contact, error) {
+	out := make(map[string]runtime.Contact, len(batch))
+	const chunk = 500
+	for i := 0; i < len(batch); i += chunk {
+		part := batch[i:min(i+chunk, len(batch))]
+		args := make([]any, len(part))
+		for j, r := range part {
+			args[j] = runtime.EmailKey(r.Email)
+		}
+		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE email_key IN (`+placeholders(len(part))+`)`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			c, err := s.scanContact(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[runtime.EmailKey(c.Email)] = c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// insertRows inserts rows with multi-row INSERTs, or the dialect's bulk
+// path when it has one.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
+	if s.d.BulkInsert != nil && len(rows) > 1 {
+		return s.d.BulkInsert(ctx, tx, table, cols, rows)
+	}
+	return s.insertValues(ctx, tx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+") VALUES ", "", cols, rows)
+}
+
+// insertValues runs prefix + (…), (…) + suffix for rows, as few statements
+// as the parameter limit allows, and returns the rows affected.
+func (s *Store) insertValues(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols []string, rows [][]any) error {
+	_, err := s.insertCount(ctx, tx, prefix, suffix, cols, rows)
+	return err
+}
+
+func (s *Store) insertCount(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols []string, rows [][]any) (int64, error) {
+	per := max(1, min(500, maxParams/len(cols)))
+	tuple := "(" + placeholders(len(cols)) + ")"
+	var total int64
+	for i := 0; i < len(rows); i += per {
+		part := rows[i:min(i+per, len(rows))]
+		args := make([]any, 0, len(part)*len(cols))
+		for _, r := range part {
+			args = append(args, r...)
+		}
+		q := prefix + strings.TrimSuffix(strings.Repeat(tuple+", ", len(part)), ", ") + suffix
+		res, err := tx.ExecContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return total, err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+	}
+	return total, nil
+}
+
+func (s *Store) recordConsents(ctx context.Context, tx *sql.Tx, batch []runtime.ContactRecord, stored map[string]int, who string, now time.Time) error {
+	var rows [][]any
+	for _, rec := range batch {
+		c := rec.Consent
+		key := runtime.EmailKey(rec.Email)
+		if c == nil || stored[key] != rec.Line {
+			continue
+		}
+		w := c.Who
+		if w == "" {
+			w = who
+		}
+		rows = append(rows, []any{key, s.t(c.At), c.Source, c.Wording, w, s.t(now)})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return s.insertValues(ctx, tx, `INSERT INTO consents (email_key, at, source, wording, who, recorded_at) VALUES `,
+		` ON CONFLICT (email_key, at, source, wording) DO NOTHING`,
+		[]string{"email_key", "at", "source", "wording", "who", "recorded_at"}, rows)
+}
+
+// Contacts calls fn for every contact, by ID. It reads in pages so that no
+// transaction stays open while fn runs.
+func (s *Store) Contacts(ctx context.Context, fn func(runtime.Contact) error) error {
+	var after int64
+	for {
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE id > ? ORDER BY id LIMIT 1000`), after)
+		if err != nil {
+			return err
+		}
+		var page []runtime.Contact
+		for rows.Next() {
+			c, err := s.scanContact(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}

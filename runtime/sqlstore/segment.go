@@ -1,0 +1,312 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Audience counts the contacts that meet p at now, and returns the first
+// sample of them by ID.
+func (s *Store) Audience(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, sample int) (int, []runtime.Contact, error) {
+	where, args, err := s.Where(prog, p, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM contacts c WHERE `+where), args...).Scan(&n); err != nil {
+		return 0, nil, err
+	}
+	if sample <= 0 || n == 0 {
+		return n, nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("c.")+` FROM contacts c WHERE `+where+` ORDER BY c.id LIMIT ?`), append(args, sample)...)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	var out []runtime.Contact
+	for rows.Next() {
+		c, err := s.scanContact(rows)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, c)
+	}
+	return n, out, rows.Err()
+}
+
+// Where compiles p into a condition on contacts aliased c, with ? for each
+// value. Every condition it writes is true or false, never NULL, so that
+// NOT means what it says: a contact without a value for an attribute fails
+// comparisons with it but meets ne, not_in and exists: false.
+func (s *Store) Where(prog *campaigns.Program, p campaigns.Predicate, now time.Time) (string, []any, error) {
+	b := &builder{s: s, prog: prog, now: now, types: s.attrTypes(), inSegment: map[string]bool{}}
+	sql, err := b.pred(p)
+	return sql, b.args, err
+}
+
+type builder struct {
+	s         *Store
+	prog      *campaigns.Program
+	now       time.Time
+	types     map[string]string
+	args      []any
+	inSegment map[string]bool
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+func (b *builder) pred(p campaigns.Predicate) (string, error) {
+	switch p.Op {
+	case campaigns.OpAll, campaigns.OpAny:
+		if len(p.Args) == 0 {
+			if p.Op == campaigns.OpAll {
+				return "1 = 1", nil
+			}
+			return "1 = 0", nil
+		}
+		parts := make([]string, len(p.Args))
+		for i, a := range p.Args {
+			x, err := b.pred(a)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = x
+		}
+		if len(parts) == 1 {
+			return parts[0], nil
+		}
+		op := " AND "
+		if p.Op == campaigns.OpAny {
+			op = " OR "
+		}
+		return "(" + strings.Join(parts, op) + ")", nil
+	case campaigns.OpNot:
+		if len(p.Args) != 1 {
+			return "", fmt.Errorf("not with %d conditions", len(p.Args))
+		}
+		x, err := b.pred(p.Args[0])
+		return "NOT " + x, err
+	case campaigns.OpAttr:
+		return b.attr(*p.Cond)
+	case campaigns.OpEvent:
+		return b.event(p.Event)
+	case campaigns.OpScore:
+		return b.score(p.Score)
+	case campaigns.OpSegment:
+		seg := b.prog.Segments[p.Segment]
+		if seg == nil {
+			return "", fmt.Errorf("unknown segment %s", p.Segment)
+		}
+		if b.inSegment[p.Segment] {
+			return "", fmt.Errorf("segment %s refers to itself", p.Segment)
+		}
+		b.inSegment[p.Segment] = true
+		defer delete(b.inSegment, p.Segment)
+		return b.pred(seg.When)
+	case campaigns.OpInactive:
+		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
+	}
+	return "", fmt.Errorf("unknown condition %q", p.Op)
+}
+
+func (b *builder) attr(c campaigns.Condition) (string, error) {
+	a := b.prog.Contact.Attributes[c.Field]
+	if a == nil {
+		return "", fmt.Errorf("unknown attribute %s", c.Field)
+	}
+	col := "c.email"
+	if c.Field != campaigns.AttrEmail {
+		if _, ok := b.types[c.Field]; !ok && !isBuiltin(c.Field) {
+			return "", fmt.Errorf("the store has no column for attribute %s: sync the schema first", c.Field)
+		}
+		col = "c." + column(c.Field)
+	}
+	if c.Field == campaigns.AttrStage {
+		switch c.Cmp {
+		case campaigns.CmpGt, campaigns.CmpGte, campaigns.CmpLt, campaigns.CmpLte:
+			return b.stageRange(c, a.Values)
+		}
+	}
+	return b.compare(col, a.Type, c)
+}
+
+// stageRange turns an order comparison on stage into the stages it admits.
+func (b *builder) stageRange(c campaigns.Condition, stages []string) (string, error) {
+	at := slices.Index(stages, fmt.Sprint(c.Value))
+	if at < 0 {
+		return "", fmt.Errorf("unknown stage %v", c.Value)
+	}
+	var in []string
+	for i, st := range stages {
+		if c.Cmp == campaigns.CmpGt && i > at || c.Cmp == campaigns.CmpGte && i >= at ||
+			c.Cmp == campaigns.CmpLt && i < at || c.Cmp == campaigns.CmpLte && i <= at {
+			in = append(in, b.arg(st))
+		}
+	}
+	if len(in) == 0 {
+		return "1 = 0", nil
+	}
+	return "(c.stage IS NOT NULL AND c.stage IN (" + strings.Join(in, ", ") + "))", nil
+}
+
+var sqlOps = map[string]string{
+	campaigns.CmpEq: "=", campaigns.CmpNe: "<>",
+	campaigns.CmpGt: ">", campaigns.CmpGte: ">=", campaigns.CmpLt: "<", campaigns.CmpLte: "<=",
+}
+
+// compare writes one comparison of expr, holding a value of type typ.
+func (b *builder) compare(expr, typ string, c campaigns.Condition) (string, error) {
+	has := func(cond string) string { return "(" + expr + " IS NOT NULL AND " + cond + ")" }
+	switch c.Cmp {
+	case campaigns.CmpEq, campaigns.CmpGt, campaigns.CmpGte, campaigns.CmpLt, campaigns.CmpLte:
+		v, err := b.value(typ, c.Value)
+		if err != nil {
+			return "", err
+		}
+		return has(expr + " " + sqlOps[c.Cmp] + " " + b.arg(v)), nil
+	case campaigns.CmpNe:
+		v, err := b.value(typ, c.Value)
+		if err != nil {
+			return "", err
+		}
+		return "(" + expr + " IS NULL OR " + expr + " <> " + b.arg(v) + ")", nil
+	case campaigns.CmpIn, campaigns.CmpNotIn:
+		if len(c.Values) == 0 {
+			if c.Cmp == campaigns.CmpIn {
+				return "1 = 0", nil
+			}
+			return "1 = 1", nil
+		}
+		ph := make([]string, len(c.Values))
+		for i, x := range c.Values {
+			v, err := b.value(typ, x)
+			if err != nil {
+				return "", err
+			}
+			ph[i] = b.arg(v)
+		}
+		list := "(" + strings.Join(ph, ", ") + ")"
+		if c.Cmp == campaigns.CmpIn {
+			return has(expr + " IN " + list), nil
+		}
+		return "(" + expr + " IS NULL OR " + expr + " NOT IN " + list + ")", nil
+	case campaigns.CmpMatches:
+		return has(b.s.d.Regexp(expr, b.arg(fmt.Sprint(c.Value)))), nil
+	case campaigns.CmpExists:
+		if c.Value == true {
+			return expr + " IS NOT NULL", nil
+		}
+		return expr + " IS NULL", nil
+	case campaigns.CmpWithin:
+		return has(expr + " >= " + b.arg(b.s.t(b.now.Add(-c.Span.Std())))), nil
+	case campaigns.CmpOlderThan:
+		return has(expr + " < " + b.arg(b.s.t(b.now.Add(-c.Span.Std())))), nil
+	}
+	return "", fmt.Errorf("unknown comparison %q", c.Cmp)
+}
+
+// value converts a value from the programme to the stored form of typ.
+func (b *builder) value(typ string, v any) (any, error) {
+	switch typ {
+	case campaigns.TypeInt:
+		f, ok := v.(float64)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a number", v)
+		}
+		if f == math.Trunc(f) {
+			return int64(f), nil
+		}
+		return f, nil
+	case campaigns.TypeNumber:
+		f, ok := v.(float64)
+		if !ok {
+			return nil, fmt.Errorf("%v is not a number", v)
+		}
+		return f, nil
+	case campaigns.TypeBool:
+		x, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("%v is not true or false", v)
+		}
+		return b.s.encode(x), nil
+	case campaigns.TypeTime:
+		str, _ := v.(string)
+		t, err := time.Parse(time.RFC3339, str)
+		if err != nil {
+			t, err = time.Parse(time.DateOnly, str)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%v is not a time", v)
+		}
+		return b.s.t(t), nil
+	}
+	str, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("%v is not a string", v)
+	}
+	return str, nil
+}
+
+func (b *builder) event(ev *campaigns.EventCondition) (string, error) {
+	et := b.prog.Events[ev.Name]
+	if et == nil {
+		return "", fmt.Errorf("unknown event %s", ev.Name)
+	}
+	if ev.MinCount == 0 && ev.MaxCount == nil {
+		return "1 = 1", nil // any number of events, none included
+	}
+	q := "SELECT e.contact_id FROM events e WHERE e.name = " + b.arg(ev.Name)
+	if ev.Within > 0 {
+		q += " AND e.at >= " + b.arg(b.s.t(b.now.Add(-ev.Within.Std())))
+	}
+	for _, w := range ev.Where {
+		p := et.Properties[w.Field]
+		if p == nil {
+			return "", fmt.Errorf("event %s has no property %s", ev.Name, w.Field)
+		}
+		x, err := b.compare(b.s.d.Prop(w.Field, p.Type), p.Type, w)
+		if err != nil {
+			return "", err
+		}
+		q += " AND " + x
+	}
+	switch {
+	case ev.MinCount == 1 && ev.MaxCount == nil:
+		return "c.id IN (" + q + ")", nil
+	case ev.MinCount == 0:
+		return "c.id NOT IN (" + q + " GROUP BY e.contact_id HAVING COUNT(*) > " + b.arg(*ev.MaxCount) + ")", nil
+	}
+	having := "COUNT(*) >= " + b.arg(ev.MinCount)
+	if ev.MaxCount != nil {
+		having += " AND COUNT(*) <= " + b.arg(*ev.MaxCount)
+	}
+	return "c.id IN (" + q + " GROUP BY e.contact_id HAVING " + having + ")", nil
+}
+
+// score compares a model's stored score. Contacts without one score zero.
+func (b *builder) score(sc *campaigns.ScoreCondition) (string, error) {
+	op, ok := sqlOps[sc.Cmp]
+	if !ok || sc.Cmp == campaigns.CmpEq || sc.Cmp == campaigns.CmpNe {
+		return "", fmt.Errorf("unknown score comparison %q", sc.Cmp)
+	}
+	holdsAtZero := map[string]bool{
+		campaigns.CmpGt: 0 > sc.Value, campaigns.CmpGte: 0 >= sc.Value,
+		campaigns.CmpLt: 0 < sc.Value, campaigns.CmpLte: 0 <= sc.Value,
+	}[sc.Cmp]
+	q := "SELECT s.contact_id FROM scores s WHERE s.model = " + b.arg(sc.Model) + " AND "
+	if holdsAtZero {
+		return "c.id NOT IN (" + q + "NOT (s.score " + op + " " + b.arg(sc.Value) + "))", nil
+	}
+	return "c.id IN (" + q + "s.score " + op + " " + b.arg(sc.Value) + ")", nil
+}

@@ -1,0 +1,226 @@
+// Package sqlstore is the part of the SQL stores that SQLite and PostgreSQL
+// share: migrations, typed contact columns, upserts, events, suppressions
+// and segment predicates compiled to parameterised SQL. The adapters in
+// runtime/sqlite and runtime/postgres open the connection and supply the
+// Dialect; nothing outside those adapters imports this package.
+//
+// Values never reach SQL text: every value is a parameter, and the only
+// names written into SQL are column names built from attribute names, which
+// the language restricts to [a-z][a-z0-9_]*.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Dialect is what differs between the SQL engines.
+type Dialect struct {
+	Name string
+	// Migrations holds NNNN_name.sql files, applied in order.
+	Migrations fs.FS
+	// Types maps attribute types to column types.
+	Types map[string]string
+	// Placeholder is the n-th parameter, from 1.
+	Placeholder func(n int) string
+	// Regexp is a condition that expr matches the pattern in param.
+	Regexp func(expr, param string) string
+	// Prop reads an event property of type typ from e.props.
+	Prop func(key, typ string) string
+	// IntTimes stores times as Unix milliseconds (SQLite) rather than as
+	// timestamps.
+	IntTimes bool
+	// LockMigrations, when set, runs first in the migration transaction so
+	// that two processes never migrate at once.
+	LockMigrations string
+	// BulkInsert, when set, inserts new contacts faster than multi-row
+	// INSERT (PostgreSQL COPY).
+	BulkInsert func(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error
+}
+
+// Store is a runtime.Store over database/sql.
+type Store struct {
+	db *sql.DB
+	d  Dialect
+	// Now is the clock for created_at, updated_at and recorded_at.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	attrs map[string]string // attribute name → type, as the store has them
+}
+
+var _ runtime.Store = (*Store)(nil)
+
+// Open migrates db and returns a store over it.
+func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	s := &Store{db: db, d: d, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadAttrs(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB is the connection, for the adapters and tests.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Dialect names the engine.
+func (s *Store) Dialect() string { return s.d.Name }
+
+// ErrNewer is returned by Open for a store migrated by a newer nurture.
+var ErrNewer = errors.New("store is newer than this nurture")
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func (s *Store) migrations() ([]migration, error) {
+	files, err := fs.Glob(s.d.Migrations, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, f := range files {
+		num, name, ok := strings.Cut(strings.TrimSuffix(path.Base(f), ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v != len(ms)+1 {
+			return nil, fmt.Errorf("migration %s: want %04d_name.sql", f, len(ms)+1)
+		}
+		b, err := fs.ReadFile(s.d.Migrations, f)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{v, name, string(b)})
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the store lacks, each in its own
+// transaction with its record in schema_migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL,
+	applied_at TEXT NOT NULL
+)`); err != nil {
+		return fmt.Errorf("preparing migrations: %w", err)
+	}
+	for {
+		done, err := s.migrateOne(ctx, ms)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (s *Store) migrateOne(ctx context.Context, ms []migration) (done bool, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if s.d.LockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, s.d.LockMigrations); err != nil {
+			return false, err
+		}
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return false, err
+	}
+	if have > len(ms) {
+		return false, fmt.Errorf("%w: its schema is at version %d and this nurture knows up to %d; upgrade nurture to use it", ErrNewer, have, len(ms))
+	}
+	if have == len(ms) {
+		return true, nil
+	}
+	m := ms[have]
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return false, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
+		m.version, m.name, s.Now().UTC().Format(time.RFC3339)); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
+}
+
+// SchemaVersion is the number of the store's last migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// rebind turns ? placeholders into the dialect's.
+func (s *Store) rebind(q string) string {
+	if s.d.Placeholder == nil || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString(s.d.Placeholder(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// t encodes a time for the store.
+func (s *Store) t(t time.Time) any {
+	if s.d.IntTimes {
+		return t.UnixMilli()
+	}
+	return t.UTC()
+}
+
+// scanTime decodes a time the store returned.
+func (s *Store) scanTime(v any) (time.Time, bool) {
+	switch v := v.(type) {
+	case int64:
+		return time.UnixMilli(v).UTC(), true
+	case time.Time:
+		return v.UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// placeholders is "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

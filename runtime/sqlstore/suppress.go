@@ -1,0 +1,51 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Suppress adds the batch's suppressions; ones already held keep their
+// first record.
+func (s *Store) Suppress(ctx context.Context, batch []runtime.Suppression) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	rows := make([][]any, 0, len(batch))
+	for _, x := range batch {
+		rows = append(rows, []any{runtime.EmailKey(x.Email), x.Email, x.Reason, x.Source, s.t(x.At)})
+	}
+	n, err := s.insertCount(ctx, tx, `INSERT INTO suppressions (email_key, email, reason, source, at) VALUES `,
+		` ON CONFLICT (email_key, reason) DO NOTHING`, []string{"email_key", "email", "reason", "source", "at"}, rows)
+	if err != nil {
+		return 0, err
+	}
+	return int(n), tx.Commit()
+}
+
+// Suppressions calls fn for every suppression, by address and reason.
+func (s *Store) Suppressions(ctx context.Context, fn func(runtime.Suppression) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT email, reason, source, at FROM suppressions ORDER BY email_key, reason`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x runtime.Suppression
+		var at any
+		if err := rows.Scan(&x.Email, &x.Reason, &x.Source, &at); err != nil {
+			return err
+		}
+		x.At, _ = s.scanTime(at)
+		if err := fn(x); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

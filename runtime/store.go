@@ -1,0 +1,67 @@
+package runtime
+
+import (
+	"context"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+)
+
+// Store is what nurture keeps between runs: contacts, events, scores,
+// enrollments, the send ledger, suppressions, consent records, applied
+// programme versions and locks. The adapters in runtime/sqlite and
+// runtime/postgres implement it and pass the suite in runtime/storetest.
+type Store interface {
+	// Close releases the store.
+	Close() error
+
+	// Dialect names the adapter: "sqlite" or "postgres".
+	Dialect() string
+
+	// SyncSchema makes room for the contact attributes the programme
+	// declares. It adds what is new and never drops what the programme no
+	// longer declares; an attribute whose type changed is refused.
+	SyncSchema(ctx context.Context, schema *campaigns.ContactSchema) error
+
+	// UpsertContacts inserts or updates one batch by email, in one
+	// transaction. A record that cannot be stored (a new contact without a
+	// required attribute) is reported in the result, not written.
+	UpsertContacts(ctx context.Context, schema *campaigns.ContactSchema, batch []ContactRecord, who string) (UpsertResult, error)
+
+	// RecordEvents stores one batch of events, each once by its ID. Events
+	// of unknown contacts are reported in the result, not written.
+	RecordEvents(ctx context.Context, batch []Event) (EventResult, error)
+
+	// Suppress adds suppressions; an address and reason already suppressed
+	// keeps its first record. It reports how many were new.
+	Suppress(ctx context.Context, batch []Suppression) (int, error)
+
+	// Suppressions calls fn for each suppression, by address.
+	Suppressions(ctx context.Context, fn func(Suppression) error) error
+
+	// Contacts calls fn for each contact, by ID.
+	Contacts(ctx context.Context, fn func(Contact) error) error
+
+	// Audience counts the contacts that meet p at now and returns up to
+	// sample of them, by ID.
+	Audience(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, sample int) (int, []Contact, error)
+}
+
+// UpsertResult counts what happened to a batch of contact records.
+type UpsertResult struct {
+	Inserted, Updated, Unchanged int
+	Rejected                     []Rejected
+}
+
+// EventResult counts what happened to a batch of events.
+type EventResult struct {
+	Inserted, Duplicate int
+	Rejected            []Rejected
+}
+
+// Rejected is a record the store would not take, and why.
+type Rejected struct {
+	Line   int
+	Email  string
+	Reason string
+}

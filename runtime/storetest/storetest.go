@@ -1,0 +1,269 @@
+// Package storetest is the conformance suite every contact store runs:
+// the SQLite and PostgreSQL adapters must behave alike, down to which
+// contacts a segment holds. It is a test helper and holds no store code.
+package storetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Opener opens a new, empty store for one test, its clock set to Now;
+// Reopen opens the same store again, as a second process would.
+type Opener struct {
+	Open   func(t *testing.T) runtime.Store
+	Reopen func(t *testing.T, s runtime.Store) (runtime.Store, error)
+	// SetSchemaVersion sets the store's recorded schema version, to act out
+	// a store that a newer nurture migrated.
+	SetSchemaVersion func(t *testing.T, s runtime.Store, v int)
+}
+
+// Now is the suite's clock: every time in it is relative to this.
+var Now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// Run runs the suite.
+func Run(t *testing.T, o Opener) {
+	t.Run("Migrations", func(t *testing.T) { testMigrations(t, o) })
+	t.Run("Schema", func(t *testing.T) { testSchema(t, o) })
+	t.Run("Upsert", func(t *testing.T) { testUpsert(t, o) })
+	t.Run("Events", func(t *testing.T) { testEvents(t, o) })
+	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, o) })
+	t.Run("Audience", func(t *testing.T) { testAudience(t, o) })
+}
+
+// Program is the programme the suite's contacts follow.
+func Program() *campaigns.Program {
+	attrs := map[string]*campaigns.Attribute{
+		campaigns.AttrEmail:    {Type: campaigns.TypeString, Required: true, Builtin: true},
+		campaigns.AttrStage:    {Type: campaigns.TypeEnum, Values: []string{"lead", "mql", "sql", "customer"}, Builtin: true},
+		campaigns.AttrTimezone: {Type: campaigns.TypeString, Builtin: true},
+		campaigns.AttrAccount:  {Type: campaigns.TypeString, Builtin: true},
+		"first_name":           {Type: campaigns.TypeString},
+		"industry":             {Type: campaigns.TypeEnum, Values: []string{"saas", "fintech", "other"}, Required: true},
+		"employees":            {Type: campaigns.TypeInt},
+		"revenue":              {Type: campaigns.TypeNumber},
+		"trial":                {Type: campaigns.TypeBool},
+		"signup_at":            {Type: campaigns.TypeTime},
+	}
+	events := campaigns.BuiltinEvents()
+	events["page_view"] = &campaigns.EventType{Properties: map[string]*campaigns.Attribute{
+		"path":    {Type: campaigns.TypeString, Required: true},
+		"seconds": {Type: campaigns.TypeInt},
+	}}
+	events["demo_requested"] = &campaigns.EventType{Properties: map[string]*campaigns.Attribute{}}
+	return &campaigns.Program{
+		Contact: campaigns.ContactSchema{Stages: []string{"lead", "mql", "sql", "customer"}, Attributes: attrs},
+		Events:  events,
+		Segments: map[string]*campaigns.Segment{
+			"saas": {When: attr("industry", campaigns.CmpEq, "saas")},
+		},
+	}
+}
+
+func attr(field, cmp string, v any) campaigns.Predicate {
+	c := &campaigns.Condition{Field: field, Cmp: cmp}
+	switch v := v.(type) {
+	case []any:
+		c.Values = v
+	case campaigns.Duration:
+		c.Span = v
+	default:
+		c.Value = v
+	}
+	return campaigns.Predicate{Op: campaigns.OpAttr, Cond: c}
+}
+
+func rec(line int, email string, kv ...any) runtime.ContactRecord {
+	r := runtime.ContactRecord{Line: line, Email: email, Values: map[string]any{}}
+	for i := 0; i < len(kv); i += 2 {
+		r.Values[kv[i].(string)] = kv[i+1]
+	}
+	return r
+}
+
+func open(t *testing.T, o Opener) (runtime.Store, *campaigns.Program) {
+	t.Helper()
+	s := o.Open(t)
+	t.Cleanup(func() { s.Close() })
+	p := Program()
+	if err := s.SyncSchema(context.Background(), &p.Contact); err != nil {
+		t.Fatalf("SyncSchema: %v", err)
+	}
+	return s, p
+}
+
+func contacts(t *testing.T, s runtime.Store) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	err := s.Contacts(context.Background(), func(c runtime.Contact) error {
+		out[c.Email] = c.Values
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Contacts: %v", err)
+	}
+	return out
+}
+
+func testMigrations(t *testing.T, o Opener) {
+	s, _ := open(t, o)
+	s2, err := o.Reopen(t, s)
+	if err != nil {
+		t.Fatalf("reopening a migrated store: %v", err)
+	}
+	s2.Close()
+	o.SetSchemaVersion(t, s, 999)
+	_, err = o.Reopen(t, s)
+	if err == nil {
+		t.Fatal("a store migrated by a newer nurture opened without complaint")
+	}
+	for _, want := range []string{"version 999", "upgrade nurture"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+func testSchema(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	// Syncing again changes nothing; a new attribute gets a column.
+	p.Contact.Attributes["country"] = &campaigns.Attribute{Type: campaigns.TypeString}
+	if err := s.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatalf("adding an attribute: %v", err)
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{rec(2, "a@x.example", "industry", "saas", "country", "DE")}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// An attribute dropped from the programme keeps its data.
+	delete(p.Contact.Attributes, "country")
+	if err := s.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatalf("dropping an attribute: %v", err)
+	}
+	if got := contacts(t, s)["a@x.example"]["country"]; got != "DE" {
+		t.Errorf("country after the programme dropped it = %v, want DE", got)
+	}
+	// A changed type is refused, naming the attribute.
+	p.Contact.Attributes["employees"] = &campaigns.Attribute{Type: campaigns.TypeString}
+	err := s.SyncSchema(ctx, &p.Contact)
+	if err == nil || !strings.Contains(err.Error(), "employees is string in the programme but the store holds int values") {
+		t.Errorf("changing employees from int to string: err = %v", err)
+	}
+}
+
+func testUpsert(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	signup := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	res, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		rec(2, "Ann@acme.example", "industry", "saas", "first_name", "Ann", "employees", int64(120), "revenue", 2.5e6,
+			"trial", true, "signup_at", signup, "stage", "lead", "timezone", "Europe/Berlin", "account", "acme"),
+		rec(3, "bob@acme.example", "industry", "fintech"),
+		rec(4, "carl@beta.example", "first_name", "Carl"), // new, without the required industry
+		rec(5, "ann@acme.example", "industry", "other"),   // the same key as line 2
+	}, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.UpsertResult{Inserted: 2, Rejected: []runtime.Rejected{
+		{Line: 4, Email: "carl@beta.example", Reason: "a new contact needs industry, which is required"},
+		{Line: 5, Email: "ann@acme.example", Reason: "the same address as line 2"},
+	}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("first import (-want +got):\n%s", diff)
+	}
+	wantAnn := map[string]any{"email": "Ann@acme.example", "industry": "saas", "first_name": "Ann", "employees": int64(120),
+		"revenue": 2.5e6, "trial": true, "signup_at": signup, "stage": "lead", "timezone": "Europe/Berlin", "account": "acme"}
+	if diff := cmp.Diff(wantAnn, contacts(t, s)["Ann@acme.example"]); diff != "" {
+		t.Errorf("Ann as stored (-want +got):\n%s", diff)
+	}
+
+	// Again: a changed value updates, a missing column keeps, nil clears,
+	// the same values are unchanged, a required value is never cleared.
+	res, err = s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		rec(2, "ann@acme.example", "employees", int64(150), "trial", nil, "industry", nil),
+		rec(3, "bob@acme.example", "industry", "fintech"),
+	}, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(runtime.UpsertResult{Updated: 1, Unchanged: 1}, res); diff != "" {
+		t.Errorf("second import (-want +got):\n%s", diff)
+	}
+	wantAnn["email"], wantAnn["employees"] = "ann@acme.example", int64(150)
+	delete(wantAnn, "trial")
+	if diff := cmp.Diff(wantAnn, contacts(t, s)["ann@acme.example"]); diff != "" {
+		t.Errorf("Ann after the update (-want +got):\n%s", diff)
+	}
+	if n := len(contacts(t, s)); n != 2 {
+		t.Errorf("%d contacts, want 2", n)
+	}
+}
+
+func testEvents(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{rec(2, "ann@acme.example", "industry", "saas")}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	batch := []runtime.Event{
+		{Line: 1, ID: "e1", Email: "ANN@acme.example", Name: "page_view", At: Now.Add(-time.Hour), Props: map[string]any{"path": "/pricing"}},
+		{Line: 2, ID: "e2", Email: "ann@acme.example", Name: "demo_requested", At: Now.Add(-time.Minute)},
+		{Line: 3, ID: "e3", Email: "nobody@acme.example", Name: "page_view", At: Now, Props: map[string]any{"path": "/"}},
+	}
+	res, err := s.RecordEvents(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.EventResult{Inserted: 2, Rejected: []runtime.Rejected{
+		{Line: 3, Email: "nobody@acme.example", Reason: "no contact has this address: import the contact first"}}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	res, err = s.RecordEvents(ctx, batch[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(runtime.EventResult{Duplicate: 2}, res); diff != "" {
+		t.Errorf("the same events again (-want +got):\n%s", diff)
+	}
+}
+
+func testSuppressions(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, _ := open(t, o)
+	first := Now.Add(-48 * time.Hour)
+	n, err := s.Suppress(ctx, []runtime.Suppression{
+		{Email: "Ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "old-esp.csv", At: first},
+		{Email: "bob@acme.example", Reason: runtime.ReasonBounced, Source: "old-esp.csv", At: first},
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("Suppress = %d, %v; want 2 new", n, err)
+	}
+	n, err = s.Suppress(ctx, []runtime.Suppression{
+		{Email: "ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "again.csv", At: Now},
+		{Email: "ann@acme.example", Reason: runtime.ReasonComplained, Source: "again.csv", At: Now},
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("Suppress again = %d, %v; want 1 new", n, err)
+	}
+	var got []runtime.Suppression
+	if err := s.Suppressions(ctx, func(x runtime.Suppression) error { got = append(got, x); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := []runtime.Suppression{
+		{Email: "ann@acme.example", Reason: runtime.ReasonComplained, Source: "again.csv", At: Now},
+		{Email: "Ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "old-esp.csv", At: first},
+		{Email: "bob@acme.example", Reason: runtime.ReasonBounced, Source: "old-esp.csv", At: first},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("suppressions (-want +got):\n%s", diff)
+	}
+}
