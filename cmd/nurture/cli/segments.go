@@ -135,7 +135,12 @@ func runSegments(ctx context.Context, stdout, stderr io.Writer, f segmentsFlags,
 		if total > 0 {
 			share = fmt.Sprintf("%.1f%%", 100*float64(s.Contacts)/float64(total))
 		}
-		fmt.Fprintf(stdout, "%-*s  %8d  %6s  %s\n", width, s.Name, s.Contacts, share, strings.Join(s.Sample, ", "))
+		line := fmt.Sprintf("%-*s  %8d  %6s  %s", width, s.Name, s.Contacts, share, strings.Join(s.Sample, ", "))
+		fmt.Fprintln(stdout, strings.TrimRight(line, " "))
+	}
+	if total == 0 {
+		fmt.Fprintf(stdout, "\nThe %s store has no contacts yet: add them with nurture contacts import FILE --dir %s\n", st.Dialect(), f.dir)
+		return nil
 	}
 	fmt.Fprintf(stdout, "\n%s out of %s in the %s store.\n", plural(len(sizes), "segment"), plural(total, "contact"), st.Dialect())
 	return nil
