@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
 
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/postgres"
 )
 
 func openPostgres(ctx context.Context, url string) (runtime.Store, error) {
-	return nil, errors.New("the PostgreSQL store is not built yet")
+	return postgres.Open(ctx, url)
 }

@@ -139,7 +139,7 @@ func runSegments(ctx context.Context, stdout, stderr io.Writer, f segmentsFlags,
 		fmt.Fprintln(stdout, strings.TrimRight(line, " "))
 	}
 	if total == 0 {
-		fmt.Fprintf(stdout, "\nThe %s store has no contacts yet: add them with nurture contacts import FILE --dir %s\n", st.Dialect(), f.dir)
+		fmt.Fprintf(stdout, "\nThe %s store holds no contacts yet.\n", st.Dialect())
 		return nil
 	}
 	fmt.Fprintf(stdout, "\n%s out of %s in the %s store.\n", plural(len(sizes), "segment"), plural(total, "contact"), st.Dialect())
