@@ -96,6 +96,9 @@ func loadCUE(dir string) (*source, Diagnostics) {
 	}
 	var ds Diagnostics
 	for _, f := range inst.OrphanedFiles {
+		if !strings.HasSuffix(f.Filename, ".cue") {
+			continue // data beside the programme, such as events.jsonl
+		}
 		ds = append(ds, Diagnostic{Pos: Pos{File: f.Filename}, Code: "NRT005",
 			Summary: fmt.Sprintf("file is not in package %s", PackageName),
 			Detail:  "every .cue file of a programme starts with `package nurture`"})

@@ -55,7 +55,7 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newValidate(), newFmt(), newExport(), newSegments(), newContacts())
+	root.AddCommand(newValidate(), newFmt(), newExport(), newSegments(), newContacts(), newSample())
 	return root
 }
 
