@@ -4,12 +4,16 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 	"github.com/nurture-dev/nurture/runtime/storetest"
@@ -18,48 +22,81 @@ import (
 // serverURL is the PostgreSQL server the tests use, from
 // NURTURE_TEST_POSTGRES. Without one the tests skip, loudly; CI sets
 // NURTURE_REQUIRE_POSTGRES=1 so that it can never skip them.
-func serverURL(t *testing.T) string {
+func serverURL(tb testing.TB) string {
+	tb.Helper()
 	u := os.Getenv("NURTURE_TEST_POSTGRES")
 	if u == "" {
 		if os.Getenv("NURTURE_REQUIRE_POSTGRES") == "1" {
-			t.Fatal("NURTURE_REQUIRE_POSTGRES=1 but NURTURE_TEST_POSTGRES names no server")
+			tb.Fatal("NURTURE_REQUIRE_POSTGRES=1 but NURTURE_TEST_POSTGRES names no server: " +
+				"set NURTURE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable (see .ci/run)")
 		}
-		t.Skip("SKIPPED: the PostgreSQL store was NOT tested. Set NURTURE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run it.")
+		tb.Skip("SKIPPED: the PostgreSQL store was NOT tested. To run it, set " +
+			"NURTURE_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable " +
+			"(any database the user may create schemas in; each test uses a schema of its own and drops it)")
 	}
 	return u
 }
 
 // freshSchema creates a schema of its own for one test, drops it after,
-// and returns a URL whose connections use it.
-func freshSchema(t *testing.T) string {
-	base := serverURL(t)
+// and returns a URL whose connections use it, so that tests can run in
+// parallel and leave nothing behind.
+func freshSchema(tb testing.TB) string {
+	tb.Helper()
+	u, drop := newSchema(tb)
+	tb.Cleanup(drop)
+	return u
+}
+
+// newSchema creates a schema named nurture_test_<random> and returns a
+// URL whose connections use it and a function that drops it. pgx sends
+// URL parameters it does not know, search_path among them, as run-time
+// parameters of each connection.
+func newSchema(tb testing.TB) (string, func()) {
+	tb.Helper()
+	base := serverURL(tb)
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("NURTURE_TEST_POSTGRES: %v", err)
 	}
-	t.Cleanup(func() { admin.Close() })
-	if err := admin.Ping(); err != nil {
-		t.Fatalf("PostgreSQL at NURTURE_TEST_POSTGRES is not reachable: %v", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		tb.Fatalf("PostgreSQL at NURTURE_TEST_POSTGRES is not reachable: %v", err)
 	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "nurture_test_" + hex.EncodeToString(b)
+	schema := "nurture_test_" + strings.ToLower(rand.Text()[:10])
 	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
+		admin.Close()
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	drop := func() {
+		defer admin.Close()
 		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("dropping %s: %v", schema, err)
+			tb.Errorf("dropping %s: %v", schema, err)
 		}
-	})
+	}
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatal(err)
+		drop()
+		tb.Fatal(err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop
+}
+
+// open opens a store in a fresh schema, its clock at storetest.Now.
+func open(tb testing.TB) (*sqlstore.Store, string) {
+	tb.Helper()
+	u := freshSchema(tb)
+	s, err := Open(context.Background(), u)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	s.Now = func() time.Time { return storetest.Now }
+	return s, u
 }
 
 func TestConformance(t *testing.T) {
@@ -92,4 +129,167 @@ func TestConformance(t *testing.T) {
 			}
 		},
 	})
+}
+
+// TestWorkersStartTogether opens one empty database from several
+// processes at once, as `nurture run` workers do after a deploy: every
+// one must open it, and it must be migrated once.
+func TestWorkersStartTogether(t *testing.T) {
+	u := freshSchema(t)
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	stores := make([]*sqlstore.Store, workers)
+	for i := range workers {
+		wg.Go(func() { stores[i], errs[i] = Open(context.Background(), u) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("worker %d: %v", i, err)
+			continue
+		}
+		defer stores[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	var n int
+	if err := stores[0].DB().QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := stores[0].SchemaVersion(context.Background()); n != want {
+		t.Errorf("%d migrations recorded, want %d", n, want)
+	}
+
+	// They sync the programme's schema together too, and each then knows
+	// every column, whichever of them added it.
+	p := storetest.Program()
+	for i := range workers {
+		wg.Go(func() { errs[i] = stores[i].SyncSchema(context.Background(), &p.Contact) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("worker %d syncing: %v", i, err)
+		}
+	}
+	for i, s := range stores {
+		rec := runtime.ContactRecord{Line: 2, Email: "w@x.example", Values: map[string]any{"industry": "saas", "employees": int64(i)}}
+		if _, err := s.UpsertContacts(context.Background(), &p.Contact, []runtime.ContactRecord{rec}, "t"); err != nil {
+			t.Errorf("worker %d upserting after the sync: %v", i, err)
+		}
+	}
+}
+
+// TestImportAllOrNothing checks that COPY runs inside the batch's
+// transaction: when the batch fails after its contacts were copied, none
+// of them stays.
+func TestImportAllOrNothing(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	p := storetest.Program()
+	if err := s.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatal(err)
+	}
+	batch := genContacts(50, 1)
+	// PostgreSQL refuses NUL in text, and consents are written after the
+	// contacts.
+	batch[49].Consent = &runtime.Consent{At: storetest.Now, Source: "form\x00", Wording: "v1"}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "t"); err == nil {
+		t.Fatal("a batch with a NUL byte in a consent was stored")
+	}
+	var n int
+	if err := s.DB().QueryRow(`SELECT COUNT(*) FROM contacts`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d contacts stayed from a failed batch, want 0", n)
+	}
+
+	batch[49].Consent.Source = "form"
+	res, err := s.UpsertContacts(ctx, &p.Contact, batch, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != 50 {
+		t.Errorf("inserted %d, want 50", res.Inserted)
+	}
+	got := map[string]map[string]any{}
+	if err := s.Contacts(ctx, func(c runtime.Contact) error { got[c.Email] = c.Values; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range batch {
+		want := map[string]any{"email": rec.Email}
+		for k, v := range rec.Values {
+			want[k] = v
+		}
+		if diff := cmp.Diff(want, got[rec.Email]); diff != "" {
+			t.Errorf("%s as copied (-want +got):\n%s", rec.Email, diff)
+		}
+	}
+}
+
+// TestPropertyCastsNeverFail reads typed properties over every event,
+// whatever its name, as the planner is free to: another event holding a
+// value of another type under the same key reads as NULL, never fails.
+func TestPropertyCastsNeverFail(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	p := storetest.Program()
+	if err := s.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		{Line: 2, Email: "a@x.example", Values: map[string]any{"industry": "saas"}}}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	values := []any{int64(30), 1.5, 1e300, true, "yes", "", at, "2026-11-01", "2026-11-01T09:00:00+01:00", nil,
+		map[string]any{"x": 1}, []any{1, "a"}}
+	var evs []runtime.Event
+	for i, v := range values {
+		evs = append(evs, runtime.Event{ID: "e" + string(rune('a'+i)), Email: "a@x.example", Name: "other", At: at,
+			Props: map[string]any{"k": v}})
+	}
+	if _, err := s.RecordEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	for typ, want := range map[string]int{
+		campaigns.TypeInt:    3, // 30, 1.5, 1e300
+		campaigns.TypeNumber: 3,
+		campaigns.TypeBool:   1,
+		campaigns.TypeTime:   2, // the time and the one with an offset
+		campaigns.TypeString: 11,
+	} {
+		var n int
+		q := `SELECT COUNT(*) FROM events e WHERE ` + prop("k", typ) + ` IS NOT NULL`
+		if err := s.DB().QueryRow(q).Scan(&n); err != nil {
+			t.Errorf("%s: %v\n%s", typ, err, q)
+			continue
+		}
+		if n != want {
+			t.Errorf("%s: %d events have a value, want %d", typ, n, want)
+		}
+	}
+}
+
+// TestSessionSettings checks that the store turns JIT off unless the URL
+// asks for it (see Open).
+func TestSessionSettings(t *testing.T) {
+	u := freshSchema(t)
+	for _, tc := range []struct{ extra, want string }{{"", "off"}, {"&jit=on", "on"}} {
+		s, err := Open(context.Background(), u+tc.extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jit string
+		if err := s.DB().QueryRow(`SHOW jit`).Scan(&jit); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if jit != tc.want {
+			t.Errorf("URL …%s: jit = %s, want %s", tc.extra, jit, tc.want)
+		}
+	}
 }

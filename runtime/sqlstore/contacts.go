@@ -83,7 +83,14 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 			}
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	// The transaction runs on a connection of its own so that the
+	// dialect's BulkInsert can reach it (see Dialect.BulkInsert).
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, err
 	}
@@ -94,6 +101,7 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 		return res, err
 	}
 	now := s.Now()
+	required := requiredAttrs(schema)
 	var inserts [][]any
 	seen := make(map[string]int, len(batch))
 	for _, rec := range batch {
@@ -106,7 +114,7 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 		seen[key] = rec.Line
 		old, ok := existing[key]
 		if !ok {
-			if missing := missingRequired(schema, rec); missing != "" {
+			if missing := missingRequired(required, rec); missing != "" {
 				res.Rejected = append(res.Rejected, runtime.Rejected{Line: rec.Line, Email: rec.Email,
 					Reason: fmt.Sprintf("a new contact needs %s, which is required", missing)})
 				continue
@@ -152,7 +160,7 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 		for _, n := range names {
 			cols = append(cols, column(n))
 		}
-		if err := s.insertRows(ctx, tx, "contacts", cols, inserts); err != nil {
+		if err := s.insertRows(ctx, conn, tx, "contacts", cols, inserts); err != nil {
 			return res, err
 		}
 	}
@@ -162,11 +170,21 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 	return res, tx.Commit()
 }
 
-func missingRequired(schema *campaigns.ContactSchema, rec runtime.ContactRecord) string {
+// requiredAttrs are the attributes a new contact needs, by name. It is
+// worked out once a batch: sorting the schema for every record cost an
+// import a tenth of its time.
+func requiredAttrs(schema *campaigns.ContactSchema) []string {
+	var names []string
 	for _, n := range sortedKeys(schema.Attributes) {
-		if n == campaigns.AttrEmail || !schema.Attributes[n].Required {
-			continue
+		if n != campaigns.AttrEmail && schema.Attributes[n].Required {
+			names = append(names, n)
 		}
+	}
+	return names
+}
+
+func missingRequired(required []string, rec runtime.ContactRecord) string {
+	for _, n := range required {
 		if rec.Values[n] == nil {
 			return n
 		}
@@ -186,7 +204,7 @@ func sameValue(a, b any) bool {
 // existingContacts loads the stored contacts the batch names, by key.
 func (s *Store) existingContacts(ctx context.Context, tx *sql.Tx, batch []runtime.ContactRecord) (map[string]runtime.Contact, error) {
 	out := make(map[string]runtime.Contact, len(batch))
-	const chunk = 500
+	const chunk = 250
 	for i := 0; i < len(batch); i += chunk {
 		part := batch[i:min(i+chunk, len(batch))]
 		args := make([]any, len(part))
@@ -214,10 +232,10 @@ func (s *Store) existingContacts(ctx context.Context, tx *sql.Tx, batch []runtim
 }
 
 // insertRows inserts rows with multi-row INSERTs, or the dialect's bulk
-// path when it has one.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
+// path when it has one; tx is open on conn.
+func (s *Store) insertRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, table string, cols []string, rows [][]any) error {
 	if s.d.BulkInsert != nil && len(rows) > 1 {
-		return s.d.BulkInsert(ctx, tx, table, cols, rows)
+		return s.d.BulkInsert(ctx, conn, table, cols, rows)
 	}
 	return s.insertValues(ctx, tx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+") VALUES ", "", cols, rows)
 }

@@ -135,6 +135,12 @@ func (s *Store) SyncSchema(ctx context.Context, schema *campaigns.ContactSchema)
 			strings.Join(conflicts, "; "))
 	}
 	if !added {
+		// Another process may have added columns since this one loaded its
+		// attributes (several workers share a PostgreSQL store): take what
+		// the store holds now, or the next upsert refuses them.
+		s.mu.Lock()
+		s.attrs = have
+		s.mu.Unlock()
 		return nil
 	}
 	if err := tx.Commit(); err != nil {

@@ -283,15 +283,31 @@ func (b *builder) event(ev *campaigns.EventCondition) (string, error) {
 	}
 	switch {
 	case ev.MinCount == 1 && ev.MaxCount == nil:
-		return "c.id IN (" + q + ")", nil
+		return b.among(q, false), nil
 	case ev.MinCount == 0:
-		return "c.id NOT IN (" + q + " GROUP BY e.contact_id HAVING COUNT(*) > " + b.arg(*ev.MaxCount) + ")", nil
+		return b.among(q+" GROUP BY e.contact_id HAVING COUNT(*) > "+b.arg(*ev.MaxCount), true), nil
 	}
 	having := "COUNT(*) >= " + b.arg(ev.MinCount)
 	if ev.MaxCount != nil {
 		having += " AND COUNT(*) <= " + b.arg(*ev.MaxCount)
 	}
-	return "c.id IN (" + q + " GROUP BY e.contact_id HAVING " + having + ")", nil
+	return b.among(q+" GROUP BY e.contact_id HAVING "+having, false), nil
+}
+
+// among is the condition that c is (or, with not, is not) one of the
+// contacts whose contact_id q selects.
+func (b *builder) among(q string, not bool) string {
+	if b.s.d.Exists {
+		x := "EXISTS (SELECT 1 FROM (" + q + ") m WHERE m.contact_id = c.id)"
+		if not {
+			return "NOT " + x
+		}
+		return x
+	}
+	if not {
+		return "c.id NOT IN (" + q + ")"
+	}
+	return "c.id IN (" + q + ")"
 }
 
 // score compares a model's stored score. Contacts without one score zero.
@@ -306,7 +322,7 @@ func (b *builder) score(sc *campaigns.ScoreCondition) (string, error) {
 	}[sc.Cmp]
 	q := "SELECT s.contact_id FROM scores s WHERE s.model = " + b.arg(sc.Model) + " AND "
 	if holdsAtZero {
-		return "c.id NOT IN (" + q + "NOT (s.score " + op + " " + b.arg(sc.Value) + "))", nil
+		return b.among(q+"NOT (s.score "+op+" "+b.arg(sc.Value)+")", true), nil
 	}
-	return "c.id IN (" + q + "s.score " + op + " " + b.arg(sc.Value) + ")", nil
+	return b.among(q+"s.score "+op+" "+b.arg(sc.Value), false), nil
 }
