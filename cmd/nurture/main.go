@@ -3,6 +3,7 @@ package main
 
 import (
 	"os"
+	_ "time/tzdata" // contact time zones resolve on machines without a zone database
 
 	"github.com/nurture-dev/nurture/cmd/nurture/cli"
 )

@@ -156,6 +156,10 @@ func (cr *ContactReader) Header() []string { return cr.src.header() }
 // BytesRead is how much of the file has been read, for a progress bar.
 func (cr *ContactReader) BytesRead() int64 { return cr.src.bytesRead() }
 
+// Raw is the row Next last returned as read, for a reject the store
+// makes later: its cells (CSV) or its line (JSONL), as in Reject.
+func (cr *ContactReader) Raw() ([]string, []byte) { return cr.src.raw() }
+
 // Next returns the next contact or the next rejected row — exactly one of
 // them — and io.EOF after the last row. Any other error is the
 // underlying reader failing; reading cannot go on after it.

@@ -133,6 +133,10 @@ func (er *EventReader) Header() []string { return er.src.header() }
 // BytesRead is how much of the file has been read, for a progress bar.
 func (er *EventReader) BytesRead() int64 { return er.src.bytesRead() }
 
+// Raw is the row Next last returned as read, for a reject the store
+// makes later: its cells (CSV) or its line (JSONL), as in Reject.
+func (er *EventReader) Raw() ([]string, []byte) { return er.src.raw() }
+
 // Next returns the next event or the next rejected row — exactly one of
 // them — and io.EOF after the last row. Any other error is the underlying
 // reader failing.

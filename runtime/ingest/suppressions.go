@@ -26,6 +26,7 @@ type SuppressionReader struct {
 	src    source
 	source string
 	byIdx  []string
+	line   int
 }
 
 // NewSuppressionReader reads a suppressions file's header (for JSONL, its
@@ -93,6 +94,9 @@ func NewSuppressionReader(r io.Reader, name string, f Format, opt Options) (*Sup
 // JSONL.
 func (sr *SuppressionReader) Header() []string { return sr.src.header() }
 
+// Line is where the row Next last returned starts, from 1.
+func (sr *SuppressionReader) Line() int { return sr.line }
+
 // BytesRead is how much of the file has been read, for a progress bar.
 func (sr *SuppressionReader) BytesRead() int64 { return sr.src.bytesRead() }
 
@@ -105,6 +109,7 @@ func (sr *SuppressionReader) BytesRead() int64 { return sr.src.bytesRead() }
 // the first suppression per address and reason.
 func (sr *SuppressionReader) Next() (runtime.Suppression, *Reject, error) {
 	line, fields, rej, err := sr.src.next()
+	sr.line = line
 	if err != nil || rej != nil {
 		return runtime.Suppression{}, rej, err
 	}

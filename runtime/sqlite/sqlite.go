@@ -57,7 +57,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, regErr
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(ON)", "cache_size(-65536)"} {
 		q.Add("_pragma", p)
 	}
 	// Writers take the lock when they begin, so two writers queue on

@@ -204,14 +204,13 @@ func sameValue(a, b any) bool {
 // existingContacts loads the stored contacts the batch names, by key.
 func (s *Store) existingContacts(ctx context.Context, tx *sql.Tx, batch []runtime.ContactRecord) (map[string]runtime.Contact, error) {
 	out := make(map[string]runtime.Contact, len(batch))
-	const chunk = 250
-	for i := 0; i < len(batch); i += chunk {
-		part := batch[i:min(i+chunk, len(batch))]
-		args := make([]any, len(part))
-		for j, r := range part {
-			args[j] = runtime.EmailKey(r.Email)
-		}
-		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE email_key IN (`+placeholders(len(part))+`)`), args...)
+	keys := make([]string, len(batch))
+	for i, r := range batch {
+		keys[i] = runtime.EmailKey(r.Email)
+	}
+	conds, args := s.keysIn("email_key", keys)
+	for i, cond := range conds {
+		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE `+cond), args[i]...)
 		if err != nil {
 			return nil, err
 		}

@@ -2,8 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -21,14 +24,13 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 	defer tx.Rollback()
 
 	ids := map[string]int64{}
-	const chunk = 500
-	for i := 0; i < len(batch); i += chunk {
-		part := batch[i:min(i+chunk, len(batch))]
-		var args []any
-		for _, e := range part {
-			args = append(args, runtime.EmailKey(e.Email))
-		}
-		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, email_key FROM contacts WHERE email_key IN (`+placeholders(len(args))+`)`), args...)
+	keys := make([]string, len(batch))
+	for i, e := range batch {
+		keys[i] = runtime.EmailKey(e.Email)
+	}
+	conds, args := s.keysIn("email_key", keys)
+	for i, cond := range conds {
+		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, email_key FROM contacts WHERE `+cond), args[i]...)
 		if err != nil {
 			return res, err
 		}
@@ -78,11 +80,37 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 		res.Inserted = int(n)
 		res.Duplicate = len(rows) - int(n)
 	}
-	for id, at := range engaged {
-		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET last_engaged_at = ? WHERE id = ? AND (last_engaged_at IS NULL OR last_engaged_at < ?)`),
-			s.t(at), id, s.t(at)); err != nil {
-			return res, err
-		}
+	if err := s.markEngaged(ctx, tx, engaged); err != nil {
+		return res, err
 	}
 	return res, tx.Commit()
+}
+
+// markEngaged moves contacts' last_engaged_at forward to the times given,
+// a few hundred contacts a statement.
+func (s *Store) markEngaged(ctx context.Context, tx *sql.Tx, engaged map[int64]time.Time) error {
+	if len(engaged) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(engaged))
+	for id := range engaged {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the same lock order in every worker
+	tuple := "(CAST(? AS " + s.d.Types[campaigns.TypeInt] + "), CAST(? AS " + s.d.Types[campaigns.TypeTime] + "))"
+	const per = 500
+	for i := 0; i < len(ids); i += per {
+		part := ids[i:min(i+per, len(ids))]
+		args := make([]any, 0, 2*len(part))
+		for _, id := range part {
+			args = append(args, id, s.t(engaged[id]))
+		}
+		q := `WITH v (id, at) AS (VALUES ` + strings.TrimSuffix(strings.Repeat(tuple+", ", len(part)), ", ") + `)
+UPDATE contacts SET last_engaged_at = v.at FROM v
+WHERE contacts.id = v.id AND (contacts.last_engaged_at IS NULL OR contacts.last_engaged_at < v.at)`
+		if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -21,7 +21,7 @@ func newContacts() *cobra.Command {
 		Use:   "contacts",
 		Short: "Import and export contacts",
 	}
-	cmd.AddCommand(newContactsExport())
+	cmd.AddCommand(newImportCommand(contactsImport), newContactsExport())
 	return cmd
 }
 

@@ -64,6 +64,9 @@ func TestImportDirections(t *testing.T) {
 			check(strings.HasPrefix(imp, "github.com/jackc/pgx") && !under(p, "runtime/postgres"), "imports %s outside the PostgreSQL adapter", imp)
 			check(imp == module+"/runtime/sqlstore" && !under(p, "runtime/sqlite") && !under(p, "runtime/postgres"),
 				"imports the shared SQL store; only its adapters do, and others use runtime.Store")
+			check(under(p, "runtime/ingest") && (imp == "database/sql" || strings.HasPrefix(imp, module+"/runtime/")),
+				"imports %s; the import readers parse and check files and touch no store", imp)
+			check(strings.HasPrefix(imp, "github.com/schollz/progressbar") && !under(p, "cmd"), "imports the progress bar outside cmd/")
 		}
 		for _, dep := range p.Deps {
 			check(under(p, "compiler") && strings.HasPrefix(dep, module+"/runtime"), "depends on %s; the compiler never imports the runtime", dep)

@@ -4,11 +4,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -20,15 +23,23 @@ type exitError int
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // Main runs nurture with the process's arguments and returns its exit code.
+// An interrupt cancels the command's context: an import stops between two
+// batches and says how far it got.
 func Main() int {
-	return Run(os.Args[1:], os.Stdout, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
 // Run runs nurture with args, writing to stdout and stderr.
 func Run(args []string, stdout, stderr io.Writer) int {
+	return execute(context.Background(), args, stdout, stderr)
+}
+
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	var exit exitError
 	switch {
 	case err == nil:
@@ -55,7 +66,7 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newValidate(), newFmt(), newExport(), newSegments(), newContacts(), newSample())
+	root.AddCommand(newValidate(), newFmt(), newExport(), newSegments(), newContacts(), newEvents(), newSuppressions(), newSample())
 	return root
 }
 

@@ -48,7 +48,7 @@ func seedStore(t *testing.T, now time.Time) string {
 	return path
 }
 
-func run(t *testing.T, args ...string) (string, string, int) {
+func run(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := Run(args, &out, &errOut)

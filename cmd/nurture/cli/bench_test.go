@@ -1,0 +1,401 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/compiler"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+	"github.com/nurture-dev/nurture/runtime/postgres"
+	"github.com/nurture-dev/nurture/runtime/sample"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/sqlstore"
+)
+
+// The benchmarks here measure the store as a user meets it: the example
+// programme b2b-saas, its sample data made by the generator at scale,
+// imported through the command, and its segments counted. Run them with
+//
+//	NURTURE_BENCH_CONTACTS=100000 \
+//	NURTURE_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
+//	go test ./cmd/nurture/cli -run XXX -bench . -benchtime 1x
+//
+// NURTURE_BENCH_CONTACTS is the number of contacts (default 100,000);
+// without NURTURE_TEST_POSTGRES only SQLite is measured. The generated
+// files are kept in the system's temporary directory between runs.
+
+const benchDir = "../../../examples/b2b-saas"
+
+var benchNow = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+
+func benchContacts(b *testing.B) int {
+	n := 100_000
+	if s := os.Getenv("NURTURE_BENCH_CONTACTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("NURTURE_BENCH_CONTACTS=%q: want a number of contacts", s)
+		}
+		n = v
+	}
+	return n
+}
+
+// benchData generates (once) the sample data of n contacts and a month of
+// events for b2b-saas and returns the programme and the two files.
+func benchData(b *testing.B, n int) (*campaigns.Program, string, string) {
+	b.Helper()
+	res := compiler.Compile(benchDir)
+	if res.Program == nil {
+		b.Fatal("the example does not compile")
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("nurture-bench-b2b-saas-%d", n))
+	contacts, events := filepath.Join(dir, "contacts.csv"), filepath.Join(dir, "events.jsonl")
+	if _, err := os.Stat(events); err == nil {
+		return res.Program, contacts, events
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	cf, err := os.Create(contacts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ef, err := os.Create(events + ".tmp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := sample.Generate(res.Program, sample.Options{Contacts: n, Seed: 1, Now: benchNow, Months: 1}, cf, ef); err != nil {
+		b.Fatal(err)
+	}
+	if err := cf.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := ef.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(events+".tmp", events); err != nil {
+		b.Fatal(err)
+	}
+	return res.Program, contacts, events
+}
+
+// benchStore is an empty store of one dialect: a SQLite file, or a fresh
+// schema on the PostgreSQL server.
+type benchStore struct {
+	dialect string
+	spec    string // the --store value
+	open    func() *sqlstore.Store
+	drop    func()
+}
+
+func benchStores(b *testing.B) []func() benchStore {
+	ctx := context.Background()
+	stores := []func() benchStore{func() benchStore {
+		path := filepath.Join(b.TempDir(), "nurture.db")
+		return benchStore{"sqlite", "sqlite:" + path, func() *sqlstore.Store {
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}, func() { os.Remove(path); os.Remove(path + "-wal"); os.Remove(path + "-shm") }}
+	}}
+	base := os.Getenv("NURTURE_TEST_POSTGRES")
+	if base == "" {
+		b.Log("SKIPPED PostgreSQL: set NURTURE_TEST_POSTGRES to measure it too")
+		return stores
+	}
+	return append(stores, func() benchStore {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			b.Fatal(err)
+		}
+		schema := "nurture_bench_" + strings.ToLower(rand.Text()[:10])
+		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+			b.Fatal(err)
+		}
+		u, _ := url.Parse(base)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		spec := u.String()
+		return benchStore{"postgres", spec, func() *sqlstore.Store {
+			s, err := postgres.Open(ctx, spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}, func() {
+			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			admin.Close()
+		}}
+	})
+}
+
+// BenchmarkImportContacts imports the sample contacts with nurture
+// contacts import into an empty store, beside a bare bulk insert of the
+// same rows into the same table: one transaction of multi-row INSERTs on
+// SQLite, one COPY on PostgreSQL, with no parsing, checks, lookups or
+// consent records. import/bare is the share of the ceiling the import
+// reaches.
+func BenchmarkImportContacts(b *testing.B) {
+	n := benchContacts(b)
+	prog, contacts, _ := benchData(b, n)
+	recs := readContacts(b, prog, contacts)
+	for _, mk := range benchStores(b) {
+		var bare, imp time.Duration
+		name := mk().dialect
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				st := mk()
+				s := st.open()
+				if err := s.SyncSchema(context.Background(), &prog.Contact); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				bareInsert(b, s, prog, recs)
+				bare += time.Since(t0)
+				s.Close()
+				st.drop()
+
+				st = mk()
+				t0 = time.Now()
+				if out, errOut, code := run(b, "contacts", "import", contacts, "--dir", benchDir, "--store", st.spec, "--rejects", filepath.Join(b.TempDir(), "rejects.csv")); code != 0 {
+					b.Fatalf("import: %s%s", out, errOut)
+				}
+				imp += time.Since(t0)
+				st.drop()
+			}
+			b.ReportMetric(float64(n*b.N)/imp.Seconds(), "import-rows/s")
+			b.ReportMetric(float64(n*b.N)/bare.Seconds(), "bare-rows/s")
+			b.ReportMetric(bare.Seconds()/imp.Seconds(), "import/bare")
+		})
+	}
+}
+
+func readContacts(b *testing.B, prog *campaigns.Program, path string) []runtime.ContactRecord {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r, err := ingest.NewContactReader(f, path, ingest.CSV, &prog.Contact, ingest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []runtime.ContactRecord
+	for {
+		rec, rej, err := r.Next()
+		if err != nil {
+			break
+		}
+		if rej != nil {
+			b.Fatalf("sample data rejected: %s", rej.Reason)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// bareInsert writes the contacts' rows as they are, the fastest way the
+// store's database takes them.
+func bareInsert(b *testing.B, s *sqlstore.Store, prog *campaigns.Program, recs []runtime.ContactRecord) {
+	ctx := context.Background()
+	attrs := slices.Sorted(func(yield func(string) bool) {
+		for n := range prog.Contact.Attributes {
+			if n != campaigns.AttrEmail && !yield(n) {
+				return
+			}
+		}
+	})
+	cols := []string{"email", "email_key", "role", "created_at", "updated_at"}
+	for _, n := range attrs {
+		if prog.Contact.Attributes[n].Builtin {
+			cols = append(cols, n)
+		} else {
+			cols = append(cols, "a_"+n)
+		}
+	}
+	intTimes := s.Dialect() == "sqlite"
+	tv := func(t time.Time) any {
+		if intTimes {
+			return t.UnixMilli()
+		}
+		return t.UTC()
+	}
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		row := []any{r.Email, runtime.EmailKey(r.Email), r.Role, tv(benchNow), tv(benchNow)}
+		for _, n := range attrs {
+			v := r.Values[n]
+			if t, ok := v.(time.Time); ok {
+				v = tv(t)
+			}
+			row = append(row, v)
+		}
+		rows[i] = row
+	}
+	if s.Dialect() == "postgres" {
+		conn, err := s.DB().Conn(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := postgres.Dialect().BulkInsert(ctx, conn, "contacts", cols, rows); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	per := 30_000 / len(cols)
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	for i := 0; i < len(rows); i += per {
+		part := rows[i:min(i+per, len(rows))]
+		args := make([]any, 0, len(part)*len(cols))
+		for _, r := range part {
+			args = append(args, r...)
+		}
+		q := "INSERT INTO contacts (" + strings.Join(cols, ", ") + ") VALUES " + strings.TrimSuffix(strings.Repeat(tuple+", ", len(part)), ", ")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// handSegments are the b2b-saas segments as a person would write them in
+// SQL for each store, with the event windows as parameters.
+var handSegments = map[string]map[string]string{
+	"sqlite": {
+		"in_nurture":       `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial')`,
+		"data_leaders":     `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND a_persona IN ('data_leader', 'executive')`,
+		"practitioners":    `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND a_persona IN ('analyst', 'engineer')`,
+		"sales_ready":      `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND id IN (SELECT contact_id FROM scores WHERE model = 'lead' AND score >= 80)`,
+		"hot_pricing":      `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND id IN (SELECT contact_id FROM events WHERE name = 'page_view' AND at >= $7d AND json_extract(props, '$.path') = '/pricing' GROUP BY contact_id HAVING COUNT(*) >= 2)`,
+		"webinar_no_shows": `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND id IN (SELECT contact_id FROM events WHERE name = 'webinar_registered' AND at >= $14d) AND id NOT IN (SELECT contact_id FROM events WHERE name = 'webinar_attended' AND at >= $14d)`,
+		"dormant":          `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND COALESCE(last_engaged_at, created_at) < $60d`,
+	},
+	"postgres": {
+		"in_nurture":       `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial')`,
+		"data_leaders":     `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND a_persona IN ('data_leader', 'executive')`,
+		"practitioners":    `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND a_persona IN ('analyst', 'engineer')`,
+		"sales_ready":      `SELECT COUNT(*) FROM contacts c WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND EXISTS (SELECT 1 FROM scores s WHERE s.contact_id = c.id AND s.model = 'lead' AND s.score >= 80)`,
+		"hot_pricing":      `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND id IN (SELECT contact_id FROM events WHERE name = 'page_view' AND at >= $7d AND props->>'path' = '/pricing' GROUP BY contact_id HAVING COUNT(*) >= 2)`,
+		"webinar_no_shows": `SELECT COUNT(*) FROM contacts c WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND e.name = 'webinar_registered' AND e.at >= $14d) AND NOT EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id AND e.name = 'webinar_attended' AND e.at >= $14d)`,
+		"dormant":          `SELECT COUNT(*) FROM contacts WHERE stage IN ('subscriber', 'lead', 'mql') AND a_plan IN ('none', 'trial') AND COALESCE(last_engaged_at, created_at) < $60d`,
+	},
+}
+
+// BenchmarkSegments counts each b2b-saas segment over the imported sample
+// contacts and events, through the store (as nurture segments does) and
+// through the hand-written query, checks they agree, and reports both
+// and their ratio (store/sql; 1 is as fast as by hand).
+func BenchmarkSegments(b *testing.B) {
+	n := benchContacts(b)
+	prog, contacts, events := benchData(b, n)
+	for _, mk := range benchStores(b) {
+		st := mk()
+		b.Cleanup(st.drop)
+		for _, args := range [][]string{
+			{"contacts", "import", contacts},
+			{"events", "import", events, "--batch", "5000"},
+		} {
+			args = append(args, "--dir", benchDir, "--store", st.spec, "--rejects", filepath.Join(b.TempDir(), "rejects"))
+			if out, errOut, code := run(b, args...); code != 0 {
+				b.Fatalf("%s: %s%s", strings.Join(args[:3], " "), out, errOut)
+			}
+		}
+		s := st.open()
+		b.Cleanup(func() { s.Close() })
+		// Measure the steady state, with the planner's statistics gathered
+		// (autovacuum on PostgreSQL; PRAGMA optimize on SQLite).
+		if _, err := s.DB().Exec("ANALYZE"); err != nil {
+			b.Fatal(err)
+		}
+		for _, name := range slices.Sorted(func(yield func(string) bool) {
+			for n := range prog.Segments {
+				if !yield(n) {
+					return
+				}
+			}
+		}) {
+			hand, args := bindWindows(handSegments[st.dialect][name], st.dialect)
+			if hand == "" {
+				b.Fatalf("no hand-written query for %s", name)
+			}
+			b.Run(st.dialect+"/"+name, func(b *testing.B) {
+				var store, sqlTime time.Duration
+				for range b.N {
+					t0 := time.Now()
+					got, _, err := s.Audience(context.Background(), prog, prog.Segments[name].When, benchNow, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					t1 := time.Now()
+					var want int
+					if err := s.DB().QueryRow(hand, args...).Scan(&want); err != nil {
+						b.Fatalf("%s: %v", hand, err)
+					}
+					sqlTime += time.Since(t1)
+					store += t1.Sub(t0)
+					if got != want {
+						b.Fatalf("the store counts %d, the hand-written query %d", got, want)
+					}
+					b.ReportMetric(float64(got), "contacts")
+				}
+				b.ReportMetric(store.Seconds()*1e3/float64(b.N), "store-ms")
+				b.ReportMetric(sqlTime.Seconds()*1e3/float64(b.N), "sql-ms")
+				b.ReportMetric(store.Seconds()/sqlTime.Seconds(), "store/sql")
+			})
+		}
+	}
+}
+
+// bindWindows replaces $7d, $14d and $60d in q with parameters for the
+// time that long before benchNow.
+func bindWindows(q, dialect string) (string, []any) {
+	var args []any
+	for _, w := range []struct {
+		name string
+		days int
+	}{{"$14d", 14}, {"$60d", 60}, {"$7d", 7}} {
+		for strings.Contains(q, w.name) {
+			at := benchNow.AddDate(0, 0, -w.days)
+			ph := "?"
+			if dialect == "postgres" {
+				ph = "$" + strconv.Itoa(len(args)+1)
+			}
+			q = strings.Replace(q, w.name, ph, 1)
+			if dialect == "sqlite" {
+				args = append(args, at.UnixMilli())
+			} else {
+				args = append(args, at)
+			}
+		}
+	}
+	return q, args
+}

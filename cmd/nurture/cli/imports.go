@@ -1,0 +1,436 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/importer"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+)
+
+// importFlags are the flags every import command shares; kinds use the
+// ones that apply to them.
+type importFlags struct {
+	dir         string
+	store       string
+	format      string
+	rejects     string
+	who         string
+	ignore      []string
+	allowRole   bool
+	emptyClears bool
+	dryRun      bool
+	strict      bool
+	batch       int
+}
+
+// importKind is what differs between importing contacts, events and
+// suppressions.
+type importKind struct {
+	noun string // "contacts"
+	// program says the kind needs the programme in --dir.
+	program bool
+	// open makes the reader for a file; load stores what it reads (st is
+	// nil on a dry run, and load only reads).
+	open func(r io.Reader, name string, f ingest.Format, prog *campaigns.Program, opt ingest.Options) (importRun, error)
+	// summary words the counts: "300 inserted, 2 updated, …".
+	summary func(importer.Summary) string
+	// flags adds the kind's own flags.
+	flags func(fl *pflag.FlagSet, f *importFlags)
+	// long is the command's help.
+	long string
+}
+
+// importRun is one opened import file.
+type importRun struct {
+	header []string
+	load   func(ctx context.Context, st runtime.Store, opt importer.Options) (importer.Summary, error)
+}
+
+func (f *importFlags) add(cmd *cobra.Command, k importKind) {
+	fl := cmd.Flags()
+	if k.program {
+		fl.StringVar(&f.dir, "dir", ".", "the programme whose declarations type the file")
+	}
+	storeFlag(cmd, &f.store)
+	fl.StringVar(&f.format, "format", "", "csv or jsonl (default: from the file name)")
+	fl.StringVar(&f.rejects, "rejects", "", "write rejected rows here (default: NAME.rejects.csv or .jsonl in the current directory)")
+	fl.StringSliceVar(&f.ignore, "ignore", nil, "skip these columns or keys (repeat or separate with commas)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "check every row and write the rejects, but store nothing")
+	fl.BoolVar(&f.strict, "strict", false, "exit with status 1 when any row is rejected")
+	fl.IntVar(&f.batch, "batch", importer.DefaultBatch, "rows per transaction")
+	if k.flags != nil {
+		k.flags(fl, f)
+	}
+}
+
+func (f *importFlags) check() error {
+	if f.batch < 1 {
+		return fmt.Errorf("--batch must be 1 or more, not %d", f.batch)
+	}
+	return nil
+}
+
+// whoAmI is who an import records consent as when --who is not given.
+func whoAmI() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "nurture"
+}
+
+func newImportCommand(k importKind) *cobra.Command {
+	var f importFlags
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import " + k.noun + " from a CSV or JSON Lines file",
+		Long:  k.long,
+		Args:  exactArgs(1, "name the file to import, or - for standard input"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			return runImport(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), k, args[0], f)
+		},
+	}
+	f.add(cmd, k)
+	return cmd
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what to do.
+func exactArgs(n int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s takes %s, got %d: %s", cmd.CommandPath(), plural(n, "argument"), len(args), hint)
+		}
+		return nil
+	}
+}
+
+func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path string, f importFlags) error {
+	var prog *campaigns.Program
+	if k.program {
+		var err error
+		if prog, err = compileFor(stderr, f.dir); err != nil {
+			return err
+		}
+	}
+
+	name, in, size, err := openInput(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	format, err := importFormat(f.format, name, path)
+	if err != nil {
+		return err
+	}
+	opt := ingest.Options{AllowRole: f.allowRole, EmptyClears: f.emptyClears, Ignore: f.ignore}
+	run, err := k.open(in, name, format, prog, opt)
+	if err != nil {
+		var fe *ingest.FileError
+		if errors.As(err, &fe) {
+			fmt.Fprintln(stderr, fe.Error())
+			fmt.Fprintf(stderr, "\nnothing was imported\n")
+			return exitError(1)
+		}
+		return err
+	}
+
+	var st runtime.Store
+	if !f.dryRun {
+		if st, err = openStore(ctx, f.store); err != nil {
+			return err
+		}
+		defer st.Close()
+		if prog != nil {
+			if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
+				return err
+			}
+		}
+	}
+
+	rejectPath := f.rejects
+	if rejectPath == "" {
+		rejectPath = defaultRejectPath(name, format)
+	}
+	rf := &lazyFile{path: rejectPath}
+	rw := ingest.NewRejectWriter(rf, format, run.header)
+	var shown []string
+	const show = 5
+	iopt := importer.Options{
+		Batch: f.batch,
+		Who:   cmp.Or(f.who, whoAmI()),
+		Reject: func(rej *ingest.Reject) error {
+			if len(shown) < show {
+				shown = append(shown, fmt.Sprintf("%s:%d: %s", name, rej.Line, rej.Reason))
+			}
+			return rw.Write(rej)
+		},
+	}
+	bar := newProgress(stderr, size, "importing "+name)
+	if bar != nil {
+		iopt.Progress = func(n int64) { bar.Set64(n) }
+	}
+	sum, loadErr := run.load(ctx, st, iopt)
+	if bar != nil {
+		bar.Finish()
+	}
+	werr := rw.Flush()
+	if cerr := rf.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("writing the rejects to %s: %w", rejectPath, werr)
+	}
+
+	for _, s := range shown {
+		fmt.Fprintln(stderr, s)
+	}
+	if more := sum.Rejected - len(shown); more > 0 {
+		fmt.Fprintf(stderr, "… and %d more\n", more)
+	}
+	if len(shown) > 0 {
+		fmt.Fprintln(stderr)
+	}
+	line := fmt.Sprintf("%s: %s", name, k.summary(sum))
+	if f.dryRun {
+		line = fmt.Sprintf("%s: %s would be imported, %d rejected (dry run: nothing was stored)", name, plural(sum.Rows()-sum.Rejected, "row"), sum.Rejected)
+	}
+	if sum.Rejected > 0 {
+		line += fmt.Sprintf("\nrejected rows are in %s with the reason for each; fix them there and import that file", rejectPath)
+	}
+	fmt.Fprintln(stdout, line)
+
+	if loadErr != nil {
+		var se *importer.StoreError
+		switch {
+		case errors.As(loadErr, &se) && errors.Is(se.Err, context.Canceled):
+			return fmt.Errorf("interrupted at %s:%d; the rows before it are stored, and importing the file again stores the rest", name, se.Line)
+		case errors.As(loadErr, &se):
+			return fmt.Errorf("%s:%d: the store failed: %w; the rows before line %d are stored, and importing the file again stores the rest", name, se.Line, se.Err, se.Line)
+		}
+		return fmt.Errorf("%s: %w", name, loadErr)
+	}
+	if f.strict && sum.Rejected > 0 {
+		return exitError(1)
+	}
+	return nil
+}
+
+// openInput opens the file to import, or standard input for "-". size is
+// the file's size for a progress bar, or -1 when unknown.
+func openInput(path string) (name string, r io.ReadCloser, size int64, err error) {
+	if path == "-" {
+		return "stdin", io.NopCloser(os.Stdin), -1, nil
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil, 0, fmt.Errorf("%s: no such file", path)
+		}
+		return "", nil, 0, err
+	}
+	fi, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return "", nil, 0, err
+	}
+	if fi.IsDir() {
+		file.Close()
+		return "", nil, 0, fmt.Errorf("%s is a directory; name the file to import", path)
+	}
+	size = -1
+	if fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return path, file, size, nil
+}
+
+func importFormat(flag, name, path string) (ingest.Format, error) {
+	if flag != "" {
+		f, err := ingest.ParseFormat(flag)
+		if err != nil {
+			return 0, fmt.Errorf("--format: %w", err)
+		}
+		return f, nil
+	}
+	if path == "-" {
+		return 0, errors.New("reading standard input: say what it holds with --format csv or --format jsonl")
+	}
+	return ingest.FormatFor(name)
+}
+
+// defaultRejectPath is NAME.rejects.csv (or .jsonl) in the current
+// directory, for the file NAME.EXT.
+func defaultRejectPath(name string, f ingest.Format) string {
+	base := filepath.Base(name)
+	base = strings.TrimSuffix(base, filepath.Ext(base))
+	ext := ".csv"
+	if f == ingest.JSONL {
+		ext = ".jsonl"
+	}
+	return base + ".rejects" + ext
+}
+
+// lazyFile creates its file on the first write, so that an import with no
+// rejects leaves no reject file.
+type lazyFile struct {
+	path string
+	f    *os.File
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil {
+		f, err := os.Create(l.path)
+		if err != nil {
+			return 0, err
+		}
+		l.f = f
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
+// newProgress is a progress bar on w when w is a terminal, nil otherwise:
+// logs and CI get the summary alone.
+func newProgress(w io.Writer, size int64, what string) *progressbar.ProgressBar {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// The three kinds of import.
+
+var contactsImport = importKind{
+	noun:    "contacts",
+	program: true,
+	long: `Import reads contacts from FILE (CSV with a header, or JSON Lines) and
+upserts them into the store by email address.
+
+Columns are email, the attributes the programme in --dir declares
+(stage, timezone, account and account_tier included) and, for opt-in
+records, consent_at, consent_source and consent_wording. Each value is
+checked against its declaration: type, enum values, required.
+
+Addresses are trimmed and their domains lower-cased (IDN domains become
+their ASCII form); an address given twice in the file is rejected the
+second time. Role addresses (info@, sales@, …) are rejected unless
+--allow-role.
+
+For a contact the store already holds, a column the file lacks keeps its
+stored value, and so does an empty cell unless --empty-clears.
+
+Rows that cannot be imported never stop the others: each goes to the
+reject file with its line and reason, ready to fix and import again.
+Rows go to the store 1000 at a time, each batch one transaction.`,
+	flags: func(fl *pflag.FlagSet, f *importFlags) {
+		fl.BoolVar(&f.allowRole, "allow-role", false, "import role addresses (info@, support@, …), flagged as such")
+		fl.BoolVar(&f.emptyClears, "empty-clears", false, "an empty cell clears the stored value (required attributes excepted)")
+		fl.StringVar(&f.who, "who", "", "who consent records name as recording them (default: the current user)")
+	},
+	open: func(r io.Reader, name string, f ingest.Format, prog *campaigns.Program, opt ingest.Options) (importRun, error) {
+		cr, err := ingest.NewContactReader(r, name, f, &prog.Contact, opt)
+		if err != nil {
+			return importRun{}, err
+		}
+		return importRun{header: cr.Header(), load: func(ctx context.Context, st runtime.Store, o importer.Options) (importer.Summary, error) {
+			if st == nil {
+				return importer.Check(cr, o)
+			}
+			return importer.Contacts(ctx, st, &prog.Contact, cr, o)
+		}}, nil
+	},
+	summary: func(s importer.Summary) string {
+		return fmt.Sprintf("%d inserted, %d updated, %d unchanged, %d rejected", s.Inserted, s.Updated, s.Unchanged, s.Rejected)
+	},
+}
+
+var eventsImport = importKind{
+	noun:    "events",
+	program: true,
+	long: `Import reads events from FILE (CSV or JSON Lines) and records them.
+
+Each event has an email, a name, an RFC 3339 time (at), properties
+(JSON Lines: an object; CSV: one column per property) and optionally an
+id. Names and properties are checked against the programme's event
+declarations in --dir. An event is recorded once by its id; without one
+its id is derived from its contents, so importing a file twice records
+each event once.
+
+Events of addresses the store does not hold are rejected: import the
+contacts first.`,
+	open: func(r io.Reader, name string, f ingest.Format, prog *campaigns.Program, opt ingest.Options) (importRun, error) {
+		er, err := ingest.NewEventReader(r, name, f, prog.Events, opt)
+		if err != nil {
+			return importRun{}, err
+		}
+		return importRun{header: er.Header(), load: func(ctx context.Context, st runtime.Store, o importer.Options) (importer.Summary, error) {
+			if st == nil {
+				return importer.Check(er, o)
+			}
+			return importer.Events(ctx, st, er, o)
+		}}, nil
+	},
+	summary: func(s importer.Summary) string {
+		return fmt.Sprintf("%d recorded, %d already recorded, %d rejected", s.Inserted, s.Duplicate, s.Rejected)
+	},
+}
+
+var suppressionsImport = importKind{
+	noun: "suppressions",
+	long: `Import reads suppressions — existing opt-outs, bounces and complaints —
+from FILE (CSV or JSON Lines) and adds them to the store. No marketing
+email goes to a suppressed address.
+
+Columns are email (required), reason (unsubscribed, bounced, complained
+or manual; manual when empty), at (RFC 3339; the time of the import when
+empty) and source (the file's name when empty). An address already
+suppressed for the same reason keeps its first record. Imports never
+remove a suppression.`,
+	open: func(r io.Reader, name string, f ingest.Format, _ *campaigns.Program, opt ingest.Options) (importRun, error) {
+		sr, err := ingest.NewSuppressionReader(r, name, f, opt)
+		if err != nil {
+			return importRun{}, err
+		}
+		return importRun{header: sr.Header(), load: func(ctx context.Context, st runtime.Store, o importer.Options) (importer.Summary, error) {
+			if st == nil {
+				return importer.Check(sr, o)
+			}
+			return importer.Suppressions(ctx, st, sr, o)
+		}}, nil
+	},
+	summary: func(s importer.Summary) string {
+		return fmt.Sprintf("%d added, %d already suppressed, %d rejected", s.Inserted, s.Duplicate, s.Rejected)
+	},
+}

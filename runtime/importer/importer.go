@@ -1,0 +1,268 @@
+// Package importer moves the records an import file holds into a store:
+// it reads them with runtime/ingest, writes them in batches, each batch
+// one transaction, and hands every row that was not stored — refused by
+// the reader or by the store — to the caller with its line and reason.
+//
+// It streams like the readers do: memory holds one batch. A failure of
+// the store stops the import between batches; the batches before it are
+// stored, and since imports are idempotent (contacts upsert by address,
+// events by ID, suppressions by address and reason) running it again
+// finishes the job.
+package importer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+)
+
+// DefaultBatch is how many records go to the store in one transaction.
+// Measured on SQLite and PostgreSQL (BenchmarkImport): 1000 gets within a
+// few per cent of the best rate while keeping a failed batch small.
+const DefaultBatch = 10_000
+
+// Options tune an import. The zero Options are usable.
+type Options struct {
+	// Batch is the number of records per transaction; DefaultBatch when 0.
+	Batch int
+	// Who is recorded with each consent the file carries: the operator.
+	Who string
+	// Reject receives every row that was not stored, in file order within
+	// the reader's rejects and batch order for the store's. An error from
+	// it stops the import.
+	Reject func(*ingest.Reject) error
+	// Progress is called after each batch with how much of the file has
+	// been read.
+	Progress func(bytesRead int64)
+	// Now is the import's time, given to suppressions whose file does not
+	// say when; time.Now when nil.
+	Now func() time.Time
+}
+
+func (o *Options) batch() int {
+	if o.Batch <= 0 {
+		return DefaultBatch
+	}
+	return o.Batch
+}
+
+// Summary counts what an import did with each row.
+type Summary struct {
+	// Inserted are new contacts, events or suppressions.
+	Inserted int
+	// Updated contacts had a value change; Unchanged ones did not.
+	Updated, Unchanged int
+	// Duplicate events or suppressions were stored already.
+	Duplicate int
+	// Rejected rows were not stored; each went to Options.Reject.
+	Rejected int
+}
+
+// Rows is how many rows the import read.
+func (s Summary) Rows() int {
+	return s.Inserted + s.Updated + s.Unchanged + s.Duplicate + s.Rejected
+}
+
+// StoreError is the store failing part way: the rows before Line are
+// stored, the rest are not.
+type StoreError struct {
+	// Line is the first line of the batch that failed.
+	Line int
+	Err  error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("line %d: the store failed: %v; the rows before line %d are stored, and importing the file again stores the rest", e.Line, e.Err, e.Line)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// run is the loop every import shares: read a batch, store it, report.
+// line gives a record's line; raw the reader's last row as read; store
+// writes a batch and returns its store-level rejects.
+func run[T any](ctx context.Context, r Reader[T], raw func() ([]string, []byte), opt Options, sum *Summary,
+	line func(T) int, store func([]T) ([]runtime.Rejected, error)) error {
+	reject := func(rej *ingest.Reject) error {
+		sum.Rejected++
+		if opt.Reject != nil {
+			return opt.Reject(rej)
+		}
+		return nil
+	}
+	size := opt.batch()
+	batch := make([]T, 0, size)
+	var raws []rawRow
+	if raw != nil {
+		raws = make([]rawRow, 0, size)
+	}
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return &StoreError{Line: line(batch[0]), Err: err}
+		}
+		rejected, err := store(batch)
+		if err != nil {
+			return &StoreError{Line: line(batch[0]), Err: err}
+		}
+		for _, r := range rejected {
+			rej := &ingest.Reject{Line: r.Line, Email: r.Email, Reason: r.Reason}
+			for i := range raws {
+				if raws[i].line == r.Line {
+					rej.Raw, rej.RawLine = raws[i].cells, raws[i].text
+					break
+				}
+			}
+			if err := reject(rej); err != nil {
+				return err
+			}
+		}
+		batch, raws = batch[:0], raws[:0]
+		if opt.Progress != nil {
+			opt.Progress(r.BytesRead())
+		}
+		return nil
+	}
+	for {
+		rec, rej, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if rej != nil {
+			if err := reject(rej); err != nil {
+				return err
+			}
+			continue
+		}
+		batch = append(batch, rec)
+		if raw != nil {
+			cells, text := raw()
+			raws = append(raws, rawRow{line(rec), cells, text})
+		}
+		if len(batch) == size {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+type rawRow struct {
+	line  int
+	cells []string
+	text  []byte
+}
+
+// Contacts upserts the contacts r reads into st, whose schema must have
+// been synced to schema.
+func Contacts(ctx context.Context, st runtime.Store, schema *campaigns.ContactSchema, r *ingest.ContactReader, opt Options) (Summary, error) {
+	var sum Summary
+	err := run(ctx, r, r.Raw, opt, &sum,
+		func(c runtime.ContactRecord) int { return c.Line },
+		func(batch []runtime.ContactRecord) ([]runtime.Rejected, error) {
+			res, err := st.UpsertContacts(ctx, schema, batch, opt.Who)
+			if err != nil {
+				return nil, err
+			}
+			sum.Inserted += res.Inserted
+			sum.Updated += res.Updated
+			sum.Unchanged += res.Unchanged
+			return res.Rejected, nil
+		})
+	return sum, err
+}
+
+// Events records the events r reads into st, each once by its ID. Events
+// of addresses the store does not hold are rejected: import the contacts
+// first.
+func Events(ctx context.Context, st runtime.Store, r *ingest.EventReader, opt Options) (Summary, error) {
+	var sum Summary
+	err := run(ctx, r, r.Raw, opt, &sum,
+		func(e runtime.Event) int { return e.Line },
+		func(batch []runtime.Event) ([]runtime.Rejected, error) {
+			res, err := st.RecordEvents(ctx, batch)
+			if err != nil {
+				return nil, err
+			}
+			sum.Inserted += res.Inserted
+			sum.Duplicate += res.Duplicate
+			return res.Rejected, nil
+		})
+	return sum, err
+}
+
+// Suppressions adds the suppressions r reads to st. A suppression the file
+// gives no time gets the import's.
+func Suppressions(ctx context.Context, st runtime.Store, r *ingest.SuppressionReader, opt Options) (Summary, error) {
+	var sum Summary
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	at := now().UTC()
+	err := run(ctx, suppressionLines{r}, nil, opt, &sum,
+		func(s lined) int { return s.line },
+		func(batch []lined) ([]runtime.Rejected, error) {
+			sups := make([]runtime.Suppression, len(batch))
+			for i, s := range batch {
+				sups[i] = s.Suppression
+				if sups[i].At.IsZero() {
+					sups[i].At = at
+				}
+			}
+			n, err := st.Suppress(ctx, sups)
+			if err != nil {
+				return nil, err
+			}
+			sum.Inserted += n
+			sum.Duplicate += len(sups) - n
+			return nil, nil
+		})
+	return sum, err
+}
+
+// lined is a suppression and its line, which runtime.Suppression does not
+// carry.
+type lined struct {
+	runtime.Suppression
+	line int
+}
+
+type suppressionLines struct{ *ingest.SuppressionReader }
+
+func (r suppressionLines) Next() (lined, *ingest.Reject, error) {
+	s, rej, err := r.SuppressionReader.Next()
+	return lined{s, r.Line()}, rej, err
+}
+
+// Reader is any of the ingest readers.
+type Reader[T any] interface {
+	Next() (T, *ingest.Reject, error)
+	BytesRead() int64
+}
+
+// Check reads every row as an import would and stores nothing, for a dry
+// run: Inserted counts the rows the reader accepts, Rejected the rest,
+// each given to Options.Reject. What only the store can tell — that a new
+// contact lacks a required attribute, that an event's contact is unknown —
+// is not checked.
+func Check[T any](r Reader[T], opt Options) (Summary, error) {
+	var sum Summary
+	err := run(context.Background(), r, nil, opt, &sum,
+		func(T) int { return 0 },
+		func(batch []T) ([]runtime.Rejected, error) {
+			sum.Inserted += len(batch)
+			return nil, nil
+		})
+	return sum, err
+}
