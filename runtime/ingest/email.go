@@ -130,12 +130,13 @@ func NormalizeEmail(s string) (email string, role bool, err error) {
 	default:
 		email = s
 	}
-	return email, isRole(local), nil
+	return email, IsRoleLocal(local), nil
 }
 
-// isRole reports a role local part, "+tag" aside, without allocating: it
-// runs for every row.
-func isRole(local string) bool {
+// IsRoleLocal reports whether the part of an address before the @ is a
+// role (info, support, …), "+tag" and case aside: such an address reaches
+// a function, not a person. It does not allocate; it runs for every row.
+func IsRoleLocal(local string) bool {
 	base, _, _ := strings.Cut(local, "+")
 	var buf [16]byte
 	if len(base) > len(buf) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime/ingest"
 )
 
 // attrKind is what a column holds, as far as the generator understands it
@@ -724,7 +725,7 @@ func (g *gen) address(a *account, first, last string) string {
 		local = f + "." + l
 	}
 	base := local
-	for n := 2; slices.Contains(a.locals, local) || roleLocals[local]; n++ {
+	for n := 2; slices.Contains(a.locals, local) || ingest.IsRoleLocal(local); n++ {
 		local = base + strconv.Itoa(n)
 	}
 	a.locals = append(a.locals, local)

@@ -239,16 +239,3 @@ var (
 // consentSources are where an opt-in was collected; consent wording is a
 // version of the sign-up form's text.
 var consentSources = []string{"website_form", "newsletter_signup", "content_download", "webinar_registration", "trial_signup", "event_badge_scan"}
-
-// roleLocals are local parts that reach a function, not a person; the
-// importer refuses contacts with them, so no generated address uses one.
-var roleLocals = map[string]bool{
-	"abuse": true, "accounts": true, "admin": true, "billing": true,
-	"careers": true, "contact": true, "do-not-reply": true, "donotreply": true,
-	"enquiries": true, "feedback": true, "hello": true, "help": true,
-	"hostmaster": true, "hr": true, "info": true, "inquiries": true,
-	"jobs": true, "legal": true, "mailer-daemon": true, "marketing": true,
-	"no-reply": true, "noreply": true, "office": true, "postmaster": true,
-	"press": true, "privacy": true, "sales": true, "security": true,
-	"support": true, "team": true, "webmaster": true,
-}

@@ -17,6 +17,7 @@ import (
 	_ "time/tzdata" // time zone names are checked without the host's database
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime/ingest"
 )
 
 func generate(t testing.TB, p *campaigns.Program, opt Options) (Stats, []byte, []byte) {
@@ -205,7 +206,7 @@ func checkContacts(t *testing.T, p *campaigns.Program, header []string, rows []r
 			t.Errorf("line %d: email %q is not a plain lower-case address at .example", line, e)
 		}
 		local, domain, _ := strings.Cut(e, "@")
-		if roleLocals[local] {
+		if ingest.IsRoleLocal(local) {
 			t.Errorf("line %d: %s is a role address", line, e)
 		}
 		if emails[e] {
