@@ -39,6 +39,9 @@ type Store interface {
 	// Suppressions calls fn for each suppression, by address.
 	Suppressions(ctx context.Context, fn func(Suppression) error) error
 
+	// Consents returns the consent records of the address, oldest first.
+	Consents(ctx context.Context, email string) ([]Consent, error)
+
 	// Contacts calls fn for each contact, by ID.
 	Contacts(ctx context.Context, fn func(Contact) error) error
 

@@ -54,6 +54,7 @@ func Dialect() sqlstore.Dialect {
 			campaigns.TypeNumber: "DOUBLE PRECISION",
 			campaigns.TypeBool:   "BOOLEAN",
 			campaigns.TypeTime:   "TIMESTAMPTZ",
+			"json":               "JSONB",
 		},
 		Placeholder:    func(n int) string { return "$" + strconv.Itoa(n) },
 		Regexp:         func(expr, param string) string { return expr + " ~ " + param },

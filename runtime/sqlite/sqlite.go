@@ -37,6 +37,7 @@ func Dialect() sqlstore.Dialect {
 			campaigns.TypeNumber: "REAL",
 			campaigns.TypeBool:   "INTEGER",
 			campaigns.TypeTime:   "INTEGER",
+			"json":               "TEXT",
 		},
 		Regexp: func(expr, param string) string { return expr + " REGEXP " + param },
 		Prop: func(key, typ string) string {

@@ -103,7 +103,10 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 	now := s.Now()
 	required := requiredAttrs(schema)
 	var inserts [][]any
+	// seen is the line that first named each address; accepted, the
+	// lines that were stored, whose consents are recorded.
 	seen := make(map[string]int, len(batch))
+	accepted := make(map[string]int, len(batch))
 	for _, rec := range batch {
 		key := runtime.EmailKey(rec.Email)
 		if line, dup := seen[key]; dup {
@@ -111,12 +114,13 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 				Reason: fmt.Sprintf("the same address as line %d", line)})
 			continue
 		}
-		seen[key] = rec.Line
+		seen[key], accepted[key] = rec.Line, rec.Line
 		old, ok := existing[key]
 		if !ok {
 			if missing := missingRequired(required, rec); missing != "" {
 				res.Rejected = append(res.Rejected, runtime.Rejected{Line: rec.Line, Email: rec.Email,
 					Reason: fmt.Sprintf("a new contact needs %s, which is required", missing)})
+				delete(accepted, key)
 				continue
 			}
 			row := []any{rec.Email, key, s.encode(rec.Role), s.t(now), s.t(now)}
@@ -157,14 +161,15 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 	}
 	if len(inserts) > 0 {
 		cols := []string{"email", "email_key", "role", "created_at", "updated_at"}
+		ctypes := []string{str, str, campaigns.TypeBool, tim, tim}
 		for _, n := range names {
-			cols = append(cols, column(n))
+			cols, ctypes = append(cols, column(n)), append(ctypes, types[n])
 		}
-		if err := s.insertRows(ctx, conn, tx, "contacts", cols, inserts); err != nil {
+		if err := s.insertRows(ctx, conn, tx, "contacts", cols, ctypes, inserts); err != nil {
 			return res, err
 		}
 	}
-	if err := s.recordConsents(ctx, tx, batch, seen, who, now); err != nil {
+	if err := s.recordConsents(ctx, conn, tx, batch, accepted, existing, who, now); err != nil {
 		return res, err
 	}
 	return res, tx.Commit()
@@ -230,23 +235,44 @@ func (s *Store) existingContacts(ctx context.Context, tx *sql.Tx, batch []runtim
 	return out, nil
 }
 
-// insertRows inserts rows with multi-row INSERTs, or the dialect's bulk
-// path when it has one; tx is open on conn.
-func (s *Store) insertRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, table string, cols []string, rows [][]any) error {
+// insertRows inserts rows with the dialect's bulk path when it has one;
+// tx is open on conn.
+func (s *Store) insertRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, table string, cols, types []string, rows [][]any) error {
 	if s.d.BulkInsert != nil && len(rows) > 1 {
 		return s.d.BulkInsert(ctx, conn, table, cols, rows)
 	}
-	return s.insertValues(ctx, tx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+") VALUES ", "", cols, rows)
-}
-
-// insertValues runs prefix + (…), (…) + suffix for rows, as few statements
-// as the parameter limit allows, and returns the rows affected.
-func (s *Store) insertValues(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols []string, rows [][]any) error {
-	_, err := s.insertCount(ctx, tx, prefix, suffix, cols, rows)
+	_, err := s.insertCount(ctx, tx, table, cols, types, "", rows)
 	return err
 }
 
-func (s *Store) insertCount(ctx context.Context, tx *sql.Tx, prefix, suffix string, cols []string, rows [][]any) (int64, error) {
+// insertCount inserts rows into table and returns how many it wrote;
+// suffix (an ON CONFLICT clause) follows the rows. types are the columns'
+// types as the programme names them (campaigns.TypeString, …, or
+// typeJSON). Where the driver takes arrays it is one statement whatever
+// the number of rows — INSERT … SELECT FROM unnest(…), a column a
+// parameter — and otherwise multi-row INSERTs within the parameter limit.
+func (s *Store) insertCount(ctx context.Context, tx *sql.Tx, table string, cols, types []string, suffix string, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	head := "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") "
+	if s.d.AnyArray {
+		casts := make([]string, len(cols))
+		args := make([]any, len(cols))
+		for j := range cols {
+			casts[j] = "CAST(? AS " + s.d.Types[types[j]] + "[])"
+			col := make([]any, len(rows))
+			for i, r := range rows {
+				col[i] = r[j]
+			}
+			args[j] = col
+		}
+		res, err := tx.ExecContext(ctx, s.rebind(head+"SELECT * FROM unnest("+strings.Join(casts, ", ")+")"+suffix), args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
 	per := max(1, min(500, maxParams/len(cols)))
 	tuple := "(" + placeholders(len(cols)) + ")"
 	var total int64
@@ -256,7 +282,7 @@ func (s *Store) insertCount(ctx context.Context, tx *sql.Tx, prefix, suffix stri
 		for _, r := range part {
 			args = append(args, r...)
 		}
-		q := prefix + strings.TrimSuffix(strings.Repeat(tuple+", ", len(part)), ", ") + suffix
+		q := head + "VALUES " + strings.TrimSuffix(strings.Repeat(tuple+", ", len(part)), ", ") + suffix
 		res, err := tx.ExecContext(ctx, s.rebind(q), args...)
 		if err != nil {
 			return total, err
@@ -267,26 +293,63 @@ func (s *Store) insertCount(ctx context.Context, tx *sql.Tx, prefix, suffix stri
 	return total, nil
 }
 
-func (s *Store) recordConsents(ctx context.Context, tx *sql.Tx, batch []runtime.ContactRecord, stored map[string]int, who string, now time.Time) error {
-	var rows [][]any
+// recordConsents stores the consent each accepted record carries.
+//
+// A contact this batch created has no consent records yet — they are
+// written only beside their contact, and contacts are never deleted — so
+// its consents go in as they are, by the bulk path, without the ON
+// CONFLICT check. That check doubled the cost of a consent on PostgreSQL
+// (speculative insertion), which for a first import with a consent on
+// every row was a third of the import. Stored contacts' consents keep it:
+// importing the same file twice records each consent once. Were a
+// contact ever deleted and its consents kept, importing it again would
+// fail the batch on the unique key rather than record a consent twice.
+func (s *Store) recordConsents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, batch []runtime.ContactRecord, accepted map[string]int, existing map[string]runtime.Contact, who string, now time.Time) error {
+	var fresh, known [][]any
 	for _, rec := range batch {
 		c := rec.Consent
 		key := runtime.EmailKey(rec.Email)
-		if c == nil || stored[key] != rec.Line {
+		if c == nil || accepted[key] != rec.Line {
 			continue
 		}
 		w := c.Who
 		if w == "" {
 			w = who
 		}
-		rows = append(rows, []any{key, s.t(c.At), c.Source, c.Wording, w, s.t(now)})
+		row := []any{key, s.t(c.At), c.Source, c.Wording, w, s.t(now)}
+		if _, ok := existing[key]; ok {
+			known = append(known, row)
+		} else {
+			fresh = append(fresh, row)
+		}
 	}
-	if len(rows) == 0 {
-		return nil
+	cols := []string{"email_key", "at", "source", "wording", "who", "recorded_at"}
+	types := []string{str, tim, str, str, str, tim}
+	if err := s.insertRows(ctx, conn, tx, "consents", cols, types, fresh); err != nil {
+		return err
 	}
-	return s.insertValues(ctx, tx, `INSERT INTO consents (email_key, at, source, wording, who, recorded_at) VALUES `,
-		` ON CONFLICT (email_key, at, source, wording) DO NOTHING`,
-		[]string{"email_key", "at", "source", "wording", "who", "recorded_at"}, rows)
+	_, err := s.insertCount(ctx, tx, "consents", cols, types, ` ON CONFLICT (email_key, at, source, wording) DO NOTHING`, known)
+	return err
+}
+
+// Consents returns the address's consent records, oldest first.
+func (s *Store) Consents(ctx context.Context, email string) ([]runtime.Consent, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT at, source, wording, who FROM consents WHERE email_key = ? ORDER BY at, id`), runtime.EmailKey(email))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runtime.Consent
+	for rows.Next() {
+		c := runtime.Consent{Email: email}
+		var at any
+		if err := rows.Scan(&at, &c.Source, &c.Wording, &c.Who); err != nil {
+			return nil, err
+		}
+		c.At, _ = s.scanTime(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // Contacts calls fn for every contact, by ID. It reads in pages so that no

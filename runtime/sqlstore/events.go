@@ -72,8 +72,8 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 		}
 	}
 	if len(rows) > 0 {
-		n, err := s.insertCount(ctx, tx, `INSERT INTO events (id, contact_id, name, at, props) VALUES `, ` ON CONFLICT (id) DO NOTHING`,
-			[]string{"id", "contact_id", "name", "at", "props"}, rows)
+		n, err := s.insertCount(ctx, tx, "events", []string{"id", "contact_id", "name", "at", "props"},
+			[]string{str, campaigns.TypeInt, str, tim, typeJSON}, ` ON CONFLICT (id) DO NOTHING`, rows)
 		if err != nil {
 			return res, err
 		}

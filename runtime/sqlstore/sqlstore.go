@@ -22,7 +22,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Column types beside the programme's, for the tables nurture owns.
+const (
+	str      = campaigns.TypeString
+	tim      = campaigns.TypeTime
+	typeJSON = "json" // event properties
 )
 
 // Dialect is what differs between the SQL engines.
@@ -30,7 +38,7 @@ type Dialect struct {
 	Name string
 	// Migrations holds NNNN_name.sql files, applied in order.
 	Migrations fs.FS
-	// Types maps attribute types to column types.
+	// Types maps attribute types, and typeJSON, to column types.
 	Types map[string]string
 	// Placeholder is the n-th parameter, from 1.
 	Placeholder func(n int) string
@@ -47,9 +55,11 @@ type Dialect struct {
 	// a hash anti join. SQLite keeps IN, which its planner and indexes are
 	// tuned for.
 	Exists bool
-	// AnyArray passes a list of keys as one array parameter, "= ANY(?)",
-	// instead of IN (?, ?, …) in chunks: one statement a batch instead of
-	// forty, and one plan whatever the batch's size.
+	// AnyArray passes a list as one array parameter: keys as "= ANY(?)"
+	// instead of IN (?, ?, …) in chunks, and rows to insert as one
+	// unnest(?, ?, …) of columns instead of multi-row VALUES — one
+	// statement a batch instead of forty, and one plan whatever the
+	// batch's size.
 	AnyArray bool
 	// IntTimes stores times as Unix milliseconds (SQLite) rather than as
 	// timestamps.

@@ -21,8 +21,8 @@ func (s *Store) Suppress(ctx context.Context, batch []runtime.Suppression) (int,
 	for _, x := range batch {
 		rows = append(rows, []any{runtime.EmailKey(x.Email), x.Email, x.Reason, x.Source, s.t(x.At)})
 	}
-	n, err := s.insertCount(ctx, tx, `INSERT INTO suppressions (email_key, email, reason, source, at) VALUES `,
-		` ON CONFLICT (email_key, reason) DO NOTHING`, []string{"email_key", "email", "reason", "source", "at"}, rows)
+	n, err := s.insertCount(ctx, tx, "suppressions", []string{"email_key", "email", "reason", "source", "at"},
+		[]string{str, str, str, str, tim}, ` ON CONFLICT (email_key, reason) DO NOTHING`, rows)
 	if err != nil {
 		return 0, err
 	}

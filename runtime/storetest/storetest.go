@@ -35,6 +35,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Upsert", func(t *testing.T) { testUpsert(t, o) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, o) })
 	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, o) })
+	t.Run("Consents", func(t *testing.T) { testConsents(t, o) })
 	t.Run("Audience", func(t *testing.T) { testAudience(t, o) })
 }
 
@@ -265,5 +266,51 @@ func testSuppressions(t *testing.T, o Opener) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("suppressions (-want +got):\n%s", diff)
+	}
+}
+
+func testConsents(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	given := Now.Add(-72 * time.Hour)
+	withConsent := func(r runtime.ContactRecord, at time.Time, wording, who string) runtime.ContactRecord {
+		r.Consent = &runtime.Consent{Email: r.Email, At: at, Source: "webinar_form", Wording: wording, Who: who}
+		return r
+	}
+	upsert := func(batch ...runtime.ContactRecord) {
+		t.Helper()
+		if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "ops@nurture.example"); err != nil {
+			t.Fatalf("UpsertContacts: %v", err)
+		}
+	}
+	upsert(
+		withConsent(rec(2, "ann@acme.example", "industry", "saas"), given, "v1", ""),
+		// The same address again: only the first line is stored, and so
+		// only its consent.
+		withConsent(rec(3, "ANN@acme.example", "industry", "saas"), given, "v9", ""),
+		// A new contact without its required industry stores nothing.
+		withConsent(rec(4, "bob@acme.example"), given, "v1", ""),
+		rec(5, "cy@acme.example", "industry", "other"),
+	)
+	// Importing the file again records nothing new; a new wording and a
+	// form's own recorder are kept beside the first.
+	upsert(withConsent(rec(2, "ann@acme.example", "industry", "saas"), given, "v1", ""))
+	upsert(withConsent(rec(2, "Ann@acme.example", "industry", "saas"), Now, "v2", "form:pricing"))
+
+	got, err := s.Consents(ctx, "ANN@acme.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []runtime.Consent{
+		{Email: "ANN@acme.example", At: given, Source: "webinar_form", Wording: "v1", Who: "ops@nurture.example"},
+		{Email: "ANN@acme.example", At: Now, Source: "webinar_form", Wording: "v2", Who: "form:pricing"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("consents (-want +got):\n%s", diff)
+	}
+	for _, email := range []string{"bob@acme.example", "cy@acme.example"} {
+		if got, err := s.Consents(ctx, email); err != nil || len(got) != 0 {
+			t.Errorf("Consents(%s) = %v, %v; want none", email, got, err)
+		}
 	}
 }
