@@ -10,6 +10,9 @@ const (
 	OpScore    = "score"
 	OpSegment  = "segment"
 	OpInactive = "inactive"
+	// OpEnrolled is not written in programmes: plans use it to ask who is
+	// already in a sequence.
+	OpEnrolled = "enrolled"
 )
 
 // Predicate is a condition on one contact, as a tree. Exactly the fields
@@ -22,6 +25,42 @@ type Predicate struct {
 	Score    *ScoreCondition `json:"score,omitempty"`
 	Segment  string          `json:"segment,omitempty"`
 	Inactive Duration        `json:"inactive,omitempty"`
+	Enrolled *Enrolled       `json:"enrolled,omitempty"`
+}
+
+// Enrolled holds when a contact is in a sequence now (Active), or ever was.
+type Enrolled struct {
+	Sequence string `json:"sequence"`
+	Active   bool   `json:"active,omitempty"`
+}
+
+// Inline returns p with every segment it refers to replaced by that
+// segment's condition, so that it means the same outside prog: a plan
+// compares a segment under the applied programme with the same segment
+// under the new one. A reference to an unknown segment, or one inside a
+// cycle, is kept as it is.
+func (prog *Program) Inline(p Predicate) Predicate {
+	return prog.inline(p, map[string]bool{})
+}
+
+func (prog *Program) inline(p Predicate, open map[string]bool) Predicate {
+	if p.Op == OpSegment {
+		seg := prog.Segments[p.Segment]
+		if seg == nil || open[p.Segment] {
+			return p
+		}
+		open[p.Segment] = true
+		defer delete(open, p.Segment)
+		return prog.inline(seg.When, open)
+	}
+	if len(p.Args) > 0 {
+		args := make([]Predicate, len(p.Args))
+		for i, a := range p.Args {
+			args[i] = prog.inline(a, open)
+		}
+		p.Args = args
+	}
+	return p
 }
 
 // Comparison operators of a Condition.

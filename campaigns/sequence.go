@@ -15,6 +15,9 @@ type Sequence struct {
 	Steps               []Step     `json:"steps"`
 	Exits               []ExitRule `json:"exits"`
 	UTM                 UTM        `json:"utm"`
+	// Moved maps old step names to the steps that replaced them, so that a
+	// renamed step keeps its contacts.
+	Moved map[string]string `json:"moved,omitempty"`
 }
 
 // Transactional reports whether the sequence sends transactional mail.

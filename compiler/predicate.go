@@ -359,11 +359,6 @@ func scorePred(model, cmp string, v float64, threshold string) campaigns.Predica
 	return campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: model, Cmp: cmp, Value: v, Threshold: threshold}}
 }
 
-func describeValue(x any) string {
-	b, _ := json.Marshal(x)
-	return string(b)
-}
-
 func kindOf(x any) string {
 	switch x.(type) {
 	case string:

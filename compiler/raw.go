@@ -107,10 +107,11 @@ type rawSequence struct {
 	Transactional *struct {
 		Reason string `json:"reason"`
 	} `json:"transactional"`
-	Cap   []rawLimit `json:"cap"`
-	Steps []rawStep  `json:"steps"`
-	Exit  []rawExit  `json:"exit"`
-	UTM   rawUTM     `json:"utm"`
+	Cap   []rawLimit        `json:"cap"`
+	Steps []rawStep         `json:"steps"`
+	Exit  []rawExit         `json:"exit"`
+	UTM   rawUTM            `json:"utm"`
+	Moved map[string]string `json:"moved"`
 }
 
 type rawAction struct {

@@ -40,6 +40,7 @@ func (c *checker) sequences() {
 		}
 		s.Steps = c.steps(sub(p, "steps"), r.Steps, kind)
 		s.Exits = c.exitRules(sub(p, "exit"), r.Exit)
+		s.Moved = c.moved(sub(p, "moved"), r.Moved, s)
 		if len(s.Exits) == 0 && len(c.prog.Exits) == 0 {
 			c.errorf(p, "NRT301", "every nurture needs explicit exit conditions: add exit: [{when: {event: ...}, reason: \"converted\"}, {after: \"90d\", reason: \"timeout\"}]",
 				"sequence %s has no exit rule", name)
@@ -47,6 +48,33 @@ func (c *checker) sequences() {
 		c.prog.Sequences[name] = s
 	}
 	c.entered()
+}
+
+// moved checks a sequence's step renames: each old name is gone and each
+// new one is a step of the sequence.
+func (c *checker) moved(p []string, raw map[string]string, s *campaigns.Sequence) map[string]string {
+	if len(raw) == 0 {
+		return nil
+	}
+	names := make([]string, len(s.Steps))
+	for i, st := range s.Steps {
+		names[i] = st.Name
+	}
+	out := map[string]string{}
+	for _, from := range sortedKeys(raw) {
+		to := raw[from]
+		switch {
+		case s.StepIndex(from) >= 0:
+			c.errorf(sub(p, from), "NRT310", "a step that still exists keeps its contacts: remove this line, or rename the step",
+				"moved: step %q still exists", from)
+		case s.StepIndex(to) < 0:
+			c.errorf(sub(p, from), "NRT311", c.suggest(to, names, "name the step the contacts go to"),
+				"moved: no step %q in this sequence", to)
+		default:
+			out[from] = to
+		}
+	}
+	return out
 }
 
 func (c *checker) entry(p []string, r rawSequence, s *campaigns.Sequence) {

@@ -45,6 +45,33 @@ type Store interface {
 	// Contacts calls fn for each contact, by ID.
 	Contacts(ctx context.Context, fn func(Contact) error) error
 
+	// Applied returns the version in force, or nil when nothing was
+	// applied.
+	Applied(ctx context.Context) (*Version, error)
+
+	// Versions lists the applied versions, newest first, without their
+	// programmes; Version returns one with its programme, or nil.
+	Versions(ctx context.Context) ([]Version, error)
+	Version(ctx context.Context, serial int64) (*Version, error)
+
+	// Apply records v as the version in force and carries out the
+	// migrations on active enrollments, in one transaction. It returns
+	// ErrStale unless the version in force is still base (serial and
+	// lineage; serial 0: none). v's Serial is assigned; an empty Lineage
+	// takes base's, or a new one on the first apply.
+	Apply(ctx context.Context, v Version, base campaigns.PlanBase, m Migrations) (ApplyResult, error)
+
+	// AcquireLock takes the named lease for ttl, or returns a
+	// *LockedError naming its holder; an expired lease is taken over.
+	// ReleaseLock gives back a lease by its ID; ForceUnlock removes one
+	// whoever holds it and reports whether there was one.
+	AcquireLock(ctx context.Context, l Lock, ttl time.Duration) (Lock, error)
+	ReleaseLock(ctx context.Context, name, id string) error
+	ForceUnlock(ctx context.Context, id string) (bool, error)
+
+	// StepCounts counts the active enrollments in each sequence step.
+	StepCounts(ctx context.Context) ([]StepCount, error)
+
 	// Audience counts the contacts that meet p at now and returns up to
 	// sample of them, by ID.
 	Audience(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, sample int) (int, []Contact, error)

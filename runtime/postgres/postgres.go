@@ -62,6 +62,7 @@ func Dialect() sqlstore.Dialect {
 		Exists:         true,
 		AnyArray:       true,
 		LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+		LockApply:      fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock+1),
 		BulkInsert:     copyRows,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -125,6 +126,21 @@ func TestConformance(t *testing.T) {
 		SetSchemaVersion: func(t *testing.T, s runtime.Store, v int) {
 			_, err := s.(*sqlstore.Store).DB().Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'future', '')`, v)
 			if err != nil {
+				t.Fatal(err)
+			}
+		},
+		Exec: func(t *testing.T, s runtime.Store, query string, args ...any) {
+			var b strings.Builder
+			n := 0
+			for _, r := range query {
+				if r == '?' {
+					n++
+					fmt.Fprintf(&b, "$%d", n)
+					continue
+				}
+				b.WriteRune(r)
+			}
+			if _, err := s.(*sqlstore.Store).DB().Exec(b.String(), args...); err != nil {
 				t.Fatal(err)
 			}
 		},

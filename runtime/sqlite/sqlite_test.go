@@ -39,5 +39,15 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		Exec: func(t *testing.T, s runtime.Store, query string, args ...any) {
+			for i, a := range args {
+				if tm, ok := a.(time.Time); ok {
+					args[i] = tm.UnixMilli()
+				}
+			}
+			if _, err := s.(*sqlstore.Store).DB().Exec(query, args...); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }

@@ -114,6 +114,16 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		b.inSegment[p.Segment] = true
 		defer delete(b.inSegment, p.Segment)
 		return b.pred(seg.When)
+	case campaigns.OpEnrolled:
+		e := p.Enrolled
+		if e == nil {
+			return "", fmt.Errorf("enrolled without a sequence")
+		}
+		cond := "en.contact_id = c.id AND en.sequence = " + b.arg(e.Sequence)
+		if e.Active {
+			cond += " AND en.state = 'active'"
+		}
+		return "EXISTS (SELECT 1 FROM enrollments en WHERE " + cond + ")", nil
 	case campaigns.OpInactive:
 		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
 	}

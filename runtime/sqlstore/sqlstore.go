@@ -67,6 +67,10 @@ type Dialect struct {
 	// LockMigrations, when set, runs first in the migration transaction so
 	// that two processes never migrate at once.
 	LockMigrations string
+	// LockApply, when set, runs first in an apply's transaction so that
+	// two applies never both pass the check of the version in force.
+	// SQLite needs none: it has one writer at a time.
+	LockApply string
 	// BulkInsert, when set, inserts new contacts faster than multi-row
 	// INSERT (PostgreSQL COPY). It gets the connection rather than the
 	// *sql.Tx because database/sql offers no way to COPY on a Tx: the

@@ -23,6 +23,10 @@ type Opener struct {
 	// SetSchemaVersion sets the store's recorded schema version, to act out
 	// a store that a newer nurture migrated.
 	SetSchemaVersion func(t *testing.T, s runtime.Store, v int)
+	// Exec runs SQL written with ? placeholders, times given as
+	// time.Time, in the store's dialect: the suite seeds what no store
+	// method writes yet (enrollments) through it.
+	Exec func(t *testing.T, s runtime.Store, query string, args ...any)
 }
 
 // Now is the suite's clock: every time in it is relative to this.
@@ -36,6 +40,9 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Events", func(t *testing.T) { testEvents(t, o) })
 	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, o) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, o) })
+	t.Run("Versions", func(t *testing.T) { testVersions(t, o) })
+	t.Run("Locks", func(t *testing.T) { testLocks(t, o) })
+	t.Run("EnrollmentMigrations", func(t *testing.T) { testEnrollmentMigrations(t, o) })
 	t.Run("Audience", func(t *testing.T) { testAudience(t, o) })
 }
 

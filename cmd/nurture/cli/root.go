@@ -66,7 +66,8 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newValidate(), newFmt(), newExport(), newSegments(), newContacts(), newEvents(), newSuppressions(), newSample())
+	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(),
+		newSegments(), newContacts(), newEvents(), newSuppressions(), newSample())
 	return root
 }
 

@@ -1,0 +1,140 @@
+package campaigns
+
+import "time"
+
+// PlanFormatVersion is the version of a Plan's JSON encoding.
+const PlanFormatVersion = 1
+
+// What a change does to an object or a part of one.
+const (
+	ActionAdd    = "add"
+	ActionChange = "change"
+	ActionRemove = "remove"
+	// ActionMove renames or reorders without changing what it does.
+	ActionMove = "move"
+)
+
+// Plan is what applying a programme would change in a store: the
+// definitions that differ from the applied version, what becomes of the
+// contacts already in a sequence, and — when a store was at hand — which
+// contacts the change affects.
+type Plan struct {
+	FormatVersion int       `json:"format_version"`
+	CreatedAt     time.Time `json:"created_at"`
+	// Base is the applied version the plan was computed against; its
+	// Serial is 0 on a store nothing was applied to.
+	Base PlanBase `json:"base"`
+	// Hash is the content hash of the programme the plan applies.
+	Hash string `json:"hash"`
+	// Source is the directory the programme was compiled from; applying a
+	// saved plan refuses it when the directory now compiles differently.
+	Source     string      `json:"source,omitempty"`
+	Summary    PlanSummary `json:"summary"`
+	Changes    []Change    `json:"changes"`
+	Migrations []Migration `json:"migrations,omitempty"`
+	Impact     *Impact     `json:"impact,omitempty"`
+	// Program is the programme to apply. A saved plan carries it so that
+	// applying the plan applies exactly what was reviewed.
+	Program *Program `json:"programme,omitempty"`
+}
+
+// PlanBase names an applied programme version.
+type PlanBase struct {
+	Serial  int64  `json:"serial"`
+	Lineage string `json:"lineage,omitempty"`
+	Hash    string `json:"hash,omitempty"`
+}
+
+// PlanSummary counts the changed objects by action.
+type PlanSummary struct {
+	Add    int `json:"add"`
+	Change int `json:"change"`
+	Remove int `json:"remove"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// Change is one top-level object that is added, changed or removed.
+type Change struct {
+	// Address is the object's kind and name: "sequences.welcome",
+	// "emails.emails/welcome.md", "cadence".
+	Address string   `json:"address"`
+	Kind    string   `json:"kind"`
+	Name    string   `json:"name,omitempty"`
+	Action  string   `json:"action"`
+	Details []Detail `json:"details,omitempty"`
+}
+
+// Detail is one part of a changed object: a step, a rule, a field.
+type Detail struct {
+	Action string `json:"action"`
+	// Path is where in the object: "steps.engaged", "fit.mid_market".
+	Path   string `json:"path"`
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+	// Diff is a unified diff of multi-line text (an email's body).
+	Diff string `json:"diff,omitempty"`
+}
+
+// Migration says what becomes of the contacts in a step of the applied
+// version that the new programme renames or removes, or in a sequence it
+// removes. Contacts are never silently reset or orphaned: they carry on
+// in To, or leave the sequence with the Exit reason.
+type Migration struct {
+	Sequence string `json:"sequence"`
+	// Step is empty when the whole sequence goes.
+	Step string `json:"step,omitempty"`
+	To   string `json:"to,omitempty"`
+	Exit string `json:"exit,omitempty"`
+	// Why, in words: "step renamed (moved)", "step removed".
+	Why string `json:"why"`
+}
+
+// Exit reasons of migrations.
+const (
+	ExitStepRemoved     = "step_removed"
+	ExitSequenceRemoved = "sequence_removed"
+)
+
+// Impact is what a plan does to real contacts, counted in the store.
+type Impact struct {
+	// At is the time segment windows were measured from.
+	At       time.Time       `json:"at"`
+	Contacts int             `json:"contacts"`
+	Segments []SegmentImpact `json:"segments,omitempty"`
+	Entries  []EntryImpact   `json:"entries,omitempty"`
+	Steps    []StepImpact    `json:"steps,omitempty"`
+}
+
+// SegmentImpact is a new, changed or removed segment's size before and
+// after, and who enters and leaves it.
+type SegmentImpact struct {
+	Segment  string   `json:"segment"`
+	Before   int      `json:"before"`
+	After    int      `json:"after"`
+	Entering int      `json:"entering"`
+	Leaving  int      `json:"leaving"`
+	Enter    []string `json:"enter_sample,omitempty"`
+	Leave    []string `json:"leave_sample,omitempty"`
+}
+
+// EntryImpact counts the contacts a sequence's changed entry segment
+// admits that are not in it yet: the enrollments the next tick would
+// create, before caps and priorities.
+type EntryImpact struct {
+	Sequence string   `json:"sequence"`
+	Segment  string   `json:"segment"`
+	Contacts int      `json:"contacts"`
+	Sample   []string `json:"sample,omitempty"`
+}
+
+// StepImpact counts the contacts now in a step that the plan changes,
+// renames or removes, and says what happens to them.
+type StepImpact struct {
+	Sequence string `json:"sequence"`
+	Step     string `json:"step"`
+	Contacts int    `json:"contacts"`
+	// Then is what becomes of them: "stay", "move to X", "exit: reason".
+	Then string `json:"then"`
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+)
+
+// progCopy is a copy of the base programme that a test may change.
+func progCopy(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "prog")
+	if err := copyTree("testdata/base", dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestApplyWaitsForTheLock(t *testing.T) {
+	ctx := context.Background()
+	dir := progCopy(t)
+	path := filepath.Join(t.TempDir(), "nurture.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := st.AcquireLock(ctx, runtime.Lock{Name: "apply", Holder: "ci@build-7", Operation: "apply"}, time.Hour)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	store := "--store=sqlite:" + path
+	_, errOut, code := run(t, "apply", dir, store, "--auto-approve", "--lock-timeout", "300ms")
+	if code != 1 || !strings.Contains(errOut, "locked by ci@build-7") || !strings.Contains(errOut, "nurture force-unlock "+held.ID) {
+		t.Fatalf("apply under a held lock: exit %d, stderr:\n%s", code, errOut)
+	}
+	if out, errOut, code := run(t, "state", "list", store); code != 0 || !strings.Contains(out, "Nothing is applied") {
+		t.Fatalf("state list: %d %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, "force-unlock", held.ID, store); code != 0 || out != "Lock "+held.ID+" removed.\n" {
+		t.Fatalf("force-unlock: %d %q %s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, "apply", dir, store, "--auto-approve"); code != 0 || !strings.Contains(out, "Apply complete: version 1") {
+		t.Fatalf("apply after force-unlock: %d %s%s", code, out, errOut)
+	}
+}
+
+// Two applies at once: one takes the lock and applies, the other waits,
+// plans afresh against the new version and finds nothing to do.
+func TestConcurrentApplies(t *testing.T) {
+	dir := progCopy(t)
+	store := "--store=sqlite:" + filepath.Join(t.TempDir(), "nurture.db")
+	// Create the store first so that the two do not race to migrate it.
+	if _, errOut, code := run(t, "state", "list", store); code != 0 {
+		t.Fatal(errOut)
+	}
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, errOut, code := run(t, "apply", dir, store, "--auto-approve", "--lock-timeout", "30s")
+			if code != 0 {
+				t.Errorf("apply %d: exit %d: %s", i, code, errOut)
+			}
+			outs[i] = out
+		}()
+	}
+	wg.Wait()
+	applied, unchanged := 0, 0
+	for _, out := range outs {
+		switch {
+		case strings.Contains(out, "Apply complete: version 1"):
+			applied++
+		case strings.HasPrefix(out, "No changes. The programme matches applied version 1"):
+			unchanged++
+		}
+	}
+	if applied != 1 || unchanged != 1 {
+		t.Fatalf("want one apply and one no-op; got:\n%s\n---\n%s", outs[0], outs[1])
+	}
+	out, _, _ := run(t, "state", "list", store)
+	if strings.Count(out, "sha256:") != 1 {
+		t.Errorf("state list after two applies:\n%s", out)
+	}
+}
+
+// An apply that fails half-way — here the database refuses to move the
+// contacts of a renamed step — leaves the previous version in force and
+// the contacts where they were.
+func TestInterruptedApplyKeepsThePreviousVersion(t *testing.T) {
+	ctx := context.Background()
+	dir := progCopy(t)
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	path := seedStore(t, now)
+	store := "--store=sqlite:" + path
+	if _, errOut, code := run(t, "apply", dir, store, "--auto-approve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := st.DB()
+	for _, q := range []string{
+		`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, version, entered_at) VALUES (1, 'welcome', 'active', 'wait_1', 0, 1, 0)`,
+		`CREATE TRIGGER refuse BEFORE UPDATE ON enrollments BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	seq := filepath.Join(dir, "sequences.cue")
+	b, _ := os.ReadFile(seq)
+	changed := strings.Replace(string(b), `{wait: "7d"},`, `{name: "pause", wait: "7d"},`, 1)
+	changed = strings.Replace(changed, `exit: [`, "moved: wait_1: \"pause\"\n\texit: [", 1)
+	if err := os.WriteFile(seq, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "apply", dir, store, "--auto-approve")
+	if code != 1 || !strings.Contains(errOut, "disk full") || !strings.Contains(errOut, "the previous version is still in force") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	st, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if vs, err := st.Versions(ctx); err != nil || len(vs) != 1 {
+		t.Errorf("versions after the failed apply: %v, %v; want only the first", vs, err)
+	}
+	counts, err := st.StepCounts(ctx)
+	if err != nil || len(counts) != 1 || counts[0].Step != "wait_1" {
+		t.Errorf("enrollments after the failed apply: %v, %v; want one in wait_1", counts, err)
+	}
+	// The lock was given back.
+	if _, err := st.AcquireLock(ctx, runtime.Lock{Name: "apply", Holder: "test"}, time.Minute); err != nil {
+		t.Errorf("the failed apply kept the lock: %v", err)
+	}
+}
