@@ -42,7 +42,25 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 		}
 		return p.Inline(seg.When), true
 	}
+	not := func(p campaigns.Predicate) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{p}}
+	}
+	and := func(ps ...campaigns.Predicate) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAll, Args: ps}
+	}
+	never := campaigns.Predicate{Op: campaigns.OpAny}
+
+	// Every count is taken in one pass over the contacts; samples after,
+	// only of what is not empty.
+	var preds []campaigns.Predicate
+	type sampled struct {
+		p    campaigns.Predicate
+		n    *int
+		into *[]string
+	}
+	var samples []sampled
 	changedSeg := map[string]bool{}
+	var segs []*campaigns.SegmentImpact
 	for _, name := range unionKeys(old.Segments, new.Segments) {
 		a, inOld := meaning(old, name)
 		b, inNew := meaning(new, name)
@@ -50,52 +68,18 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 			continue
 		}
 		changedSeg[name] = true
-		si := campaigns.SegmentImpact{Segment: name}
-		never := campaigns.Predicate{Op: campaigns.OpAny}
 		if !inOld {
 			a = never
 		}
 		if !inNew {
 			b = never
 		}
-		count := func(p campaigns.Predicate, n *int, who *[]string) error {
-			c, cs, err := s.Audience(ctx, new, p, now, sample)
-			if err != nil {
-				return fmt.Errorf("segment %s: %w", name, err)
-			}
-			*n = c
-			if who != nil {
-				*who = emails(cs)
-			}
-			return nil
-		}
-		not := func(p campaigns.Predicate) campaigns.Predicate {
-			return campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{p}}
-		}
-		and := func(x, y campaigns.Predicate) campaigns.Predicate {
-			return campaigns.Predicate{Op: campaigns.OpAll, Args: []campaigns.Predicate{x, y}}
-		}
-		for _, q := range []struct {
-			ok  bool
-			p   campaigns.Predicate
-			n   *int
-			who *[]string
-		}{
-			{inOld, a, &si.Before, nil},
-			{inNew, b, &si.After, nil},
-			{inNew, and(b, not(a)), &si.Entering, &si.Enter},
-			{inOld, and(a, not(b)), &si.Leaving, &si.Leave},
-		} {
-			if !q.ok {
-				continue
-			}
-			if err := count(q.p, q.n, q.who); err != nil {
-				return nil, err
-			}
-		}
-		imp.Segments = append(imp.Segments, si)
+		si := &campaigns.SegmentImpact{Segment: name}
+		segs = append(segs, si)
+		preds = append(preds, a, b, and(b, not(a)), and(a, not(b)))
+		samples = append(samples, sampled{and(b, not(a)), &si.Entering, &si.Enter}, sampled{and(a, not(b)), &si.Leaving, &si.Leave})
 	}
-
+	var entries []*campaigns.EntryImpact
 	for _, name := range sortedNames(new.Sequences) {
 		seq := new.Sequences[name]
 		if seq.Entry.Segment == "" {
@@ -107,18 +91,44 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 			continue
 		}
 		p, _ := meaning(new, seq.Entry.Segment)
-		args := []campaigns.Predicate{p, {Op: campaigns.OpNot, Args: []campaigns.Predicate{
-			{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: seq.Reentry.Policy != campaigns.ReentryNever}}}}}
-		n, cs, err := s.Audience(ctx, new, campaigns.Predicate{Op: campaigns.OpAll, Args: args}, now, sample)
-		if err != nil {
-			return nil, fmt.Errorf("sequence %s: %w", name, err)
+		// Not in it now, nor ever when it admits no one twice.
+		in := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: seq.Reentry.Policy != campaigns.ReentryNever}}
+		e := &campaigns.EntryImpact{Sequence: name, Segment: seq.Entry.Segment}
+		entries = append(entries, e)
+		preds = append(preds, and(p, not(in)))
+		samples = append(samples, sampled{and(p, not(in)), &e.Contacts, &e.Sample})
+	}
+	counts, err := s.Counts(ctx, new, preds, now)
+	if err != nil {
+		return nil, fmt.Errorf("counting the changed segments: %w", err)
+	}
+	for i, si := range segs {
+		c := counts[4*i:]
+		si.Before, si.After, si.Entering, si.Leaving = c[0], c[1], c[2], c[3]
+	}
+	for i, e := range entries {
+		e.Contacts = counts[4*len(segs)+i]
+	}
+	for _, sm := range samples {
+		if *sm.n == 0 || sample == 0 {
+			continue
 		}
-		if n > 0 || prev == nil {
-			imp.Entries = append(imp.Entries, campaigns.EntryImpact{Sequence: name, Segment: seq.Entry.Segment, Contacts: n, Sample: emails(cs)})
+		cs, err := s.Sample(ctx, new, sm.p, now, sample)
+		if err != nil {
+			return nil, err
+		}
+		*sm.into = emails(cs)
+	}
+	for _, si := range segs {
+		imp.Segments = append(imp.Segments, *si)
+	}
+	for _, e := range entries {
+		if e.Contacts > 0 || old.Sequences[e.Sequence] == nil {
+			imp.Entries = append(imp.Entries, *e)
 		}
 	}
 
-	counts, err := s.StepCounts(ctx)
+	steps, err := s.StepCounts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +140,7 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 			}
 		}
 	}
-	for _, sc := range counts {
+	for _, sc := range steps {
 		then := ""
 		for _, m := range ms {
 			if m.Sequence != sc.Sequence || (m.Step != "" && m.Step != sc.Step) {

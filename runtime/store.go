@@ -72,6 +72,13 @@ type Store interface {
 	// StepCounts counts the active enrollments in each sequence step.
 	StepCounts(ctx context.Context) ([]StepCount, error)
 
+	// Counts counts the contacts that meet each predicate at now, in one
+	// pass over the contacts.
+	Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)
+
+	// Sample returns up to n contacts that meet p at now, by ID.
+	Sample(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, n int) ([]Contact, error)
+
 	// Audience counts the contacts that meet p at now and returns up to
 	// sample of them, by ID.
 	Audience(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, sample int) (int, []Contact, error)

@@ -26,20 +26,57 @@ func (s *Store) Audience(ctx context.Context, prog *campaigns.Program, p campaig
 	if sample <= 0 || n == 0 {
 		return n, nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("c.")+` FROM contacts c WHERE `+where+` ORDER BY c.id LIMIT ?`), append(args, sample)...)
+	out, err := s.Sample(ctx, prog, p, now, sample)
+	return n, out, err
+}
+
+// Counts counts the contacts meeting each predicate in one scan.
+func (s *Store) Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error) {
+	out := make([]int, len(ps))
+	if len(ps) == 0 {
+		return out, nil
+	}
+	sums := make([]string, len(ps))
+	var args []any
+	for i, p := range ps {
+		where, a, err := s.Where(prog, p, now)
+		if err != nil {
+			return nil, err
+		}
+		sums[i] = "COALESCE(SUM(CASE WHEN " + where + " THEN 1 ELSE 0 END), 0)"
+		args = append(args, a...)
+	}
+	dest := make([]any, len(ps))
+	for i := range out {
+		dest[i] = &out[i]
+	}
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+strings.Join(sums, ", ")+` FROM contacts c`), args...).Scan(dest...)
+	return out, err
+}
+
+// Sample returns up to n contacts meeting p, by ID.
+func (s *Store) Sample(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, n int) ([]runtime.Contact, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	where, args, err := s.Where(prog, p, now)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("c.")+` FROM contacts c WHERE `+where+` ORDER BY c.id LIMIT ?`), append(args, n)...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []runtime.Contact
 	for rows.Next() {
 		c, err := s.scanContact(rows)
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		out = append(out, c)
 	}
-	return n, out, rows.Err()
+	return out, rows.Err()
 }
 
 // Where compiles p into a condition on contacts aliased c, with ? for each

@@ -161,12 +161,23 @@ func testEnrollmentMigrations(t *testing.T, o Opener) {
 	if diff := cmp.Diff(want, counts); diff != "" {
 		t.Errorf("StepCounts after apply (-want +got):\n%s", diff)
 	}
+	// Several counts in one pass, and a sample, agree with Audience.
+	ever := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: "welcome"}}
+	now := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: "welcome", Active: true}}
+	got, err := s.Counts(ctx, p, []campaigns.Predicate{{Op: campaigns.OpAll}, now, {Op: campaigns.OpAny}, {Op: campaigns.OpNot, Args: []campaigns.Predicate{now}}}, Now)
+	if diff := cmp.Diff([]int{4, 2, 0, 2}, got); err != nil || diff != "" {
+		t.Errorf("Counts: %v (-want +got):\n%s", err, diff)
+	}
+	cs, err := s.Sample(ctx, p, ever, Now, 2)
+	if err != nil || len(cs) != 2 || cs[0].Email != "a@x.example" || cs[1].Email != "b@x.example" {
+		t.Errorf("Sample = %v, %v; want a@ and b@", cs, err)
+	}
 	// Who is in a sequence, for plans: the exited count as ever enrolled.
-	n, _, err := s.Audience(ctx, p, campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: "welcome"}}, Now, 0)
+	n, _, err := s.Audience(ctx, p, ever, Now, 0)
 	if err != nil || n != 4 {
 		t.Errorf("ever in welcome = %d, %v; want 4", n, err)
 	}
-	n, _, err = s.Audience(ctx, p, campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: "welcome", Active: true}}, Now, 0)
+	n, _, err = s.Audience(ctx, p, now, Now, 0)
 	if err != nil || n != 2 {
 		t.Errorf("now in welcome = %d, %v; want 2", n, err)
 	}

@@ -149,3 +149,49 @@ func TestInterruptedApplyKeepsThePreviousVersion(t *testing.T) {
 		t.Errorf("the failed apply kept the lock: %v", err)
 	}
 }
+
+// Contacts in a renamed step show in the plan and follow it on apply.
+func TestPlanMovesContactsOfRenamedSteps(t *testing.T) {
+	ctx := context.Background()
+	dir := progCopy(t)
+	path := seedStore(t, time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	store := "--store=sqlite:" + path
+	if _, errOut, code := run(t, "apply", dir, store, "--auto-approve"); code != 0 {
+		t.Fatal(errOut)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int{1, 2} {
+		if _, err := st.DB().Exec(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, version, entered_at) VALUES (?, 'welcome', 'active', 'wait_1', 0, 1, 0)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	seq := filepath.Join(dir, "sequences.cue")
+	b, _ := os.ReadFile(seq)
+	changed := strings.Replace(string(b), `{wait: "7d"},`, `{name: "pause", wait: "8d"},`, 1)
+	changed = strings.Replace(changed, `exit: [`, "moved: wait_1: \"pause\"\n\texit: [", 1)
+	if err := os.WriteFile(seq, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, "plan", dir, store)
+	want := "Contacts now in changed steps:\n  welcome  wait_1  2  move to pause (step renamed (moved))\n"
+	if code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("plan: exit %d, want %q in:\n%s%s", code, want, out, errOut)
+	}
+	out, errOut, code = run(t, "apply", dir, store, "--auto-approve")
+	if code != 0 || !strings.Contains(out, "Contacts in renamed or removed steps: 2 moved on, 0 left their sequence.") {
+		t.Fatalf("apply: exit %d:\n%s%s", code, out, errOut)
+	}
+	st, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, err := st.StepCounts(ctx)
+	if err != nil || len(counts) != 1 || counts[0] != (runtime.StepCount{Sequence: "welcome", Step: "pause", Contacts: 2}) {
+		t.Errorf("after apply: %v, %v; want 2 in pause", counts, err)
+	}
+}

@@ -399,3 +399,100 @@ func bindWindows(q, dialect string) (string, []any) {
 	}
 	return q, args
 }
+
+// planBenchProgramme writes b2b-saas with 42 more sequences (50 in all),
+// each entered from a segment of its own, and returns its directory; a
+// programme with changed > 0 widens the first changed of those segments.
+func planBenchProgramme(b *testing.B, changed int) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), fmt.Sprintf("prog-%d", changed))
+	if err := copyTree(benchDir, dir); err != nil {
+		b.Fatal(err)
+	}
+	var cue strings.Builder
+	cue.WriteString("package nurture\n\n")
+	for i := 1; i <= 42; i++ {
+		min := 10 * i
+		if i <= changed {
+			min-- // a segment a little wider than the applied one
+		}
+		fmt.Fprintf(&cue, `segments: bench_%02d: {segment: "in_nurture", employees: gte: %d}
+sequences: bench_%02d: {
+	entry: segment: "bench_%02d"
+	priority: %d
+	steps: [
+		{send: "emails/leaders/01-the-monday-report.md"},
+		{wait: "10d"},
+		{send: "emails/leaders/02-how-ledgerly-did-it.md"},
+		{wait: "10d"},
+	]
+	exit: [{after: "30d", reason: "completed"}]
+}
+`, i, min, i, i, i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.cue"), []byte(cue.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkPlan plans a 50-sequence programme against the sample contacts
+// after it was applied: unchanged (the whole command, compile included),
+// and with 1 and 10 segments changed, where the plan counts each changed
+// segment's audience and each changed sequence's entries in the store.
+func BenchmarkPlan(b *testing.B) {
+	ctx := context.Background()
+	n := benchContacts(b)
+	_, contacts, _ := benchData(b, n)
+	applied := planBenchProgramme(b, 0)
+	progs := map[int]*campaigns.Program{}
+	for _, k := range []int{0, 1, 10} {
+		dir := planBenchProgramme(b, k)
+		res := compiler.Compile(dir)
+		if res.Program == nil {
+			b.Fatalf("the plan benchmark's programme does not compile: %v", res.Diagnostics)
+		}
+		progs[k] = res.Program
+	}
+	if got := len(progs[0].Sequences); got != 50 {
+		b.Fatalf("%d sequences, want 50", got)
+	}
+	for _, mk := range benchStores(b) {
+		st := mk()
+		b.Cleanup(st.drop)
+		for _, args := range [][]string{
+			{"contacts", "import", contacts, "--dir", applied, "--rejects", filepath.Join(b.TempDir(), "rejects")},
+			{"apply", applied, "--auto-approve"},
+		} {
+			if out, errOut, code := run(b, append(args, "--store", st.spec)...); code != 0 {
+				b.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
+			}
+		}
+		s := st.open()
+		b.Cleanup(func() { s.Close() })
+		if _, err := s.DB().Exec("ANALYZE"); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(st.dialect+"/unchanged-command", func(b *testing.B) {
+			for range b.N {
+				out, errOut, code := run(b, "plan", applied, "--store", st.spec, "--detailed-exitcode")
+				if code != 0 || !strings.HasPrefix(out, "No changes.") {
+					b.Fatalf("plan: exit %d: %s%s", code, out, errOut)
+				}
+			}
+		})
+		for _, k := range []int{0, 1, 10} {
+			b.Run(fmt.Sprintf("%s/changed-%d", st.dialect, k), func(b *testing.B) {
+				for range b.N {
+					p, err := makePlan(ctx, s, progs[k], applied, benchNow, 3)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if p.Summary.Change != k {
+						b.Fatalf("%d changes, want %d", p.Summary.Change, k)
+					}
+				}
+			})
+		}
+	}
+}
