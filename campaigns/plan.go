@@ -105,6 +105,29 @@ type Impact struct {
 	Segments []SegmentImpact `json:"segments,omitempty"`
 	Entries  []EntryImpact   `json:"entries,omitempty"`
 	Steps    []StepImpact    `json:"steps,omitempty"`
+	Scores   []ScoreImpact   `json:"scores,omitempty"`
+}
+
+// ScoreImpact is how a changed scoring model moves contacts' scores.
+type ScoreImpact struct {
+	Model string `json:"model"`
+	// Higher and Lower count the contacts whose score rises or falls;
+	// BandChanged those who cross a named threshold either way.
+	Higher      int               `json:"higher"`
+	Lower       int               `json:"lower"`
+	BandChanged int               `json:"band_changed"`
+	Thresholds  []ThresholdImpact `json:"thresholds"`
+	Sample      []string          `json:"sample,omitempty"`
+}
+
+// ThresholdImpact counts the contacts who reach a threshold and who fall
+// below it. Handoff marks a threshold an exit rule hands leads to sales
+// at: those who reach it are handed off on the next tick.
+type ThresholdImpact struct {
+	Name    string `json:"name"`
+	Reach   int    `json:"reach"`
+	Fall    int    `json:"fall"`
+	Handoff bool   `json:"handoff,omitempty"`
 }
 
 // SegmentImpact is a new, changed or removed segment's size before and

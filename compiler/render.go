@@ -130,7 +130,7 @@ func migrationThen(m campaigns.Migration) string {
 
 func writeImpact(b *strings.Builder, p *campaigns.Plan) {
 	imp := p.Impact
-	if imp == nil || (len(imp.Segments) == 0 && len(imp.Entries) == 0 && len(imp.Steps) == 0) {
+	if imp == nil || (len(imp.Segments) == 0 && len(imp.Entries) == 0 && len(imp.Steps) == 0 && len(imp.Scores) == 0) {
 		return
 	}
 	fmt.Fprintf(b, "\nAudience impact, %d contacts at %s:\n", imp.Contacts, imp.At.UTC().Format("2006-01-02 15:04 MST"))
@@ -151,6 +151,22 @@ func writeImpact(b *strings.Builder, p *campaigns.Plan) {
 			if len(s.Leave) > 0 {
 				fmt.Fprintf(b, "  %s loses e.g. %s\n", s.Segment, strings.Join(s.Leave, ", "))
 			}
+		}
+	}
+	for _, sc := range imp.Scores {
+		fmt.Fprintf(b, "\nScores under %s: %d higher, %d lower, %d change band.\n", sc.Model, sc.Higher, sc.Lower, sc.BandChanged)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "  threshold\treach\tfall below\n")
+		for _, t := range sc.Thresholds {
+			name := t.Name
+			if t.Handoff {
+				name += " (hand-off)"
+			}
+			fmt.Fprintf(tw, "  %s\t+%d\t−%d\n", name, t.Reach, t.Fall)
+		}
+		tw.Flush()
+		if len(sc.Sample) > 0 {
+			fmt.Fprintf(b, "  e.g. %s\n", strings.Join(sc.Sample, ", "))
 		}
 	}
 	if len(imp.Entries) > 0 {
@@ -211,6 +227,19 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 			fmt.Fprintf(b, "| segment | before | after | entering | leaving | e.g. entering |\n|---|--:|--:|--:|--:|---|\n")
 			for _, s := range imp.Segments {
 				fmt.Fprintf(b, "| `%s` | %d | %d | +%d | −%d | %s |\n", s.Segment, s.Before, s.After, s.Entering, s.Leaving, mdEscape(strings.Join(s.Enter, ", ")))
+			}
+		}
+		for _, sc := range imp.Scores {
+			fmt.Fprintf(b, "\n#### Scores under `%s`\n\n%d higher, %d lower, %d change band.\n\n| threshold | reach | fall below |\n|---|--:|--:|\n", sc.Model, sc.Higher, sc.Lower, sc.BandChanged)
+			for _, t := range sc.Thresholds {
+				name := "`" + t.Name + "`"
+				if t.Handoff {
+					name += " (hand-off)"
+				}
+				fmt.Fprintf(b, "| %s | +%d | −%d |\n", name, t.Reach, t.Fall)
+			}
+			if len(sc.Sample) > 0 {
+				fmt.Fprintf(b, "\nFor example %s.\n", mdEscape(strings.Join(sc.Sample, ", ")))
 			}
 		}
 		if len(imp.Entries) > 0 {

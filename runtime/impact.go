@@ -128,6 +128,23 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 		}
 	}
 
+	handoffs := handoffThresholds(new)
+	for _, name := range unionKeys(old.Scoring, new.Scoring) {
+		a, b := old.Scoring[name], new.Scoring[name]
+		if a != nil && b != nil && campaigns.Hash(a) == campaigns.Hash(b) {
+			continue
+		}
+		sh, err := s.ScoreShift(ctx, old, new, name, now, sample)
+		if err != nil {
+			return nil, fmt.Errorf("scoring model %s: %w", name, err)
+		}
+		si := campaigns.ScoreImpact{Model: name, Higher: sh.Higher, Lower: sh.Lower, BandChanged: sh.BandChanged, Sample: sh.Sample}
+		for _, t := range sh.Thresholds {
+			si.Thresholds = append(si.Thresholds, campaigns.ThresholdImpact{Name: t.Name, Reach: t.Up, Fall: t.Down, Handoff: handoffs[name+"."+t.Name]})
+		}
+		imp.Scores = append(imp.Scores, si)
+	}
+
 	steps, err := s.StepCounts(ctx)
 	if err != nil {
 		return nil, err
@@ -185,4 +202,28 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// handoffThresholds are the model.threshold pairs an exit rule with a
+// hand-off fires at.
+func handoffThresholds(p *campaigns.Program) map[string]bool {
+	out := map[string]bool{}
+	mark := func(rs []campaigns.ExitRule) {
+		for _, r := range rs {
+			if r.Handoff == "" || r.When == nil {
+				continue
+			}
+			w := p.Inline(*r.When)
+			w.Walk(func(q *campaigns.Predicate) {
+				if q.Op == campaigns.OpScore && q.Score != nil && q.Score.Threshold != "" {
+					out[q.Score.Model+"."+q.Score.Threshold] = true
+				}
+			})
+		}
+	}
+	mark(p.Exits)
+	for _, s := range p.Sequences {
+		mark(s.Exits)
+	}
+	return out
 }

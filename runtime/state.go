@@ -62,3 +62,23 @@ type ApplyResult struct {
 
 // Migrations ask Apply to move or end enrollments.
 type Migrations = []campaigns.Migration
+
+// ScoreShift is how contacts' scores under one model move between the
+// applied programme and a new one.
+type ScoreShift struct {
+	Contacts int
+	// Higher and Lower count the contacts whose score rises or falls;
+	// BandChanged those who cross a named threshold either way.
+	Higher, Lower, BandChanged int
+	// Thresholds in ascending order, with who crosses each.
+	Thresholds []ThresholdShift
+	// Sample is a few contacts whose band changes.
+	Sample []string
+}
+
+// ThresholdShift counts the contacts who reach a threshold (Up) or fall
+// below it (Down).
+type ThresholdShift struct {
+	Name     string
+	Up, Down int
+}

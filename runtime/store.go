@@ -72,6 +72,10 @@ type Store interface {
 	// StepCounts counts the active enrollments in each sequence step.
 	StepCounts(ctx context.Context) ([]StepCount, error)
 
+	// ScoreShift scores every contact under the named model of old (nil:
+	// none) and of new at now, and counts who crosses each threshold.
+	ScoreShift(ctx context.Context, old, new *campaigns.Program, model string, now time.Time, sample int) (ScoreShift, error)
+
 	// Counts counts the contacts that meet each predicate at now, in one
 	// pass over the contacts.
 	Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)

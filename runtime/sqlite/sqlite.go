@@ -44,6 +44,12 @@ func Dialect() sqlstore.Dialect {
 			return "json_extract(e.props, '$." + key + "')"
 		},
 		IntTimes: true,
+		Least:    "MIN",
+		Greatest: "MAX",
+		Pow:      "pow",
+		AgeSeconds: func(param, col string) string {
+			return "((" + param + " - " + col + ") / 1000.0)"
+		},
 	}
 }
 

@@ -61,6 +61,11 @@ type Dialect struct {
 	// statement a batch instead of forty, and one plan whatever the
 	// batch's size.
 	AnyArray bool
+	// Least, Greatest and Pow name the SQL functions of two numbers.
+	Least, Greatest, Pow string
+	// AgeSeconds writes how many seconds before the time in param the
+	// time in col is.
+	AgeSeconds func(param, col string) string
 	// IntTimes stores times as Unix milliseconds (SQLite) rather than as
 	// timestamps.
 	IntTimes bool

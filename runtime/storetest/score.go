@@ -1,0 +1,89 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+func testScoreShift(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		rec(2, "ann@acme.example", "industry", "saas", "employees", int64(500)),
+		rec(3, "bob@acme.example", "industry", "fintech", "employees", int64(20)),
+		rec(4, "cy@acme.example", "industry", "other"),
+	}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	pricing := map[string]any{"path": "/pricing"}
+	if _, err := s.RecordEvents(ctx, []runtime.Event{
+		{ID: "a1", Email: "ann@acme.example", Name: "page_view", At: Now.Add(-day), Props: pricing},
+		{ID: "a2", Email: "ann@acme.example", Name: "page_view", At: Now.Add(-day), Props: pricing},
+		{ID: "a3", Email: "ann@acme.example", Name: "page_view", At: Now.Add(-day), Props: pricing},
+		{ID: "a4", Email: "ann@acme.example", Name: "page_view", At: Now.Add(-40 * day), Props: pricing},
+		{ID: "a5", Email: "ann@acme.example", Name: "page_view", At: Now.Add(-day), Props: map[string]any{"path": "/blog"}},
+		{ID: "a6", Email: "ann@acme.example", Name: "page_view", At: Now.Add(day), Props: pricing}, // not yet
+		{ID: "b1", Email: "bob@acme.example", Name: "page_view", At: Now.Add(-30 * day), Props: pricing},
+		{ID: "c1", Email: "cy@acme.example", Name: "page_view", At: Now.Add(-90 * day), Props: pricing}, // outside the window
+	}); err != nil {
+		t.Fatal(err)
+	}
+	attr := func(field, cmp string, v any, vs ...any) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: field, Cmp: cmp, Value: v, Values: vs}}
+	}
+	model := func(big int, max int) *campaigns.ScoringModel {
+		m := &campaigns.ScoringModel{
+			Fit: map[string]*campaigns.FitRule{"saas": {When: attr("industry", campaigns.CmpIn, nil, "saas", "fintech"), Points: 30}},
+			Behavior: map[string]*campaigns.BehaviorRule{"pricing": {Event: "page_view", Points: 20, Max: max, Within: campaigns.MustDuration("60d"),
+				Where: []campaigns.Condition{{Field: "path", Cmp: campaigns.CmpEq, Value: "/pricing"}}}},
+			HalfLife:   campaigns.MustDuration("30d"),
+			Max:        100,
+			Thresholds: map[string]float64{"mql": 50, "sql": 80},
+		}
+		if big > 0 {
+			m.Fit["big"] = &campaigns.FitRule{When: attr("employees", campaigns.CmpGte, float64(200)), Points: big}
+		}
+		return m
+	}
+	with := func(m *campaigns.ScoringModel) *campaigns.Program {
+		q := *p
+		q.Scoring = map[string]*campaigns.ScoringModel{}
+		if m != nil {
+			q.Scoring["lead"] = m
+		}
+		return &q
+	}
+	// Under the old model ann scores 30 + min(40, 3×19.5 + 7.9) = 70 and
+	// bob 30 + 20×½ = 40; under the new one ann reaches 30 + 15 + 66.6,
+	// held at 100, and bob stays at 40.
+	old, new := with(model(0, 40)), with(model(15, 60))
+	for _, c := range []struct {
+		name     string
+		old, new *campaigns.Program
+		want     runtime.ScoreShift
+	}{
+		{"changed", old, new, runtime.ScoreShift{Contacts: 3, Higher: 1, BandChanged: 1,
+			Thresholds: []runtime.ThresholdShift{{Name: "mql"}, {Name: "sql", Up: 1}}, Sample: []string{"ann@acme.example"}}},
+		{"added", nil, new, runtime.ScoreShift{Contacts: 3, Higher: 2, BandChanged: 1,
+			Thresholds: []runtime.ThresholdShift{{Name: "mql", Up: 1}, {Name: "sql", Up: 1}}, Sample: []string{"ann@acme.example"}}},
+		{"removed", old, with(nil), runtime.ScoreShift{Contacts: 3, Lower: 2, BandChanged: 1,
+			Thresholds: []runtime.ThresholdShift{{Name: "mql", Down: 1}, {Name: "sql"}}, Sample: []string{"ann@acme.example"}}},
+		{"unchanged", old, old, runtime.ScoreShift{Contacts: 3,
+			Thresholds: []runtime.ThresholdShift{{Name: "mql"}, {Name: "sql"}}}},
+	} {
+		got, err := s.ScoreShift(ctx, c.old, c.new, "lead", Now, 3)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+}
