@@ -65,7 +65,7 @@ func Dialect() sqlstore.Dialect {
 		Greatest:    "GREATEST",
 		Pow:         "power",
 		AgeSeconds: func(param, col string) string {
-			return "EXTRACT(EPOCH FROM (CAST(" + param + " AS TIMESTAMPTZ) - " + col + "))"
+			return "CAST(EXTRACT(EPOCH FROM (CAST(" + param + " AS TIMESTAMPTZ) - " + col + ")) AS DOUBLE PRECISION)"
 		},
 		LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 		LockApply:      fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock+1),

@@ -21,39 +21,73 @@ import (
 //     max.
 //   - The score is the sum, held between 0 and the model's max.
 
-// scoreExpr writes model m's score of contact c at b.now.
-func (b *builder) scoreExpr(m *campaigns.ScoringModel) (string, error) {
+// scoring compiles models to SQL over contacts c: each behaviour rule is
+// one pass over its events, grouped by contact and LEFT JOINed as rN, so
+// that scoring every contact costs a scan of the contacts and one of each
+// rule's events rather than a lookup per contact and rule.
+type scoring struct {
+	s     *Store
+	now   time.Time
+	joins []string
+	// Arguments of the select list and of the joins, kept apart because
+	// the joins come after every select expression in the query.
+	selArgs, joinArgs []any
+}
+
+func (sc *scoring) builder(prog *campaigns.Program) *builder {
+	return &builder{s: sc.s, prog: prog, now: sc.now, types: sc.s.attrTypes(), inSegment: map[string]bool{}}
+}
+
+// expr writes model m of prog's score of contact c.
+func (sc *scoring) expr(prog *campaigns.Program, m *campaigns.ScoringModel) (string, error) {
 	if m == nil {
 		return "0", nil
 	}
+	d := sc.s.d
 	var terms []string
+	fit := sc.builder(prog)
 	for _, n := range sortedKeys(m.Fit) {
 		r := m.Fit[n]
-		cond, err := b.pred(r.When)
+		cond, err := fit.pred(r.When)
 		if err != nil {
 			return "", fmt.Errorf("fit rule %s: %w", n, err)
 		}
 		terms = append(terms, fmt.Sprintf("(CASE WHEN %s THEN %d ELSE 0 END)", cond, r.Points))
 	}
+	sc.selArgs = append(sc.selArgs, fit.args...)
 	for _, n := range sortedKeys(m.Behavior) {
-		x, err := b.behavior(m, m.Behavior[n])
+		r := m.Behavior[n]
+		alias := fmt.Sprintf("r%d", len(sc.joins))
+		jb := sc.builder(prog)
+		q, err := jb.behavior(m, r)
 		if err != nil {
 			return "", fmt.Errorf("behaviour rule %s: %w", n, err)
+		}
+		sc.joins = append(sc.joins, "LEFT JOIN ("+q+") "+alias+" ON "+alias+".contact_id = c.id")
+		sc.joinArgs = append(sc.joinArgs, jb.args...)
+		x := "COALESCE(" + alias + ".v, 0)"
+		if r.Max > 0 {
+			x = d.Least + fmt.Sprintf("(%d, %s)", r.Max, x)
 		}
 		terms = append(terms, x)
 	}
 	if len(terms) == 0 {
 		return "0", nil
 	}
-	sum := "(" + strings.Join(terms, " + ") + ")"
-	d := b.s.d
-	sum = d.Greatest + "(0, " + sum + ")"
+	sum := d.Greatest + "(0, (" + strings.Join(terms, " + ") + "))"
 	if m.Max > 0 {
 		sum = d.Least + fmt.Sprintf("(%d, %s)", m.Max, sum)
 	}
 	return sum, nil
 }
 
+// from is the FROM clause the expressions read, and all the arguments.
+func (sc *scoring) from() (string, []any) {
+	return "contacts c " + strings.Join(sc.joins, " "), append(append([]any{}, sc.selArgs...), sc.joinArgs...)
+}
+
+// behavior selects (contact_id, v): the points rule r gives each contact
+// with a matching event, before the rule's max.
 func (b *builder) behavior(m *campaigns.ScoringModel, r *campaigns.BehaviorRule) (string, error) {
 	et := b.prog.Events[r.Event]
 	if et == nil {
@@ -64,9 +98,9 @@ func (b *builder) behavior(m *campaigns.ScoringModel, r *campaigns.BehaviorRule)
 	agg := fmt.Sprintf("COUNT(*) * %d", r.Points)
 	if m.HalfLife > 0 {
 		half := m.HalfLife.Std().Seconds()
-		agg = fmt.Sprintf("COALESCE(SUM(%d * %s(0.5, %s / %g)), 0)", r.Points, d.Pow, d.AgeSeconds(b.arg(b.s.t(b.now)), "e.at"), half)
+		agg = fmt.Sprintf("SUM(%d * %s(0.5, %s / %g))", r.Points, d.Pow, d.AgeSeconds(b.arg(b.s.t(b.now)), "e.at"), half)
 	}
-	q := "SELECT " + agg + " FROM events e WHERE e.contact_id = c.id AND e.name = " + b.arg(r.Event)
+	q := "SELECT e.contact_id AS contact_id, " + agg + " AS v FROM events e WHERE e.name = " + b.arg(r.Event)
 	q += " AND e.at <= " + b.arg(b.s.t(b.now))
 	if r.Within > 0 {
 		q += " AND e.at >= " + b.arg(b.s.t(b.now.Add(-r.Within.Std())))
@@ -82,11 +116,7 @@ func (b *builder) behavior(m *campaigns.ScoringModel, r *campaigns.BehaviorRule)
 		}
 		q += " AND " + x
 	}
-	x := "(" + q + ")"
-	if r.Max > 0 {
-		x = d.Least + fmt.Sprintf("(%d, %s)", r.Max, x)
-	}
-	return x, nil
+	return q + " GROUP BY e.contact_id", nil
 }
 
 // ScoreShift compares the scores of model under old (nil: none) and new
@@ -101,26 +131,17 @@ func (s *Store) ScoreShift(ctx context.Context, oldProg, newProg *campaigns.Prog
 	if newProg != nil {
 		nm = newProg.Scoring[model]
 	}
-	var args []any
-	expr := func(p *campaigns.Program, m *campaigns.ScoringModel) (string, error) {
-		if m == nil {
-			return "0", nil
-		}
-		b := &builder{s: s, prog: p, now: now, types: s.attrTypes(), inSegment: map[string]bool{}}
-		x, err := b.scoreExpr(m)
-		args = append(args, b.args...)
-		return x, err
-	}
-	so, err := expr(oldProg, om)
+	sc := &scoring{s: s, now: now}
+	so, err := sc.expr(oldProg, om)
 	if err != nil {
 		return res, err
 	}
-	sn, err := expr(newProg, nm)
+	sn, err := sc.expr(newProg, nm)
 	if err != nil {
 		return res, err
 	}
-	inner := "SELECT c.id AS id, " + so + " AS so, " + sn + " AS sn FROM contacts c"
-	innerArgs := args
+	from, innerArgs := sc.from()
+	inner := "SELECT c.id AS id, " + so + " AS so, " + sn + " AS sn FROM " + from
 
 	names := map[string]bool{}
 	for _, m := range []*campaigns.ScoringModel{om, nm} {
@@ -135,59 +156,78 @@ func (s *Store) ScoreShift(ctx context.Context, oldProg, newProg *campaigns.Prog
 		order = append(order, n)
 	}
 	sort.Slice(order, func(i, j int) bool { return thresholdOf(nm, om, order[i]) < thresholdOf(nm, om, order[j]) })
-	reached := func(col string, m *campaigns.ScoringModel, name string) string {
+	reached := func(v float64, m *campaigns.ScoringModel, name string) bool {
 		if m == nil {
-			return "0 = 1"
+			return false
 		}
-		v, ok := m.Thresholds[name]
-		if !ok {
-			return "0 = 1"
-		}
-		return fmt.Sprintf("%s >= %g", col, v)
+		t, ok := m.Thresholds[name]
+		return ok && v >= t
 	}
-	var cols, moved []string
-	for _, n := range order {
-		was, is := reached("x.so", om, n), reached("x.sn", nm, n)
-		cols = append(cols,
-			"COALESCE(SUM(CASE WHEN NOT ("+was+") AND "+is+" THEN 1 ELSE 0 END), 0)",
-			"COALESCE(SUM(CASE WHEN "+was+" AND NOT ("+is+") THEN 1 ELSE 0 END), 0)")
-		moved = append(moved, "(CASE WHEN "+was+" THEN 1 ELSE 0 END) <> (CASE WHEN "+is+" THEN 1 ELSE 0 END)")
+	res.Thresholds = make([]runtime.ThresholdShift, len(order))
+	for i, n := range order {
+		res.Thresholds[i].Name = n
 	}
-	changed := "0 = 1"
-	if len(moved) > 0 {
-		changed = strings.Join(moved, " OR ")
-	}
-	cols = append(cols, "COALESCE(SUM(CASE WHEN "+changed+" THEN 1 ELSE 0 END), 0)", "COUNT(*)",
-		"COALESCE(SUM(CASE WHEN x.sn > x.so THEN 1 ELSE 0 END), 0)", "COALESCE(SUM(CASE WHEN x.sn < x.so THEN 1 ELSE 0 END), 0)")
-	vals := make([]int, len(cols))
-	dest := make([]any, len(cols))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
-	if err := s.db.QueryRowContext(ctx, s.rebind("SELECT "+strings.Join(cols, ", ")+" FROM ("+inner+") x"), innerArgs...).Scan(dest...); err != nil {
+	// One pass: the store scores, Go compares. Sending every contact's two
+	// scores is cheaper than a second pass for the sample.
+	rows, err := s.db.QueryContext(ctx, s.rebind(inner+" ORDER BY c.id"), innerArgs...)
+	if err != nil {
 		return res, err
 	}
-	for i, n := range order {
-		res.Thresholds = append(res.Thresholds, runtime.ThresholdShift{Name: n, Up: vals[2*i], Down: vals[2*i+1]})
-	}
-	k := 2 * len(order)
-	res.BandChanged, res.Contacts, res.Higher, res.Lower = vals[k], vals[k+1], vals[k+2], vals[k+3]
-	if sample > 0 && res.BandChanged > 0 {
-		rows, err := s.db.QueryContext(ctx, s.rebind("SELECT c.email FROM ("+inner+") x JOIN contacts c ON c.id = x.id WHERE "+changed+" ORDER BY x.id LIMIT ?"), append(innerArgs, sample)...)
-		if err != nil {
+	defer rows.Close()
+	var ids []any
+	for rows.Next() {
+		var id int64
+		var so, sn float64
+		if err := rows.Scan(&id, &so, &sn); err != nil {
 			return res, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var e string
-			if err := rows.Scan(&e); err != nil {
-				return res, err
-			}
-			res.Sample = append(res.Sample, e)
+		res.Contacts++
+		switch {
+		case sn > so:
+			res.Higher++
+		case sn < so:
+			res.Lower++
 		}
-		return res, rows.Err()
+		moved := false
+		for i, n := range order {
+			was, is := reached(so, om, n), reached(sn, nm, n)
+			switch {
+			case !was && is:
+				res.Thresholds[i].Up++
+				moved = true
+			case was && !is:
+				res.Thresholds[i].Down++
+				moved = true
+			}
+		}
+		if moved {
+			res.BandChanged++
+			if len(ids) < sample {
+				ids = append(ids, id)
+			}
+		}
 	}
-	return res, nil
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		return res, nil
+	}
+	q := `SELECT email FROM contacts WHERE id IN (` + placeholders(len(ids)) + `) ORDER BY id`
+	er, err := s.db.QueryContext(ctx, s.rebind(q), ids...)
+	if err != nil {
+		return res, err
+	}
+	defer er.Close()
+	for er.Next() {
+		var e string
+		if err := er.Scan(&e); err != nil {
+			return res, err
+		}
+		res.Sample = append(res.Sample, e)
+	}
+	return res, er.Err()
 }
 
 func thresholdOf(a, b *campaigns.ScoringModel, name string) float64 {

@@ -438,12 +438,14 @@ sequences: bench_%02d: {
 
 // BenchmarkPlan plans a 50-sequence programme against the sample contacts
 // after it was applied: unchanged (the whole command, compile included),
-// and with 1 and 10 segments changed, where the plan counts each changed
-// segment's audience and each changed sequence's entries in the store.
+// with 1 and 10 segments changed, where the plan counts each changed
+// segment's audience and each changed sequence's entries in the store,
+// and with the scoring model changed, where it scores every contact twice.
+// Events are imported too, so that behaviour rules have something to score.
 func BenchmarkPlan(b *testing.B) {
 	ctx := context.Background()
 	n := benchContacts(b)
-	_, contacts, _ := benchData(b, n)
+	_, contacts, events := benchData(b, n)
 	applied := planBenchProgramme(b, 0)
 	progs := map[int]*campaigns.Program{}
 	for _, k := range []int{0, 1, 10} {
@@ -454,6 +456,22 @@ func BenchmarkPlan(b *testing.B) {
 		}
 		progs[k] = res.Program
 	}
+	// A changed scoring model: every contact is scored under both.
+	scored := planBenchProgramme(b, 0)
+	sc := filepath.Join(scored, "scoring.cue")
+	body, err := os.ReadFile(sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body = []byte(strings.Replace(string(body), `points: 10, max: 20, within: "30d"`, `points: 15, max: 30, within: "30d"`, 1))
+	if err := os.WriteFile(sc, body, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if res := compiler.Compile(scored); res.Program != nil {
+		progs[-1] = res.Program
+	} else {
+		b.Fatalf("the changed scoring model does not compile: %v", res.Diagnostics)
+	}
 	if got := len(progs[0].Sequences); got != 50 {
 		b.Fatalf("%d sequences, want 50", got)
 	}
@@ -462,6 +480,7 @@ func BenchmarkPlan(b *testing.B) {
 		b.Cleanup(st.drop)
 		for _, args := range [][]string{
 			{"contacts", "import", contacts, "--dir", applied, "--rejects", filepath.Join(b.TempDir(), "rejects")},
+			{"events", "import", events, "--dir", applied, "--batch", "5000", "--rejects", filepath.Join(b.TempDir(), "rejects")},
 			{"apply", applied, "--auto-approve"},
 		} {
 			if out, errOut, code := run(b, append(args, "--store", st.spec)...); code != 0 {
@@ -494,5 +513,16 @@ func BenchmarkPlan(b *testing.B) {
 				}
 			})
 		}
+		b.Run(st.dialect+"/scoring-changed", func(b *testing.B) {
+			for range b.N {
+				p, err := makePlan(ctx, s, progs[-1], applied, benchNow, 3)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if p.Summary.Change != 1 || len(p.Impact.Scores) != 1 {
+					b.Fatalf("%d changes, %d score impacts; want 1 and 1", p.Summary.Change, len(p.Impact.Scores))
+				}
+			}
+		})
 	}
 }
