@@ -55,8 +55,8 @@ type Dialect struct {
 	// a hash anti join. SQLite keeps IN, which its planner and indexes are
 	// tuned for.
 	Exists bool
-	// AnyArray passes a list as one array parameter: keys as "= ANY(?)"
-	// instead of IN (?, ?, …) in chunks, and rows to insert as one
+	// AnyArray passes a list as one array parameter: keys as
+	// IN (SELECT unnest(?)) instead of IN (?, ?, …) in chunks, and rows to insert as one
 	// unnest(?, ?, …) of columns instead of multi-row VALUES — one
 	// statement a batch instead of forty, and one plan whatever the
 	// batch's size.
@@ -267,7 +267,12 @@ func sortedKeys[V any](m map[string]V) []string {
 // its arguments, within the dialect's parameter limits.
 func (s *Store) keysIn(col string, keys []string) (conds []string, args [][]any) {
 	if s.d.AnyArray {
-		return []string{col + " = ANY(?)"}, [][]any{{keys}}
+		// Not "= ANY(?)": with thousands of keys the planner expects
+		// thousands of rows and scans the whole table, ten times slower
+		// than looking each up (the lookups of a 1M-contact import took
+		// 12 of its 47 seconds). A semi-join on the unnested array looks
+		// them up in the index.
+		return []string{col + " IN (SELECT unnest(CAST(? AS TEXT[])))"}, [][]any{{keys}}
 	}
 	const chunk = 250
 	for i := 0; i < len(keys); i += chunk {
