@@ -29,10 +29,10 @@ func Diff(old, new *campaigns.Program) ([]campaigns.Change, []campaigns.Migratio
 	d.single("cadence", "cadence", old.Cadence, new.Cadence, old.FormatVersion == 0, diffCadence)
 	d.single("exits", "exits", old.Exits, new.Exits, old.FormatVersion == 0 && len(new.Exits) > 0, diffExits)
 	named(&d, "events", "event", declared(old.Events), declared(new.Events), diffEvent)
-	named(&d, "scoring", "scoring model", old.Scoring, new.Scoring, diffScoring)
+	named(&d, "scoring", "scoring_model", old.Scoring, new.Scoring, diffScoring)
 	named(&d, "segments", "segment", old.Segments, new.Segments, diffSegment)
 	named(&d, "sequences", "sequence", old.Sequences, new.Sequences, diffSequence)
-	named(&d, "handoffs", "hand-off", old.Handoffs, new.Handoffs, func(a, b *campaigns.Handoff) []campaigns.Detail { return diffFields(a, b) })
+	named(&d, "handoffs", "handoff", old.Handoffs, new.Handoffs, func(a, b *campaigns.Handoff) []campaigns.Detail { return diffFields(a, b) })
 	named(&d, "emails", "email", old.Emails, new.Emails, diffEmail)
 	return d.changes, migrations(old, new)
 }
