@@ -23,6 +23,25 @@ func progCopy(t *testing.T) string {
 	return dir
 }
 
+// renameWait renames the welcome sequence's wait_1 to pause, waiting
+// wait, and keeps its contacts with a moved declaration.
+func renameWait(t *testing.T, dir, wait string) {
+	t.Helper()
+	seq := filepath.Join(dir, "sequences.cue")
+	b, err := os.ReadFile(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(b), `{wait: "7d"},`, `{name: "pause", wait: "`+wait+`"},`, 1)
+	changed = strings.Replace(changed, `exit: [`, "moved: wait_1: \"pause\"\n\texit: [", 1)
+	if changed == string(b) {
+		t.Fatal("the base programme no longer has the wait this test renames")
+	}
+	if err := os.WriteFile(seq, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestApplyWaitsForTheLock(t *testing.T) {
 	ctx := context.Background()
 	dir := progCopy(t)
@@ -121,13 +140,7 @@ func TestInterruptedApplyKeepsThePreviousVersion(t *testing.T) {
 	}
 	st.Close()
 
-	seq := filepath.Join(dir, "sequences.cue")
-	b, _ := os.ReadFile(seq)
-	changed := strings.Replace(string(b), `{wait: "7d"},`, `{name: "pause", wait: "7d"},`, 1)
-	changed = strings.Replace(changed, `exit: [`, "moved: wait_1: \"pause\"\n\texit: [", 1)
-	if err := os.WriteFile(seq, []byte(changed), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	renameWait(t, dir, "7d")
 	out, errOut, code := run(t, "apply", dir, store, "--auto-approve")
 	if code != 1 || !strings.Contains(errOut, "disk full") || !strings.Contains(errOut, "the previous version is still in force") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
@@ -169,13 +182,7 @@ func TestPlanMovesContactsOfRenamedSteps(t *testing.T) {
 		}
 	}
 	st.Close()
-	seq := filepath.Join(dir, "sequences.cue")
-	b, _ := os.ReadFile(seq)
-	changed := strings.Replace(string(b), `{wait: "7d"},`, `{name: "pause", wait: "8d"},`, 1)
-	changed = strings.Replace(changed, `exit: [`, "moved: wait_1: \"pause\"\n\texit: [", 1)
-	if err := os.WriteFile(seq, []byte(changed), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	renameWait(t, dir, "8d")
 	out, errOut, code := run(t, "plan", dir, store)
 	want := "Contacts now in changed steps:\n  welcome  wait_1  2  move to pause (step renamed (moved))\n"
 	if code != 0 || !strings.Contains(out, want) {

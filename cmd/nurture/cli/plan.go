@@ -49,14 +49,8 @@ func (f *planFlags) check() (time.Time, error) {
 	if f.lockTimeout < 0 {
 		return time.Time{}, fmt.Errorf("--lock-timeout must not be negative")
 	}
-	if f.now == "" {
-		return time.Now().UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339, f.now)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-23T09:00:00Z", f.now)
-	}
-	return t.UTC(), nil
+	t, err := parseNow(f.now, time.Now())
+	return t.UTC(), err
 }
 
 func planCommonFlags(cmd *cobra.Command, f *planFlags) {

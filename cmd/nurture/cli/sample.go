@@ -31,14 +31,7 @@ func (f *sampleFlags) check() (time.Time, error) {
 	if f.months < 1 || f.months > sample.MaxMonths {
 		return time.Time{}, fmt.Errorf("--months must be 1 to %d, not %d", sample.MaxMonths, f.months)
 	}
-	if f.now == "" {
-		return time.Now().UTC().Truncate(24 * time.Hour), nil
-	}
-	t, err := time.Parse(time.RFC3339, f.now)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-23T00:00:00Z", f.now)
-	}
-	return t, nil
+	return parseNow(f.now, time.Now().UTC().Truncate(24*time.Hour))
 }
 
 func newSample() *cobra.Command {

@@ -29,14 +29,7 @@ func (f *segmentsFlags) check() (time.Time, error) {
 	if f.sample < 0 {
 		return time.Time{}, fmt.Errorf("--sample must be 0 or more, not %d", f.sample)
 	}
-	if f.now == "" {
-		return time.Now(), nil
-	}
-	t, err := time.Parse(time.RFC3339, f.now)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-23T09:00:00Z", f.now)
-	}
-	return t, nil
+	return parseNow(f.now, time.Now())
 }
 
 func newSegments() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -54,4 +55,16 @@ func compileFor(stderr io.Writer, dir string) (*campaigns.Program, error) {
 		return nil, exitError(1)
 	}
 	return res.Program, nil
+}
+
+// parseNow reads --now: an RFC 3339 time, or, when empty, def.
+func parseNow(s string, def time.Time) (time.Time, error) {
+	if s == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--now %q: want an RFC 3339 time such as 2026-11-23T09:00:00Z", s)
+	}
+	return t, nil
 }
