@@ -76,6 +76,10 @@ type Store interface {
 	// none) and of new at now, and counts who crosses each threshold.
 	ScoreShift(ctx context.Context, old, new *campaigns.Program, model string, now time.Time, sample int) (ScoreShift, error)
 
+	// Rescore computes every scoring model's score of the contacts with
+	// the given IDs (all contacts when ids is nil) at now and stores it.
+	Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error)
+
 	// Counts counts the contacts that meet each predicate at now, in one
 	// pass over the contacts.
 	Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)

@@ -26,8 +26,10 @@ import (
 // that scoring every contact costs a scan of the contacts and one of each
 // rule's events rather than a lookup per contact and rule.
 type scoring struct {
-	s     *Store
-	now   time.Time
+	s   *Store
+	now time.Time
+	// only, when set, limits the events read to these contacts'.
+	only  []int64
 	joins []string
 	// Arguments of the select list and of the joins, kept apart because
 	// the joins come after every select expression in the query.
@@ -62,6 +64,11 @@ func (sc *scoring) expr(prog *campaigns.Program, m *campaigns.ScoringModel) (str
 		q, err := jb.behavior(m, r)
 		if err != nil {
 			return "", fmt.Errorf("behaviour rule %s: %w", n, err)
+		}
+		if sc.only != nil {
+			cond, args := sc.s.idsIn("e.contact_id", sc.only)
+			q = strings.Replace(q, " GROUP BY e.contact_id", " AND "+cond+" GROUP BY e.contact_id", 1)
+			jb.args = append(jb.args, args...)
 		}
 		sc.joins = append(sc.joins, "LEFT JOIN ("+q+") "+alias+" ON "+alias+".contact_id = c.id")
 		sc.joinArgs = append(sc.joinArgs, jb.args...)
@@ -240,4 +247,56 @@ func thresholdOf(a, b *campaigns.ScoringModel, name string) float64 {
 		return b.Thresholds[name]
 	}
 	return 0
+}
+
+// Rescore computes every model's score of the contacts with the given IDs
+// (every contact when ids is nil) at now and stores it, replacing what
+// was stored. It returns how many scores it wrote.
+func (s *Store) Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error) {
+	if ids != nil && len(ids) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	total := 0
+	for _, name := range sortedKeys(prog.Scoring) {
+		sc := &scoring{s: s, now: now, only: ids}
+		expr, err := sc.expr(prog, prog.Scoring[name])
+		if err != nil {
+			return 0, fmt.Errorf("scoring model %s: %w", name, err)
+		}
+		from, _ := sc.from()
+		where, whereArgs := "1 = 1", []any(nil)
+		if ids != nil {
+			where, whereArgs = s.idsIn("c.id", ids)
+		}
+		q := `INSERT INTO scores (contact_id, model, score, computed_at) SELECT c.id, ?, ` + expr + `, ? FROM ` + from + ` WHERE ` + where + `
+ON CONFLICT (contact_id, model) DO UPDATE SET score = excluded.score, computed_at = excluded.computed_at`
+		all := append([]any{name}, sc.selArgs...)
+		all = append(all, s.t(now))
+		all = append(all, sc.joinArgs...)
+		all = append(all, whereArgs...)
+		r, err := tx.ExecContext(ctx, s.rebind(q), all...)
+		if err != nil {
+			return 0, fmt.Errorf("scoring model %s: %w", name, err)
+		}
+		n, _ := r.RowsAffected()
+		total += int(n)
+	}
+	return total, tx.Commit()
+}
+
+// idsIn is the condition that col is one of ids, and its arguments.
+func (s *Store) idsIn(col string, ids []int64) (string, []any) {
+	if s.d.AnyArray {
+		return col + " IN (SELECT unnest(CAST(? AS BIGINT[])))", []any{ids}
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return col + " IN (" + placeholders(len(ids)) + ")", args
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -85,5 +86,69 @@ func testScoreShift(t *testing.T, o Opener) {
 		if diff := cmp.Diff(c.want, got); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", c.name, diff)
 		}
+	}
+}
+
+func testRescore(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		rec(2, "ann@acme.example", "industry", "saas", "employees", int64(500)),
+		rec(3, "bob@acme.example", "industry", "other"),
+	}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	view := func(id string, email string, at time.Time) runtime.Event {
+		return runtime.Event{ID: id, Email: email, Name: "page_view", At: at, Props: map[string]any{"path": "/pricing"}}
+	}
+	if _, err := s.RecordEvents(ctx, []runtime.Event{view("a1", "ann@acme.example", Now.Add(-time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	q := *p
+	q.Scoring = map[string]*campaigns.ScoringModel{"lead": {
+		Fit:        map[string]*campaigns.FitRule{"saas": {When: campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: "industry", Cmp: campaigns.CmpEq, Value: "saas"}}, Points: 45}},
+		Behavior:   map[string]*campaigns.BehaviorRule{"pricing": {Event: "page_view", Points: 10, Where: []campaigns.Condition{{Field: "path", Cmp: campaigns.CmpEq, Value: "/pricing"}}}},
+		Max:        100,
+		Thresholds: map[string]float64{"mql": 50},
+	}}
+	mql := campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: campaigns.CmpGte, Value: 50, Threshold: "mql"}}
+	count := func() int {
+		t.Helper()
+		n, _, err := s.Audience(ctx, &q, mql, Now, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("before scoring, %d contacts reach mql; want 0", n)
+	}
+	if n, err := s.Rescore(ctx, &q, nil, Now); err != nil || n != 2 {
+		t.Fatalf("Rescore(all) = %d, %v; want 2 scores", n, err)
+	}
+	if n := count(); n != 1 { // ann: 45 + 10
+		t.Errorf("after scoring, %d contacts reach mql; want 1", n)
+	}
+	// bob views pricing six times: rescoring only ann leaves him below.
+	var views []runtime.Event
+	for i := range 6 {
+		views = append(views, view(fmt.Sprintf("b%d", i), "bob@acme.example", Now.Add(-time.Minute)))
+	}
+	if _, err := s.RecordEvents(ctx, views); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Rescore(ctx, &q, []int64{ids["ann@acme.example"]}, Now); err != nil || n != 1 {
+		t.Fatalf("Rescore(ann) = %d, %v; want 1", n, err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("after rescoring ann alone, %d reach mql; want 1", n)
+	}
+	if n, err := s.Rescore(ctx, &q, []int64{ids["bob@acme.example"]}, Now); err != nil || n != 1 {
+		t.Fatalf("Rescore(bob) = %d, %v; want 1", n, err)
+	}
+	if n := count(); n != 2 { // bob: 0 + 60
+		t.Errorf("after rescoring bob, %d reach mql; want 2", n)
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, o) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, o) })
 	t.Run("ScoreShift", func(t *testing.T) { testScoreShift(t, o) })
+	t.Run("Rescore", func(t *testing.T) { testRescore(t, o) })
 	t.Run("Versions", func(t *testing.T) { testVersions(t, o) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, o) })
 	t.Run("EnrollmentMigrations", func(t *testing.T) { testEnrollmentMigrations(t, o) })
