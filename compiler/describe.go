@@ -248,3 +248,7 @@ func canonicalLine(v any) string {
 	}
 	return string(b)
 }
+
+// DescribePredicate writes a condition on one line, as plans and
+// nurture explain show it.
+func DescribePredicate(p campaigns.Predicate) string { return describePredicate(p) }

@@ -82,3 +82,28 @@ type ThresholdShift struct {
 	Name     string
 	Up, Down int
 }
+
+// Breakdown is one contact's score under one model, rule by rule.
+type Breakdown struct {
+	Score float64
+	Rules []RulePoints
+}
+
+// RulePoints is what one rule ("fit.NAME", "behavior.NAME") gives.
+type RulePoints struct {
+	Rule   string
+	Points float64
+}
+
+// Enrollment is a contact's passage through a sequence.
+type Enrollment struct {
+	Sequence    string
+	State       string
+	Step        string
+	StepSince   time.Time
+	NextCheckAt time.Time // zero: nothing scheduled
+	Version     int64
+	EnteredAt   time.Time
+	ExitedAt    time.Time
+	ExitReason  string
+}

@@ -80,6 +80,20 @@ type Store interface {
 	// the given IDs (all contacts when ids is nil) at now and stores it.
 	Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error)
 
+	// Contact finds a contact by address, or returns nil.
+	Contact(ctx context.Context, email string) (*Contact, error)
+
+	// Matches says, for one contact, which of the predicates it meets at
+	// now.
+	Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error)
+
+	// ScoreBreakdown scores one contact under the named model at now,
+	// rule by rule.
+	ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (Breakdown, error)
+
+	// Enrollments lists a contact's enrollments, newest first.
+	Enrollments(ctx context.Context, id int64) ([]Enrollment, error)
+
 	// Counts counts the contacts that meet each predicate at now, in one
 	// pass over the contacts.
 	Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)

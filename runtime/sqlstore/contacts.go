@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -42,7 +43,7 @@ func (s *Store) selectContact(alias string) string {
 }
 
 // scanContact reads a row selected by selectContact.
-func (s *Store) scanContact(rows *sql.Rows) (runtime.Contact, error) {
+func (s *Store) scanContact(rows interface{ Scan(...any) error }) (runtime.Contact, error) {
 	names, types := s.contactColumns()
 	var c runtime.Contact
 	var role, created, updated any
@@ -384,4 +385,16 @@ func (s *Store) Contacts(ctx context.Context, fn func(runtime.Contact) error) er
 		}
 		after = page[len(page)-1].ID
 	}
+}
+
+// Contact finds a contact by address, or returns nil.
+func (s *Store) Contact(ctx context.Context, email string) (*runtime.Contact, error) {
+	c, err := s.scanContact(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE email_key = ?`), runtime.EmailKey(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

@@ -40,21 +40,24 @@ func (sc *scoring) builder(prog *campaigns.Program) *builder {
 	return &builder{s: sc.s, prog: prog, now: sc.now, types: sc.s.attrTypes(), inSegment: map[string]bool{}}
 }
 
-// expr writes model m of prog's score of contact c.
-func (sc *scoring) expr(prog *campaigns.Program, m *campaigns.ScoringModel) (string, error) {
-	if m == nil {
-		return "0", nil
-	}
+// term is one rule's points in a score expression.
+type term struct {
+	rule string // "fit.NAME" or "behavior.NAME"
+	sql  string
+}
+
+// terms writes each rule of model m of prog as points of contact c.
+func (sc *scoring) terms(prog *campaigns.Program, m *campaigns.ScoringModel) ([]term, error) {
 	d := sc.s.d
-	var terms []string
+	var terms []term
 	fit := sc.builder(prog)
 	for _, n := range sortedKeys(m.Fit) {
 		r := m.Fit[n]
 		cond, err := fit.pred(r.When)
 		if err != nil {
-			return "", fmt.Errorf("fit rule %s: %w", n, err)
+			return nil, fmt.Errorf("fit rule %s: %w", n, err)
 		}
-		terms = append(terms, fmt.Sprintf("(CASE WHEN %s THEN %d ELSE 0 END)", cond, r.Points))
+		terms = append(terms, term{"fit." + n, fmt.Sprintf("(CASE WHEN %s THEN %d ELSE 0 END)", cond, r.Points)})
 	}
 	sc.selArgs = append(sc.selArgs, fit.args...)
 	for _, n := range sortedKeys(m.Behavior) {
@@ -63,7 +66,7 @@ func (sc *scoring) expr(prog *campaigns.Program, m *campaigns.ScoringModel) (str
 		jb := sc.builder(prog)
 		q, err := jb.behavior(m, r)
 		if err != nil {
-			return "", fmt.Errorf("behaviour rule %s: %w", n, err)
+			return nil, fmt.Errorf("behaviour rule %s: %w", n, err)
 		}
 		if sc.only != nil {
 			cond, args := sc.s.idsIn("e.contact_id", sc.only)
@@ -76,16 +79,38 @@ func (sc *scoring) expr(prog *campaigns.Program, m *campaigns.ScoringModel) (str
 		if r.Max > 0 {
 			x = d.Least + fmt.Sprintf("(%d, %s)", r.Max, x)
 		}
-		terms = append(terms, x)
+		terms = append(terms, term{"behavior." + n, x})
 	}
+	return terms, nil
+}
+
+// total is the score the terms add up to under model m.
+func (sc *scoring) total(m *campaigns.ScoringModel, terms []term) string {
 	if len(terms) == 0 {
-		return "0", nil
+		return "0"
 	}
-	sum := d.Greatest + "(0, (" + strings.Join(terms, " + ") + "))"
+	d := sc.s.d
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = t.sql
+	}
+	sum := d.Greatest + "(0, (" + strings.Join(parts, " + ") + "))"
 	if m.Max > 0 {
 		sum = d.Least + fmt.Sprintf("(%d, %s)", m.Max, sum)
 	}
-	return sum, nil
+	return sum
+}
+
+// expr writes model m of prog's score of contact c.
+func (sc *scoring) expr(prog *campaigns.Program, m *campaigns.ScoringModel) (string, error) {
+	if m == nil {
+		return "0", nil
+	}
+	terms, err := sc.terms(prog, m)
+	if err != nil {
+		return "", err
+	}
+	return sc.total(m, terms), nil
 }
 
 // from is the FROM clause the expressions read, and all the arguments.
@@ -299,4 +324,42 @@ func (s *Store) idsIn(col string, ids []int64) (string, []any) {
 		args[i] = id
 	}
 	return col + " IN (" + placeholders(len(ids)) + ")", args
+}
+
+// ScoreBreakdown scores one contact under the named model at now, rule
+// by rule.
+func (s *Store) ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (runtime.Breakdown, error) {
+	var b runtime.Breakdown
+	m := prog.Scoring[model]
+	if m == nil {
+		return b, fmt.Errorf("no scoring model %s", model)
+	}
+	sc := &scoring{s: s, now: now, only: []int64{id}}
+	terms, err := sc.terms(prog, m)
+	if err != nil {
+		return b, err
+	}
+	cols := make([]string, 0, len(terms)+1)
+	for _, t := range terms {
+		cols = append(cols, t.sql)
+	}
+	cols = append(cols, sc.total(m, terms))
+	// The total repeats the terms, and with them their arguments.
+	sel := append(append([]any{}, sc.selArgs...), sc.selArgs...)
+	from, _ := sc.from()
+	args := append(append(sel, sc.joinArgs...), id)
+	vals := make([]float64, len(cols))
+	dest := make([]any, len(cols))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	err = s.db.QueryRowContext(ctx, s.rebind("SELECT "+strings.Join(cols, ", ")+" FROM "+from+" WHERE c.id = ?"), args...).Scan(dest...)
+	if err != nil {
+		return b, err
+	}
+	for i, t := range terms {
+		b.Rules = append(b.Rules, runtime.RulePoints{Rule: t.rule, Points: vals[i]})
+	}
+	b.Score = vals[len(terms)]
+	return b, nil
 }

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -372,4 +374,35 @@ func (b *builder) score(sc *campaigns.ScoreCondition) (string, error) {
 		return b.among(q+"NOT (s.score "+op+" "+b.arg(sc.Value)+")", true), nil
 	}
 	return b.among(q+"s.score "+op+" "+b.arg(sc.Value), false), nil
+}
+
+// Matches evaluates each predicate for the contact with this ID.
+func (s *Store) Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error) {
+	out := make([]bool, len(ps))
+	if len(ps) == 0 {
+		return out, nil
+	}
+	cols := make([]string, len(ps))
+	var args []any
+	for i, p := range ps {
+		where, a, err := s.Where(prog, p, now)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = "CASE WHEN " + where + " THEN 1 ELSE 0 END"
+		args = append(args, a...)
+	}
+	vals := make([]int, len(ps))
+	dest := make([]any, len(ps))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+strings.Join(cols, ", ")+` FROM contacts c WHERE c.id = ?`), append(args, id)...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("no contact %d", id)
+	}
+	for i, v := range vals {
+		out[i] = v == 1
+	}
+	return out, err
 }

@@ -227,3 +227,27 @@ func (s *Store) StepCounts(ctx context.Context) ([]runtime.StepCount, error) {
 	}
 	return out, rows.Err()
 }
+
+// Enrollments lists a contact's enrollments, newest first.
+func (s *Store) Enrollments(ctx context.Context, id int64) ([]runtime.Enrollment, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT sequence, state, COALESCE(step, ''), step_since, next_check_at, version, entered_at, exited_at, COALESCE(exit_reason, '')
+FROM enrollments WHERE contact_id = ? ORDER BY entered_at DESC, id DESC`), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runtime.Enrollment
+	for rows.Next() {
+		var e runtime.Enrollment
+		var since, next, entered, exited any
+		if err := rows.Scan(&e.Sequence, &e.State, &e.Step, &since, &next, &e.Version, &entered, &exited, &e.ExitReason); err != nil {
+			return nil, err
+		}
+		e.StepSince, _ = s.scanTime(since)
+		e.NextCheckAt, _ = s.scanTime(next)
+		e.EnteredAt, _ = s.scanTime(entered)
+		e.ExitedAt, _ = s.scanTime(exited)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

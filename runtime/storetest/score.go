@@ -151,4 +151,23 @@ func testRescore(t *testing.T, o Opener) {
 	if n := count(); n != 2 { // bob: 0 + 60
 		t.Errorf("after rescoring bob, %d reach mql; want 2", n)
 	}
+
+	// One contact, rule by rule, and which conditions it meets.
+	c, err := s.Contact(ctx, "ANN@acme.example")
+	if err != nil || c == nil || c.ID != ids["ann@acme.example"] {
+		t.Fatalf("Contact(ANN@) = %+v, %v", c, err)
+	}
+	if c, err := s.Contact(ctx, "nobody@acme.example"); err != nil || c != nil {
+		t.Errorf("Contact(nobody@) = %+v, %v; want nil", c, err)
+	}
+	b, err := s.ScoreBreakdown(ctx, &q, "lead", c.ID, Now)
+	want := runtime.Breakdown{Score: 55, Rules: []runtime.RulePoints{{Rule: "fit.saas", Points: 45}, {Rule: "behavior.pricing", Points: 10}}}
+	if diff := cmp.Diff(want, b); err != nil || diff != "" {
+		t.Errorf("ScoreBreakdown(ann): %v (-want +got):\n%s", err, diff)
+	}
+	saas := campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: "industry", Cmp: campaigns.CmpEq, Value: "saas"}}
+	got, err := s.Matches(ctx, &q, ids["bob@acme.example"], []campaigns.Predicate{saas, mql, {Op: campaigns.OpNot, Args: []campaigns.Predicate{saas}}}, Now)
+	if diff := cmp.Diff([]bool{false, true, true}, got); err != nil || diff != "" {
+		t.Errorf("Matches(bob): %v (-want +got):\n%s", err, diff)
+	}
 }

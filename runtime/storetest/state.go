@@ -161,6 +161,22 @@ func testEnrollmentMigrations(t *testing.T, o Opener) {
 	if diff := cmp.Diff(want, counts); diff != "" {
 		t.Errorf("StepCounts after apply (-want +got):\n%s", diff)
 	}
+	es, err := s.Enrollments(ctx, ids["c@x.example"])
+	if err != nil || len(es) != 2 {
+		t.Fatalf("Enrollments(c) = %+v, %v; want 2", es, err)
+	}
+	for _, e := range es {
+		switch e.Sequence {
+		case "retired":
+			if e.State != "exited" || e.ExitReason != campaigns.ExitSequenceRemoved || !e.ExitedAt.Equal(Now) {
+				t.Errorf("c's enrollment in retired: %+v", e)
+			}
+		case "welcome":
+			if e.State != "exited" || e.Step != "intro" || !e.EnteredAt.Equal(Now.Add(-time.Hour)) {
+				t.Errorf("c's enrollment in welcome: %+v", e)
+			}
+		}
+	}
 	// Several counts in one pass, and a sample, agree with Audience.
 	ever := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: "welcome"}}
 	now := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: "welcome", Active: true}}
