@@ -13,6 +13,9 @@ const (
 	// OpEnrolled is not written in programmes: plans use it to ask who is
 	// already in a sequence.
 	OpEnrolled = "enrolled"
+	// OpSuppressed is not written in programmes either: the contact's
+	// address is on the suppression list.
+	OpSuppressed = "suppressed"
 )
 
 // Predicate is a condition on one contact, as a tree. Exactly the fields
@@ -28,10 +31,13 @@ type Predicate struct {
 	Enrolled *Enrolled       `json:"enrolled,omitempty"`
 }
 
-// Enrolled holds when a contact is in a sequence now (Active), or ever was.
+// Enrolled holds when a contact is in a sequence (any sequence when
+// Sequence is empty): now (Active), now or within the span before now
+// (Within), or ever.
 type Enrolled struct {
-	Sequence string `json:"sequence"`
-	Active   bool   `json:"active,omitempty"`
+	Sequence string   `json:"sequence,omitempty"`
+	Active   bool     `json:"active,omitempty"`
+	Within   Duration `json:"within,omitempty"`
 }
 
 // Inline returns p with every segment it refers to replaced by that

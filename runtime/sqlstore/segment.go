@@ -158,11 +158,19 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		if e == nil {
 			return "", fmt.Errorf("enrolled without a sequence")
 		}
-		cond := "en.contact_id = c.id AND en.sequence = " + b.arg(e.Sequence)
-		if e.Active {
+		cond := "en.contact_id = c.id"
+		if e.Sequence != "" {
+			cond += " AND en.sequence = " + b.arg(e.Sequence)
+		}
+		switch {
+		case e.Active:
 			cond += " AND en.state = 'active'"
+		case e.Within > 0:
+			cond += " AND (en.state = 'active' OR en.exited_at >= " + b.arg(b.s.t(b.now.Add(-e.Within.Std()))) + ")"
 		}
 		return "EXISTS (SELECT 1 FROM enrollments en WHERE " + cond + ")", nil
+	case campaigns.OpSuppressed:
+		return "EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = c.email_key)", nil
 	case campaigns.OpInactive:
 		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
 	}

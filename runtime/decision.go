@@ -1,0 +1,63 @@
+package runtime
+
+import "time"
+
+// Active is an active enrollment as the engine reads it.
+type Active struct {
+	ID, Contact int64
+	Sequence    string
+	Step        string
+	StepSince   time.Time
+	EnteredAt   time.Time
+	Version     int64
+}
+
+// Decision is what the engine decided about one enrollment at At: where
+// it is now, and what that decision writes beside it.
+type Decision struct {
+	Enrollment int64
+	Contact    int64
+	At         time.Time
+	// Step and StepSince are where the enrollment is now; NextCheck when
+	// to look at it again (zero: when something about the contact
+	// changes). Waiting says why it waits.
+	Step      string
+	StepSince time.Time
+	NextCheck time.Time
+	Waiting   string
+	// Exit, when set, ends the enrollment with this reason.
+	Exit string
+	// Send is a ledger row to plan with the decision.
+	Send *Send
+	// Set updates contact attributes.
+	Set map[string]any
+	// Handoff hands the lead to sales.
+	Handoff string
+	// Enroll starts the contact in these sequences, at their first step.
+	Enroll []Start
+	// Suppress suppresses the contact from marketing with this reason.
+	Suppress string
+	Sequence string
+	Version  int64
+}
+
+// Start is an enrollment a decision begins.
+type Start struct {
+	Sequence, Step string
+}
+
+// Send is a planned email in the ledger. Key makes it idempotent: one
+// row per contact, sequence, step and programme version.
+type Send struct {
+	Key      string
+	Sequence string
+	Step     string
+	Email    string
+	Variant  string
+}
+
+// Sent is an email counted against the caps.
+type Sent struct {
+	Sequence string
+	At       time.Time
+}

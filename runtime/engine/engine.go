@@ -1,0 +1,434 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Engine executes one applied programme version against a store.
+type Engine struct {
+	Store   Store
+	Program *campaigns.Program
+	Version int64
+	// Batch is how many enrollments or contacts one read takes.
+	Batch int
+}
+
+// Report counts what one tick decided.
+type Report struct {
+	Scored   int
+	Exited   map[string]int // by reason
+	Enrolled map[string]int // by sequence
+	Planned  int            // emails planned in the ledger
+	Deferred int            // sends a cap or the sending window held back
+	Steps    int            // decisions written
+}
+
+func (e *Engine) batch() int { return cmp.Or(e.Batch, 500) }
+
+// Tick makes every decision due at now: it scores contacts, ends the
+// enrollments an exit rule or a suppression ends, enrolls the contacts
+// the sequences' entry segments admit, and moves every due enrollment on
+// through its steps, planning the emails they send.
+func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
+	r := Report{Exited: map[string]int{}, Enrolled: map[string]int{}}
+	n, err := e.Store.Rescore(ctx, e.Program, nil, now)
+	if err != nil {
+		return r, fmt.Errorf("scoring: %w", err)
+	}
+	r.Scored = n
+	if err := e.exits(ctx, now, &r); err != nil {
+		return r, err
+	}
+	if err := e.enroll(ctx, now, &r); err != nil {
+		return r, err
+	}
+	for {
+		due, err := e.Store.Due(ctx, now, e.batch())
+		if err != nil {
+			return r, err
+		}
+		if len(due) == 0 {
+			return r, nil
+		}
+		for _, a := range due {
+			if err := e.advance(ctx, a, now, &r); err != nil {
+				return r, fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
+			}
+		}
+	}
+}
+
+// sequences in the order they claim contacts: highest priority first.
+func (e *Engine) sequences() []string {
+	var names []string
+	for n := range e.Program.Sequences {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		pa, pb := e.Program.Sequences[a].Priority, e.Program.Sequences[b].Priority
+		if pa != pb {
+			return cmp.Compare(pb, pa)
+		}
+		return cmp.Compare(a, b)
+	})
+	return names
+}
+
+func not(p campaigns.Predicate) campaigns.Predicate {
+	return campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{p}}
+}
+
+func all(ps ...campaigns.Predicate) campaigns.Predicate {
+	return campaigns.Predicate{Op: campaigns.OpAll, Args: ps}
+}
+
+// enroll admits the contacts each entry segment holds. A contact is in at
+// most one marketing sequence at a time, so sequences take contacts in
+// order of priority; suppressed contacts enter none, and re-entry
+// follows each sequence's policy.
+func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
+	var marketing []campaigns.Predicate
+	for _, name := range e.sequences() {
+		if !e.Program.Sequences[name].Transactional() {
+			marketing = append(marketing, campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: true}})
+		}
+	}
+	for _, name := range e.sequences() {
+		seq := e.Program.Sequences[name]
+		if seq.Entry.Segment == "" || len(seq.Steps) == 0 {
+			continue
+		}
+		in := &campaigns.Enrolled{Sequence: name, Active: true}
+		switch seq.Reentry.Policy {
+		case campaigns.ReentryNever:
+			in = &campaigns.Enrolled{Sequence: name}
+		case campaigns.ReentryAfter:
+			in = &campaigns.Enrolled{Sequence: name, Within: seq.Reentry.After}
+		}
+		conds := []campaigns.Predicate{
+			{Op: campaigns.OpSegment, Segment: seq.Entry.Segment},
+			not(campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: in}),
+		}
+		if !seq.Transactional() {
+			conds = append(conds, not(campaigns.Predicate{Op: campaigns.OpSuppressed}))
+			if len(marketing) > 0 {
+				conds = append(conds, not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
+			}
+		}
+		var after int64
+		for {
+			ids, err := e.Store.IDs(ctx, e.Program, all(conds...), now, after, e.batch())
+			if err != nil {
+				return fmt.Errorf("entering %s: %w", name, err)
+			}
+			if len(ids) == 0 {
+				break
+			}
+			n, err := e.Store.Enroll(ctx, ids, name, seq.Steps[0].Name, e.Version, now)
+			if err != nil {
+				return fmt.Errorf("entering %s: %w", name, err)
+			}
+			r.Enrolled[name] += n
+			after = ids[len(ids)-1]
+		}
+	}
+	return nil
+}
+
+// exits ends the active enrollments whose exit rules fire, and every
+// marketing enrollment of a suppressed contact.
+func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
+	var after int64
+	for {
+		as, err := e.Store.Active(ctx, after, e.batch())
+		if err != nil {
+			return err
+		}
+		if len(as) == 0 {
+			return nil
+		}
+		for _, a := range as {
+			after = a.ID
+			seq := e.Program.Sequences[a.Sequence]
+			if seq == nil {
+				continue // apply ends enrollments of removed sequences
+			}
+			rule, fired, err := e.firstExit(ctx, a, seq, now)
+			if err != nil {
+				return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
+			}
+			if !fired {
+				// A contact waiting for an event that has happened goes on
+				// now rather than at the timeout.
+				if i := seq.StepIndex(a.Step); i >= 0 && seq.Steps[i].Kind == campaigns.StepWaitFor {
+					if err := e.wake(ctx, a, seq.Steps[i].WaitFor, now, r); err != nil {
+						return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
+					}
+				}
+				continue
+			}
+			d := e.decision(a, now)
+			d.Exit, d.Handoff, d.Suppress = rule.Reason, rule.Handoff, ""
+			if rule.Suppress {
+				d.Suppress = rule.Reason
+			}
+			if rule.Enroll != "" {
+				d.Enroll = e.starts(rule.Enroll)
+			}
+			if err := e.Store.Decide(ctx, d); err != nil {
+				return err
+			}
+			r.Exited[rule.Reason]++
+			r.Steps++
+		}
+	}
+}
+
+// wake advances a waiting for an event, if the event has come.
+func (e *Engine) wake(ctx context.Context, a runtime.Active, wf *campaigns.WaitFor, now time.Time, r *Report) error {
+	met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, a.StepSince, now)}, now)
+	if err != nil || !met[0] {
+		return err
+	}
+	return e.advance(ctx, a, now, r)
+}
+
+// eventSince is the condition that ev happened between since and now.
+func eventSince(ev campaigns.EventCondition, since, now time.Time) campaigns.Predicate {
+	// A zero window would mean "ever": the step began this instant.
+	ev.Within = campaigns.Duration(max(now.Sub(since), time.Millisecond))
+	ev.MinCount = max(ev.MinCount, 1)
+	return campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}
+}
+
+// ReasonSuppressed ends the enrollments of a contact whose address is
+// suppressed: unsubscribed, bounced, complained or listed by hand.
+const ReasonSuppressed = "suppressed"
+
+// firstExit is the first exit rule that fires for a, the sequence's own
+// before the programme's; a suppressed address ends marketing first.
+func (e *Engine) firstExit(ctx context.Context, a runtime.Active, seq *campaigns.Sequence, now time.Time) (campaigns.ExitRule, bool, error) {
+	rules := append(slices.Clone(seq.Exits), e.Program.Exits...)
+	// Conditions go to the store in one query: suppression, then each
+	// rule's condition (when, or inactivity).
+	preds := []campaigns.Predicate{{Op: campaigns.OpSuppressed}}
+	for _, r := range rules {
+		switch {
+		case r.When != nil:
+			preds = append(preds, *r.When)
+		case r.Inactive > 0:
+			// Inactive since entering, too: a contact who just entered is
+			// not disengaged from this sequence yet.
+			preds = append(preds, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: r.Inactive})
+		default:
+			preds = append(preds, campaigns.Predicate{Op: campaigns.OpAny}) // unused
+		}
+	}
+	met, err := e.Store.Matches(ctx, e.Program, a.Contact, preds, now)
+	if err != nil {
+		return campaigns.ExitRule{}, false, err
+	}
+	if met[0] && !seq.Transactional() {
+		return campaigns.ExitRule{Reason: ReasonSuppressed}, true, nil
+	}
+	for i, r := range rules {
+		switch {
+		case r.When != nil && met[i+1]:
+			return r, true, nil
+		case r.Inactive > 0 && met[i+1] && !now.Before(a.EnteredAt.Add(r.Inactive.Std())):
+			return r, true, nil
+		case r.After > 0 && !now.Before(a.EnteredAt.Add(r.After.Std())):
+			return r, true, nil
+		}
+	}
+	return campaigns.ExitRule{}, false, nil
+}
+
+func (e *Engine) starts(sequence string) []runtime.Start {
+	seq := e.Program.Sequences[sequence]
+	if seq == nil || len(seq.Steps) == 0 {
+		return nil
+	}
+	return []runtime.Start{{Sequence: sequence, Step: seq.Steps[0].Name}}
+}
+
+func (e *Engine) decision(a runtime.Active, now time.Time) runtime.Decision {
+	return runtime.Decision{Enrollment: a.ID, Contact: a.Contact, At: now, Step: a.Step, StepSince: a.StepSince,
+		Sequence: a.Sequence, Version: e.Version}
+}
+
+// ReasonCompleted ends an enrollment that ran past its last step.
+const ReasonCompleted = "completed"
+
+// advance moves one due enrollment through its steps until it has to
+// wait, writing a decision at each step.
+func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r *Report) error {
+	seq := e.Program.Sequences[a.Sequence]
+	if seq == nil {
+		return nil
+	}
+	c, err := e.Store.ContactByID(ctx, a.Contact)
+	if err != nil || c == nil {
+		return err
+	}
+	tz, _ := c.Values[campaigns.AttrTimezone].(string)
+	loc := Location(tz, e.Program.Cadence.DefaultTimezone)
+	for range 2 * len(seq.Steps) + 2 { // a goto loop without a wait stops here
+		i := seq.StepIndex(a.Step)
+		if i < 0 {
+			d := e.decision(a, now)
+			d.Exit = campaigns.ExitStepRemoved
+			r.Exited[d.Exit]++
+			return e.Store.Decide(ctx, d)
+		}
+		st := seq.Steps[i]
+		d := e.decision(a, now)
+		next := func(since time.Time) {
+			if i+1 < len(seq.Steps) {
+				d.Step, d.StepSince, d.NextCheck = seq.Steps[i+1].Name, since, now
+			} else {
+				d.Exit = ReasonCompleted
+			}
+		}
+		act := func(x campaigns.Action, since time.Time) {
+			switch {
+			case x.Exit != "":
+				d.Exit = x.Exit
+			case x.Goto != "":
+				d.Step, d.StepSince, d.NextCheck = x.Goto, since, now
+			default:
+				next(since)
+			}
+		}
+		waitUntil := func(due time.Time, why string) {
+			d.NextCheck, d.Waiting = due, why
+		}
+		switch st.Kind {
+		case campaigns.StepSend:
+			sent, err := e.Store.Sends(ctx, a.Contact, now.Add(-e.capSpan(seq)))
+			if err != nil {
+				return err
+			}
+			var all, mine []time.Time
+			for _, s := range sent {
+				if q := e.Program.Sequences[s.Sequence]; q != nil && q.Transactional() {
+					continue
+				}
+				all = append(all, s.At)
+				if s.Sequence == a.Sequence {
+					mine = append(mine, s.At)
+				}
+			}
+			w := NewWindow(e.Program.Cadence, loc)
+			at := SendTime(w, e.Program.Cadence.Limits, all, now, seq.Transactional())
+			if !seq.Transactional() && len(seq.Cap) > 0 {
+				for {
+					later := SendTime(w, e.Program.Cadence.Limits, all, CapFree(seq.Cap, mine, at), false)
+					if later.Equal(at) {
+						break
+					}
+					at = later
+				}
+			}
+			if at.After(now) {
+				waitUntil(at, "held by the cadence caps or the sending window until "+at.UTC().Format(time.RFC3339))
+				r.Deferred++
+				break
+			}
+			v := Variant(st.Send, a.Contact, a.Sequence, st.Name)
+			d.Send = &runtime.Send{Key: fmt.Sprintf("%d/%s/%s/%d", a.Contact, a.Sequence, st.Name, e.Version),
+				Sequence: a.Sequence, Step: st.Name, Email: v.Email}
+			if len(st.Send) > 1 {
+				d.Send.Variant = v.Name
+			}
+			r.Planned++
+			next(now)
+		case campaigns.StepWait:
+			if due := a.StepSince.Add(st.Wait.Std()); due.After(now) {
+				waitUntil(due, "wait "+st.Wait.String())
+			} else {
+				next(due)
+			}
+		case campaigns.StepWaitUntil:
+			if due := WaitUntil(*st.WaitUntil, a.StepSince, loc); due.After(now) {
+				waitUntil(due, "wait until "+due.In(loc).Format("Mon 15:04 MST"))
+			} else {
+				next(due)
+			}
+		case campaigns.StepWaitFor:
+			wf := st.WaitFor
+			met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, a.StepSince, now)}, now)
+			if err != nil {
+				return err
+			}
+			timeout := a.StepSince.Add(wf.Within.Std())
+			switch {
+			case met[0]:
+				act(wf.Then, now)
+			case !now.Before(timeout):
+				act(wf.Else, timeout)
+			default:
+				waitUntil(timeout, "waiting for "+wf.Event.Name+" until "+timeout.UTC().Format(time.RFC3339))
+			}
+		case campaigns.StepBranch:
+			met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{st.Branch.When}, now)
+			if err != nil {
+				return err
+			}
+			if met[0] {
+				act(st.Branch.Then, now)
+			} else {
+				act(st.Branch.Else, now)
+			}
+		case campaigns.StepSet:
+			d.Set = st.Set
+			next(now)
+		case campaigns.StepHandoff:
+			d.Handoff = st.Handoff
+			next(now)
+		case campaigns.StepEnroll:
+			d.Enroll = e.starts(st.Enroll)
+			next(now)
+		case campaigns.StepGoto:
+			act(campaigns.Action{Goto: st.Goto}, now)
+		case campaigns.StepExit:
+			d.Exit = st.Exit
+		case campaigns.StepSuppress:
+			d.Suppress, d.Exit = st.Suppress, st.Suppress
+		default:
+			return fmt.Errorf("step %s: unknown kind %q", st.Name, st.Kind)
+		}
+		if err := e.Store.Decide(ctx, d); err != nil {
+			return err
+		}
+		r.Steps++
+		if d.Exit != "" {
+			r.Exited[d.Exit]++
+			return nil
+		}
+		if d.NextCheck.After(now) {
+			return nil
+		}
+		a.Step, a.StepSince = d.Step, d.StepSince
+	}
+	// Steps that loop without ever waiting: look again next tick.
+	return nil
+}
+
+// capSpan is the longest window any cap on seq looks back over.
+func (e *Engine) capSpan(seq *campaigns.Sequence) time.Duration {
+	var span time.Duration
+	for _, ls := range [][]campaigns.Limit{e.Program.Cadence.Limits, seq.Cap} {
+		for _, l := range ls {
+			span = max(span, l.Per.Std())
+		}
+	}
+	return span
+}

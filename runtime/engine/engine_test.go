@@ -1,0 +1,223 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/sqlstore"
+)
+
+// The programme of testdata/base.json is the CLI tests' base programme
+// (cmd/nurture/cli/testdata/base), compiled; a CLI test keeps the two in
+// step. Its welcome sequence sends hello, waits 7 days and sends guide,
+// to contacts who signed up in the last 14 days; a demo request ends it
+// (converted, handed to sales), and so does 30 days in it. Marketing
+// goes out at most once a week, on weekdays, 08:00 to 19:00 New York.
+func program(t *testing.T) *campaigns.Program {
+	t.Helper()
+	b, err := os.ReadFile("testdata/base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p campaigns.Program
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+type world struct {
+	t   *testing.T
+	st  *sqlstore.Store
+	eng *engine.Engine
+	ids map[string]int64
+}
+
+// Monday 23 November 2026, 10:00 in New York.
+var monday = time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "nurture.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := program(t)
+	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, st: st, eng: &engine.Engine{Store: st, Program: p, Version: 1}, ids: map[string]int64{}}
+}
+
+func (w *world) contact(email string, signedUp time.Time, kv ...any) {
+	w.t.Helper()
+	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp}}
+	for i := 0; i < len(kv); i += 2 {
+		r.Values[kv[i].(string)] = kv[i+1]
+	}
+	if _, err := w.st.UpsertContacts(context.Background(), &w.eng.Program.Contact, []runtime.ContactRecord{r}, "test"); err != nil {
+		w.t.Fatal(err)
+	}
+	c, err := w.st.Contact(context.Background(), email)
+	if err != nil || c == nil {
+		w.t.Fatal(err)
+	}
+	w.ids[email] = c.ID
+}
+
+func (w *world) tick(at time.Time) engine.Report {
+	w.t.Helper()
+	r, err := w.eng.Tick(context.Background(), at)
+	if err != nil {
+		w.t.Fatalf("tick at %s: %v", at, err)
+	}
+	return r
+}
+
+// sends lists the ledger as "email step at".
+func (w *world) sends(email string) []string {
+	w.t.Helper()
+	rows, err := w.st.DB().Query(`SELECT step, planned_at FROM sends WHERE contact_id = ? ORDER BY planned_at`, w.ids[email])
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var step string
+		var at int64
+		if err := rows.Scan(&step, &at); err != nil {
+			w.t.Fatal(err)
+		}
+		out = append(out, step+" "+time.UnixMilli(at).UTC().Format(time.RFC3339))
+	}
+	return out
+}
+
+func (w *world) enrollments(email string) []runtime.Enrollment {
+	w.t.Helper()
+	es, err := w.st.Enrollments(context.Background(), w.ids[email])
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return es
+}
+
+func TestJourney(t *testing.T) {
+	w := newWorld(t)
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -3))
+	w.contact("old@acme.example", monday.AddDate(0, 0, -40)) // not a new signup
+
+	r := w.tick(monday)
+	if r.Enrolled["welcome"] != 1 || r.Planned != 1 {
+		t.Fatalf("first tick: %+v", r)
+	}
+	// Nothing is due in between; a week on, the wait is over and the cap
+	// (one a week) lets the guide go; then the sequence is complete.
+	for d := 1; d < 7; d++ {
+		if r := w.tick(monday.AddDate(0, 0, d)); r.Planned != 0 || r.Steps != 0 {
+			t.Fatalf("day %d: %+v", d, r)
+		}
+	}
+	r = w.tick(monday.AddDate(0, 0, 7))
+	if r.Planned != 1 || r.Exited[engine.ReasonCompleted] != 1 {
+		t.Fatalf("day 7: %+v", r)
+	}
+	want := []string{"hello 2026-11-23T15:00:00Z", "guide 2026-11-30T15:00:00Z"}
+	if diff := cmp.Diff(want, w.sends("ann@acme.example")); diff != "" {
+		t.Errorf("ann's emails (-want +got):\n%s", diff)
+	}
+	if got := w.sends("old@acme.example"); len(got) != 0 {
+		t.Errorf("old@ got %v", got)
+	}
+	// Re-entry is never (the default): a later tick does not start ann again.
+	if r := w.tick(monday.AddDate(0, 0, 8)); r.Enrolled["welcome"] != 0 {
+		t.Errorf("ann entered again: %+v", r)
+	}
+	// A second tick at the same instant decides nothing twice.
+	if r := w.tick(monday.AddDate(0, 0, 8)); r.Steps != 0 || r.Planned != 0 {
+		t.Errorf("a repeated tick decided again: %+v", r)
+	}
+}
+
+func TestQuietHoursDeferTheSend(t *testing.T) {
+	w := newWorld(t)
+	// Friday 27 November, 20:00 New York: quiet, then the weekend.
+	friday := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+	w.contact("ann@acme.example", friday.AddDate(0, 0, -1))
+	r := w.tick(friday)
+	if r.Enrolled["welcome"] != 1 || r.Planned != 0 || r.Deferred != 1 {
+		t.Fatalf("tick: %+v", r)
+	}
+	es := w.enrollments("ann@acme.example")
+	monday8 := time.Date(2026, 11, 30, 13, 0, 0, 0, time.UTC) // 08:00 EST
+	if len(es) != 1 || !es[0].NextCheckAt.Equal(monday8) {
+		t.Fatalf("enrollment: %+v; want the next check Monday 08:00 New York", es)
+	}
+	if r := w.tick(monday8.Add(-time.Minute)); r.Planned != 0 {
+		t.Errorf("sent before the window opened: %+v", r)
+	}
+	if r := w.tick(monday8); r.Planned != 1 {
+		t.Errorf("not sent when the window opened: %+v", r)
+	}
+}
+
+func TestExitRuleEndsTheJourney(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	w.tick(monday)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "d1", Email: "ann@acme.example", Name: "demo_requested", At: monday.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tick(monday.Add(2 * time.Hour))
+	if r.Exited["converted"] != 1 {
+		t.Fatalf("tick: %+v", r)
+	}
+	es := w.enrollments("ann@acme.example")
+	if len(es) != 1 || es[0].State != "exited" || es[0].ExitReason != "converted" {
+		t.Fatalf("enrollments: %+v", es)
+	}
+	var handoffs int
+	if err := w.st.DB().QueryRow(`SELECT COUNT(*) FROM handoffs WHERE contact_id = ? AND handoff = 'sales' AND reason = 'converted'`, w.ids["ann@acme.example"]).Scan(&handoffs); err != nil || handoffs != 1 {
+		t.Errorf("hand-offs: %d, %v; want 1", handoffs, err)
+	}
+	// No guide a week later.
+	w.tick(monday.AddDate(0, 0, 7))
+	if got := w.sends("ann@acme.example"); len(got) != 1 {
+		t.Errorf("sends after converting: %v", got)
+	}
+}
+
+func TestSuppressionEndsMarketing(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	w.contact("bob@acme.example", monday.AddDate(0, 0, -1))
+	if _, err := w.st.Suppress(ctx, []runtime.Suppression{{Email: "bob@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: monday}}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tick(monday)
+	if r.Enrolled["welcome"] != 1 {
+		t.Fatalf("a suppressed contact entered: %+v", r)
+	}
+	if _, err := w.st.Suppress(ctx, []runtime.Suppression{{Email: "ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: monday.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	r = w.tick(monday.AddDate(0, 0, 7))
+	if r.Exited[engine.ReasonSuppressed] != 1 || r.Planned != 0 {
+		t.Fatalf("after unsubscribing: %+v", r)
+	}
+}

@@ -1,0 +1,31 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Store is what the engine needs of the contact store.
+type Store interface {
+	Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error)
+	Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error)
+	// IDs returns up to limit IDs of contacts that meet p at now, above
+	// after, in order.
+	IDs(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, after int64, limit int) ([]int64, error)
+	// Enroll starts the contacts in sequence at step, due at now; those
+	// already active in it are skipped. It reports how many it enrolled.
+	Enroll(ctx context.Context, ids []int64, sequence, step string, version int64, now time.Time) (int, error)
+	// Active lists active enrollments above ID after; Due those whose
+	// next check is at or before now.
+	Active(ctx context.Context, after int64, limit int) ([]runtime.Active, error)
+	Due(ctx context.Context, now time.Time, limit int) ([]runtime.Active, error)
+	// Decide writes one decision about one enrollment, all or nothing.
+	Decide(ctx context.Context, d runtime.Decision) error
+	// Sends lists the emails planned or sent to a contact since a time.
+	Sends(ctx context.Context, contact int64, since time.Time) ([]runtime.Sent, error)
+	// Contact finds a contact by ID.
+	ContactByID(ctx context.Context, id int64) (*runtime.Contact, error)
+}

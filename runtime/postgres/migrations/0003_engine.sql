@@ -1,0 +1,16 @@
+-- Why an active enrollment waits: a cap or quiet hours holding a send
+-- back, a wait step, an event awaited. Shown by nurture explain.
+ALTER TABLE enrollments ADD COLUMN waiting TEXT;
+
+-- Leads handed to sales: one row per hand-off decision, written with it;
+-- the webhook and notification go out from here.
+CREATE TABLE handoffs (
+	id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	contact_id BIGINT  NOT NULL REFERENCES contacts (id),
+	handoff    TEXT    NOT NULL,
+	reason     TEXT    NOT NULL,
+	sequence   TEXT,
+	status     TEXT    NOT NULL,
+	created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX handoffs_status ON handoffs (status, created_at);

@@ -1,0 +1,216 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// IDs returns up to limit IDs of contacts meeting p, above after.
+func (s *Store) IDs(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, after int64, limit int) ([]int64, error) {
+	where, args, err := s.Where(prog, p, now)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT c.id FROM contacts c WHERE c.id > ? AND `+where+` ORDER BY c.id LIMIT ?`),
+		append(append([]any{after}, args...), limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// Enroll starts contacts in a sequence; those already in it are skipped.
+func (s *Store) Enroll(ctx context.Context, ids []int64, sequence, step string, version int64, now time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n, err := s.enroll(ctx, tx, ids, sequence, step, version, now)
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+func (s *Store) enroll(ctx context.Context, tx *sql.Tx, ids []int64, sequence, step string, version int64, now time.Time) (int, error) {
+	rows := make([][]any, len(ids))
+	for i, id := range ids {
+		rows[i] = []any{id, sequence, stateActive, step, s.t(now), s.t(now), version, s.t(now)}
+	}
+	n, err := s.insertCount(ctx, tx, "enrollments",
+		[]string{"contact_id", "sequence", "state", "step", "step_since", "next_check_at", "version", "entered_at"},
+		[]string{campaigns.TypeInt, str, str, str, tim, tim, campaigns.TypeInt, tim}, " ON CONFLICT DO NOTHING", rows)
+	return int(n), err
+}
+
+const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version`
+
+func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
+	defer rows.Close()
+	var out []runtime.Active
+	for rows.Next() {
+		var a runtime.Active
+		var since, entered any
+		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version); err != nil {
+			return nil, err
+		}
+		a.StepSince, _ = s.scanTime(since)
+		a.EnteredAt, _ = s.scanTime(entered)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Active lists active enrollments above ID after, by ID.
+func (s *Store) Active(ctx context.Context, after int64, limit int) ([]runtime.Active, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+activeCols+` FROM enrollments WHERE state = ? AND id > ? ORDER BY id LIMIT ?`), stateActive, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanActive(rows)
+}
+
+// Due lists active enrollments whose next check has come, earliest first.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]runtime.Active, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+activeCols+` FROM enrollments WHERE state = ? AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`), stateActive, s.t(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanActive(rows)
+}
+
+// Decide writes one decision in one transaction: the enrollment's new
+// place, and the ledger row, attributes, hand-off, enrollments and
+// suppression it brings.
+func (s *Store) Decide(ctx context.Context, d runtime.Decision) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	at := s.t(d.At)
+	var next, waiting any
+	if !d.NextCheck.IsZero() {
+		next = s.t(d.NextCheck)
+	}
+	if d.Waiting != "" {
+		waiting = d.Waiting
+	}
+	if d.Exit != "" {
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE enrollments SET state = ?, exited_at = ?, exit_reason = ?, next_check_at = NULL, waiting = NULL WHERE id = ? AND state = ?`),
+			stateExited, at, d.Exit, d.Enrollment, stateActive)
+	} else {
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE enrollments SET step = ?, step_since = ?, next_check_at = ?, waiting = ? WHERE id = ? AND state = ?`),
+			d.Step, s.t(d.StepSince), next, waiting, d.Enrollment, stateActive)
+	}
+	if err != nil {
+		return fmt.Errorf("enrollment %d: %w", d.Enrollment, err)
+	}
+	if m := d.Send; m != nil {
+		var variant any
+		if m.Variant != "" {
+			variant = m.Variant
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO sends (key, contact_id, sequence, step, version, email, variant, status, planned_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?) ON CONFLICT (key) DO NOTHING`),
+			m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, at); err != nil {
+			return fmt.Errorf("planning %s: %w", m.Key, err)
+		}
+	}
+	if len(d.Set) > 0 {
+		names, _ := s.contactColumns()
+		known := map[string]bool{}
+		for _, n := range names {
+			known[n] = true
+		}
+		var set []string
+		var args []any
+		for _, k := range sortedKeys(d.Set) {
+			col := column(k)
+			if !known[k] && !isBuiltin(k) {
+				return fmt.Errorf("the store has no column for attribute %s", k)
+			}
+			set, args = append(set, col+" = ?"), append(args, s.encode(d.Set[k]))
+		}
+		set, args = append(set, "updated_at = ?"), append(args, at, d.Contact)
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET `+strings.Join(set, ", ")+` WHERE id = ?`), args...); err != nil {
+			return fmt.Errorf("setting attributes of contact %d: %w", d.Contact, err)
+		}
+	}
+	if d.Handoff != "" {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)`),
+			d.Contact, d.Handoff, cmpOr(d.Exit, "step"), d.Sequence, at); err != nil {
+			return fmt.Errorf("handing off contact %d: %w", d.Contact, err)
+		}
+	}
+	for _, e := range d.Enroll {
+		if _, err := s.enroll(ctx, tx, []int64{d.Contact}, e.Sequence, e.Step, d.Version, d.At); err != nil {
+			return fmt.Errorf("enrolling contact %d in %s: %w", d.Contact, e.Sequence, err)
+		}
+	}
+	if d.Suppress != "" {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO suppressions (email_key, email, reason, source, at) SELECT email_key, email, ?, ?, ? FROM contacts WHERE id = ? ON CONFLICT (email_key, reason) DO NOTHING`),
+			d.Suppress, "sequence:"+d.Sequence, at, d.Contact); err != nil {
+			return fmt.Errorf("suppressing contact %d: %w", d.Contact, err)
+		}
+	}
+	return tx.Commit()
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Sends lists a contact's planned and sent emails since a time.
+func (s *Store) Sends(ctx context.Context, contact int64, since time.Time) ([]runtime.Sent, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT sequence, planned_at FROM sends WHERE contact_id = ? AND planned_at >= ? AND status <> 'failed' ORDER BY planned_at`), contact, s.t(since))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runtime.Sent
+	for rows.Next() {
+		var x runtime.Sent
+		var at any
+		if err := rows.Scan(&x.Sequence, &at); err != nil {
+			return nil, err
+		}
+		x.At, _ = s.scanTime(at)
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// ContactByID finds a contact by ID, or returns nil.
+func (s *Store) ContactByID(ctx context.Context, id int64) (*runtime.Contact, error) {
+	c, err := s.scanContact(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
