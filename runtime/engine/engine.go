@@ -280,7 +280,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 	}
 	tz, _ := c.Values[campaigns.AttrTimezone].(string)
 	loc := Location(tz, e.Program.Cadence.DefaultTimezone)
-	for range 2 * len(seq.Steps) + 2 { // a goto loop without a wait stops here
+	for range 2*len(seq.Steps) + 2 { // a goto loop without a wait stops here
 		i := seq.StepIndex(a.Step)
 		if i < 0 {
 			d := e.decision(a, now)
