@@ -61,3 +61,25 @@ type Sent struct {
 	Sequence string
 	At       time.Time
 }
+
+// Claim is a planned email a worker has claimed to send.
+type Claim struct {
+	ID       int64
+	Key      string
+	Contact  int64
+	Sequence string
+	Step     string
+	Email    string
+	Variant  string
+	Version  int64
+}
+
+// Ledger states of a send.
+const (
+	SendPlanned   = "planned"
+	SendClaimed   = "claimed"
+	SendAccepted  = "accepted"
+	SendFailed    = "failed"
+	SendUnknown   = "unknown"
+	SendCancelled = "cancelled"
+)

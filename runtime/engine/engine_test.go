@@ -1,10 +1,16 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +19,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/mail"
 	"github.com/nurture-dev/nurture/runtime/sqlite"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 )
@@ -219,5 +226,86 @@ func TestSuppressionEndsMarketing(t *testing.T) {
 	r = w.tick(monday.AddDate(0, 0, 7))
 	if r.Exited[engine.ReasonSuppressed] != 1 || r.Planned != 0 {
 		t.Fatalf("after unsubscribing: %+v", r)
+	}
+}
+
+func TestDeliverToFiles(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1), "first_name", "Ann")
+	w.contact("bob@acme.example", monday.AddDate(0, 0, -1))
+	w.tick(monday)
+	// bob unsubscribes between the decision and the delivery.
+	if _, err := w.st.Suppress(ctx, []runtime.Suppression{{Email: "bob@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: monday}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "test-worker", monday.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != (engine.Delivered{Accepted: 1}) {
+		t.Fatalf("delivered %+v; want ann's alone", got)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("files: %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := netmail.ReadMessage(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]string{
+		"Subject": "Welcome to Acme, Ann", "To": "<ann@acme.example>", "From": `"Acme Analytics" <hello@acme.example>`,
+		"Reply-To": "<team@acme.example>", "Precedence": "bulk",
+	} {
+		if got := m.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if id := m.Header.Get("Message-Id"); !strings.HasSuffix(id, "@acme.example>") {
+		t.Errorf("Message-Id %q", id)
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string]string{}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		body, _ := io.ReadAll(p) // multipart decodes quoted-printable
+		parts[strings.Split(p.Header.Get("Content-Type"), ";")[0]] = string(body)
+	}
+	if !strings.Contains(parts["text/plain"], "Hi Ann,") || !strings.Contains(parts["text/html"], "<p>Hi Ann,</p>") {
+		t.Errorf("parts: %q", parts)
+	}
+	if !strings.Contains(parts["text/html"], `href="https://acme.example/start?utm_campaign=welcome&amp;utm_content=hello&amp;utm_medium=email&amp;utm_source=nurture"`) {
+		t.Errorf("the link lacks its UTM parameters:\n%s", parts["text/html"])
+	}
+	var states []string
+	rows, err := w.st.DB().Query(`SELECT c.email || ' ' || s.status FROM sends s JOIN contacts c ON c.id = s.contact_id ORDER BY c.email`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		states = append(states, s)
+	}
+	if diff := cmp.Diff([]string{"ann@acme.example accepted", "bob@acme.example cancelled"}, states); diff != "" {
+		t.Errorf("ledger (-want +got):\n%s", diff)
+	}
+	// Delivering again sends nothing twice.
+	if got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "test-worker", monday.Add(2*time.Minute)); err != nil || got != (engine.Delivered{}) {
+		t.Errorf("second delivery: %+v, %v", got, err)
 	}
 }

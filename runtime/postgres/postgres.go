@@ -68,6 +68,7 @@ func Dialect() sqlstore.Dialect {
 			return "CAST(EXTRACT(EPOCH FROM (CAST(" + param + " AS TIMESTAMPTZ) - " + col + ")) AS DOUBLE PRECISION)"
 		},
 		LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
+		SkipLocked:     " FOR UPDATE SKIP LOCKED",
 		LockApply:      fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock+1),
 		BulkInsert:     copyRows,
 	}

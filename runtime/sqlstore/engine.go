@@ -214,3 +214,58 @@ func (s *Store) ContactByID(ctx context.Context, id int64) (*runtime.Contact, er
 	}
 	return &c, nil
 }
+
+// ClaimSends cancels the planned sends of suppressed addresses — the
+// suppression list is checked again right before sending — and claims up
+// to limit of the others planned by now, oldest first, for worker.
+func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, limit int) ([]runtime.Claim, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, error = 'the address is suppressed'
+WHERE status = ? AND contact_id IN (SELECT c.id FROM contacts c JOIN suppressions x ON x.email_key = c.email_key)`),
+		runtime.SendCancelled, runtime.SendPlanned); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), version FROM sends
+WHERE status = ? AND planned_at <= ? ORDER BY planned_at, id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []runtime.Claim
+	for rows.Next() {
+		var c runtime.Claim
+		if err := rows.Scan(&c.ID, &c.Key, &c.Contact, &c.Sequence, &c.Step, &c.Email, &c.Variant, &c.Version); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, c := range out {
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = ?, claimed_by = ? WHERE id = ?`),
+			runtime.SendClaimed, s.t(now), worker, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, tx.Commit()
+}
+
+// FinishSend records what became of a claimed send.
+func (s *Store) FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error {
+	var mid, errText any
+	if messageID != "" {
+		mid = messageID
+	}
+	if failure != "" {
+		errText = failure
+	}
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, sent_at = ?, message_id = ?, error = ? WHERE id = ? AND status = ?`),
+		status, s.t(now), mid, errText, id, runtime.SendClaimed)
+	return err
+}

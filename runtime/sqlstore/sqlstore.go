@@ -72,6 +72,10 @@ type Dialect struct {
 	// LockMigrations, when set, runs first in the migration transaction so
 	// that two processes never migrate at once.
 	LockMigrations string
+	// SkipLocked follows a SELECT of rows to claim, so that workers
+	// claiming at once take different rows (" FOR UPDATE SKIP LOCKED").
+	// SQLite needs none: one writer at a time.
+	SkipLocked string
 	// LockApply, when set, runs first in an apply's transaction so that
 	// two applies never both pass the check of the version in force.
 	// SQLite needs none: it has one writer at a time.
