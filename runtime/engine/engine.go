@@ -191,6 +191,25 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 	}
 }
 
+// sinceEntered limits the event conditions of an exit rule that have no
+// window of their own to the events since the contact entered: a demo
+// requested last year does not end this year's nurture.
+func sinceEntered(p campaigns.Predicate, entered, now time.Time) campaigns.Predicate {
+	if p.Op == campaigns.OpEvent && p.Event != nil && p.Event.Within == 0 {
+		ev := *p.Event
+		ev.Within = campaigns.Duration(max(now.Sub(entered), time.Millisecond))
+		p.Event = &ev
+	}
+	if len(p.Args) > 0 {
+		args := make([]campaigns.Predicate, len(p.Args))
+		for i, a := range p.Args {
+			args[i] = sinceEntered(a, entered, now)
+		}
+		p.Args = args
+	}
+	return p
+}
+
 // wake advances a waiting for an event, if the event has come.
 func (e *Engine) wake(ctx context.Context, a runtime.Active, wf *campaigns.WaitFor, now time.Time, r *Report) error {
 	met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, a.StepSince, now)}, now)
@@ -222,7 +241,7 @@ func (e *Engine) firstExit(ctx context.Context, a runtime.Active, seq *campaigns
 	for _, r := range rules {
 		switch {
 		case r.When != nil:
-			preds = append(preds, *r.When)
+			preds = append(preds, sinceEntered(*r.When, a.EnteredAt, now))
 		case r.Inactive > 0:
 			// Inactive since entering, too: a contact who just entered is
 			// not disengaged from this sequence yet.

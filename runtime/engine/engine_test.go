@@ -309,3 +309,18 @@ func TestDeliverToFiles(t *testing.T) {
 		t.Errorf("second delivery: %+v, %v", got, err)
 	}
 }
+
+// An exit on an event counts the events since the contact entered, not
+// those before.
+func TestExitCountsEventsSinceEntering(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "old", Email: "ann@acme.example", Name: "demo_requested", At: monday.AddDate(0, -2, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(monday)
+	if r := w.tick(monday.Add(time.Hour)); r.Exited["converted"] != 0 {
+		t.Fatalf("an old demo request ended the journey: %+v", r)
+	}
+}
