@@ -286,6 +286,28 @@ func (e *Engine) decision(a runtime.Active, now time.Time) runtime.Decision {
 // ReasonCompleted ends an enrollment that ran past its last step.
 const ReasonCompleted = "completed"
 
+// complete ends an enrollment that ran past its last step. When the
+// sequence declares an exit rule with the reason "completed" — say, after
+// 50 days, then enroll in the monthly digest — its hand-off, enrollment
+// and suppression apply now: a contact who finished the steps has
+// completed the sequence whatever that rule's condition.
+func (e *Engine) complete(seq *campaigns.Sequence, d *runtime.Decision) {
+	d.Exit = ReasonCompleted
+	for _, r := range seq.Exits {
+		if r.Reason != ReasonCompleted {
+			continue
+		}
+		d.Handoff = r.Handoff
+		if r.Enroll != "" {
+			d.Enroll = e.starts(r.Enroll)
+		}
+		if r.Suppress {
+			d.Suppress = r.Reason
+		}
+		return
+	}
+}
+
 // advance moves one due enrollment through its steps until it has to
 // wait, writing a decision at each step.
 func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r *Report) error {
@@ -313,7 +335,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			if i+1 < len(seq.Steps) {
 				d.Step, d.StepSince, d.NextCheck = seq.Steps[i+1].Name, since, now
 			} else {
-				d.Exit = ReasonCompleted
+				e.complete(seq, &d)
 			}
 		}
 		act := func(x campaigns.Action, since time.Time) {
