@@ -16,6 +16,10 @@ type Engine struct {
 	Store   Store
 	Program *campaigns.Program
 	Version int64
+	// Since is when the previous tick ran: sequences entered by an event
+	// take the contacts whose event came after it. Zero: the version's
+	// apply, or the beginning of time for a first programme.
+	Since time.Time
 	// Batch is how many enrollments or contacts one read takes.
 	Batch int
 }
@@ -102,8 +106,20 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 	}
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
-		if seq.Entry.Segment == "" || len(seq.Steps) == 0 {
+		var entry campaigns.Predicate
+		switch {
+		case len(seq.Steps) == 0:
 			continue
+		case seq.Entry.Segment != "":
+			entry = campaigns.Predicate{Op: campaigns.OpSegment, Segment: seq.Entry.Segment}
+		case seq.Entry.Event != nil:
+			// The condition holds now, and an event that makes it came
+			// since the last tick.
+			ev := *seq.Entry.Event
+			entry = all(campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev},
+				eventSince(campaigns.EventCondition{Name: ev.Name, Where: ev.Where}, e.Since, now))
+		default:
+			continue // entered only by steps, exit rules and hand-offs
 		}
 		in := &campaigns.Enrolled{Sequence: name, Active: true}
 		switch seq.Reentry.Policy {
@@ -113,7 +129,7 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 			in = &campaigns.Enrolled{Sequence: name, Within: seq.Reentry.After}
 		}
 		conds := []campaigns.Predicate{
-			{Op: campaigns.OpSegment, Segment: seq.Entry.Segment},
+			entry,
 			not(campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: in}),
 		}
 		if !seq.Transactional() {
@@ -219,10 +235,14 @@ func (e *Engine) wake(ctx context.Context, a runtime.Active, wf *campaigns.WaitF
 	return e.advance(ctx, a, now, r)
 }
 
-// eventSince is the condition that ev happened between since and now.
+// eventSince is the condition that ev happened between since and now
+// (ever, when since is zero).
 func eventSince(ev campaigns.EventCondition, since, now time.Time) campaigns.Predicate {
-	// A zero window would mean "ever": the step began this instant.
-	ev.Within = campaigns.Duration(max(now.Sub(since), time.Millisecond))
+	ev.Within = 0
+	if !since.IsZero() {
+		// A zero window would mean "ever": since is this instant.
+		ev.Within = campaigns.Duration(max(now.Sub(since), time.Millisecond))
+	}
 	ev.MinCount = max(ev.MinCount, 1)
 	return campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}
 }

@@ -269,3 +269,24 @@ func (s *Store) FinishSend(ctx context.Context, id int64, status, messageID, fai
 		status, s.t(now), mid, errText, id, runtime.SendClaimed)
 	return err
 }
+
+// LastTick is the time of the latest tick recorded, or zero.
+func (s *Store) LastTick(ctx context.Context) (time.Time, error) {
+	var at any
+	err := s.db.QueryRowContext(ctx, `SELECT at FROM ticks ORDER BY at DESC, id DESC LIMIT 1`).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, _ := s.scanTime(at)
+	return t, nil
+}
+
+// RecordTick records a finished tick and its report (JSON).
+func (s *Store) RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?)`),
+		s.t(at), worker, version, s.t(s.Now()), report)
+	return err
+}

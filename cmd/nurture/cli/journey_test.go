@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/sqlite"
 )
@@ -54,11 +55,36 @@ func TestExampleJourneys(t *testing.T) {
 	if err := json.Unmarshal(v.Program, prog); err != nil {
 		t.Fatal(err)
 	}
-	eng := &engine.Engine{Store: st, Program: prog, Version: v.Serial}
+	// What the contacts do meanwhile: two analysts start trials (they
+	// leave their nurture, and onboarding, entered by that event, begins),
+	// a head of data requests a demo (converted: handed to sales).
+	day := func(d int, hour int) time.Time { return start.AddDate(0, 0, d).Add(time.Duration(hour) * time.Hour) }
+	events := []runtime.Event{
+		{ID: "t1", Email: "wei.tanaka@maplewood.example", Name: "trial_started", At: day(5, 14), Props: map[string]any{"plan": "starter"}},
+		{ID: "t2", Email: "agnieszka.nowak@cedar-retail.example", Name: "trial_started", At: day(9, 9), Props: map[string]any{"plan": "growth"}},
+		{ID: "d1", Email: "acoleman@kestrel.example", Name: "demo_requested", At: day(12, 16), Props: map[string]any{"source": "email"}},
+	}
+	eng := &engine.Engine{Store: st, Program: prog, Version: v.Serial, Since: start}
 	for now := start; now.Before(start.AddDate(0, 0, 120)); now = now.Add(4 * time.Hour) {
+		var due []runtime.Event
+		for _, e := range events {
+			if !e.At.After(now) && e.At.After(now.Add(-4*time.Hour)) {
+				due = append(due, e)
+			}
+		}
+		if len(due) > 0 {
+			if res, err := st.RecordEvents(ctx, due); err != nil || len(res.Rejected) > 0 {
+				t.Fatalf("events at %s: %v %v", now, err, res.Rejected)
+			}
+		}
 		if _, err := eng.Tick(ctx, now); err != nil {
 			t.Fatalf("tick at %s: %v", now, err)
 		}
+		eng.Since = now
+	}
+	var handoffs int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM handoffs h JOIN contacts c ON c.id = h.contact_id WHERE c.email = 'acoleman@kestrel.example' AND h.reason = 'converted'`).Scan(&handoffs); err != nil || handoffs != 1 {
+		t.Errorf("acoleman's demo request: %d hand-offs, %v; want 1", handoffs, err)
 	}
 
 	type send struct {

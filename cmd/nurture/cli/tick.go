@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,35 +79,107 @@ type engineStore interface {
 	runtime.Store
 	engine.Store
 	engine.Ledger
+	LastTick(ctx context.Context) (time.Time, error)
+	RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error
+}
+
+func openEngineStore(ctx context.Context, spec string) (engineStore, error) {
+	st, err := openStore(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	es, ok := st.(engineStore)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("the %s store cannot run the engine", st.Dialect())
+	}
+	return es, nil
+}
+
+// tickResult is what one tick did.
+type tickResult struct {
+	Version   int64             `json:"version"`
+	At        time.Time         `json:"at"`
+	Report    engine.Report     `json:"report"`
+	Delivered *engine.Delivered `json:"delivered,omitempty"`
+	// Skipped says why the tick did nothing: another worker held the
+	// tick lock.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+const tickLockTTL = 10 * time.Minute
+
+// tickOnce runs the applied version once at now under the store's tick
+// lock, so that workers sharing a store never decide the same thing
+// twice, and delivers what is planned when there is a sender.
+func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker string, now time.Time) (tickResult, error) {
+	res := tickResult{At: now}
+	v, err := es.Applied(ctx)
+	if err != nil {
+		return res, err
+	}
+	if v == nil {
+		return res, fmt.Errorf("nothing is applied to this store: nurture apply DIR installs a programme first")
+	}
+	res.Version = v.Serial
+	prog := new(campaigns.Program)
+	if err := json.Unmarshal(v.Program, prog); err != nil {
+		return res, fmt.Errorf("reading applied version %d: %w", v.Serial, err)
+	}
+	lock, err := es.AcquireLock(ctx, runtime.Lock{Name: "tick", Holder: worker, Operation: "tick"}, tickLockTTL)
+	var locked *runtime.LockedError
+	if errors.As(err, &locked) {
+		res.Skipped = fmt.Sprintf("%s is ticking (lock %s)", locked.Lock.Holder, locked.Lock.ID)
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	// Released even when ctx is cancelled: the work under it is done.
+	defer es.ReleaseLock(context.WithoutCancel(ctx), lock.Name, lock.ID)
+	since, err := es.LastTick(ctx)
+	if err != nil {
+		return res, err
+	}
+	if since.IsZero() && !v.AppliedAt.After(now) {
+		since = v.AppliedAt // a first tick does not act on old events
+	}
+	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial, Since: since}
+	if res.Report, err = eng.Tick(ctx, now); err != nil {
+		return res, err
+	}
+	if sender != nil {
+		d, err := eng.Deliver(ctx, es, sender, worker, now)
+		if err != nil {
+			return res, err
+		}
+		res.Delivered = &d
+	}
+	b, _ := json.Marshal(res)
+	return res, es.RecordTick(ctx, now, worker, v.Serial, string(b))
+}
+
+func defaultWorker(flag string) string {
+	host, _ := os.Hostname()
+	return cmp.Or(flag, whoAmI()+"@"+cmp.Or(host, "unknown"))
 }
 
 func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.Sender, now time.Time) error {
-	st, err := openStore(ctx, f.store)
+	es, err := openEngineStore(ctx, f.store)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	es, ok := st.(engineStore)
-	if !ok {
-		return fmt.Errorf("the %s store cannot run the engine", st.Dialect())
-	}
-	v, err := st.Applied(ctx)
+	defer es.Close()
+	res, err := tickOnce(ctx, es, sender, defaultWorker(f.worker), now)
 	if err != nil {
 		return err
 	}
-	if v == nil {
-		return fmt.Errorf("nothing is applied to this store: nurture apply DIR installs a programme first")
+	if res.Skipped != "" {
+		fmt.Fprintf(stdout, "Tick skipped: %s.\n", res.Skipped)
+		return nil
 	}
-	prog := new(campaigns.Program)
-	if err := json.Unmarshal(v.Program, prog); err != nil {
-		return fmt.Errorf("reading applied version %d: %w", v.Serial, err)
-	}
-	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial}
-	r, err := eng.Tick(ctx, now)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "Tick at %s, applied version %d: %d scores, %d decisions.\n", now.Format(time.RFC3339), v.Serial, r.Scored, r.Steps)
+	r := res.Report
+	fmt.Fprintf(stdout, "Tick at %s, applied version %d: %d scores, %d decisions.\n", now.Format(time.RFC3339), res.Version, r.Scored, r.Steps)
 	if line := counts(r.Enrolled); line != "" {
 		fmt.Fprintf(stdout, "  entered: %s\n", line)
 	}
@@ -118,17 +191,13 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.S
 		fmt.Fprintf(stdout, ", %d held back by the caps or the sending window", r.Deferred)
 	}
 	fmt.Fprintln(stdout)
-	if sender == nil {
+	if res.Delivered == nil {
 		if r.Planned > 0 {
 			fmt.Fprintln(stdout, "  (not sent: give --sender to deliver planned emails)")
 		}
 		return nil
 	}
-	host, _ := os.Hostname()
-	d, err := eng.Deliver(ctx, es, sender, cmp.Or(f.worker, whoAmI()+"@"+cmp.Or(host, "unknown")), now)
-	if err != nil {
-		return err
-	}
+	d := res.Delivered
 	fmt.Fprintf(stdout, "  delivered: %d accepted, %d failed (%s)\n", d.Accepted, d.Failed, f.sender)
 	if d.Failed > 0 {
 		return exitError(1)

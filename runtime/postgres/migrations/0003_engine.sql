@@ -14,3 +14,13 @@ CREATE TABLE handoffs (
 	created_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX handoffs_status ON handoffs (status, created_at);
+
+-- One row per tick: when it ran, on which version, what it decided.
+CREATE TABLE ticks (
+	id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at          TIMESTAMPTZ NOT NULL,
+	worker      TEXT    NOT NULL,
+	version     BIGINT  NOT NULL,
+	finished_at TIMESTAMPTZ NOT NULL,
+	report      TEXT    NOT NULL
+);

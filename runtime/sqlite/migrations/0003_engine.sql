@@ -14,3 +14,13 @@ CREATE TABLE handoffs (
 	created_at INTEGER NOT NULL
 );
 CREATE INDEX handoffs_status ON handoffs (status, created_at);
+
+-- One row per tick: when it ran, on which version, what it decided.
+CREATE TABLE ticks (
+	id          INTEGER PRIMARY KEY,
+	at          INTEGER NOT NULL,
+	worker      TEXT    NOT NULL,
+	version     INTEGER NOT NULL,
+	finished_at INTEGER NOT NULL,
+	report      TEXT    NOT NULL
+);
