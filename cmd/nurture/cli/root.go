@@ -66,7 +66,7 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(),
+	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(), newRun(),
 		newSegments(), newContacts(), newEvents(), newSuppressions(), newSample())
 	return root
 }

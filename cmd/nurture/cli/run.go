@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nurture-dev/nurture/runtime/engine"
+)
+
+type runFlags struct {
+	store  string
+	sender string
+	worker string
+	every  time.Duration
+	listen string
+}
+
+func newRun() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the applied programme on a schedule: a tick every --every",
+		Long: `Run ticks the applied programme on a schedule (see nurture tick): at
+start, then every --every. A tick never overlaps the previous one; when
+one overruns, the next starts when it ends. Workers sharing a store take
+turns under the store's tick lock.
+
+SIGTERM or Ctrl-C stops the schedule; a tick under way finishes first,
+and its claimed sends are delivered or recorded before the process exits.
+
+Logs go to stderr: text on a terminal, JSON otherwise. --listen serves
+/healthz (503 once no tick has finished for three periods) and Prometheus
+metrics on /metrics.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.every < 100*time.Millisecond {
+				return fmt.Errorf("--every must be at least 100ms; a cron-like period is 5m")
+			}
+			s, err := parseSender(f.sender)
+			if err != nil {
+				return err
+			}
+			return runDaemon(cmd.Context(), cmd.ErrOrStderr(), f, s)
+		},
+	}
+	storeFlag(cmd, &f.store)
+	fl := cmd.Flags()
+	fl.DurationVar(&f.every, "every", 5*time.Minute, "time between the starts of two ticks")
+	fl.StringVar(&f.sender, "sender", "", "where planned emails go: file:DIR writes .eml files under DIR")
+	fl.StringVar(&f.worker, "worker", "", "this worker's name in logs, locks and the ledger (default: user@host)")
+	fl.StringVar(&f.listen, "listen", "", "serve /healthz and /metrics on this address, as in :9090")
+	return cmd
+}
+
+// newLogger logs text to a terminal and JSON to anything else.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// metrics are what /metrics shows.
+type metrics struct {
+	reg       *prometheus.Registry
+	ticks     *prometheus.CounterVec
+	duration  prometheus.Histogram
+	decisions prometheus.Counter
+	planned   prometheus.Counter
+	deferred  prometheus.Counter
+	delivered *prometheus.CounterVec
+	entered   *prometheus.CounterVec
+	exited    *prometheus.CounterVec
+	last      prometheus.Gauge
+
+	mu       sync.Mutex
+	lastDone time.Time
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.ticks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_ticks_total", Help: "Ticks by outcome: done, skipped (another worker held the lock), failed."}, []string{"outcome"})
+	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nurture_tick_duration_seconds", Help: "How long a tick took.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)})
+	m.decisions = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_decisions_total", Help: "Decisions written about enrollments."})
+	m.planned = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_emails_planned_total", Help: "Emails planned in the send ledger."})
+	m.deferred = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_emails_deferred_total", Help: "Sends held back by the caps or the sending window (counted each tick they wait)."})
+	m.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_emails_delivered_total", Help: "Claimed sends by outcome."}, []string{"status"})
+	m.entered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_enrollments_total", Help: "Contacts entering sequences."}, []string{"sequence"})
+	m.exited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_exits_total", Help: "Contacts leaving sequences, by reason."}, []string{"reason"})
+	m.last = prometheus.NewGauge(prometheus.GaugeOpts{Name: "nurture_last_tick_timestamp_seconds", Help: "When the last tick finished."})
+	m.reg.MustRegister(m.ticks, m.duration, m.decisions, m.planned, m.deferred, m.delivered, m.entered, m.exited, m.last)
+	return m
+}
+
+func (m *metrics) record(res tickResult, took time.Duration, err error) {
+	switch {
+	case err != nil:
+		m.ticks.WithLabelValues("failed").Inc()
+		return
+	case res.Skipped != "":
+		m.ticks.WithLabelValues("skipped").Inc()
+	default:
+		m.ticks.WithLabelValues("done").Inc()
+	}
+	m.duration.Observe(took.Seconds())
+	r := res.Report
+	m.decisions.Add(float64(r.Steps))
+	m.planned.Add(float64(r.Planned))
+	m.deferred.Add(float64(r.Deferred))
+	for s, n := range r.Enrolled {
+		m.entered.WithLabelValues(s).Add(float64(n))
+	}
+	for s, n := range r.Exited {
+		m.exited.WithLabelValues(s).Add(float64(n))
+	}
+	if d := res.Delivered; d != nil {
+		m.delivered.WithLabelValues("accepted").Add(float64(d.Accepted))
+		m.delivered.WithLabelValues("failed").Add(float64(d.Failed))
+	}
+	now := time.Now()
+	m.last.Set(float64(now.Unix()))
+	m.mu.Lock()
+	m.lastDone = now
+	m.mu.Unlock()
+}
+
+// healthy: a tick finished within three periods (or the first is due).
+func (m *metrics) healthy(every time.Duration, started time.Time) (bool, string) {
+	m.mu.Lock()
+	last := m.lastDone
+	m.mu.Unlock()
+	if last.IsZero() {
+		last = started
+	}
+	if age := time.Since(last); age > 3*every {
+		return false, fmt.Sprintf("no tick has finished for %s", age.Round(time.Second))
+	}
+	return true, "ok"
+}
+
+func runDaemon(ctx context.Context, stderr io.Writer, f runFlags, sender engine.Sender) error {
+	log := newLogger(stderr)
+	es, err := openEngineStore(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer es.Close()
+	worker := defaultWorker(f.worker)
+	m := newMetrics()
+	started := time.Now()
+	if f.listen != "" {
+		ln, err := net.Listen("tcp", f.listen)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", f.listen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			ok, why := m.healthy(f.every, started)
+			if !ok {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			fmt.Fprintln(w, why)
+		})
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Shutdown(context.Background())
+		log.Info("serving health and metrics", "addr", ln.Addr().String())
+	}
+	log.Info("running", "worker", worker, "every", f.every.String(), "store", es.Dialect(), "sender", f.sender)
+	next := time.Now()
+	for {
+		// A tick under way finishes even when asked to stop.
+		t0 := time.Now()
+		res, err := tickOnce(context.WithoutCancel(ctx), es, sender, worker, t0.UTC())
+		took := time.Since(t0)
+		m.record(res, took, err)
+		switch {
+		case err != nil:
+			log.Error("tick failed", "err", err.Error(), "took", took.String())
+		case res.Skipped != "":
+			log.Info("tick skipped", "why", res.Skipped)
+		default:
+			attrs := []any{"version", res.Version, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
+				"planned", res.Report.Planned, "deferred", res.Report.Deferred}
+			if d := res.Delivered; d != nil {
+				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed)
+			}
+			log.Info("tick", attrs...)
+		}
+		next = next.Add(f.every)
+		if now := time.Now(); next.Before(now) {
+			next = now // overran: start again at once, never twice at once
+		}
+		select {
+		case <-ctx.Done():
+			log.Info("stopping", "reason", context.Cause(ctx).Error())
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil
+			}
+			return ctx.Err()
+		case <-time.After(time.Until(next)):
+		}
+	}
+}
