@@ -74,6 +74,10 @@ type Claim struct {
 	Version  int64
 }
 
+// ClaimLease is how long a claimed send may stay unfinished before the
+// ledger calls it unknown.
+const ClaimLease = 15 * time.Minute
+
 // Ledger states of a send.
 const (
 	SendPlanned   = "planned"

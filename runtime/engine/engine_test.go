@@ -324,3 +324,46 @@ func TestExitCountsEventsSinceEntering(t *testing.T) {
 		t.Fatalf("an old demo request ended the journey: %+v", r)
 	}
 }
+
+// A tick that stops between its decisions and delivery loses nothing:
+// the next delivery sends what was decided, once. A worker that stopped
+// after claiming a send and before recording it leaves the send unknown,
+// never sent again blindly.
+func TestNoDecisionLostNoDuplicate(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	w.contact("bob@acme.example", monday.AddDate(0, 0, -1))
+	w.tick(monday) // the decisions are written; the process stops here
+
+	// Another process claims both, sends ann's, and dies before bob's.
+	claims, err := w.st.ClaimSends(ctx, "dead-worker", monday.Add(time.Minute), 10)
+	if err != nil || len(claims) != 2 {
+		t.Fatalf("claims: %v %v", claims, err)
+	}
+	if err := w.st.FinishSend(ctx, claims[0].ID, runtime.SendAccepted, "id", "", monday.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// A new process delivers: nothing twice while the claim may still be
+	// under way, and after the lease bob's send is unknown, not resent.
+	dir := t.TempDir()
+	for _, at := range []time.Time{monday.Add(2 * time.Minute), monday.Add(time.Hour)} {
+		if got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "new-worker", at); err != nil || got != (engine.Delivered{}) {
+			t.Fatalf("delivery at %s: %+v, %v; want nothing", at, got, err)
+		}
+	}
+	var status, why string
+	if err := w.st.DB().QueryRow(`SELECT status, error FROM sends WHERE id = ?`, claims[1].ID).Scan(&status, &why); err != nil {
+		t.Fatal(err)
+	}
+	if status != runtime.SendUnknown || !strings.Contains(why, "dead-worker") {
+		t.Errorf("bob's send: %s (%s); want unknown, naming the worker", status, why)
+	}
+	// And a crash before any claim: the decisions wait, and go once.
+	w.contact("cy@acme.example", monday.AddDate(0, 0, -1))
+	w.tick(monday.Add(2 * time.Hour))
+	got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "new-worker", monday.Add(3*time.Hour))
+	if err != nil || got != (engine.Delivered{Accepted: 1}) {
+		t.Errorf("cy's delivery: %+v, %v", got, err)
+	}
+}

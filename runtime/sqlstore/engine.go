@@ -229,6 +229,13 @@ WHERE status = ? AND contact_id IN (SELECT c.id FROM contacts c JOIN suppression
 		runtime.SendCancelled, runtime.SendPlanned); err != nil {
 		return nil, err
 	}
+	// A claim never finished means its worker died between claiming and
+	// recording: the email may or may not have gone. It is never sent
+	// again blindly; it becomes unknown for a person to resolve.
+	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, error = 'claimed by ' || claimed_by || ' and never finished: the worker stopped; check the mail server before sending it again'
+WHERE status = ? AND claimed_at < ?`), runtime.SendUnknown, runtime.SendClaimed, s.t(now.Add(-runtime.ClaimLease))); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), version FROM sends
 WHERE status = ? AND planned_at <= ? ORDER BY planned_at, id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
 	if err != nil {
