@@ -399,7 +399,11 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				}
 			}
 			if at.After(now) {
-				waitUntil(at, "held by the cadence caps or the sending window until "+at.UTC().Format(time.RFC3339))
+				why := "outside the sending window (quiet hours or business days in " + loc.String() + ")"
+				if CapFree(e.Program.Cadence.Limits, all, now).After(now) || CapFree(seq.Cap, mine, now).After(now) {
+					why = "held back by the cadence caps"
+				}
+				waitUntil(at, why)
 				r.Deferred++
 				break
 			}
