@@ -104,9 +104,9 @@ type Enrollment struct {
 	NextCheckAt time.Time // zero: nothing scheduled
 	// Waiting says what the next check waits for: a wait step, an event,
 	// the caps or the sending window.
-	Waiting string
-	Version     int64
-	EnteredAt   time.Time
-	ExitedAt    time.Time
-	ExitReason  string
+	Waiting    string
+	Version    int64
+	EnteredAt  time.Time
+	ExitedAt   time.Time
+	ExitReason string
 }
