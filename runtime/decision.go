@@ -87,3 +87,14 @@ const (
 	SendUnknown   = "unknown"
 	SendCancelled = "cancelled"
 )
+
+// PendingHandoff is a hand-off to sales waiting to be delivered.
+type PendingHandoff struct {
+	ID        int64
+	Contact   int64
+	Handoff   string
+	Reason    string
+	Sequence  string
+	Attempts  int
+	CreatedAt time.Time
+}

@@ -191,7 +191,8 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 				continue
 			}
 			d := e.decision(a, now)
-			d.Exit, d.Handoff, d.Suppress = rule.Reason, rule.Handoff, ""
+			d.Exit = rule.Reason
+			e.handoff(&d, rule.Handoff)
 			if rule.Suppress {
 				d.Suppress = rule.Reason
 			}
@@ -290,6 +291,22 @@ func (e *Engine) firstExit(ctx context.Context, a runtime.Active, seq *campaigns
 	return campaigns.ExitRule{}, false, nil
 }
 
+// handoff hands the lead to sales with the decision, and moves it to
+// the hand-off's stage.
+func (e *Engine) handoff(d *runtime.Decision, name string) {
+	if name == "" {
+		return
+	}
+	d.Handoff = name
+	if h := e.Program.Handoffs[name]; h != nil && h.Stage != "" {
+		set := map[string]any{campaigns.AttrStage: h.Stage}
+		for k, v := range d.Set {
+			set[k] = v
+		}
+		d.Set = set
+	}
+}
+
 func (e *Engine) starts(sequence string) []runtime.Start {
 	seq := e.Program.Sequences[sequence]
 	if seq == nil || len(seq.Steps) == 0 {
@@ -317,7 +334,7 @@ func (e *Engine) complete(seq *campaigns.Sequence, d *runtime.Decision) {
 		if r.Reason != ReasonCompleted {
 			continue
 		}
-		d.Handoff = r.Handoff
+		e.handoff(d, r.Handoff)
 		if r.Enroll != "" {
 			d.Enroll = e.starts(r.Enroll)
 		}
@@ -456,7 +473,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			d.Set = st.Set
 			next(now)
 		case campaigns.StepHandoff:
-			d.Handoff = st.Handoff
+			e.handoff(&d, st.Handoff)
 			next(now)
 		case campaigns.StepEnroll:
 			d.Enroll = e.starts(st.Enroll)

@@ -7,10 +7,13 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,5 +368,71 @@ func TestNoDecisionLostNoDuplicate(t *testing.T) {
 	got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "new-worker", monday.Add(3*time.Hour))
 	if err != nil || got != (engine.Delivered{Accepted: 1}) {
 		t.Errorf("cy's delivery: %+v, %v", got, err)
+	}
+}
+
+// A converted lead is handed to sales: its stage moves to the hand-off's,
+// and the CRM's webhook gets a signed POST, retried until it answers.
+func TestHandoffWebhook(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("CRM_WEBHOOK_SECRET", "s3cret")
+	var mu sync.Mutex
+	var bodies [][]byte
+	var sigs []string
+	failFirst := true
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies, sigs = append(bodies, b), append(sigs, r.Header.Get(engine.SignatureHeader))
+		if failFirst {
+			failFirst = false
+			http.Error(rw, "busy", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+
+	w := newWorld(t)
+	w.eng.Program.Handoffs["sales"].WebhookURL = srv.URL
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1), "first_name", "Ann")
+	w.tick(monday)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "d1", Email: "ann@acme.example", Name: "demo_requested", At: monday.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(monday.Add(2 * time.Hour))
+	c, _ := w.st.Contact(ctx, "ann@acme.example")
+	if c.Values["stage"] != "sql" {
+		t.Errorf("stage after the hand-off: %v, want sql", c.Values["stage"])
+	}
+
+	at := monday.Add(2 * time.Hour)
+	if done, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), at); err != nil || done != 0 || failed != 0 {
+		t.Fatalf("first attempt: %d done, %d failed, %v; want a retry", done, failed, err)
+	}
+	// Not yet due again; then, after the backoff, delivered.
+	if done, _, _ := w.eng.Handoffs(ctx, w.st, srv.Client(), at.Add(30*time.Second)); done != 0 {
+		t.Fatal("retried before the backoff")
+	}
+	if done, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), at.Add(time.Minute)); err != nil || done != 1 || failed != 0 {
+		t.Fatalf("second attempt: %d done, %d failed, %v", done, failed, err)
+	}
+	if len(bodies) != 2 {
+		t.Fatalf("%d POSTs, want 2", len(bodies))
+	}
+	var p engine.HandoffPayload
+	if err := json.Unmarshal(bodies[1], &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Handoff != "sales" || p.Reason != "converted" || p.Sequence != "welcome" || p.Contact["email"] != "ann@acme.example" ||
+		p.Contact["first_name"] != "Ann" || p.Attempt != 2 || p.Scores["lead"].Rules["fit.saas"] != 30 {
+		t.Errorf("payload: %s", bodies[1])
+	}
+	if want := engine.Sign([]byte("s3cret"), at.Add(time.Minute), bodies[1]); sigs[1] != want {
+		t.Errorf("signature %q, want %q", sigs[1], want)
+	}
+	var status string
+	var attempts int
+	if err := w.st.DB().QueryRow(`SELECT status, attempts FROM handoffs`).Scan(&status, &attempts); err != nil || status != "done" || attempts != 2 {
+		t.Errorf("hand-off row: %s after %d attempts, %v", status, attempts, err)
 	}
 }

@@ -157,8 +157,8 @@ func (s *Store) Decide(ctx context.Context, d runtime.Decision) error {
 		}
 	}
 	if d.Handoff != "" {
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)`),
-			d.Contact, d.Handoff, cmpOr(d.Exit, "step"), d.Sequence, at); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`),
+			d.Contact, d.Handoff, cmpOr(d.Exit, "step"), d.Sequence, at, at); err != nil {
 			return fmt.Errorf("handing off contact %d: %w", d.Contact, err)
 		}
 	}
@@ -295,5 +295,43 @@ func (s *Store) LastTick(ctx context.Context) (time.Time, error) {
 func (s *Store) RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error {
 	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?)`),
 		s.t(at), worker, version, s.t(s.Now()), report)
+	return err
+}
+
+// DueHandoffs lists the pending hand-offs whose next attempt has come.
+func (s *Store) DueHandoffs(ctx context.Context, now time.Time, limit int) ([]runtime.PendingHandoff, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, contact_id, handoff, reason, COALESCE(sequence, ''), attempts, created_at FROM handoffs
+WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`), s.t(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runtime.PendingHandoff
+	for rows.Next() {
+		var h runtime.PendingHandoff
+		var created any
+		if err := rows.Scan(&h.ID, &h.Contact, &h.Handoff, &h.Reason, &h.Sequence, &h.Attempts, &created); err != nil {
+			return nil, err
+		}
+		h.CreatedAt, _ = s.scanTime(created)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// RecordHandoff records an attempt at a hand-off: done, failed for good,
+// or pending again at next.
+func (s *Store) RecordHandoff(ctx context.Context, id int64, status string, attempts int, next time.Time, failure string, now time.Time) error {
+	var nextAt, done, errText any
+	if status == "pending" {
+		nextAt = s.t(next)
+	} else {
+		done = s.t(now)
+	}
+	if failure != "" {
+		errText = failure
+	}
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE handoffs SET status = ?, attempts = ?, next_at = ?, last_error = ?, done_at = ? WHERE id = ?`),
+		status, attempts, nextAt, errText, done, id)
 	return err
 }

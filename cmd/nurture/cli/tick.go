@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ type engineStore interface {
 	runtime.Store
 	engine.Store
 	engine.Ledger
+	engine.HandoffStore
 	LastTick(ctx context.Context) (time.Time, error)
 	RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error
 }
@@ -102,6 +104,9 @@ type tickResult struct {
 	At        time.Time         `json:"at"`
 	Report    engine.Report     `json:"report"`
 	Delivered *engine.Delivered `json:"delivered,omitempty"`
+	// Hand-offs delivered to sales, and failed for good.
+	HandedOff      int `json:"handed_off"`
+	HandoffsFailed int `json:"handoffs_failed"`
 	// Skipped says why the tick did nothing: another worker held the
 	// tick lock.
 	Skipped string `json:"skipped,omitempty"`
@@ -155,6 +160,9 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 		}
 		res.Delivered = &d
 	}
+	if res.HandedOff, res.HandoffsFailed, err = eng.Handoffs(ctx, es, &http.Client{Timeout: 20 * time.Second}, now); err != nil {
+		return res, err
+	}
 	b, _ := json.Marshal(res)
 	return res, es.RecordTick(ctx, now, worker, v.Serial, string(b))
 }
@@ -191,6 +199,13 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.S
 		fmt.Fprintf(stdout, ", %d held back by the caps or the sending window", r.Deferred)
 	}
 	fmt.Fprintln(stdout)
+	if res.HandedOff+res.HandoffsFailed > 0 {
+		fmt.Fprintf(stdout, "  handed to sales: %d", res.HandedOff)
+		if res.HandoffsFailed > 0 {
+			fmt.Fprintf(stdout, ", %d failed after every retry", res.HandoffsFailed)
+		}
+		fmt.Fprintln(stdout)
+	}
 	if res.Delivered == nil {
 		if r.Planned > 0 {
 			fmt.Fprintln(stdout, "  (not sent: give --sender to deliver planned emails)")

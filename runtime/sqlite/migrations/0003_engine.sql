@@ -11,9 +11,13 @@ CREATE TABLE handoffs (
 	reason     TEXT    NOT NULL,
 	sequence   TEXT,
 	status     TEXT    NOT NULL,
-	created_at INTEGER NOT NULL
+	created_at INTEGER NOT NULL,
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	next_at    INTEGER,
+	last_error TEXT,
+	done_at    INTEGER
 );
-CREATE INDEX handoffs_status ON handoffs (status, created_at);
+CREATE INDEX handoffs_due ON handoffs (status, next_at);
 
 -- One row per tick: when it ran, on which version, what it decided.
 CREATE TABLE ticks (

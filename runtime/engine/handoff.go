@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// HandoffStore is what delivering hand-offs needs of the store.
+type HandoffStore interface {
+	DueHandoffs(ctx context.Context, now time.Time, limit int) ([]runtime.PendingHandoff, error)
+	RecordHandoff(ctx context.Context, id int64, status string, attempts int, next time.Time, failure string, now time.Time) error
+	ContactByID(ctx context.Context, id int64) (*runtime.Contact, error)
+	ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (runtime.Breakdown, error)
+}
+
+// HandoffBackoff is how long to wait after each failed attempt; after the
+// last, the hand-off fails for good and stays visible as failed.
+var HandoffBackoff = []time.Duration{time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
+
+// SignatureHeader carries the webhook's signature: t=UNIX,v1=HEX, the
+// HMAC-SHA256 under the hand-off's secret of "UNIX.BODY".
+const SignatureHeader = "X-Nurture-Signature"
+
+// Sign returns the signature header value of body at t under secret.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// HandoffPayload is the JSON a hand-off webhook receives.
+type HandoffPayload struct {
+	Handoff  string                  `json:"handoff"`
+	Reason   string                  `json:"reason"`
+	Sequence string                  `json:"sequence,omitempty"`
+	At       time.Time               `json:"at"`
+	Contact  map[string]any          `json:"contact"`
+	Scores   map[string]HandoffScore `json:"scores"`
+	Attempt  int                     `json:"attempt"`
+	ID       int64                   `json:"id"`
+}
+
+// HandoffScore is a score with its rules, as the webhook shows it.
+type HandoffScore struct {
+	Score float64            `json:"score"`
+	Rules map[string]float64 `json:"rules"`
+}
+
+// Handoffs delivers the hand-offs due: a signed POST of the lead to each
+// hand-off's webhook, retried with backoff, the outcome recorded.
+// Hand-offs with no webhook are done when recorded: their stage change
+// was made with the decision.
+func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Client, now time.Time) (done, failed int, err error) {
+	hs, err := s.DueHandoffs(ctx, now, e.batch())
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, h := range hs {
+		def := e.Program.Handoffs[h.Handoff]
+		attempt := h.Attempts + 1
+		if def == nil || def.WebhookURL == "" {
+			if err := s.RecordHandoff(ctx, h.ID, "done", attempt, time.Time{}, "", now); err != nil {
+				return done, failed, err
+			}
+			done++
+			continue
+		}
+		perr := e.post(ctx, s, client, def, h, attempt, now)
+		switch {
+		case perr == nil:
+			err = s.RecordHandoff(ctx, h.ID, "done", attempt, time.Time{}, "", now)
+			done++
+		case attempt > len(HandoffBackoff):
+			err = s.RecordHandoff(ctx, h.ID, "failed", attempt, time.Time{}, perr.Error(), now)
+			failed++
+		default:
+			err = s.RecordHandoff(ctx, h.ID, "pending", attempt, now.Add(HandoffBackoff[attempt-1]), perr.Error(), now)
+		}
+		if err != nil {
+			return done, failed, err
+		}
+	}
+	return done, failed, nil
+}
+
+func (e *Engine) post(ctx context.Context, s HandoffStore, client *http.Client, def *campaigns.Handoff, h runtime.PendingHandoff, attempt int, now time.Time) error {
+	secret := os.Getenv(def.SecretEnv)
+	if def.SecretEnv != "" && secret == "" {
+		return fmt.Errorf("$%s, the webhook's signing secret, is not set", def.SecretEnv)
+	}
+	c, err := s.ContactByID(ctx, h.Contact)
+	if err != nil || c == nil {
+		return fmt.Errorf("contact %d: %v", h.Contact, err)
+	}
+	p := HandoffPayload{Handoff: h.Handoff, Reason: h.Reason, Sequence: h.Sequence, At: h.CreatedAt, Contact: map[string]any{},
+		Scores: map[string]HandoffScore{}, Attempt: attempt, ID: h.ID}
+	for k, v := range c.Values {
+		p.Contact[k] = v
+	}
+	for name := range e.Program.Scoring {
+		b, err := s.ScoreBreakdown(ctx, e.Program, name, c.ID, now)
+		if err != nil {
+			return err
+		}
+		hs := HandoffScore{Score: b.Score, Rules: map[string]float64{}}
+		for _, r := range b.Rules {
+			hs.Rules[r.Rule] = r.Points
+		}
+		p.Scores[name] = hs
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, def.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "nurture-handoff-"+strconv.FormatInt(h.ID, 10))
+	if secret != "" {
+		req.Header.Set(SignatureHeader, Sign([]byte(secret), now, body))
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("the webhook answered %s", resp.Status)
+	}
+	return nil
+}
