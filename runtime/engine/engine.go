@@ -42,11 +42,9 @@ func (e *Engine) batch() int { return cmp.Or(e.Batch, 500) }
 // through its steps, planning the emails they send.
 func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 	r := Report{Exited: map[string]int{}, Enrolled: map[string]int{}}
-	n, err := e.Store.Rescore(ctx, e.Program, nil, now)
-	if err != nil {
+	if err := e.rescore(ctx, now, &r); err != nil {
 		return r, fmt.Errorf("scoring: %w", err)
 	}
-	r.Scored = n
 	if err := e.exits(ctx, now, &r); err != nil {
 		return r, err
 	}
@@ -66,6 +64,34 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 				return r, fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
 			}
 		}
+	}
+}
+
+// rescore scores every contact on a first tick and on the first tick of
+// each hour — decay and windows move every score a little as time passes —
+// and in between only the contacts that changed or got events since the
+// last tick.
+func (e *Engine) rescore(ctx context.Context, now time.Time, r *Report) error {
+	if len(e.Program.Scoring) == 0 {
+		return nil
+	}
+	if e.Since.IsZero() || now.Truncate(time.Hour).After(e.Since.Truncate(time.Hour)) {
+		n, err := e.Store.Rescore(ctx, e.Program, nil, now)
+		r.Scored += n
+		return err
+	}
+	var after int64
+	for {
+		ids, err := e.Store.Changed(ctx, e.Since, after, e.batch())
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		n, err := e.Store.Rescore(ctx, e.Program, ids, now)
+		if err != nil {
+			return err
+		}
+		r.Scored += n
+		after = ids[len(ids)-1]
 	}
 }
 
@@ -159,54 +185,114 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 }
 
 // exits ends the active enrollments whose exit rules fire, and every
-// marketing enrollment of a suppressed contact.
+// marketing enrollment of a suppressed contact; and moves on the contacts
+// waiting for an event that came. Each rule is one query over the
+// sequence's active enrollments, in the rules' order, so that the first
+// rule that fires is the one that counts.
 func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
-	var after int64
-	for {
-		as, err := e.Store.Active(ctx, after, e.batch())
-		if err != nil {
-			return err
-		}
-		if len(as) == 0 {
-			return nil
-		}
-		for _, a := range as {
-			after = a.ID
-			seq := e.Program.Sequences[a.Sequence]
-			if seq == nil {
-				continue // apply ends enrollments of removed sequences
-			}
-			rule, fired, err := e.firstExit(ctx, a, seq, now)
-			if err != nil {
-				return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
-			}
-			if !fired {
-				// A contact waiting for an event that has happened goes on
-				// now rather than at the timeout.
-				if i := seq.StepIndex(a.Step); i >= 0 && seq.Steps[i].Kind == campaigns.StepWaitFor {
-					if err := e.wake(ctx, a, seq.Steps[i].WaitFor, now, r); err != nil {
-						return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
-					}
+	for _, name := range e.sequences() {
+		seq := e.Program.Sequences[name]
+		fire := func(rule campaigns.ExitRule, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
+			var after int64
+			for {
+				as, err := e.Store.ActiveWhere(ctx, e.Program, name, "", enteredBy, p, now, after, e.batch())
+				if err != nil {
+					return fmt.Errorf("exit rule %q of %s: %w", rule.Reason, name, err)
 				}
-				continue
+				if len(as) == 0 {
+					return nil
+				}
+				for _, a := range as {
+					after = a.ID
+					if confirm {
+						// Events before the contact entered do not count.
+						met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{sinceEntered(*rule.When, a.EnteredAt, now)}, now)
+						if err != nil {
+							return err
+						}
+						if !met[0] {
+							continue
+						}
+					}
+					d := e.decision(a, now)
+					d.Exit = rule.Reason
+					e.handoff(&d, rule.Handoff)
+					if rule.Suppress {
+						d.Suppress = rule.Reason
+					}
+					if rule.Enroll != "" {
+						d.Enroll = e.starts(rule.Enroll)
+					}
+					if err := e.Store.Decide(ctx, d); err != nil {
+						return err
+					}
+					r.Exited[rule.Reason]++
+					r.Steps++
+				}
 			}
-			d := e.decision(a, now)
-			d.Exit = rule.Reason
-			e.handoff(&d, rule.Handoff)
-			if rule.Suppress {
-				d.Suppress = rule.Reason
-			}
-			if rule.Enroll != "" {
-				d.Enroll = e.starts(rule.Enroll)
-			}
-			if err := e.Store.Decide(ctx, d); err != nil {
+		}
+		if !seq.Transactional() {
+			if err := fire(campaigns.ExitRule{Reason: ReasonSuppressed}, campaigns.Predicate{Op: campaigns.OpSuppressed}, time.Time{}, false); err != nil {
 				return err
 			}
-			r.Exited[rule.Reason]++
-			r.Steps++
+		}
+		for _, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
+			var err error
+			switch {
+			case rule.When != nil:
+				err = fire(rule, *rule.When, time.Time{}, hasOpenEvent(*rule.When))
+			case rule.Inactive > 0:
+				// Inactive, and in the sequence at least as long.
+				err = fire(rule, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: rule.Inactive}, now.Add(-rule.Inactive.Std()), false)
+			case rule.After > 0:
+				err = fire(rule, campaigns.Predicate{Op: campaigns.OpAll}, now.Add(-rule.After.Std()), false)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		// A contact waiting for an event that has come goes on now rather
+		// than at the timeout.
+		for _, st := range seq.Steps {
+			if st.Kind != campaigns.StepWaitFor {
+				continue
+			}
+			var after int64
+			for {
+				as, err := e.Store.ActiveWhere(ctx, e.Program, name, st.Name, time.Time{}, eventSince(st.WaitFor.Event, e.Since, now), now, after, e.batch())
+				if err != nil {
+					return err
+				}
+				if len(as) == 0 {
+					break
+				}
+				for _, a := range as {
+					after = a.ID
+					if err := e.advance(ctx, a, now, r); err != nil {
+						return fmt.Errorf("contact %d in %s: %w", a.Contact, name, err)
+					}
+				}
+			}
 		}
 	}
+	return nil
 }
+
+// hasOpenEvent reports whether p has an event condition without a window
+// of its own: those count only the events since the contact entered.
+func hasOpenEvent(p campaigns.Predicate) bool {
+	found := false
+	p.Walk(func(q *campaigns.Predicate) {
+		if q.Op == campaigns.OpEvent && q.Event != nil && q.Event.Within == 0 {
+			found = true
+		}
+	})
+	return found
+}
+
+// ReasonSuppressed ends the enrollments of a contact whose address is
+// suppressed: unsubscribed, bounced, complained or listed by hand.
+const ReasonSuppressed = "suppressed"
 
 // sinceEntered limits the event conditions of an exit rule that have no
 // window of their own to the events since the contact entered: a demo
@@ -227,15 +313,6 @@ func sinceEntered(p campaigns.Predicate, entered, now time.Time) campaigns.Predi
 	return p
 }
 
-// wake advances a waiting for an event, if the event has come.
-func (e *Engine) wake(ctx context.Context, a runtime.Active, wf *campaigns.WaitFor, now time.Time, r *Report) error {
-	met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, a.StepSince, now)}, now)
-	if err != nil || !met[0] {
-		return err
-	}
-	return e.advance(ctx, a, now, r)
-}
-
 // eventSince is the condition that ev happened between since and now
 // (ever, when since is zero).
 func eventSince(ev campaigns.EventCondition, since, now time.Time) campaigns.Predicate {
@@ -246,49 +323,6 @@ func eventSince(ev campaigns.EventCondition, since, now time.Time) campaigns.Pre
 	}
 	ev.MinCount = max(ev.MinCount, 1)
 	return campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}
-}
-
-// ReasonSuppressed ends the enrollments of a contact whose address is
-// suppressed: unsubscribed, bounced, complained or listed by hand.
-const ReasonSuppressed = "suppressed"
-
-// firstExit is the first exit rule that fires for a, the sequence's own
-// before the programme's; a suppressed address ends marketing first.
-func (e *Engine) firstExit(ctx context.Context, a runtime.Active, seq *campaigns.Sequence, now time.Time) (campaigns.ExitRule, bool, error) {
-	rules := append(slices.Clone(seq.Exits), e.Program.Exits...)
-	// Conditions go to the store in one query: suppression, then each
-	// rule's condition (when, or inactivity).
-	preds := []campaigns.Predicate{{Op: campaigns.OpSuppressed}}
-	for _, r := range rules {
-		switch {
-		case r.When != nil:
-			preds = append(preds, sinceEntered(*r.When, a.EnteredAt, now))
-		case r.Inactive > 0:
-			// Inactive since entering, too: a contact who just entered is
-			// not disengaged from this sequence yet.
-			preds = append(preds, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: r.Inactive})
-		default:
-			preds = append(preds, campaigns.Predicate{Op: campaigns.OpAny}) // unused
-		}
-	}
-	met, err := e.Store.Matches(ctx, e.Program, a.Contact, preds, now)
-	if err != nil {
-		return campaigns.ExitRule{}, false, err
-	}
-	if met[0] && !seq.Transactional() {
-		return campaigns.ExitRule{Reason: ReasonSuppressed}, true, nil
-	}
-	for i, r := range rules {
-		switch {
-		case r.When != nil && met[i+1]:
-			return r, true, nil
-		case r.Inactive > 0 && met[i+1] && !now.Before(a.EnteredAt.Add(r.Inactive.Std())):
-			return r, true, nil
-		case r.After > 0 && !now.Before(a.EnteredAt.Add(r.After.Std())):
-			return r, true, nil
-		}
-	}
-	return campaigns.ExitRule{}, false, nil
 }
 
 // handoff hands the lead to sales with the decision, and moves it to

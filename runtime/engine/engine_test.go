@@ -64,6 +64,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	// The store stamps creations and changes with its clock: keep it
+	// before the ticks, whatever day the tests run.
+	st.Now = func() time.Time { return monday.AddDate(0, 0, -1) }
 	p := program(t)
 	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
 		t.Fatal(err)
@@ -434,5 +437,35 @@ func TestHandoffWebhook(t *testing.T) {
 	var attempts int
 	if err := w.st.DB().QueryRow(`SELECT status, attempts FROM handoffs`).Scan(&status, &attempts); err != nil || status != "done" || attempts != 2 {
 		t.Errorf("hand-off row: %s after %d attempts, %v", status, attempts, err)
+	}
+}
+
+// Between the hourly full scoring, a tick scores only the contacts that
+// changed or got events since the last one.
+func TestTickScoresWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	for _, e := range []string{"ann@acme.example", "bob@acme.example", "cy@acme.example"} {
+		w.contact(e, monday.AddDate(0, 0, -30))
+	}
+	if r := w.tick(monday); r.Scored != 3 {
+		t.Fatalf("first tick scored %d, want 3", r.Scored)
+	}
+	w.eng.Since = monday
+	// Changes are stamped with the store's clock.
+	w.st.Now = func() time.Time { return monday.Add(10 * time.Minute) }
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "p1", Email: "bob@acme.example", Name: "page_view", At: monday.Add(5 * time.Minute), Props: map[string]any{"path": "/pricing"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.tick(monday.Add(20 * time.Minute)); r.Scored != 1 {
+		t.Errorf("a tick within the hour scored %d, want bob alone", r.Scored)
+	}
+	w.eng.Since = monday.Add(20 * time.Minute)
+	if r := w.tick(monday.Add(40 * time.Minute)); r.Scored != 0 {
+		t.Errorf("a tick with nothing new scored %d", r.Scored)
+	}
+	w.eng.Since = monday.Add(40 * time.Minute)
+	if r := w.tick(monday.Add(70 * time.Minute)); r.Scored != 3 {
+		t.Errorf("the next hour's first tick scored %d, want everyone", r.Scored)
 	}
 }

@@ -22,6 +22,13 @@ type Store interface {
 	// next check is at or before now.
 	Active(ctx context.Context, after int64, limit int) ([]runtime.Active, error)
 	Due(ctx context.Context, now time.Time, limit int) ([]runtime.Active, error)
+	// ActiveWhere lists, above enrollment after, the active enrollments
+	// in sequence (at step, when given; entered at or before enteredBy,
+	// when given) whose contact meets p at now.
+	ActiveWhere(ctx context.Context, prog *campaigns.Program, sequence, step string, enteredBy time.Time, p campaigns.Predicate, now time.Time, after int64, limit int) ([]runtime.Active, error)
+	// Changed returns the contacts whose attributes changed or who got
+	// events since a time, above after.
+	Changed(ctx context.Context, since time.Time, after int64, limit int) ([]int64, error)
 	// Decide writes one decision about one enrollment, all or nothing.
 	Decide(ctx context.Context, d runtime.Decision) error
 	// Sends lists the emails planned or sent to a contact since a time.

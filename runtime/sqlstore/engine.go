@@ -335,3 +335,52 @@ func (s *Store) RecordHandoff(ctx context.Context, id int64, status string, atte
 		status, attempts, nextAt, errText, done, id)
 	return err
 }
+
+// Changed returns up to limit IDs above after of the contacts whose
+// attributes changed or who got events since a time.
+func (s *Store) Changed(ctx context.Context, since time.Time, after int64, limit int) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id FROM contacts WHERE (updated_at > ? OR changed_at > ?) AND id > ? ORDER BY id LIMIT ?`),
+		s.t(since), s.t(since), after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// ActiveWhere lists, above enrollment after, the active enrollments in
+// sequence (at step, when given; entered at or before enteredBy, when
+// given) whose contact meets p at now.
+func (s *Store) ActiveWhere(ctx context.Context, prog *campaigns.Program, sequence, step string, enteredBy time.Time, p campaigns.Predicate, now time.Time, after int64, limit int) ([]runtime.Active, error) {
+	where, args, err := s.Where(prog, p, now)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version
+FROM enrollments en JOIN contacts c ON c.id = en.contact_id
+WHERE en.state = ? AND en.sequence = ? AND en.id > ?`
+	all := []any{stateActive, sequence, after}
+	if step != "" {
+		q += ` AND en.step = ?`
+		all = append(all, step)
+	}
+	if !enteredBy.IsZero() {
+		q += ` AND en.entered_at <= ?`
+		all = append(all, s.t(enteredBy))
+	}
+	q += ` AND ` + where + ` ORDER BY en.id LIMIT ?`
+	all = append(append(all, args...), limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), all...)
+	if err != nil {
+		return nil, err
+	}
+	return s.scanActive(rows)
+}

@@ -83,6 +83,9 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 	if err := s.markEngaged(ctx, tx, engaged); err != nil {
 		return res, err
 	}
+	if err := s.markChanged(ctx, tx, rows); err != nil {
+		return res, err
+	}
 	return res, tx.Commit()
 }
 
@@ -109,6 +112,28 @@ func (s *Store) markEngaged(ctx context.Context, tx *sql.Tx, engaged map[int64]t
 UPDATE contacts SET last_engaged_at = v.at FROM v
 WHERE contacts.id = v.id AND (contacts.last_engaged_at IS NULL OR contacts.last_engaged_at < v.at)`
 		if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markChanged notes that the contacts of these event rows have new
+// events, for the engine's next tick.
+func (s *Store) markChanged(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, r := range rows {
+		if id := r[1].(int64); !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	now := s.t(s.Now())
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("id", ids[i:min(i+500, len(ids))])
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE `+cond), append([]any{now}, args...)...); err != nil {
 			return err
 		}
 	}

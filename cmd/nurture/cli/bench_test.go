@@ -526,3 +526,69 @@ func BenchmarkPlan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTick runs examples/b2b-saas on its sample data at scale: the
+// first tick after apply (cold: every contact scored, the entry segments
+// enrolled, every first email planned), a tick five minutes later with
+// nothing new, and beside them a bare scan of the contacts and events
+// tables.
+func BenchmarkTick(b *testing.B) {
+	ctx := context.Background()
+	n := benchContacts(b)
+	_, contacts, events := benchData(b, n)
+	for _, mk := range benchStores(b) {
+		name := mk().dialect
+		b.Run(name, func(b *testing.B) {
+			var cold, warm, bare time.Duration
+			for range b.N {
+				st := mk()
+				for _, args := range [][]string{
+					{"contacts", "import", contacts, "--dir", benchDir, "--rejects", filepath.Join(b.TempDir(), "r")},
+					{"events", "import", events, "--dir", benchDir, "--batch", "5000", "--rejects", filepath.Join(b.TempDir(), "r")},
+					{"apply", benchDir, "--auto-approve"},
+				} {
+					if out, errOut, code := run(b, append(args, "--store", st.spec)...); code != 0 {
+						b.Fatalf("%s: %s%s", args[0], out, errOut)
+					}
+				}
+				es, err := openEngineStore(ctx, st.spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				db := es.(interface{ DB() *sql.DB }).DB()
+				if _, err := db.Exec("ANALYZE"); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				var c, e int
+				if err := db.QueryRow(`SELECT COUNT(*), SUM(LENGTH(email)) FROM contacts`).Scan(&c, new(int64)); err != nil {
+					b.Fatal(err)
+				}
+				if err := db.QueryRow(`SELECT COUNT(*), SUM(LENGTH(props)) FROM events`).Scan(&e, new(int64)); err != nil {
+					b.Fatal(err)
+				}
+				bare += time.Since(t0)
+				at := benchNow.Add(15 * time.Hour)
+				t0 = time.Now()
+				res, err := tickOnce(ctx, es, nil, "bench", at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cold += time.Since(t0)
+				if res.Report.Planned == 0 {
+					b.Fatalf("the cold tick planned nothing: %+v", res.Report)
+				}
+				t0 = time.Now()
+				if _, err := tickOnce(ctx, es, nil, "bench", at.Add(5*time.Minute)); err != nil {
+					b.Fatal(err)
+				}
+				warm += time.Since(t0)
+				es.Close()
+				st.drop()
+			}
+			b.ReportMetric(cold.Seconds()/float64(b.N), "cold-s")
+			b.ReportMetric(warm.Seconds()/float64(b.N), "next-s")
+			b.ReportMetric(bare.Seconds()/float64(b.N), "scan-s")
+		})
+	}
+}

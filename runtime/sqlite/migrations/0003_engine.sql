@@ -28,3 +28,9 @@ CREATE TABLE ticks (
 	finished_at INTEGER NOT NULL,
 	report      TEXT    NOT NULL
 );
+
+-- What a tick looks at again: contacts whose attributes changed
+-- (updated_at) or who have new events (changed_at) since the last tick.
+ALTER TABLE contacts ADD COLUMN changed_at INTEGER;
+CREATE INDEX contacts_updated ON contacts (updated_at);
+CREATE INDEX contacts_changed ON contacts (changed_at);
