@@ -59,12 +59,45 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 		if len(due) == 0 {
 			return r, nil
 		}
-		for _, a := range due {
-			if err := e.advance(ctx, a, now, &r); err != nil {
-				return r, fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
-			}
+		if err := e.advanceAll(ctx, due, now, &r); err != nil {
+			return r, err
 		}
 	}
+}
+
+// page holds what deciding a page of enrollments reads and writes: the
+// contacts and their recent sends, read in two queries, and the
+// decisions, written in one transaction.
+type page struct {
+	contacts map[int64]*runtime.Contact
+	sent     map[int64][]runtime.Sent
+	ds       []runtime.Decision
+}
+
+// advanceAll moves a page of enrollments on and writes the decisions.
+func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.Time, r *Report) error {
+	ids := make([]int64, len(as))
+	for i, a := range as {
+		ids[i] = a.Contact
+	}
+	var span time.Duration
+	for _, seq := range e.Program.Sequences {
+		span = max(span, e.capSpan(seq))
+	}
+	pg := &page{}
+	var err error
+	if pg.contacts, err = e.Store.ContactsByID(ctx, ids); err != nil {
+		return err
+	}
+	if pg.sent, err = e.Store.SendsOf(ctx, ids, now.Add(-span)); err != nil {
+		return err
+	}
+	for _, a := range as {
+		if err := e.advance(ctx, a, now, r, pg); err != nil {
+			return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
+		}
+	}
+	return e.Store.DecideAll(ctx, pg.ds)
 }
 
 // rescore scores every contact on a first tick and on the first tick of
@@ -202,6 +235,7 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 				if len(as) == 0 {
 					return nil
 				}
+				var ds []runtime.Decision
 				for _, a := range as {
 					after = a.ID
 					if confirm {
@@ -223,11 +257,12 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 					if rule.Enroll != "" {
 						d.Enroll = e.starts(rule.Enroll)
 					}
-					if err := e.Store.Decide(ctx, d); err != nil {
-						return err
-					}
+					ds = append(ds, d)
 					r.Exited[rule.Reason]++
 					r.Steps++
+				}
+				if err := e.Store.DecideAll(ctx, ds); err != nil {
+					return err
 				}
 			}
 		}
@@ -266,11 +301,9 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 				if len(as) == 0 {
 					break
 				}
-				for _, a := range as {
-					after = a.ID
-					if err := e.advance(ctx, a, now, r); err != nil {
-						return fmt.Errorf("contact %d in %s: %w", a.Contact, name, err)
-					}
+				after = as[len(as)-1].ID
+				if err := e.advanceAll(ctx, as, now, r); err != nil {
+					return err
 				}
 			}
 		}
@@ -381,14 +414,14 @@ func (e *Engine) complete(seq *campaigns.Sequence, d *runtime.Decision) {
 
 // advance moves one due enrollment through its steps until it has to
 // wait, writing a decision at each step.
-func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r *Report) error {
+func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r *Report, pg *page) error {
 	seq := e.Program.Sequences[a.Sequence]
 	if seq == nil {
 		return nil
 	}
-	c, err := e.Store.ContactByID(ctx, a.Contact)
-	if err != nil || c == nil {
-		return err
+	c := pg.contacts[a.Contact]
+	if c == nil {
+		return nil // gone since the page was read
 	}
 	tz, _ := c.Values[campaigns.AttrTimezone].(string)
 	loc := Location(tz, e.Program.Cadence.DefaultTimezone)
@@ -398,7 +431,8 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			d := e.decision(a, now)
 			d.Exit = campaigns.ExitStepRemoved
 			r.Exited[d.Exit]++
-			return e.Store.Decide(ctx, d)
+			pg.ds = append(pg.ds, d)
+			return nil
 		}
 		st := seq.Steps[i]
 		d := e.decision(a, now)
@@ -424,12 +458,8 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		}
 		switch st.Kind {
 		case campaigns.StepSend:
-			sent, err := e.Store.Sends(ctx, a.Contact, now.Add(-e.capSpan(seq)))
-			if err != nil {
-				return err
-			}
 			var all, mine []time.Time
-			for _, s := range sent {
+			for _, s := range pg.sent[a.Contact] {
 				if q := e.Program.Sequences[s.Sequence]; q != nil && q.Transactional() {
 					continue
 				}
@@ -450,7 +480,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				}
 			}
 			if at.After(now) {
-				why := "outside the sending window (quiet hours or business days in " + loc.String() + ")"
+				why := "outside the sending window in " + loc.String()
 				if CapFree(e.Program.Cadence.Limits, all, now).After(now) || CapFree(seq.Cap, mine, now).After(now) {
 					why = "held back by the cadence caps"
 				}
@@ -464,6 +494,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			if len(st.Send) > 1 {
 				d.Send.Variant = v.Name
 			}
+			pg.sent[a.Contact] = append(pg.sent[a.Contact], runtime.Sent{Sequence: a.Sequence, At: now})
 			r.Planned++
 			next(now)
 		case campaigns.StepWait:
@@ -521,8 +552,13 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		default:
 			return fmt.Errorf("step %s: unknown kind %q", st.Name, st.Kind)
 		}
-		if err := e.Store.Decide(ctx, d); err != nil {
-			return err
+		pg.ds = append(pg.ds, d)
+		if len(d.Set) > 0 {
+			// Later steps may read what this one set: write it now.
+			if err := e.Store.DecideAll(ctx, pg.ds); err != nil {
+				return err
+			}
+			pg.ds = pg.ds[:0]
 		}
 		r.Steps++
 		if d.Exit != "" {
@@ -534,7 +570,11 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		}
 		a.Step, a.StepSince = d.Step, d.StepSince
 	}
-	// Steps that loop without ever waiting: look again next tick.
+	// Steps that loop without ever waiting: look again in an hour rather
+	// than spin.
+	d := e.decision(a, now)
+	d.NextCheck, d.Waiting = now.Add(time.Hour), "steps that loop without a wait"
+	pg.ds = append(pg.ds, d)
 	return nil
 }
 

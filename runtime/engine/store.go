@@ -29,10 +29,10 @@ type Store interface {
 	// Changed returns the contacts whose attributes changed or who got
 	// events since a time, above after.
 	Changed(ctx context.Context, since time.Time, after int64, limit int) ([]int64, error)
-	// Decide writes one decision about one enrollment, all or nothing.
-	Decide(ctx context.Context, d runtime.Decision) error
-	// Sends lists the emails planned or sent to a contact since a time.
-	Sends(ctx context.Context, contact int64, since time.Time) ([]runtime.Sent, error)
-	// Contact finds a contact by ID.
-	ContactByID(ctx context.Context, id int64) (*runtime.Contact, error)
+	// DecideAll writes decisions in order, all or nothing.
+	DecideAll(ctx context.Context, ds []runtime.Decision) error
+	// SendsOf lists the emails planned or sent to contacts since a time.
+	SendsOf(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Sent, error)
+	// ContactsByID finds contacts by ID.
+	ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error)
 }

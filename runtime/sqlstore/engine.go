@@ -99,15 +99,27 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]runtime.Ac
 	return s.scanActive(rows)
 }
 
-// Decide writes one decision in one transaction: the enrollment's new
-// place, and the ledger row, attributes, hand-off, enrollments and
-// suppression it brings.
-func (s *Store) Decide(ctx context.Context, d runtime.Decision) error {
+// DecideAll writes decisions in order, in one transaction: a page of
+// them costs one commit.
+func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
+	if len(ds) == 0 {
+		return nil
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	for _, d := range ds {
+		if err := s.decide(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *Store) decide(ctx context.Context, tx *sql.Tx, d runtime.Decision) error {
+	var err error
 	at := s.t(d.At)
 	var next, waiting any
 	if !d.NextCheck.IsZero() {
@@ -173,7 +185,7 @@ func (s *Store) Decide(ctx context.Context, d runtime.Decision) error {
 			return fmt.Errorf("suppressing contact %d: %w", d.Contact, err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 func cmpOr(a, b string) string {
@@ -181,26 +193,6 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// Sends lists a contact's planned and sent emails since a time.
-func (s *Store) Sends(ctx context.Context, contact int64, since time.Time) ([]runtime.Sent, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT sequence, planned_at FROM sends WHERE contact_id = ? AND planned_at >= ? AND status <> 'failed' ORDER BY planned_at`), contact, s.t(since))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []runtime.Sent
-	for rows.Next() {
-		var x runtime.Sent
-		var at any
-		if err := rows.Scan(&x.Sequence, &at); err != nil {
-			return nil, err
-		}
-		x.At, _ = s.scanTime(at)
-		out = append(out, x)
-	}
-	return out, rows.Err()
 }
 
 // ContactByID finds a contact by ID, or returns nil.
@@ -383,4 +375,58 @@ WHERE en.state = ? AND en.sequence = ? AND en.id > ?`
 		return nil, err
 	}
 	return s.scanActive(rows)
+}
+
+// ContactsByID finds contacts by ID.
+func (s *Store) ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error) {
+	out := make(map[int64]*runtime.Contact, len(ids))
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("id", ids[i:min(i+500, len(ids))])
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+s.selectContact("")+` FROM contacts WHERE `+cond), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			c, err := s.scanContact(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[c.ID] = &c
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// SendsOf lists the planned and sent emails of contacts since a time.
+func (s *Store) SendsOf(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Sent, error) {
+	out := map[int64][]runtime.Sent{}
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, sequence, planned_at FROM sends WHERE `+cond+` AND planned_at >= ? AND status <> 'failed' ORDER BY planned_at`),
+			append(args, s.t(since))...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var x runtime.Sent
+			var at any
+			if err := rows.Scan(&id, &x.Sequence, &at); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			x.At, _ = s.scanTime(at)
+			out[id] = append(out[id], x)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

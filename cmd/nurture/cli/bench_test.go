@@ -564,7 +564,7 @@ func BenchmarkTick(b *testing.B) {
 				if err := db.QueryRow(`SELECT COUNT(*), SUM(LENGTH(email)) FROM contacts`).Scan(&c, new(int64)); err != nil {
 					b.Fatal(err)
 				}
-				if err := db.QueryRow(`SELECT COUNT(*), SUM(LENGTH(props)) FROM events`).Scan(&e, new(int64)); err != nil {
+				if err := db.QueryRow(`SELECT COUNT(*), SUM(LENGTH(name)) FROM events`).Scan(&e, new(int64)); err != nil {
 					b.Fatal(err)
 				}
 				bare += time.Since(t0)

@@ -199,7 +199,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 				line += ", next check " + e.NextCheckAt.UTC().Format(time.RFC3339)
 			}
 			if e.Waiting != "" {
-				line += " (" + e.Waiting + ")"
+				line += ": " + e.Waiting
 			}
 		} else {
 			line += "\tleft " + e.ExitedAt.UTC().Format(time.RFC3339) + ": " + e.ExitReason
