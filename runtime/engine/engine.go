@@ -197,9 +197,12 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 				conds = append(conds, not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
 			}
 		}
+		// Pages of candidates are large: each one evaluates the entry
+		// segment's set conditions (hashes over events and enrollments)
+		// afresh, so few pages cost far less than many small ones.
 		var after int64
 		for {
-			ids, err := e.Store.IDs(ctx, e.Program, all(conds...), now, after, e.batch())
+			ids, err := e.Store.IDs(ctx, e.Program, all(conds...), now, after, 20*e.batch())
 			if err != nil {
 				return fmt.Errorf("entering %s: %w", name, err)
 			}
@@ -458,19 +461,27 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		}
 		switch st.Kind {
 		case campaigns.StepSend:
+			// all: the marketing email the contact got, which the
+			// programme's caps count; mine: this sequence's, which its
+			// own caps count, transactional or not.
 			var all, mine []time.Time
 			for _, s := range pg.sent[a.Contact] {
-				if q := e.Program.Sequences[s.Sequence]; q != nil && q.Transactional() {
-					continue
-				}
-				all = append(all, s.At)
 				if s.Sequence == a.Sequence {
 					mine = append(mine, s.At)
 				}
+				if q := e.Program.Sequences[s.Sequence]; q == nil || !q.Transactional() {
+					all = append(all, s.At)
+				}
 			}
-			w := NewWindow(e.Program.Cadence, loc)
-			at := SendTime(w, e.Program.Cadence.Limits, all, now, seq.Transactional())
-			if !seq.Transactional() && len(seq.Cap) > 0 {
+			var at time.Time
+			why := "held back by the sequence's cap"
+			if seq.Transactional() {
+				// Exempt from the cadence and the sending window; its own
+				// cap still holds.
+				at = CapFree(seq.Cap, mine, now)
+			} else {
+				w := NewWindow(e.Program.Cadence, loc)
+				at = SendTime(w, e.Program.Cadence.Limits, all, now, false)
 				for {
 					later := SendTime(w, e.Program.Cadence.Limits, all, CapFree(seq.Cap, mine, at), false)
 					if later.Equal(at) {
@@ -478,12 +489,14 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 					}
 					at = later
 				}
+				switch {
+				case CapFree(e.Program.Cadence.Limits, all, now).After(now):
+					why = "held back by the cadence caps"
+				case !CapFree(seq.Cap, mine, now).After(now):
+					why = "outside the sending window in " + loc.String()
+				}
 			}
 			if at.After(now) {
-				why := "outside the sending window in " + loc.String()
-				if CapFree(e.Program.Cadence.Limits, all, now).After(now) || CapFree(seq.Cap, mine, now).After(now) {
-					why = "held back by the cadence caps"
-				}
 				waitUntil(at, why)
 				r.Deferred++
 				break

@@ -469,3 +469,30 @@ func TestTickScoresWhatChanged(t *testing.T) {
 		t.Errorf("the next hour's first tick scored %d, want everyone", r.Scored)
 	}
 }
+
+// Transactional mail ignores the cadence caps and the sending window but
+// keeps its sequence's own cap.
+func TestTransactionalKeepsItsOwnCap(t *testing.T) {
+	w := newWorld(t)
+	seq := w.eng.Program.Sequences["welcome"]
+	seq.TransactionalReason = "the account the contact opened"
+	seq.Cap = []campaigns.Limit{{Max: 1, Per: campaigns.MustDuration("10d")}}
+	// Friday 27 November, 20:00 New York: quiet hours for marketing.
+	friday := time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)
+	w.contact("ann@acme.example", friday.AddDate(0, 0, -1))
+	if r := w.tick(friday); r.Planned != 1 {
+		t.Fatalf("the welcome waited for the window: %+v", r)
+	}
+	// The guide is due a week later, but the sequence's cap holds it to
+	// ten days after the first.
+	if r := w.tick(friday.AddDate(0, 0, 7)); r.Planned != 0 || r.Deferred != 1 {
+		t.Fatalf("day 7: %+v", r)
+	}
+	es := w.enrollments("ann@acme.example")
+	if len(es) != 1 || !es[0].NextCheckAt.Equal(friday.AddDate(0, 0, 10)) || es[0].Waiting != "held back by the sequence's cap" {
+		t.Fatalf("enrollment: %+v", es)
+	}
+	if r := w.tick(friday.AddDate(0, 0, 10)); r.Planned != 1 {
+		t.Errorf("day 10: %+v", r)
+	}
+}

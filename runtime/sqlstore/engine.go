@@ -110,12 +110,86 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 		return err
 	}
 	defer tx.Rollback()
+	if s.d.AnyArray && len(ds) > 1 {
+		err = s.decideBulk(ctx, tx, ds)
+	} else {
+		for _, d := range ds {
+			if err = s.decide(ctx, tx, d); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// decideBulk writes a page of decisions in three statements and the few
+// extras (attributes, hand-offs, enrollments, suppressions) one by one:
+// where each statement is a round trip to a server, a page of a thousand
+// decisions one at a time cost a hundred times more. Each enrollment
+// ends where its last decision leaves it.
+func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decision) error {
+	last := map[int64]int{}
+	var order []int64
+	for i, d := range ds {
+		if _, ok := last[d.Enrollment]; !ok {
+			order = append(order, d.Enrollment)
+		}
+		last[d.Enrollment] = i
+	}
+	cols := make([][]any, 8)
+	for _, id := range order {
+		d := ds[last[id]]
+		state, next, waiting, exited, reason := any(stateActive), any(nil), any(nil), any(nil), any(nil)
+		if d.Exit != "" {
+			state, exited, reason = stateExited, s.t(d.At), d.Exit
+		} else {
+			if !d.NextCheck.IsZero() {
+				next = s.t(d.NextCheck)
+			}
+			if d.Waiting != "" {
+				waiting = d.Waiting
+			}
+		}
+		for i, v := range []any{id, state, d.Step, s.t(d.StepSince), next, waiting, exited, reason} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	ty := s.d.Types
+	args := make([]any, len(cols))
+	for i := range cols {
+		args[i] = cols[i]
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE enrollments e SET state = v.state, step = v.step, step_since = v.since,
+	next_check_at = v.next, waiting = v.waiting, exited_at = v.exited_at, exit_reason = v.reason
+FROM unnest(CAST(? AS `+ty[campaigns.TypeInt]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]),
+	CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]))
+	AS v (id, state, step, since, next, waiting, exited_at, reason)
+WHERE e.id = v.id AND e.state = 'active'`), args...); err != nil {
+		return fmt.Errorf("recording %d decisions: %w", len(order), err)
+	}
+	var sends [][]any
 	for _, d := range ds {
-		if err := s.decide(ctx, tx, d); err != nil {
+		if m := d.Send; m != nil {
+			var variant any
+			if m.Variant != "" {
+				variant = m.Variant
+			}
+			sends = append(sends, []any{m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, runtime.SendPlanned, s.t(d.At)})
+		}
+	}
+	if _, err := s.insertCount(ctx, tx, "sends", []string{"key", "contact_id", "sequence", "step", "version", "email", "variant", "status", "planned_at"},
+		[]string{str, campaigns.TypeInt, str, str, campaigns.TypeInt, str, str, str, tim}, " ON CONFLICT (key) DO NOTHING", sends); err != nil {
+		return fmt.Errorf("planning %d sends: %w", len(sends), err)
+	}
+	for _, d := range ds {
+		if err := s.decideExtras(ctx, tx, d); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 func (s *Store) decide(ctx context.Context, tx *sql.Tx, d runtime.Decision) error {
@@ -148,6 +222,13 @@ func (s *Store) decide(ctx context.Context, tx *sql.Tx, d runtime.Decision) erro
 			return fmt.Errorf("planning %s: %w", m.Key, err)
 		}
 	}
+	return s.decideExtras(ctx, tx, d)
+}
+
+// decideExtras writes what a decision brings beside the enrollment and
+// the ledger: attributes, a hand-off, enrollments, a suppression.
+func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision) error {
+	at := s.t(d.At)
 	if len(d.Set) > 0 {
 		names, _ := s.contactColumns()
 		known := map[string]bool{}
