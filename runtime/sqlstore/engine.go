@@ -23,16 +23,7 @@ func (s *Store) IDs(ctx context.Context, prog *campaigns.Program, p campaigns.Pr
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return scanIDs(rows)
 }
 
 // Enroll starts contacts in a sequence; those already in it are skipped.
@@ -417,16 +408,7 @@ func (s *Store) Changed(ctx context.Context, since time.Time, after int64, limit
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return scanIDs(rows)
 }
 
 // ActiveWhere lists, above enrollment after, the active enrollments in
@@ -510,4 +492,18 @@ func (s *Store) SendsOf(ctx context.Context, ids []int64, since time.Time) (map[
 		}
 	}
 	return out, nil
+}
+
+// scanIDs reads a column of IDs.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
