@@ -197,25 +197,13 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 				conds = append(conds, not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
 			}
 		}
-		// Pages of candidates are large: each one evaluates the entry
-		// segment's set conditions (hashes over events and enrollments)
-		// afresh, so few pages cost far less than many small ones.
-		var after int64
-		for {
-			ids, err := e.Store.IDs(ctx, e.Program, all(conds...), now, after, 20*e.batch())
-			if err != nil {
-				return fmt.Errorf("entering %s: %w", name, err)
-			}
-			if len(ids) == 0 {
-				break
-			}
-			n, err := e.Store.Enroll(ctx, ids, name, seq.Steps[0].Name, e.Version, now)
-			if err != nil {
-				return fmt.Errorf("entering %s: %w", name, err)
-			}
-			r.Enrolled[name] += n
-			after = ids[len(ids)-1]
+		// One statement: the store selects and enrolls the contacts in one
+		// pass, with nothing of them held here.
+		n, err := e.Store.EnrollWhere(ctx, e.Program, all(conds...), name, seq.Steps[0].Name, e.Version, now)
+		if err != nil {
+			return fmt.Errorf("entering %s: %w", name, err)
 		}
+		r.Enrolled[name] += n
 	}
 	return nil
 }

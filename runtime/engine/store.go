@@ -12,12 +12,10 @@ import (
 type Store interface {
 	Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error)
 	Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error)
-	// IDs returns up to limit IDs of contacts that meet p at now, above
-	// after, in order.
-	IDs(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, after int64, limit int) ([]int64, error)
-	// Enroll starts the contacts in sequence at step, due at now; those
-	// already active in it are skipped. It reports how many it enrolled.
-	Enroll(ctx context.Context, ids []int64, sequence, step string, version int64, now time.Time) (int, error)
+	// EnrollWhere starts the contacts that meet p at now in sequence at
+	// step, due at now; those already active in it are skipped. It
+	// reports how many it enrolled.
+	EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error)
 	// Active lists active enrollments above ID after; Due those whose
 	// next check is at or before now.
 	Active(ctx context.Context, after int64, limit int) ([]runtime.Active, error)

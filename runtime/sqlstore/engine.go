@@ -12,35 +12,21 @@ import (
 	"github.com/nurture-dev/nurture/runtime"
 )
 
-// IDs returns up to limit IDs of contacts meeting p, above after.
-func (s *Store) IDs(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, after int64, limit int) ([]int64, error) {
+// EnrollWhere starts the contacts meeting p in a sequence, in one
+// statement; those already active in it are skipped.
+func (s *Store) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error) {
 	where, args, err := s.Where(prog, p, now)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT c.id FROM contacts c WHERE c.id > ? AND `+where+` ORDER BY c.id LIMIT ?`),
-		append(append([]any{after}, args...), limit)...)
-	if err != nil {
-		return nil, err
-	}
-	return scanIDs(rows)
-}
-
-// Enroll starts contacts in a sequence; those already in it are skipped.
-func (s *Store) Enroll(ctx context.Context, ids []int64, sequence, step string, version int64, now time.Time) (int, error) {
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	r, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, next_check_at, version, entered_at)
+SELECT c.id, ?, ?, ?, ?, ?, ?, ? FROM contacts c WHERE `+where+` ON CONFLICT DO NOTHING`),
+		append([]any{sequence, stateActive, step, s.t(now), s.t(now), version, s.t(now)}, args...)...)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
-	n, err := s.enroll(ctx, tx, ids, sequence, step, version, now)
-	if err != nil {
-		return 0, err
-	}
-	return n, tx.Commit()
+	n, err := r.RowsAffected()
+	return int(n), err
 }
 
 func (s *Store) enroll(ctx context.Context, tx *sql.Tx, ids []int64, sequence, step string, version int64, now time.Time) (int, error) {
