@@ -71,6 +71,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 type page struct {
 	contacts map[int64]*runtime.Contact
 	sent     map[int64][]runtime.Sent
+	// accounts holds the sends of each account the page's contacts
+	// belong to, when the cadence caps accounts.
+	accounts map[string][]runtime.Sent
 	ds       []runtime.Decision
 }
 
@@ -91,6 +94,23 @@ func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.T
 	}
 	if pg.sent, err = e.Store.SendsOf(ctx, ids, now.Add(-span)); err != nil {
 		return err
+	}
+	if len(e.Program.Cadence.PerAccount) > 0 {
+		var accts []string
+		seen := map[string]bool{}
+		for _, c := range pg.contacts {
+			if a, _ := c.Values[campaigns.AttrAccount].(string); a != "" && !seen[a] {
+				seen[a] = true
+				accts = append(accts, a)
+			}
+		}
+		var aspan time.Duration
+		for _, l := range e.Program.Cadence.PerAccount {
+			aspan = max(aspan, l.Per.Std())
+		}
+		if pg.accounts, err = e.Store.AccountSends(ctx, accts, now.Add(-aspan)); err != nil {
+			return err
+		}
 	}
 	for _, a := range as {
 		if err := e.advance(ctx, a, now, r, pg); err != nil {
@@ -461,6 +481,18 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 					all = append(all, s.At)
 				}
 			}
+			// The account's marketing email, which per-account caps count.
+			account, _ := c.Values[campaigns.AttrAccount].(string)
+			var team []time.Time
+			for _, s := range pg.accounts[account] {
+				if q := e.Program.Sequences[s.Sequence]; q == nil || !q.Transactional() {
+					team = append(team, s.At)
+				}
+			}
+			perAccount := e.Program.Cadence.PerAccount
+			if account == "" {
+				perAccount = nil
+			}
 			var at time.Time
 			why := "held back by the sequence's cap"
 			if seq.Transactional() {
@@ -469,9 +501,9 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				at = CapFree(seq.Cap, mine, now)
 			} else {
 				w := NewWindow(e.Program.Cadence, loc)
-				at = SendTime(w, e.Program.Cadence.Limits, all, now, false)
+				at = now
 				for {
-					later := SendTime(w, e.Program.Cadence.Limits, all, CapFree(seq.Cap, mine, at), false)
+					later := SendTime(w, e.Program.Cadence.Limits, all, CapFree(seq.Cap, mine, CapFree(perAccount, team, at)), false)
 					if later.Equal(at) {
 						break
 					}
@@ -480,6 +512,8 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				switch {
 				case CapFree(e.Program.Cadence.Limits, all, now).After(now):
 					why = "held back by the cadence caps"
+				case CapFree(perAccount, team, now).After(now):
+					why = "held back by the account's cap (" + account + ")"
 				case !CapFree(seq.Cap, mine, now).After(now):
 					why = "outside the sending window in " + loc.String()
 				}
@@ -496,6 +530,9 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				d.Send.Variant = v.Name
 			}
 			pg.sent[a.Contact] = append(pg.sent[a.Contact], runtime.Sent{Sequence: a.Sequence, At: now})
+			if account != "" && pg.accounts != nil {
+				pg.accounts[account] = append(pg.accounts[account], runtime.Sent{Sequence: a.Sequence, At: now})
+			}
 			r.Planned++
 			next(now)
 		case campaigns.StepWait:

@@ -496,3 +496,20 @@ func TestTransactionalKeepsItsOwnCap(t *testing.T) {
 		t.Errorf("day 10: %+v", r)
 	}
 }
+
+// Per-account caps count the emails to every contact of the account.
+func TestAccountCap(t *testing.T) {
+	w := newWorld(t)
+	w.eng.Program.Cadence.PerAccount = []campaigns.Limit{{Max: 1, Per: campaigns.MustDuration("7d")}}
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1), "account", "acme")
+	w.contact("bob@acme.example", monday.AddDate(0, 0, -1), "account", "acme")
+	w.contact("cy@other.example", monday.AddDate(0, 0, -1), "account", "other")
+	r := w.tick(monday)
+	if r.Planned != 2 || r.Deferred != 1 {
+		t.Fatalf("first tick: %+v; want ann's and cy's, bob's held", r)
+	}
+	es := w.enrollments("bob@acme.example")
+	if len(es) != 1 || es[0].Waiting != "held back by the account's cap (acme)" || !es[0].NextCheckAt.Equal(monday.AddDate(0, 0, 7)) {
+		t.Fatalf("bob: %+v", es)
+	}
+}

@@ -31,6 +31,9 @@ type Store interface {
 	DecideAll(ctx context.Context, ds []runtime.Decision) error
 	// SendsOf lists the emails planned or sent to contacts since a time.
 	SendsOf(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Sent, error)
+	// AccountSends lists, by account, the emails planned or sent to any
+	// of its contacts since a time.
+	AccountSends(ctx context.Context, accounts []string, since time.Time) (map[string][]runtime.Sent, error)
 	// ContactsByID finds contacts by ID.
 	ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error)
 }

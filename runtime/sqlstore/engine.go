@@ -493,3 +493,35 @@ func scanIDs(rows *sql.Rows) ([]int64, error) {
 	}
 	return out, rows.Err()
 }
+
+// AccountSends lists, by account, the times of the marketing-countable
+// emails planned or sent to any contact of the accounts since a time.
+func (s *Store) AccountSends(ctx context.Context, accounts []string, since time.Time) (map[string][]runtime.Sent, error) {
+	out := map[string][]runtime.Sent{}
+	for i := 0; i < len(accounts); i += 500 {
+		cond, args := s.keysIn("c.account", accounts[i:min(i+500, len(accounts))])
+		for j, c := range cond {
+			rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT c.account, s.sequence, s.planned_at FROM sends s JOIN contacts c ON c.id = s.contact_id
+WHERE `+c+` AND s.planned_at >= ? AND s.status <> 'failed'`), append(args[j], s.t(since))...)
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var acct string
+				var x runtime.Sent
+				var at any
+				if err := rows.Scan(&acct, &x.Sequence, &at); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				x.At, _ = s.scanTime(at)
+				out[acct] = append(out[acct], x)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}

@@ -98,6 +98,11 @@ func TestThreeWorkersOnePostgresStore(t *testing.T) {
 	}
 	defer es.Close()
 	db := es.(interface{ DB() *sql.DB }).DB()
+	// The per-account count reads the same ledger (the base programme has
+	// no account caps; the contacts have no account).
+	if got, err := es.AccountSends(ctx, []string{"acme", ""}, monday.AddDate(0, 0, -1)); err != nil || len(got) != 0 {
+		t.Errorf("AccountSends = %v, %v; want none", got, err)
+	}
 	var sends, accepted, keys, enrollments int
 	if err := db.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'accepted'), COUNT(DISTINCT key) FROM sends`).Scan(&sends, &accepted, &keys); err != nil {
 		t.Fatal(err)
