@@ -409,14 +409,14 @@ func TestHandoffWebhook(t *testing.T) {
 	}
 
 	at := monday.Add(2 * time.Hour)
-	if done, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), at); err != nil || done != 0 || failed != 0 {
+	if done, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), nil, at); err != nil || done != 0 || failed != 0 {
 		t.Fatalf("first attempt: %d done, %d failed, %v; want a retry", done, failed, err)
 	}
 	// Not yet due again; then, after the backoff, delivered.
-	if done, _, _ := w.eng.Handoffs(ctx, w.st, srv.Client(), at.Add(30*time.Second)); done != 0 {
+	if done, _, _ := w.eng.Handoffs(ctx, w.st, srv.Client(), nil, at.Add(30*time.Second)); done != 0 {
 		t.Fatal("retried before the backoff")
 	}
-	if done, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), at.Add(time.Minute)); err != nil || done != 1 || failed != 0 {
+	if done, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), nil, at.Add(time.Minute)); err != nil || done != 1 || failed != 0 {
 		t.Fatalf("second attempt: %d done, %d failed, %v", done, failed, err)
 	}
 	if len(bodies) != 2 {
@@ -511,5 +511,41 @@ func TestAccountCap(t *testing.T) {
 	es := w.enrollments("bob@acme.example")
 	if len(es) != 1 || es[0].Waiting != "held back by the account's cap (acme)" || !es[0].NextCheckAt.Equal(monday.AddDate(0, 0, 7)) {
 		t.Fatalf("bob: %+v", es)
+	}
+}
+
+// The owner hears of a lead handed to them by email; without a sender
+// the notification waits.
+func TestHandoffNotifiesOwner(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.eng.Program.Handoffs["sales"]
+	h.WebhookURL, h.NotifyAttribute = "", "first_name" // any attribute holding an address
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1), "first_name", "owner@acme.example")
+	w.tick(monday)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "d1", Email: "ann@acme.example", Name: "demo_requested", At: monday.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	at := monday.Add(2 * time.Hour)
+	w.tick(at)
+	if done, _, err := w.eng.Handoffs(ctx, w.st, http.DefaultClient, nil, at); err != nil || done != 0 {
+		t.Fatalf("without a sender: %d done, %v; want it to wait", done, err)
+	}
+	dir := t.TempDir()
+	if done, _, err := w.eng.Handoffs(ctx, w.st, http.DefaultClient, mail.FileSink{Dir: dir}, at); err != nil || done != 1 {
+		t.Fatalf("with a sender: %d done, %v", done, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "handoff-1.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := netmail.ReadMessage(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	if m.Header.Get("To") != "<owner@acme.example>" || m.Header.Get("Subject") != "Lead for you: ann@acme.example (converted)" ||
+		!strings.Contains(string(body), "fit.saas: +30.0") {
+		t.Errorf("notification:\n%s", b)
 	}
 }

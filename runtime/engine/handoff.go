@@ -9,13 +9,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/mail"
 )
 
 // HandoffStore is what delivering hand-offs needs of the store.
@@ -65,22 +69,29 @@ type HandoffScore struct {
 // hand-off's webhook, retried with backoff, the outcome recorded.
 // Hand-offs with no webhook are done when recorded: their stage change
 // was made with the decision.
-func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Client, now time.Time) (done, failed int, err error) {
+func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Client, sender Sender, now time.Time) (done, failed int, err error) {
 	hs, err := s.DueHandoffs(ctx, now, e.batch())
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, h := range hs {
 		def := e.Program.Handoffs[h.Handoff]
-		attempt := h.Attempts + 1
-		if def == nil || def.WebhookURL == "" {
-			if err := s.RecordHandoff(ctx, h.ID, "done", attempt, time.Time{}, "", now); err != nil {
-				return done, failed, err
-			}
-			done++
-			continue
+		if def == nil {
+			def = &campaigns.Handoff{}
 		}
-		perr := e.post(ctx, s, client, def, h, attempt, now)
+		if sender == nil && (def.NotifyEmail != "" || def.NotifyAttribute != "") {
+			continue // the owner's notification waits for a tick with a sender
+		}
+		attempt := h.Attempts + 1
+		// The webhook first; the owner hears once sales has the lead. A
+		// retry posts the webhook again, with the same Idempotency-Key.
+		var perr error
+		if def.WebhookURL != "" {
+			perr = e.post(ctx, s, client, def, h, attempt, now)
+		}
+		if perr == nil {
+			perr = e.notify(ctx, s, sender, def, h, now)
+		}
 		switch {
 		case perr == nil:
 			err = s.RecordHandoff(ctx, h.ID, "done", attempt, time.Time{}, "", now)
@@ -96,6 +107,51 @@ func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Clie
 		}
 	}
 	return done, failed, nil
+}
+
+// notify tells the lead's owner by email: the address the hand-off
+// names, or the one in the contact's owner attribute (no owner, no
+// email).
+func (e *Engine) notify(ctx context.Context, s HandoffStore, sender Sender, def *campaigns.Handoff, h runtime.PendingHandoff, now time.Time) error {
+	if def.NotifyEmail == "" && def.NotifyAttribute == "" {
+		return nil
+	}
+	c, err := s.ContactByID(ctx, h.Contact)
+	if err != nil || c == nil {
+		return fmt.Errorf("contact %d: %v", h.Contact, err)
+	}
+	to := def.NotifyEmail
+	if to == "" {
+		to, _ = c.Values[def.NotifyAttribute].(string)
+	}
+	if to == "" {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s is yours: handed to %s (%s", c.Email, h.Handoff, h.Reason)
+	if h.Sequence != "" {
+		fmt.Fprintf(&b, ", from the %s sequence", h.Sequence)
+	}
+	fmt.Fprintf(&b, ") at %s.\n\n", h.CreatedAt.UTC().Format(time.RFC1123))
+	for _, k := range slices.Sorted(maps.Keys(c.Values)) {
+		fmt.Fprintf(&b, "%s: %v\n", k, c.Values[k])
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.Program.Scoring)) {
+		bd, err := s.ScoreBreakdown(ctx, e.Program, name, c.ID, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "\nScore %s: %.0f\n", name, bd.Score)
+		for _, r := range bd.Rules {
+			if r.Points != 0 {
+				fmt.Fprintf(&b, "  %s: %+.1f\n", r.Rule, r.Points)
+			}
+		}
+	}
+	return sender.Send(ctx, &mail.Outgoing{
+		Key: "handoff-" + strconv.FormatInt(h.ID, 10), FromName: e.Program.Sender.FromName, From: e.Program.Sender.FromEmail,
+		To: to, Subject: "Lead for you: " + c.Email + " (" + h.Reason + ")", Text: b.String(), Date: now,
+	})
 }
 
 func (e *Engine) post(ctx context.Context, s HandoffStore, client *http.Client, def *campaigns.Handoff, h runtime.PendingHandoff, attempt int, now time.Time) error {

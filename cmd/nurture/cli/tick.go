@@ -160,7 +160,7 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 		}
 		res.Delivered = &d
 	}
-	if res.HandedOff, res.HandoffsFailed, err = eng.Handoffs(ctx, es, &http.Client{Timeout: 20 * time.Second}, now); err != nil {
+	if res.HandedOff, res.HandoffsFailed, err = eng.Handoffs(ctx, es, &http.Client{Timeout: 20 * time.Second}, sender, now); err != nil {
 		return res, err
 	}
 	b, _ := json.Marshal(res)
