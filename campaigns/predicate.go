@@ -40,6 +40,12 @@ type Enrolled struct {
 	Within   Duration `json:"within,omitempty"`
 }
 
+// All is the condition that every one of ps holds.
+func All(ps ...Predicate) Predicate { return Predicate{Op: OpAll, Args: ps} }
+
+// Not is the condition that p does not hold.
+func Not(p Predicate) Predicate { return Predicate{Op: OpNot, Args: []Predicate{p}} }
+
 // Inline returns p with every segment it refers to replaced by that
 // segment's condition, so that it means the same outside prog: a plan
 // compares a segment under the applied programme with the same segment

@@ -42,12 +42,6 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 		}
 		return p.Inline(seg.When), true
 	}
-	not := func(p campaigns.Predicate) campaigns.Predicate {
-		return campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{p}}
-	}
-	and := func(ps ...campaigns.Predicate) campaigns.Predicate {
-		return campaigns.Predicate{Op: campaigns.OpAll, Args: ps}
-	}
 	never := campaigns.Predicate{Op: campaigns.OpAny}
 
 	// Every count is taken in one pass over the contacts; samples after,
@@ -76,8 +70,8 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 		}
 		si := &campaigns.SegmentImpact{Segment: name}
 		segs = append(segs, si)
-		preds = append(preds, a, b, and(b, not(a)), and(a, not(b)))
-		samples = append(samples, sampled{and(b, not(a)), &si.Entering, &si.Enter}, sampled{and(a, not(b)), &si.Leaving, &si.Leave})
+		preds = append(preds, a, b, campaigns.All(b, campaigns.Not(a)), campaigns.All(a, campaigns.Not(b)))
+		samples = append(samples, sampled{campaigns.All(b, campaigns.Not(a)), &si.Entering, &si.Enter}, sampled{campaigns.All(a, campaigns.Not(b)), &si.Leaving, &si.Leave})
 	}
 	var entries []*campaigns.EntryImpact
 	for _, name := range sortedNames(new.Sequences) {
@@ -95,8 +89,8 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 		in := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: seq.Reentry.Policy != campaigns.ReentryNever}}
 		e := &campaigns.EntryImpact{Sequence: name, Segment: seq.Entry.Segment}
 		entries = append(entries, e)
-		preds = append(preds, and(p, not(in)))
-		samples = append(samples, sampled{and(p, not(in)), &e.Contacts, &e.Sample})
+		preds = append(preds, campaigns.All(p, campaigns.Not(in)))
+		samples = append(samples, sampled{campaigns.All(p, campaigns.Not(in)), &e.Contacts, &e.Sample})
 	}
 	counts, err := s.Counts(ctx, new, preds, now)
 	if err != nil {

@@ -164,14 +164,6 @@ func (e *Engine) sequences() []string {
 	return names
 }
 
-func not(p campaigns.Predicate) campaigns.Predicate {
-	return campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{p}}
-}
-
-func all(ps ...campaigns.Predicate) campaigns.Predicate {
-	return campaigns.Predicate{Op: campaigns.OpAll, Args: ps}
-}
-
 // enroll admits the contacts each entry segment holds. A contact is in at
 // most one marketing sequence at a time, so sequences take contacts in
 // order of priority; suppressed contacts enter none, and re-entry
@@ -195,7 +187,7 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 			// The condition holds now, and an event that makes it came
 			// since the last tick.
 			ev := *seq.Entry.Event
-			entry = all(campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev},
+			entry = campaigns.All(campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev},
 				eventSince(campaigns.EventCondition{Name: ev.Name, Where: ev.Where}, e.Since, now))
 		default:
 			continue // entered only by steps, exit rules and hand-offs
@@ -209,17 +201,17 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 		}
 		conds := []campaigns.Predicate{
 			entry,
-			not(campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: in}),
+			campaigns.Not(campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: in}),
 		}
 		if !seq.Transactional() {
-			conds = append(conds, not(campaigns.Predicate{Op: campaigns.OpSuppressed}))
+			conds = append(conds, campaigns.Not(campaigns.Predicate{Op: campaigns.OpSuppressed}))
 			if len(marketing) > 0 {
-				conds = append(conds, not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
+				conds = append(conds, campaigns.Not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
 			}
 		}
 		// One statement: the store selects and enrolls the contacts in one
 		// pass, with nothing of them held here.
-		n, err := e.Store.EnrollWhere(ctx, e.Program, all(conds...), name, seq.Steps[0].Name, e.Version, now)
+		n, err := e.Store.EnrollWhere(ctx, e.Program, campaigns.All(conds...), name, seq.Steps[0].Name, e.Version, now)
 		if err != nil {
 			return fmt.Errorf("entering %s: %w", name, err)
 		}

@@ -85,12 +85,16 @@ func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Clie
 		attempt := h.Attempts + 1
 		// The webhook first; the owner hears once sales has the lead. A
 		// retry posts the webhook again, with the same Idempotency-Key.
+		var l lead
 		var perr error
-		if def.WebhookURL != "" {
-			perr = e.post(ctx, s, client, def, h, attempt, now)
+		if def.WebhookURL != "" || def.NotifyEmail != "" || def.NotifyAttribute != "" {
+			l, perr = e.lead(ctx, s, h, now)
+		}
+		if perr == nil && def.WebhookURL != "" {
+			perr = e.post(ctx, client, def, h, l, attempt, now)
 		}
 		if perr == nil {
-			perr = e.notify(ctx, s, sender, def, h, now)
+			perr = e.notify(ctx, sender, def, h, l, now)
 		}
 		switch {
 		case perr == nil:
@@ -109,17 +113,36 @@ func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Clie
 	return done, failed, nil
 }
 
+// lead is what a hand-off tells sales of a contact.
+type lead struct {
+	contact *runtime.Contact
+	scores  map[string]runtime.Breakdown
+}
+
+// lead reads the contact of a hand-off and scores it, once for both the
+// webhook and the owner's email.
+func (e *Engine) lead(ctx context.Context, s HandoffStore, h runtime.PendingHandoff, now time.Time) (lead, error) {
+	c, err := s.ContactByID(ctx, h.Contact)
+	if err != nil || c == nil {
+		return lead{}, fmt.Errorf("contact %d: %v", h.Contact, err)
+	}
+	l := lead{contact: c, scores: map[string]runtime.Breakdown{}}
+	for name := range e.Program.Scoring {
+		if l.scores[name], err = s.ScoreBreakdown(ctx, e.Program, name, c.ID, now); err != nil {
+			return lead{}, err
+		}
+	}
+	return l, nil
+}
+
 // notify tells the lead's owner by email: the address the hand-off
 // names, or the one in the contact's owner attribute (no owner, no
 // email).
-func (e *Engine) notify(ctx context.Context, s HandoffStore, sender Sender, def *campaigns.Handoff, h runtime.PendingHandoff, now time.Time) error {
+func (e *Engine) notify(ctx context.Context, sender Sender, def *campaigns.Handoff, h runtime.PendingHandoff, l lead, now time.Time) error {
 	if def.NotifyEmail == "" && def.NotifyAttribute == "" {
 		return nil
 	}
-	c, err := s.ContactByID(ctx, h.Contact)
-	if err != nil || c == nil {
-		return fmt.Errorf("contact %d: %v", h.Contact, err)
-	}
+	c := l.contact
 	to := def.NotifyEmail
 	if to == "" {
 		to, _ = c.Values[def.NotifyAttribute].(string)
@@ -136,11 +159,8 @@ func (e *Engine) notify(ctx context.Context, s HandoffStore, sender Sender, def 
 	for _, k := range slices.Sorted(maps.Keys(c.Values)) {
 		fmt.Fprintf(&b, "%s: %v\n", k, c.Values[k])
 	}
-	for _, name := range slices.Sorted(maps.Keys(e.Program.Scoring)) {
-		bd, err := s.ScoreBreakdown(ctx, e.Program, name, c.ID, now)
-		if err != nil {
-			return err
-		}
+	for _, name := range slices.Sorted(maps.Keys(l.scores)) {
+		bd := l.scores[name]
 		fmt.Fprintf(&b, "\nScore %s: %.0f\n", name, bd.Score)
 		for _, r := range bd.Rules {
 			if r.Points != 0 {
@@ -154,25 +174,17 @@ func (e *Engine) notify(ctx context.Context, s HandoffStore, sender Sender, def 
 	})
 }
 
-func (e *Engine) post(ctx context.Context, s HandoffStore, client *http.Client, def *campaigns.Handoff, h runtime.PendingHandoff, attempt int, now time.Time) error {
+func (e *Engine) post(ctx context.Context, client *http.Client, def *campaigns.Handoff, h runtime.PendingHandoff, l lead, attempt int, now time.Time) error {
 	secret := os.Getenv(def.SecretEnv)
 	if def.SecretEnv != "" && secret == "" {
 		return fmt.Errorf("$%s, the webhook's signing secret, is not set", def.SecretEnv)
 	}
-	c, err := s.ContactByID(ctx, h.Contact)
-	if err != nil || c == nil {
-		return fmt.Errorf("contact %d: %v", h.Contact, err)
-	}
 	p := HandoffPayload{Handoff: h.Handoff, Reason: h.Reason, Sequence: h.Sequence, At: h.CreatedAt, Contact: map[string]any{},
 		Scores: map[string]HandoffScore{}, Attempt: attempt, ID: h.ID}
-	for k, v := range c.Values {
+	for k, v := range l.contact.Values {
 		p.Contact[k] = v
 	}
-	for name := range e.Program.Scoring {
-		b, err := s.ScoreBreakdown(ctx, e.Program, name, c.ID, now)
-		if err != nil {
-			return err
-		}
+	for name, b := range l.scores {
 		hs := HandoffScore{Score: b.Score, Rules: map[string]float64{}}
 		for _, r := range b.Rules {
 			hs.Rules[r.Rule] = r.Points

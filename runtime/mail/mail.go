@@ -65,7 +65,7 @@ func Compose(o *Outgoing) (*gomail.Msg, error) {
 			return nil, fmt.Errorf("reply-to %q: %w", o.ReplyTo, err)
 		}
 	}
-	m.Subject(clean(o.Subject))
+	m.Subject(OneLine(o.Subject))
 	m.SetMessageIDWithValue(MessageID(o.Key, o.From))
 	m.SetDateWithValue(o.Date)
 	if o.Bulk {
@@ -74,7 +74,7 @@ func Compose(o *Outgoing) (*gomail.Msg, error) {
 	if len(o.ListUnsubscribe) > 0 {
 		targets := make([]string, len(o.ListUnsubscribe))
 		for i, t := range o.ListUnsubscribe {
-			targets[i] = "<" + clean(t) + ">"
+			targets[i] = "<" + OneLine(t) + ">"
 		}
 		m.SetGenHeader(gomail.HeaderListUnsubscribe, strings.Join(targets, ", "))
 		if o.OneClick {
@@ -88,7 +88,9 @@ func Compose(o *Outgoing) (*gomail.Msg, error) {
 	return m, nil
 }
 
-func clean(s string) string {
+// OneLine joins the lines of s with spaces: no CR or LF from any value
+// ever reaches a header.
+func OneLine(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' }), " ")
 }
 

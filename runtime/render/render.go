@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime/mail"
 )
 
 // Options are the per-send values the templates refer to.
@@ -46,12 +47,12 @@ func Render(e *campaigns.Email, values map[string]any, seed string, o Options) M
 	}
 	m := Message{Links: f.links}
 	if sv, ok := pickSubject(e.Subjects, seed); ok {
-		m.Subject = oneLine(f.fill(sv.Subject))
+		m.Subject = mail.OneLine(f.fill(sv.Subject))
 		if len(e.Subjects) > 1 {
 			m.SubjectVariant = sv.Name
 		}
 	}
-	m.Preheader = oneLine(f.fill(e.Preheader))
+	m.Preheader = mail.OneLine(f.fill(e.Preheader))
 	f.html = true // links stand in attributes: escape them
 	m.HTML = f.fill(e.HTML)
 	f.html = false
@@ -123,12 +124,6 @@ func escape(s, how string) string {
 		return url.QueryEscape(s)
 	}
 	return s
-}
-
-// oneLine keeps a header value on one line whatever a contact's values
-// hold: no CR or LF ever reaches a header.
-func oneLine(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' }), " ")
 }
 
 // withUTM adds the UTM parameters a web link lacks; other links (mailto:)

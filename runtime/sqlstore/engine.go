@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -228,7 +229,7 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 	}
 	if d.Handoff != "" {
 		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`),
-			d.Contact, d.Handoff, cmpOr(d.Exit, "step"), d.Sequence, at, at); err != nil {
+			d.Contact, d.Handoff, cmp.Or(d.Exit, "step"), d.Sequence, at, at); err != nil {
 			return fmt.Errorf("handing off contact %d: %w", d.Contact, err)
 		}
 	}
@@ -244,13 +245,6 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // ContactByID finds a contact by ID, or returns nil.

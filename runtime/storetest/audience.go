@@ -21,16 +21,10 @@ func pe(e *campaigns.EventCondition) campaigns.Predicate {
 	return campaigns.Predicate{Op: campaigns.OpEvent, Event: e}
 }
 
-func all(args ...campaigns.Predicate) campaigns.Predicate {
-	return campaigns.Predicate{Op: campaigns.OpAll, Args: args}
-}
+var all, not = campaigns.All, campaigns.Not
 
 func anyOf(args ...campaigns.Predicate) campaigns.Predicate {
 	return campaigns.Predicate{Op: campaigns.OpAny, Args: args}
-}
-
-func not(p campaigns.Predicate) campaigns.Predicate {
-	return campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{p}}
 }
 
 // AudienceCases are the predicates the suite checks, with the contacts of

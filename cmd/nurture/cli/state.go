@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -51,7 +52,7 @@ func newStateList() *cobra.Command {
 					serial += " *"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", serial, v.AppliedAt.UTC().Format(time.RFC3339), v.AppliedBy,
-					compiler.ShortHash(v.Hash), or(v.GitCommit, "-"))
+					compiler.ShortHash(v.Hash), cmp.Or(v.GitCommit, "-"))
 			}
 			tw.Flush()
 			fmt.Fprintf(out, "\n* in force. Lineage %s.\n", vs[0].Lineage)
@@ -113,11 +114,4 @@ func newStateShow() *cobra.Command {
 	}
 	storeFlag(cmd, &store)
 	return cmd
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
