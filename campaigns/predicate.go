@@ -16,6 +16,9 @@ const (
 	// OpSuppressed is not written in programmes either: the contact's
 	// address is on the suppression list.
 	OpSuppressed = "suppressed"
+	// OpContacts is internal too: the contact is one of IDs. The engine
+	// narrows a tick's queries to the contacts it has to look at.
+	OpContacts = "contacts"
 )
 
 // Predicate is a condition on one contact, as a tree. Exactly the fields
@@ -29,6 +32,7 @@ type Predicate struct {
 	Segment  string          `json:"segment,omitempty"`
 	Inactive Duration        `json:"inactive,omitempty"`
 	Enrolled *Enrolled       `json:"enrolled,omitempty"`
+	IDs      []int64         `json:"ids,omitempty"`
 }
 
 // Enrolled holds when a contact is in a sequence (any sequence when
@@ -42,6 +46,9 @@ type Enrolled struct {
 
 // All is the condition that every one of ps holds.
 func All(ps ...Predicate) Predicate { return Predicate{Op: OpAll, Args: ps} }
+
+// Contacts is the condition that the contact's ID is one of ids.
+func Contacts(ids []int64) Predicate { return Predicate{Op: OpContacts, IDs: ids} }
 
 // Not is the condition that p does not hold.
 func Not(p Predicate) Predicate { return Predicate{Op: OpNot, Args: []Predicate{p}} }
@@ -128,5 +135,35 @@ func (p *Predicate) Walk(fn func(*Predicate)) {
 	fn(p)
 	for i := range p.Args {
 		p.Args[i].Walk(fn)
+	}
+}
+
+// WalkPredicates calls fn for every predicate the programme holds, and
+// every predicate below them: segments, fit rules, branches and exit
+// rules.
+func (prog *Program) WalkPredicates(fn func(*Predicate)) {
+	for _, seg := range prog.Segments {
+		seg.When.Walk(fn)
+	}
+	for _, m := range prog.Scoring {
+		for _, r := range m.Fit {
+			r.When.Walk(fn)
+		}
+	}
+	exits := func(rules []ExitRule) {
+		for _, r := range rules {
+			if r.When != nil {
+				r.When.Walk(fn)
+			}
+		}
+	}
+	exits(prog.Exits)
+	for _, seq := range prog.Sequences {
+		exits(seq.Exits)
+		for _, st := range seq.Steps {
+			if st.Branch != nil {
+				st.Branch.When.Walk(fn)
+			}
+		}
 	}
 }

@@ -98,3 +98,41 @@ type PendingHandoff struct {
 	Attempts  int
 	CreatedAt time.Time
 }
+
+// Watch is what an incremental tick looks at beside the contacts that
+// changed since the last one: the conditions that time alone turns. Each
+// turns a span after a stored time — an event's, an attribute's, the
+// last engagement, an enrollment's start or end — so the contacts whose
+// stored time plus span fell between Since and Now are the ones a tick
+// must look at again, found through an index on that time.
+type Watch struct {
+	Since, Now time.Time
+	Events     []EventSpan
+	Attrs      []AttrSpan
+	// Inactive: the last engagement, or the contact's creation when it
+	// never engaged, this long ago.
+	Inactive []time.Duration
+	// Entered: active enrollments in a sequence that began Span ago.
+	Entered []SequenceSpan
+	// Exited: enrollments in a sequence that ended Span ago.
+	Exited []SequenceSpan
+}
+
+// EventSpan watches the events of one name a span after they happened.
+type EventSpan struct {
+	Event string
+	Span  time.Duration
+}
+
+// AttrSpan watches a time attribute a span after its value.
+type AttrSpan struct {
+	Field string
+	Span  time.Duration
+}
+
+// SequenceSpan watches a sequence's enrollments a span after they began
+// or ended.
+type SequenceSpan struct {
+	Sequence string
+	Span     time.Duration
+}

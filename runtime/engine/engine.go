@@ -20,12 +20,24 @@ type Engine struct {
 	// take the contacts whose event came after it. Zero: the version's
 	// apply, or the beginning of time for a first programme.
 	Since time.Time
+	// Full looks at every contact, not only those that changed or came
+	// due since Since: the first tick of a version, and a reconciliation
+	// asked for by hand. A zero Since is always full.
+	Full bool
 	// Batch is how many enrollments or contacts one read takes.
 	Batch int
+
+	// touched holds the contacts this tick's exits decided about: they
+	// may enter another sequence in the same tick.
+	touched map[int64]bool
 }
 
 // Report counts what one tick decided.
 type Report struct {
+	// Full is set when the tick looked at every contact; otherwise
+	// Looked counts the contacts that changed or came due.
+	Full     bool
+	Looked   int
 	Scored   int
 	Exited   map[string]int // by reason
 	Enrolled map[string]int // by sequence
@@ -45,10 +57,17 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 	if err := e.rescore(ctx, now, &r); err != nil {
 		return r, fmt.Errorf("scoring: %w", err)
 	}
-	if err := e.exits(ctx, now, &r); err != nil {
+	sc, err := e.scope(ctx, now)
+	if err != nil {
+		return r, fmt.Errorf("finding the contacts to look at: %w", err)
+	}
+	r.Full, r.Looked = sc.all, len(sc.ids)
+	e.touched = map[int64]bool{}
+	defer func() { e.touched = nil }()
+	if err := e.exits(ctx, now, sc, &r); err != nil {
 		return r, err
 	}
-	if err := e.enroll(ctx, now, &r); err != nil {
+	if err := e.enroll(ctx, now, sc.add(e.touched), &r); err != nil {
 		return r, err
 	}
 	for {
@@ -117,7 +136,23 @@ func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.T
 			return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
 		}
 	}
-	return e.Store.DecideAll(ctx, pg.ds)
+	return e.decideAll(ctx, pg.ds)
+}
+
+// decideAll writes decisions, noting the contacts whose enrollments they
+// end.
+func (e *Engine) decideAll(ctx context.Context, ds []runtime.Decision) error {
+	if err := e.Store.DecideAll(ctx, ds); err != nil {
+		return err
+	}
+	if e.touched != nil {
+		for _, d := range ds {
+			if d.Exit != "" {
+				e.touched[d.Contact] = true
+			}
+		}
+	}
+	return nil
 }
 
 // rescore scores every contact on a first tick and on the first tick of
@@ -135,7 +170,7 @@ func (e *Engine) rescore(ctx context.Context, now time.Time, r *Report) error {
 	}
 	var after int64
 	for {
-		ids, err := e.Store.Changed(ctx, e.Since, after, e.batch())
+		ids, err := e.Store.Changed(ctx, e.Since.Add(-settle), after, e.batch())
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -168,13 +203,23 @@ func (e *Engine) sequences() []string {
 // most one marketing sequence at a time, so sequences take contacts in
 // order of priority; suppressed contacts enter none, and re-entry
 // follows each sequence's policy.
-func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
+func (e *Engine) enroll(ctx context.Context, now time.Time, sc scope, r *Report) error {
 	var marketing []campaigns.Predicate
 	for _, name := range e.sequences() {
 		if !e.Program.Sequences[name].Transactional() {
 			marketing = append(marketing, campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: true}})
 		}
 	}
+	for _, ids := range sc.chunks() {
+		if err := e.enrollChunk(ctx, now, ids, marketing, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enrollChunk enrolls the contacts of one chunk of the scope.
+func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, marketing []campaigns.Predicate, r *Report) error {
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		var entry campaigns.Predicate
@@ -211,7 +256,7 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 		}
 		// One statement: the store selects and enrolls the contacts in one
 		// pass, with nothing of them held here.
-		n, err := e.Store.EnrollWhere(ctx, e.Program, campaigns.All(conds...), name, seq.Steps[0].Name, e.Version, now)
+		n, err := e.Store.EnrollWhere(ctx, e.Program, within(ids, campaigns.All(conds...)), name, seq.Steps[0].Name, e.Version, now)
 		if err != nil {
 			return fmt.Errorf("entering %s: %w", name, err)
 		}
@@ -225,13 +270,24 @@ func (e *Engine) enroll(ctx context.Context, now time.Time, r *Report) error {
 // waiting for an event that came. Each rule is one query over the
 // sequence's active enrollments, in the rules' order, so that the first
 // rule that fires is the one that counts.
-func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
+func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) error {
+	for _, ids := range sc.chunks() {
+		if err := e.exitChunk(ctx, now, ids, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exitChunk applies the exit rules to the contacts of one chunk of the
+// scope.
+func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report) error {
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		fire := func(rule campaigns.ExitRule, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
 			var after int64
 			for {
-				as, err := e.Store.ActiveWhere(ctx, e.Program, name, "", enteredBy, p, now, after, e.batch())
+				as, err := e.Store.ActiveWhere(ctx, e.Program, name, "", enteredBy, within(ids, p), now, after, e.batch())
 				if err != nil {
 					return fmt.Errorf("exit rule %q of %s: %w", rule.Reason, name, err)
 				}
@@ -264,7 +320,7 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 					r.Exited[rule.Reason]++
 					r.Steps++
 				}
-				if err := e.Store.DecideAll(ctx, ds); err != nil {
+				if err := e.decideAll(ctx, ds); err != nil {
 					return err
 				}
 			}
@@ -297,7 +353,7 @@ func (e *Engine) exits(ctx context.Context, now time.Time, r *Report) error {
 			}
 			var after int64
 			for {
-				as, err := e.Store.ActiveWhere(ctx, e.Program, name, st.Name, time.Time{}, eventSince(st.WaitFor.Event, e.Since, now), now, after, e.batch())
+				as, err := e.Store.ActiveWhere(ctx, e.Program, name, st.Name, time.Time{}, within(ids, eventSince(st.WaitFor.Event, e.Since, now)), now, after, e.batch())
 				if err != nil {
 					return err
 				}
@@ -585,7 +641,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		pg.ds = append(pg.ds, d)
 		if len(d.Set) > 0 {
 			// Later steps may read what this one set: write it now.
-			if err := e.Store.DecideAll(ctx, pg.ds); err != nil {
+			if err := e.decideAll(ctx, pg.ds); err != nil {
 				return err
 			}
 			pg.ds = pg.ds[:0]

@@ -51,6 +51,9 @@ type world struct {
 	st  *sqlstore.Store
 	eng *engine.Engine
 	ids map[string]int64
+	// clock is the store's: the time of the last tick, or before the
+	// first.
+	clock time.Time
 }
 
 // Monday 23 November 2026, 10:00 in New York.
@@ -65,13 +68,16 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { st.Close() })
 	// The store stamps creations and changes with its clock: keep it
-	// before the ticks, whatever day the tests run.
-	st.Now = func() time.Time { return monday.AddDate(0, 0, -1) }
+	// before the ticks, whatever day the tests run, and then at the last
+	// tick, as a store beside a running engine would.
+	w := &world{t: t, st: st, ids: map[string]int64{}, clock: monday.AddDate(0, 0, -1)}
+	st.Now = func() time.Time { return w.clock }
 	p := program(t)
 	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, st: st, eng: &engine.Engine{Store: st, Program: p, Version: 1}, ids: map[string]int64{}}
+	w.eng = &engine.Engine{Store: st, Program: p, Version: 1}
+	return w
 }
 
 func (w *world) contact(email string, signedUp time.Time, kv ...any) {
@@ -90,12 +96,16 @@ func (w *world) contact(email string, signedUp time.Time, kv ...any) {
 	w.ids[email] = c.ID
 }
 
+// tick ticks at a time, as nurture run does: the first tick looks at
+// every contact, the next ones at what changed or came due since.
 func (w *world) tick(at time.Time) engine.Report {
 	w.t.Helper()
+	w.clock = at
 	r, err := w.eng.Tick(context.Background(), at)
 	if err != nil {
 		w.t.Fatalf("tick at %s: %v", at, err)
 	}
+	w.eng.Since = at
 	return r
 }
 

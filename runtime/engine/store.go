@@ -27,6 +27,9 @@ type Store interface {
 	// Changed returns the contacts whose attributes changed or who got
 	// events since a time, above after.
 	Changed(ctx context.Context, since time.Time, after int64, limit int) ([]int64, error)
+	// Candidates lists, by ID, the contacts an incremental tick looks
+	// at: changed at or after w.Since, or turned by a condition in w.
+	Candidates(ctx context.Context, w runtime.Watch) ([]int64, error)
 	// DecideAll writes decisions in order, all or nothing.
 	DecideAll(ctx context.Context, ds []runtime.Decision) error
 	// SendsOf lists the emails planned or sent to contacts since a time.

@@ -243,6 +243,9 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 			d.Suppress, "sequence:"+d.Sequence, at, d.Contact); err != nil {
 			return fmt.Errorf("suppressing contact %d: %w", d.Contact, err)
 		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE id = ?`), at, d.Contact); err != nil {
+			return fmt.Errorf("suppressing contact %d: %w", d.Contact, err)
+		}
 	}
 	return nil
 }
@@ -321,18 +324,20 @@ func (s *Store) FinishSend(ctx context.Context, id int64, status, messageID, fai
 	return err
 }
 
-// LastTick is the time of the latest tick recorded, or zero.
-func (s *Store) LastTick(ctx context.Context) (time.Time, error) {
+// LastTick is the time of the latest tick recorded and the programme
+// version it ran, or zeros.
+func (s *Store) LastTick(ctx context.Context) (time.Time, int64, error) {
 	var at any
-	err := s.db.QueryRowContext(ctx, `SELECT at FROM ticks ORDER BY at DESC, id DESC LIMIT 1`).Scan(&at)
+	var version int64
+	err := s.db.QueryRowContext(ctx, `SELECT at, version FROM ticks ORDER BY at DESC, id DESC LIMIT 1`).Scan(&at, &version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, nil
+		return time.Time{}, 0, nil
 	}
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, 0, err
 	}
 	t, _ := s.scanTime(at)
-	return t, nil
+	return t, version, nil
 }
 
 // RecordTick records a finished tick and its report (JSON).
@@ -381,9 +386,9 @@ func (s *Store) RecordHandoff(ctx context.Context, id int64, status string, atte
 }
 
 // Changed returns up to limit IDs above after of the contacts whose
-// attributes changed or who got events since a time.
+// attributes changed or who got events at or after a time.
 func (s *Store) Changed(ctx context.Context, since time.Time, after int64, limit int) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id FROM contacts WHERE (updated_at > ? OR changed_at > ?) AND id > ? ORDER BY id LIMIT ?`),
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id FROM contacts WHERE (updated_at >= ? OR changed_at >= ?) AND id > ? ORDER BY id LIMIT ?`),
 		s.t(since), s.t(since), after, limit)
 	if err != nil {
 		return nil, err
@@ -518,4 +523,52 @@ WHERE `+c+` AND s.planned_at >= ? AND s.status <> 'failed'`), append(args[j], s.
 		}
 	}
 	return out, nil
+}
+
+// Candidates returns, by ID, the contacts an incremental tick looks at:
+// those whose attributes, events or enrollments changed at or after
+// w.Since, or whose score crossed a threshold the programme tests; and
+// those a condition in w turned for between w.Since and w.Now. Each part
+// is a range over an indexed time.
+func (s *Store) Candidates(ctx context.Context, w runtime.Watch) ([]int64, error) {
+	since := s.t(w.Since)
+	parts := []string{
+		`SELECT id FROM contacts WHERE updated_at >= ?`,
+		`SELECT id FROM contacts WHERE changed_at >= ?`,
+		`SELECT contact_id FROM scores WHERE changed_at >= ?`,
+		`SELECT contact_id FROM enrollments WHERE exited_at >= ?`,
+	}
+	args := []any{since, since, since, since}
+	// A condition "t within span" holds at now when t >= now - span: it
+	// turned since the last tick when t lies between since - span and
+	// now - span.
+	edge := func(q string, span time.Duration, first ...any) {
+		parts = append(parts, q)
+		args = append(append(args, first...), s.t(w.Since.Add(-span)), s.t(w.Now.Add(-span)))
+	}
+	for _, ev := range w.Events {
+		edge(`SELECT contact_id FROM events WHERE name = ? AND at >= ? AND at <= ?`, ev.Span, ev.Event)
+	}
+	types := s.attrTypes()
+	for _, a := range w.Attrs {
+		if _, ok := types[a.Field]; !ok {
+			return nil, fmt.Errorf("the store has no column for attribute %s: sync the schema first", a.Field)
+		}
+		col := column(a.Field)
+		edge(`SELECT id FROM contacts WHERE `+col+` >= ? AND `+col+` <= ?`, a.Span)
+	}
+	for _, span := range w.Inactive {
+		edge(`SELECT id FROM contacts WHERE COALESCE(last_engaged_at, created_at) >= ? AND COALESCE(last_engaged_at, created_at) <= ?`, span)
+	}
+	for _, e := range w.Entered {
+		edge(`SELECT contact_id FROM enrollments WHERE state = 'active' AND sequence = ? AND entered_at >= ? AND entered_at <= ?`, e.Span, e.Sequence)
+	}
+	for _, e := range w.Exited {
+		edge(`SELECT contact_id FROM enrollments WHERE sequence = ? AND exited_at >= ? AND exited_at <= ?`, e.Span, e.Sequence)
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(strings.Join(parts, "\nUNION ")+"\nORDER BY 1"), args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanIDs(rows)
 }

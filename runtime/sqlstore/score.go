@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -286,6 +287,7 @@ func (s *Store) Rescore(ctx context.Context, prog *campaigns.Program, ids []int6
 		return 0, err
 	}
 	defer tx.Rollback()
+	scoreTests := crossings(prog)
 	total := 0
 	for _, name := range sortedKeys(prog.Scoring) {
 		sc := &scoring{s: s, now: now, only: ids}
@@ -298,8 +300,16 @@ func (s *Store) Rescore(ctx context.Context, prog *campaigns.Program, ids []int6
 		if ids != nil {
 			where, whereArgs = s.idsIn("c.id", ids)
 		}
+		// A score that crossed a threshold some condition tests is a
+		// change the next tick looks at; one that only drifted is not.
+		// A contact's first score is not: its contact is new, or the
+		// model is, and either way the tick looks at the contact.
+		crossed := "scores.changed_at"
+		if tests := scoreTests[name]; len(tests) > 0 {
+			crossed = "CASE WHEN " + strings.Join(tests, " OR ") + " THEN excluded.computed_at ELSE scores.changed_at END"
+		}
 		q := `INSERT INTO scores (contact_id, model, score, computed_at) SELECT c.id, ?, ` + expr + `, ? FROM ` + from + ` WHERE ` + where + `
-ON CONFLICT (contact_id, model) DO UPDATE SET score = excluded.score, computed_at = excluded.computed_at`
+ON CONFLICT (contact_id, model) DO UPDATE SET score = excluded.score, computed_at = excluded.computed_at, changed_at = ` + crossed
 		all := append([]any{name}, sc.selArgs...)
 		all = append(all, s.t(now))
 		all = append(all, sc.joinArgs...)
@@ -312,6 +322,34 @@ ON CONFLICT (contact_id, model) DO UPDATE SET score = excluded.score, computed_a
 		total += int(n)
 	}
 	return total, tx.Commit()
+}
+
+// crossings writes, for each scoring model, a condition per threshold the
+// programme's conditions test that holds when the stored score and the
+// new one (excluded) fall on different sides of it.
+func crossings(prog *campaigns.Program) map[string][]string {
+	seen := map[string]bool{}
+	out := map[string][]string{}
+	prog.WalkPredicates(func(p *campaigns.Predicate) {
+		if p.Op != campaigns.OpScore || p.Score == nil {
+			return
+		}
+		sc := p.Score
+		op, ok := sqlOps[sc.Cmp]
+		if !ok {
+			return
+		}
+		v := strconv.FormatFloat(sc.Value, 'g', -1, 64)
+		test := "((scores.score " + op + " " + v + ") <> (excluded.score " + op + " " + v + "))"
+		if !seen[sc.Model+test] {
+			seen[sc.Model+test] = true
+			out[sc.Model] = append(out[sc.Model], test)
+		}
+	})
+	for _, tests := range out {
+		sort.Strings(tests)
+	}
+	return out
 }
 
 // idsIn is the condition that col is one of ids, and its arguments.

@@ -169,6 +169,13 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 			cond += " AND (en.state = 'active' OR en.exited_at >= " + b.arg(b.s.t(b.now.Add(-e.Within.Std()))) + ")"
 		}
 		return "EXISTS (SELECT 1 FROM enrollments en WHERE " + cond + ")", nil
+	case campaigns.OpContacts:
+		if len(p.IDs) == 0 {
+			return "1 = 0", nil
+		}
+		cond, args := b.s.idsIn("c.id", p.IDs)
+		b.args = append(b.args, args...)
+		return cond, nil
 	case campaigns.OpSuppressed:
 		return "EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = c.email_key)", nil
 	case campaigns.OpInactive:

@@ -26,6 +26,19 @@ func (s *Store) Suppress(ctx context.Context, batch []runtime.Suppression) (int,
 	if err != nil {
 		return 0, err
 	}
+	// The contacts behind the addresses have something new for the
+	// engine: every marketing enrollment of theirs ends.
+	now := s.t(s.Now())
+	for i := 0; i < len(rows); i += 500 {
+		part := rows[i:min(i+500, len(rows))]
+		args := []any{now}
+		for _, r := range part {
+			args = append(args, r[0])
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE email_key IN (`+placeholders(len(part))+`)`), args...); err != nil {
+			return 0, err
+		}
+	}
 	return int(n), tx.Commit()
 }
 

@@ -25,6 +25,7 @@ type runFlags struct {
 	sender string
 	worker string
 	every  time.Duration
+	full   time.Duration
 	listen string
 }
 
@@ -37,6 +38,11 @@ func newRun() *cobra.Command {
 start, then every --every. A tick never overlaps the previous one; when
 one overruns, the next starts when it ends. Workers sharing a store take
 turns under the store's tick lock.
+
+A tick looks at the contacts that changed or came due since the last
+one; the first tick, and then one every --full-every, looks at every
+contact, a reconciliation that also catches changes made to the store
+by hand.
 
 SIGTERM or Ctrl-C stops the schedule; a tick under way finishes first,
 and its claimed sends are delivered or recorded before the process exits.
@@ -59,6 +65,7 @@ metrics on /metrics.`,
 	storeFlag(cmd, &f.store)
 	fl := cmd.Flags()
 	fl.DurationVar(&f.every, "every", 5*time.Minute, "time between the starts of two ticks")
+	fl.DurationVar(&f.full, "full-every", 24*time.Hour, "time between two ticks that look at every contact")
 	fl.StringVar(&f.sender, "sender", "", "where planned emails go: file:DIR writes .eml files under DIR")
 	fl.StringVar(&f.worker, "worker", "", "this worker's name in logs, locks and the ledger (default: user@host)")
 	fl.StringVar(&f.listen, "listen", "", "serve /healthz and /metrics on this address, as in :9090")
@@ -182,10 +189,15 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags, sender engine.
 	}
 	log.Info("running", "worker", worker, "every", f.every.String(), "store", es.Dialect(), "sender", f.sender)
 	next := time.Now()
+	var lastFull time.Time
 	for {
 		// A tick under way finishes even when asked to stop.
 		t0 := time.Now()
-		res, err := tickOnce(context.WithoutCancel(ctx), es, sender, worker, t0.UTC())
+		full := lastFull.IsZero() || t0.Sub(lastFull) >= f.full
+		res, err := tickOnce(context.WithoutCancel(ctx), es, sender, worker, t0.UTC(), full)
+		if err == nil && res.Report.Full {
+			lastFull = t0
+		}
 		took := time.Since(t0)
 		m.record(res, took, err)
 		switch {
@@ -194,7 +206,7 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags, sender engine.
 		case res.Skipped != "":
 			log.Info("tick skipped", "why", res.Skipped)
 		default:
-			attrs := []any{"version", res.Version, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
+			attrs := []any{"version", res.Version, "full", res.Report.Full, "looked", res.Report.Looked, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
 				"planned", res.Report.Planned, "deferred", res.Report.Deferred}
 			if d := res.Delivered; d != nil {
 				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed)

@@ -25,6 +25,7 @@ type tickFlags struct {
 	sender string
 	now    string
 	worker string
+	full   bool
 }
 
 func newTick() *cobra.Command {
@@ -59,6 +60,7 @@ Without it, they stay planned for the next tick that has a sender.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.sender, "sender", "", "where planned emails go: file:DIR writes .eml files under DIR")
 	fl.StringVar(&f.now, "now", "", "tick as of this RFC 3339 time instead of now")
+	fl.BoolVar(&f.full, "full", false, "look at every contact, not only those that changed or came due since the last tick")
 	fl.StringVar(&f.worker, "worker", "", "the name the ledger records claims under (default: user@host)")
 	return cmd
 }
@@ -81,7 +83,7 @@ type engineStore interface {
 	engine.Store
 	engine.Ledger
 	engine.HandoffStore
-	LastTick(ctx context.Context) (time.Time, error)
+	LastTick(ctx context.Context) (time.Time, int64, error)
 	RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error
 }
 
@@ -117,7 +119,7 @@ const tickLockTTL = 10 * time.Minute
 // tickOnce runs the applied version once at now under the store's tick
 // lock, so that workers sharing a store never decide the same thing
 // twice, and delivers what is planned when there is a sender.
-func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker string, now time.Time) (tickResult, error) {
+func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker string, now time.Time, full bool) (tickResult, error) {
 	res := tickResult{At: now}
 	v, err := es.Applied(ctx)
 	if err != nil {
@@ -142,14 +144,17 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 	}
 	// Released even when ctx is cancelled: the work under it is done.
 	defer es.ReleaseLock(context.WithoutCancel(ctx), lock.Name, lock.ID)
-	since, err := es.LastTick(ctx)
+	since, last, err := es.LastTick(ctx)
 	if err != nil {
 		return res, err
 	}
 	if since.IsZero() && !v.AppliedAt.After(now) {
 		since = v.AppliedAt // a first tick does not act on old events
 	}
-	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial, Since: since}
+	// The first tick of a version looks at every contact: the programme
+	// it judges them by is new.
+	full = full || last != v.Serial
+	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial, Since: since, Full: full}
 	if res.Report, err = eng.Tick(ctx, now); err != nil {
 		return res, err
 	}
@@ -178,7 +183,7 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.S
 		return err
 	}
 	defer es.Close()
-	res, err := tickOnce(ctx, es, sender, defaultWorker(f.worker), now)
+	res, err := tickOnce(ctx, es, sender, defaultWorker(f.worker), now, f.full)
 	if err != nil {
 		return err
 	}
@@ -188,6 +193,11 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.S
 	}
 	r := res.Report
 	fmt.Fprintf(stdout, "Tick at %s, applied version %d: %d scores, %d decisions.\n", now.Format(time.RFC3339), res.Version, r.Scored, r.Steps)
+	if r.Full {
+		fmt.Fprintln(stdout, "  looked at: every contact")
+	} else {
+		fmt.Fprintf(stdout, "  looked at: %s that changed or came due\n", plural(r.Looked, "contact"))
+	}
 	if line := counts(r.Enrolled); line != "" {
 		fmt.Fprintf(stdout, "  entered: %s\n", line)
 	}
