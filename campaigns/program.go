@@ -99,6 +99,11 @@ const (
 	EventBounced      = "email.bounced"
 	EventComplained   = "email.complained"
 	EventUnsubscribed = "email.unsubscribed"
+	// EventReturned is sales handing a lead back to marketing: the CRM
+	// posts it, or an import brings it. Its handoff property names the
+	// hand-off whose return applies; it may be left out when the
+	// programme has one hand-off.
+	EventReturned = "handoff.returned"
 )
 
 // BuiltinEvents returns the email events every programme knows, with their
@@ -122,6 +127,7 @@ func BuiltinEvents() map[string]*EventType {
 			"kind": {Type: TypeEnum, Values: []string{"hard", "soft"}, Builtin: true}}),
 		EventComplained:   common(nil),
 		EventUnsubscribed: common(nil),
+		EventReturned:     {Properties: map[string]*Attribute{"handoff": str(), "reason": str()}, Builtin: true},
 	}
 }
 
@@ -129,7 +135,7 @@ func BuiltinEvents() map[string]*EventType {
 // rules: opens, clicks, replies and every declared behavioural event.
 func IsEngagement(event string) bool {
 	switch event {
-	case EventSent, EventDelivered, EventBounced, EventComplained, EventUnsubscribed:
+	case EventSent, EventDelivered, EventBounced, EventComplained, EventUnsubscribed, EventReturned:
 		return false
 	}
 	return true

@@ -41,6 +41,7 @@ type Report struct {
 	Scored   int
 	Exited   map[string]int // by reason
 	Enrolled map[string]int // by sequence
+	Returned int            // leads sales handed back
 	Planned  int            // emails planned in the ledger
 	Deferred int            // sends a cap or the sending window held back
 	Steps    int            // decisions written
@@ -65,6 +66,9 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 	e.touched = map[int64]bool{}
 	defer func() { e.touched = nil }()
 	if err := e.exits(ctx, now, sc, &r); err != nil {
+		return r, err
+	}
+	if err := e.returns(ctx, now, sc, &r); err != nil {
 		return r, err
 	}
 	if err := e.enroll(ctx, now, sc.add(e.touched), &r); err != nil {

@@ -12,6 +12,7 @@ import (
 	netmail "net/mail"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -557,5 +558,63 @@ func TestHandoffNotifiesOwner(t *testing.T) {
 	if m.Header.Get("To") != "<owner@acme.example>" || m.Header.Get("Subject") != "Lead for you: ann@acme.example (converted)" ||
 		!strings.Contains(string(body), "fit.saas: +30.0") {
 		t.Errorf("notification:\n%s", b)
+	}
+}
+
+// A lead handed to sales and handed back goes to the stage and the
+// sequence its hand-off's return names, once.
+func TestLeadReturnedBySales(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	// Returned leads get the monthly digest: the welcome's first email,
+	// entered only by the return.
+	welcome := w.eng.Program.Sequences["welcome"]
+	w.eng.Program.Sequences["digest"] = &campaigns.Sequence{Steps: welcome.Steps[:1], Reentry: welcome.Reentry}
+	h := w.eng.Program.Handoffs["sales"]
+	h.ReturnStage, h.ReturnEnroll = "lead", "digest"
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	w.contact("bob@acme.example", monday.AddDate(0, 0, -1))
+	w.tick(monday)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "d1", Email: "ann@acme.example", Name: "demo_requested", At: monday.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.tick(monday.Add(2 * time.Hour)); r.Exited["converted"] != 1 {
+		t.Fatalf("demo request: %+v", r)
+	}
+	// Sales hands Ann back; Bob, still in welcome, is handed back by a
+	// CRM that names the hand-off.
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{
+		{ID: "r1", Email: "ann@acme.example", Name: campaigns.EventReturned, At: monday.Add(3 * time.Hour), Props: map[string]any{"reason": "no budget this year"}},
+		{ID: "r2", Email: "bob@acme.example", Name: campaigns.EventReturned, At: monday.Add(3 * time.Hour), Props: map[string]any{"handoff": "sales"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tick(monday.Add(4 * time.Hour))
+	if r.Returned != 2 || r.Exited[engine.ReasonReturned] != 1 {
+		t.Fatalf("returns: %+v", r)
+	}
+	for _, email := range []string{"ann@acme.example", "bob@acme.example"} {
+		c, err := w.st.Contact(ctx, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Values[campaigns.AttrStage]; got != "lead" {
+			t.Errorf("%s: stage %v, want lead", email, got)
+		}
+		var states []string
+		for _, e := range w.enrollments(email) {
+			states = append(states, e.Sequence+" "+e.State+" "+e.ExitReason)
+		}
+		slices.Sort(states)
+		want := map[string][]string{
+			"ann@acme.example": {"digest active ", "welcome exited converted"},
+			"bob@acme.example": {"digest active ", "welcome exited returned"},
+		}[email]
+		if diff := cmp.Diff(want, states); diff != "" {
+			t.Errorf("%s enrollments (-want +got):\n%s", email, diff)
+		}
+	}
+	if r := w.tick(monday.Add(8 * time.Hour)); r.Returned != 0 {
+		t.Errorf("a return acted on twice: %+v", r)
 	}
 }

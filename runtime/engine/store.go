@@ -24,6 +24,8 @@ type Store interface {
 	// in sequence (at step, when given; entered at or before enteredBy,
 	// when given) whose contact meets p at now.
 	ActiveWhere(ctx context.Context, prog *campaigns.Program, sequence, step string, enteredBy time.Time, p campaigns.Predicate, now time.Time, after int64, limit int) ([]runtime.Active, error)
+	// ContactsWhere lists, above ID after, the contacts that meet p at now.
+	ContactsWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, after int64, limit int) ([]int64, error)
 	// Changed returns the contacts whose attributes changed or who got
 	// events since a time, above after.
 	Changed(ctx context.Context, since time.Time, after int64, limit int) ([]int64, error)

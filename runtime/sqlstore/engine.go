@@ -572,3 +572,18 @@ func (s *Store) Candidates(ctx context.Context, w runtime.Watch) ([]int64, error
 	}
 	return scanIDs(rows)
 }
+
+// ContactsWhere lists, above ID after, the IDs of up to limit contacts
+// that meet p at now.
+func (s *Store) ContactsWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, now time.Time, after int64, limit int) ([]int64, error) {
+	where, args, err := s.Where(prog, p, now)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT c.id FROM contacts c WHERE c.id > ? AND `+where+` ORDER BY c.id LIMIT ?`),
+		append(append([]any{after}, args...), limit)...)
+	if err != nil {
+		return nil, err
+	}
+	return scanIDs(rows)
+}

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// ReasonReturned ends the marketing enrollment of a lead sales handed
+// back, when its hand-off's return enrolls it elsewhere.
+const ReasonReturned = "returned"
+
+// returns acts on the leads sales handed back since the last tick: a
+// handoff.returned event names the hand-off, and its return says the
+// stage the lead goes back to and the sequence it re-enters. A lead
+// still in a marketing sequence leaves it for that one, so that it is in
+// one at a time.
+func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report) error {
+	if e.Program.Events[campaigns.EventReturned] == nil {
+		return nil // compiled before returns existed: apply it again
+	}
+	var named []string
+	for _, name := range slices.Sorted(maps.Keys(e.Program.Handoffs)) {
+		if h := e.Program.Handoffs[name]; h.ReturnStage != "" || h.ReturnEnroll != "" {
+			named = append(named, name)
+		}
+	}
+	for _, name := range named {
+		h := e.Program.Handoffs[name]
+		match := []campaigns.Predicate{returnedTo(campaigns.CmpEq, name, e.Since, now)}
+		if len(e.Program.Handoffs) == 1 {
+			// The only hand-off: an event that names none means it.
+			match = append(match, returnedTo(campaigns.CmpExists, false, e.Since, now))
+		}
+		p := campaigns.Predicate{Op: campaigns.OpAny, Args: match}
+		for _, ids := range sc.chunks() {
+			var after int64
+			for {
+				cs, err := e.Store.ContactsWhere(ctx, e.Program, within(ids, p), now, after, e.batch())
+				if err != nil {
+					return fmt.Errorf("leads returned from %s: %w", name, err)
+				}
+				if len(cs) == 0 {
+					break
+				}
+				after = cs[len(cs)-1]
+				var ds []runtime.Decision
+				for _, c := range cs {
+					d := runtime.Decision{Contact: c, At: now, Version: e.Version}
+					if h.ReturnStage != "" {
+						d.Set = map[string]any{campaigns.AttrStage: h.ReturnStage}
+					}
+					if h.ReturnEnroll != "" {
+						d.Enroll = e.starts(h.ReturnEnroll)
+						if seq := e.Program.Sequences[h.ReturnEnroll]; seq != nil && !seq.Transactional() {
+							// Out of the marketing sequence it is in, if any.
+							for _, other := range e.sequences() {
+								if other == h.ReturnEnroll || e.Program.Sequences[other].Transactional() {
+									continue
+								}
+								as, err := e.Store.ActiveWhere(ctx, e.Program, other, "", time.Time{}, campaigns.Contacts([]int64{c}), now, 0, 1)
+								if err != nil {
+									return err
+								}
+								for _, a := range as {
+									x := e.decision(a, now)
+									x.Exit = ReasonReturned
+									ds = append(ds, x)
+									r.Exited[ReasonReturned]++
+								}
+							}
+						}
+					}
+					ds = append(ds, d)
+					r.Returned++
+					r.Steps++
+				}
+				if err := e.decideAll(ctx, ds); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// returnedTo is the condition that a handoff.returned event whose
+// handoff property compares so with v came between since and now.
+func returnedTo(cmp string, v any, since, now time.Time) campaigns.Predicate {
+	return eventSince(campaigns.EventCondition{Name: campaigns.EventReturned,
+		Where: []campaigns.Condition{{Field: "handoff", Cmp: cmp, Value: v}}}, since, now)
+}
