@@ -29,13 +29,18 @@ type Delivered struct {
 	Accepted, Failed int
 }
 
+// claimBatch is how many planned emails a worker claims at a time.
+const claimBatch = 50
+
 // Deliver claims the sends planned by now and hands each to the sender,
 // recording whether it was accepted. The suppression list is checked
 // again when claiming.
 func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string, now time.Time) (Delivered, error) {
 	var d Delivered
 	for {
-		claims, err := l.ClaimSends(ctx, worker, now, e.batch())
+		// Small claims: a worker that dies leaves at most one claim's
+		// emails unknown.
+		claims, err := l.ClaimSends(ctx, worker, now, claimBatch)
 		if err != nil {
 			return d, err
 		}

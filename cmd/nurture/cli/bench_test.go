@@ -542,6 +542,7 @@ func BenchmarkTick(b *testing.B) {
 		name := mk().dialect
 		b.Run(name, func(b *testing.B) {
 			var cold, warm, incr, bare time.Duration
+			var peak int64
 			for range b.N {
 				st := mk()
 				for _, args := range [][]string{
@@ -571,12 +572,14 @@ func BenchmarkTick(b *testing.B) {
 				}
 				bare += time.Since(t0)
 				at := benchNow.Add(15 * time.Hour)
+				resetPeakRSS()
 				t0 = time.Now()
 				res, err := tickOnce(ctx, es, nil, "bench", at, false)
 				if err != nil {
 					b.Fatal(err)
 				}
 				cold += time.Since(t0)
+				peak = max(peak, peakRSS())
 				if res.Report.Planned == 0 {
 					b.Fatalf("the cold tick planned nothing: %+v", res.Report)
 				}
@@ -622,7 +625,29 @@ func BenchmarkTick(b *testing.B) {
 			b.ReportMetric(warm.Seconds()/float64(b.N), "next-s")
 			b.ReportMetric(incr.Seconds()/float64(b.N), "incr-s")
 			b.ReportMetric(incr.Seconds()/cold.Seconds(), "incr/cold")
+			if peak > 0 {
+				b.ReportMetric(float64(peak)/(1<<20), "cold-peak-MB")
+			}
 			b.ReportMetric(bare.Seconds()/float64(b.N), "scan-s")
 		})
 	}
+}
+
+// resetPeakRSS resets the process's peak resident set size, where Linux
+// allows it; peakRSS reads it, in bytes, or 0. The figure is the
+// process's: with SQLite it includes the database's page cache.
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
