@@ -50,9 +50,12 @@ type Report struct {
 func (e *Engine) batch() int { return cmp.Or(e.Batch, 500) }
 
 // Tick makes every decision due at now: it scores contacts, ends the
-// enrollments an exit rule or a suppression ends, enrolls the contacts
-// the sequences' entry segments admit, and moves every due enrollment on
-// through its steps, planning the emails they send.
+// enrollments an exit rule or a suppression ends, takes back the leads
+// sales returned, enrolls the contacts the sequences' entry segments
+// admit, and moves every due enrollment on through its steps, planning
+// the emails they send. Exits, returns and entries look at every contact
+// on a full tick, and otherwise at those that changed or that time moved
+// across a condition since Since (see watch).
 func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 	r := Report{Exited: map[string]int{}, Enrolled: map[string]int{}}
 	if err := e.rescore(ctx, now, &r); err != nil {
