@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -542,7 +543,7 @@ func BenchmarkTick(b *testing.B) {
 		name := mk().dialect
 		b.Run(name, func(b *testing.B) {
 			var cold, warm, incr, bare time.Duration
-			var peak int64
+			var peak, heap int64
 			for range b.N {
 				st := mk()
 				for _, args := range [][]string{
@@ -573,8 +574,10 @@ func BenchmarkTick(b *testing.B) {
 				bare += time.Since(t0)
 				at := benchNow.Add(15 * time.Hour)
 				resetPeakRSS()
+				stop := watchHeap(&heap)
 				t0 = time.Now()
 				res, err := tickOnce(ctx, es, nil, "bench", at, false)
+				stop()
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -628,6 +631,7 @@ func BenchmarkTick(b *testing.B) {
 			if peak > 0 {
 				b.ReportMetric(float64(peak)/(1<<20), "cold-peak-MB")
 			}
+			b.ReportMetric(float64(heap)/(1<<20), "cold-heap-MB")
 			b.ReportMetric(bare.Seconds()/float64(b.N), "scan-s")
 		})
 	}
@@ -650,4 +654,27 @@ func peakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// watchHeap samples the Go heap's live objects every 10ms, keeping the
+// largest figure in *peak, until stop is called.
+func watchHeap(peak *int64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	sample := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			rtmetrics.Read(sample)
+			*peak = max(*peak, int64(sample[0].Value.Uint64()))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
