@@ -20,6 +20,10 @@ type Engine struct {
 	// take the contacts whose event came after it. Zero: the version's
 	// apply, or the beginning of time for a first programme.
 	Since time.Time
+	// ChangedSince is when the previous tick began by the store's clock,
+	// which stamps imports; zero when it is Since. The two differ when
+	// ticks run at a time given by hand: changes count from the earlier.
+	ChangedSince time.Time
 	// Full looks at every contact, not only those that changed or came
 	// due since Since: the first tick of a version, and a reconciliation
 	// asked for by hand. A zero Since is always full.
@@ -177,7 +181,7 @@ func (e *Engine) rescore(ctx context.Context, now time.Time, r *Report) error {
 	}
 	var after int64
 	for {
-		ids, err := e.Store.Changed(ctx, e.Since.Add(-settle), after, e.batch())
+		ids, err := e.Store.Changed(ctx, e.changedSince(), after, e.batch())
 		if err != nil || len(ids) == 0 {
 			return err
 		}

@@ -14,6 +14,17 @@ import (
 // the changes and committed after it is seen by the next one.
 const settle = time.Minute
 
+// changedSince is the time from which a tick counts changes: the
+// previous tick's, by the ticks' clock or the store's, whichever is
+// earlier, less the settling time.
+func (e *Engine) changedSince() time.Time {
+	since := e.Since
+	if !e.ChangedSince.IsZero() && e.ChangedSince.Before(since) {
+		since = e.ChangedSince
+	}
+	return since.Add(-settle)
+}
+
 // scope is the contacts a tick evaluates entry and exit conditions for:
 // every contact, or those listed by ID.
 type scope struct {
@@ -71,7 +82,7 @@ func (e *Engine) scope(ctx context.Context, now time.Time) (scope, error) {
 	if !ok {
 		return scope{all: true}, nil
 	}
-	w.Since, w.Now = e.Since.Add(-settle), now
+	w.Since, w.Now = e.changedSince(), now
 	ids, err := e.Store.Candidates(ctx, w)
 	return scope{ids: ids}, err
 }

@@ -324,28 +324,34 @@ func (s *Store) FinishSend(ctx context.Context, id int64, status, messageID, fai
 	return err
 }
 
-// LastTick is the time of the latest tick recorded and the programme
-// version it ran, or zeros.
-func (s *Store) LastTick(ctx context.Context) (time.Time, int64, error) {
-	var at any
-	var version int64
-	err := s.db.QueryRowContext(ctx, `SELECT at, version FROM ticks ORDER BY at DESC, id DESC LIMIT 1`).Scan(&at, &version)
+// LastTick is the latest tick recorded: the time it ran at, when it
+// began by the store's clock, and the programme version it ran; or zeros.
+func (s *Store) LastTick(ctx context.Context) (at, started time.Time, version int64, err error) {
+	var a, st any
+	err = s.db.QueryRowContext(ctx, `SELECT at, started_at, version FROM ticks ORDER BY at DESC, id DESC LIMIT 1`).Scan(&a, &st, &version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, 0, nil
+		return time.Time{}, time.Time{}, 0, nil
 	}
 	if err != nil {
-		return time.Time{}, 0, err
+		return time.Time{}, time.Time{}, 0, err
 	}
-	t, _ := s.scanTime(at)
-	return t, version, nil
+	at, _ = s.scanTime(a)
+	if st != nil {
+		started, _ = s.scanTime(st)
+	}
+	return at, started, version, nil
 }
 
-// RecordTick records a finished tick and its report (JSON).
-func (s *Store) RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?)`),
-		s.t(at), worker, version, s.t(s.Now()), report)
+// RecordTick records a finished tick that ran at a time and began at
+// started by the store's clock, and its report (JSON).
+func (s *Store) RecordTick(ctx context.Context, at, started time.Time, worker string, version int64, report string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, started_at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?, ?)`),
+		s.t(at), s.t(started), worker, version, s.t(s.Now()), report)
 	return err
 }
+
+// Clock is the store's clock, which stamps what it records.
+func (s *Store) Clock() time.Time { return s.Now() }
 
 // DueHandoffs lists the pending hand-offs whose next attempt has come.
 func (s *Store) DueHandoffs(ctx context.Context, now time.Time, limit int) ([]runtime.PendingHandoff, error) {

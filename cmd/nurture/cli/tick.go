@@ -83,8 +83,9 @@ type engineStore interface {
 	engine.Store
 	engine.Ledger
 	engine.HandoffStore
-	LastTick(ctx context.Context) (time.Time, int64, error)
-	RecordTick(ctx context.Context, at time.Time, worker string, version int64, report string) error
+	LastTick(ctx context.Context) (at, started time.Time, version int64, err error)
+	RecordTick(ctx context.Context, at, started time.Time, worker string, version int64, report string) error
+	Clock() time.Time
 }
 
 func openEngineStore(ctx context.Context, spec string) (engineStore, error) {
@@ -144,7 +145,8 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 	}
 	// Released even when ctx is cancelled: the work under it is done.
 	defer es.ReleaseLock(context.WithoutCancel(ctx), lock.Name, lock.ID)
-	since, last, err := es.LastTick(ctx)
+	started := es.Clock()
+	since, changedSince, last, err := es.LastTick(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -154,7 +156,7 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 	// The first tick of a version looks at every contact: the programme
 	// it judges them by is new.
 	full = full || last != v.Serial
-	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial, Since: since, Full: full}
+	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial, Since: since, ChangedSince: changedSince, Full: full}
 	if res.Report, err = eng.Tick(ctx, now); err != nil {
 		return res, err
 	}
@@ -169,7 +171,7 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 		return res, err
 	}
 	b, _ := json.Marshal(res)
-	return res, es.RecordTick(ctx, now, worker, v.Serial, string(b))
+	return res, es.RecordTick(ctx, now, started, worker, v.Serial, string(b))
 }
 
 func defaultWorker(flag string) string {

@@ -15,3 +15,7 @@ CREATE INDEX contacts_engaged ON contacts ((COALESCE(last_engaged_at, created_at
 -- other sequences or re-entry.
 CREATE INDEX enrollments_entered ON enrollments (sequence, entered_at) WHERE state = 'active';
 CREATE INDEX enrollments_exited ON enrollments (exited_at);
+
+-- When each tick began by the store's clock, which stamps imports: the
+-- next tick looks at what changed since, whatever time --now gave.
+ALTER TABLE ticks ADD COLUMN started_at TIMESTAMPTZ;
