@@ -24,14 +24,11 @@ func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report
 	if e.Program.Events[campaigns.EventReturned] == nil {
 		return nil // compiled before returns existed: apply it again
 	}
-	var named []string
 	for _, name := range slices.Sorted(maps.Keys(e.Program.Handoffs)) {
-		if h := e.Program.Handoffs[name]; h.ReturnStage != "" || h.ReturnEnroll != "" {
-			named = append(named, name)
-		}
-	}
-	for _, name := range named {
 		h := e.Program.Handoffs[name]
+		if h.ReturnStage == "" && h.ReturnEnroll == "" {
+			continue
+		}
 		match := []campaigns.Predicate{returnedTo(campaigns.CmpEq, name, e.Since, now)}
 		if len(e.Program.Handoffs) == 1 {
 			// The only hand-off: an event that names none means it.
@@ -49,36 +46,9 @@ func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report
 					break
 				}
 				after = cs[len(cs)-1]
-				var ds []runtime.Decision
-				for _, c := range cs {
-					d := runtime.Decision{Contact: c, At: now, Version: e.Version}
-					if h.ReturnStage != "" {
-						d.Set = map[string]any{campaigns.AttrStage: h.ReturnStage}
-					}
-					if h.ReturnEnroll != "" {
-						d.Enroll = e.starts(h.ReturnEnroll)
-						if seq := e.Program.Sequences[h.ReturnEnroll]; seq != nil && !seq.Transactional() {
-							// Out of the marketing sequence it is in, if any.
-							for _, other := range e.sequences() {
-								if other == h.ReturnEnroll || e.Program.Sequences[other].Transactional() {
-									continue
-								}
-								as, err := e.Store.ActiveWhere(ctx, e.Program, other, "", time.Time{}, campaigns.Contacts([]int64{c}), now, 0, 1)
-								if err != nil {
-									return err
-								}
-								for _, a := range as {
-									x := e.decision(a, now)
-									x.Exit = ReasonReturned
-									ds = append(ds, x)
-									r.Exited[ReasonReturned]++
-								}
-							}
-						}
-					}
-					ds = append(ds, d)
-					r.Returned++
-					r.Steps++
+				ds, err := e.takeBack(ctx, h, cs, now, r)
+				if err != nil {
+					return err
 				}
 				if err := e.decideAll(ctx, ds); err != nil {
 					return err
@@ -87,6 +57,40 @@ func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report
 		}
 	}
 	return nil
+}
+
+// takeBack decides the return of a page of leads to hand-off h: each
+// goes to its return stage and sequence. When that sequence is a
+// marketing one, a lead leaves the marketing sequence it is in first.
+func (e *Engine) takeBack(ctx context.Context, h *campaigns.Handoff, cs []int64, now time.Time, r *Report) ([]runtime.Decision, error) {
+	var ds []runtime.Decision
+	if seq := e.Program.Sequences[h.ReturnEnroll]; seq != nil && !seq.Transactional() {
+		for _, other := range e.sequences() {
+			if other == h.ReturnEnroll || e.Program.Sequences[other].Transactional() {
+				continue
+			}
+			as, err := e.Store.ActiveWhere(ctx, e.Program, other, "", time.Time{}, campaigns.Contacts(cs), now, 0, len(cs))
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range as {
+				x := e.decision(a, now)
+				x.Exit = ReasonReturned
+				ds = append(ds, x)
+				r.Exited[ReasonReturned]++
+			}
+		}
+	}
+	for _, c := range cs {
+		d := runtime.Decision{Contact: c, At: now, Version: e.Version, Enroll: e.starts(h.ReturnEnroll)}
+		if h.ReturnStage != "" {
+			d.Set = map[string]any{campaigns.AttrStage: h.ReturnStage}
+		}
+		ds = append(ds, d)
+		r.Returned++
+		r.Steps++
+	}
+	return ds, nil
 }
 
 // returnedTo is the condition that a handoff.returned event whose
