@@ -1,6 +1,8 @@
 // Package mail turns a rendered email into a MIME message and hands it to
 // a sender. FileSink writes each message as an .eml file under a
-// directory; SMTP delivery sits beside it.
+// directory; SMTP delivers it to a server and says, by the SendError's
+// kind, whether the server took it. It decides nothing about whom to
+// send what: that is the engine's.
 package mail
 
 import (
@@ -96,11 +98,19 @@ func OneLine(s string) string {
 
 // FileSink writes each message to Dir as KEY.eml, the key made safe for a
 // file name. Writing the same send again replaces its file.
-type FileSink struct{ Dir string }
+type FileSink struct {
+	Dir string
+	// DKIM signs each message when set, as SMTP would.
+	DKIM *DKIMConfig
+}
 
 // Send writes o's message.
 func (f FileSink) Send(ctx context.Context, o *Outgoing) error {
 	m, err := Compose(o)
+	if err != nil {
+		return err
+	}
+	data, err := messageBytes(m, f.DKIM)
 	if err != nil {
 		return err
 	}
@@ -119,7 +129,7 @@ func (f FileSink) Send(ctx context.Context, o *Outgoing) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := m.WriteTo(tmp); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
