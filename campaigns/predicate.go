@@ -19,6 +19,9 @@ const (
 	// OpContacts is internal too: the contact is one of IDs. The engine
 	// narrows a tick's queries to the contacts it has to look at.
 	OpContacts = "contacts"
+	// OpOptedOut is internal too: the contact opted out of Topic on the
+	// preference page.
+	OpOptedOut = "opted_out"
 )
 
 // Predicate is a condition on one contact, as a tree. Exactly the fields
@@ -33,6 +36,7 @@ type Predicate struct {
 	Inactive Duration        `json:"inactive,omitempty"`
 	Enrolled *Enrolled       `json:"enrolled,omitempty"`
 	IDs      []int64         `json:"ids,omitempty"`
+	Topic    string          `json:"topic,omitempty"`
 }
 
 // Enrolled holds when a contact is in a sequence (any sequence when

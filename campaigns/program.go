@@ -32,6 +32,8 @@ type Sender struct {
 	TrackingURL     string `json:"tracking_url,omitempty"`
 	UnsubscribeMail string `json:"unsubscribe_mailto,omitempty"`
 	UTM             UTM    `json:"utm"`
+	// Topics a contact may opt out of, name → label.
+	Topics map[string]string `json:"topics,omitempty"`
 }
 
 // UTM holds campaign-tracking parameters added to links at render time.
@@ -120,9 +122,12 @@ func BuiltinEvents() map[string]*EventType {
 	return map[string]*EventType{
 		EventSent:      common(nil),
 		EventDelivered: common(nil),
-		EventOpened:    common(nil),
-		EventClicked:   common(map[string]*Attribute{"url": str()}),
-		EventReplied:   common(nil),
+		// Opens are unreliable: image blocking hides them, and privacy
+		// proxies fetch every image on delivery. The tracking server marks
+		// each so.
+		EventOpened:  common(map[string]*Attribute{"unreliable": {Type: TypeBool, Builtin: true}}),
+		EventClicked: common(map[string]*Attribute{"url": str()}),
+		EventReplied: common(nil),
 		EventBounced: common(map[string]*Attribute{
 			"kind": {Type: TypeEnum, Values: []string{"hard", "soft"}, Builtin: true}}),
 		EventComplained:   common(nil),

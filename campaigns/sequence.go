@@ -10,11 +10,14 @@ type Sequence struct {
 	Priority int `json:"priority"`
 	// TransactionalReason is set for transactional sequences, which cadence
 	// caps do not hold back; it says why they may be exempt.
-	TransactionalReason string     `json:"transactional_reason,omitempty"`
-	Cap                 []Limit    `json:"cap,omitempty"`
-	Steps               []Step     `json:"steps"`
-	Exits               []ExitRule `json:"exits"`
-	UTM                 UTM        `json:"utm"`
+	TransactionalReason string  `json:"transactional_reason,omitempty"`
+	Cap                 []Limit `json:"cap,omitempty"`
+	// Topic is what the sequence's email is about; contacts who opted out
+	// of it neither enter nor stay.
+	Topic string     `json:"topic,omitempty"`
+	Steps []Step     `json:"steps"`
+	Exits []ExitRule `json:"exits"`
+	UTM   UTM        `json:"utm"`
 	// Moved maps old step names to the steps that replaced them, so that a
 	// renamed step keeps its contacts.
 	Moved map[string]string `json:"moved,omitempty"`

@@ -135,6 +135,9 @@ func (c *checker) sender() {
 	if r.Unsubscribe != nil {
 		s.UnsubscribeMail = r.Unsubscribe.Mailto
 	}
+	if len(r.Topics) > 0 {
+		s.Topics = r.Topics
+	}
 	s.UTM = campaigns.UTM{Source: or(r.UTM.Source, "nurture"), Medium: or(r.UTM.Medium, "email"), Campaign: r.UTM.Campaign, Content: r.UTM.Content}
 }
 

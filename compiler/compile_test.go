@@ -101,11 +101,11 @@ func TestCompileEmail(t *testing.T) {
 	html := e.HTML.String()
 	for _, want := range []string{
 		`<strong>where to start</strong>`,
-		`<a href="{{ link 1 }}">Read the guide</a>`,
+		`<a href="{{ link 1 }}" style="color:#1d4ed8;text-decoration:underline">Read the guide</a>`,
 		`{{ first_name | default "there" }}`,
 		`Acme Inc., 1 Market St, San Francisco, CA 94105`,
-		`<a href="{{ unsubscribe_url }}">Unsubscribe</a>`,
-		`<a href="{{ preferences_url }}">Email preferences</a>`,
+		`<a href="{{ unsubscribe_url }}" style="color:#6b7280;text-decoration:underline">Unsubscribe</a>`,
+		`<a href="{{ preferences_url }}" style="color:#6b7280;text-decoration:underline">Email preferences</a>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("HTML lacks %q:\n%s", want, html)

@@ -344,6 +344,9 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 		if len(s.Cap) > 0 {
 			ls.add("cap", describeLimits(s.Cap))
 		}
+		if s.Topic != "" {
+			ls.add("topic", s.Topic)
+		}
 		for i, e := range s.Exits {
 			ls.add(fmt.Sprintf("exit[%d]", i+1), describeExit(e))
 		}

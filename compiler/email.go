@@ -18,7 +18,10 @@ import (
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	extast "github.com/yuin/goldmark/extension/ast"
+	"github.com/yuin/goldmark/renderer"
+	gmhtml "github.com/yuin/goldmark/renderer/html"
 	"github.com/yuin/goldmark/text"
+	"github.com/yuin/goldmark/util"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -30,7 +33,12 @@ const (
 	maxEmailSize = 1 << 20 // bytes of Markdown
 )
 
-var markdown = goldmark.New(goldmark.WithExtensions(extension.GFM))
+// markdown renders email bodies: GFM, raw HTML left out (goldmark's
+// default), code blocks by codeBlocks so that they carry their style.
+var markdown = goldmark.New(
+	goldmark.WithExtensions(extension.GFM),
+	goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100))),
+)
 
 // compileEmails reads, checks and renders every email a step sends, once.
 func (c *checker) compileEmails() {
@@ -448,24 +456,43 @@ func (c *checker) body(f *mdFile, bodyOff int, e *campaigns.Email, fields map[st
 	doc := markdown.Parser().Parse(text.NewReader(src))
 	at := func(n ast.Node) int { return bodyOff + s.orig(nodeOffset(n, src)) }
 
+	// Autolinks become plain links, so that every link is handled alike.
+	// They are replaced after the walk that finds them: replacing a node
+	// mid-walk would end the walk of its siblings.
+	var autos []*ast.AutoLink
+	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if x, ok := n.(*ast.AutoLink); ok && entering {
+			autos = append(autos, x)
+		}
+		return ast.WalkContinue, nil
+	})
+	autoAt := map[*ast.Link]int{}
+	for _, x := range autos {
+		l := ast.NewLink()
+		l.Destination = x.URL(src)
+		if x.AutoLinkType == ast.AutoLinkEmail && !bytes.HasPrefix(bytes.ToLower(l.Destination), []byte("mailto:")) {
+			l.Destination = append([]byte("mailto:"), l.Destination...)
+		}
+		l.AppendChild(l, ast.NewString(x.Label(src)))
+		autoAt[l] = at(x)
+		x.Parent().ReplaceChild(x.Parent(), x, l)
+	}
+
 	var links []campaigns.Link
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
 		if !entering {
 			return ast.WalkContinue, nil
 		}
+		if st := styleOf(n); st != "" {
+			n.SetAttributeString("style", st)
+		}
 		switch x := n.(type) {
-		case *ast.AutoLink:
-			l := ast.NewLink()
-			l.Destination = x.URL(src)
-			if x.AutoLinkType == ast.AutoLinkEmail && !bytes.HasPrefix(bytes.ToLower(l.Destination), []byte("mailto:")) {
-				l.Destination = append([]byte("mailto:"), l.Destination...)
-			}
-			l.AppendChild(l, ast.NewString(x.Label(src)))
-			x.Parent().ReplaceChild(x.Parent(), x, l)
-			c.link(f, at(x), s, l, src, &links)
-			return ast.WalkSkipChildren, nil
 		case *ast.Link:
-			c.link(f, at(x), s, x, src, &links)
+			off, ok := autoAt[x]
+			if !ok {
+				off = at(x)
+			}
+			c.link(f, off, s, x, src, &links)
 		case *ast.Image:
 			if scheme := schemeOf(string(x.Destination)); scheme != "http" && scheme != "https" {
 				c.mdError(f, at(x), Error, "NRT406", "images load from absolute http(s) URLs", "image %q is not an http(s) URL", string(x.Destination))
@@ -597,26 +624,139 @@ func inURLAttr(s string) bool {
 // address, an unsubscribe link and a preferences link.
 func (c *checker) footer(e *campaigns.Email) {
 	addr := c.prog.Sender.Address
+	start := "<hr style=\"" + styleHR + "\">\n<p class=\"footer\" style=\"" + styleFooter + "\">"
 	if e.Kind != campaigns.KindMarketing {
 		if addr != "" {
-			e.HTML = appendText(e.HTML, "<hr>\n<p class=\"footer\">"+htmlLines(addr)+"</p>\n")
+			e.HTML = appendText(e.HTML, start+htmlLines(addr)+"</p>\n")
 			e.Text = appendText(e.Text, "\n\n--\n"+addr+"\n")
 		}
 		return
 	}
 	unsub := campaigns.Part{Field: campaigns.FieldUnsubscribeURL, Escape: campaigns.EscapeHTML}
 	prefs := campaigns.Part{Field: campaigns.FieldPreferencesURL, Escape: campaigns.EscapeHTML}
-	e.HTML = appendText(e.HTML, "<hr>\n<p class=\"footer\">"+htmlLines(addr)+"<br>\n<a href=\"")
+	e.HTML = appendText(e.HTML, start+htmlLines(addr)+"<br>\n<a href=\"")
 	e.HTML = append(e.HTML, unsub)
-	e.HTML = appendText(e.HTML, "\">Unsubscribe</a> · <a href=\"")
+	e.HTML = appendText(e.HTML, "\" style=\""+styleFooterLink+"\">Unsubscribe</a> · <a href=\"")
 	e.HTML = append(e.HTML, prefs)
-	e.HTML = appendText(e.HTML, "\">Email preferences</a></p>\n")
+	e.HTML = appendText(e.HTML, "\" style=\""+styleFooterLink+"\">Email preferences</a></p>\n")
 	e.Text = appendText(e.Text, "\n\n--\n"+addr+"\nUnsubscribe: ")
 	unsub.Escape, prefs.Escape = campaigns.EscapeNone, campaigns.EscapeNone
 	e.Text = append(e.Text, unsub)
 	e.Text = appendText(e.Text, "\nEmail preferences: ")
 	e.Text = append(e.Text, prefs)
 	e.Text = appendText(e.Text, "\n")
+}
+
+// The email's typography, set on each element as a style attribute: many
+// mail clients drop <style> blocks or class names, so what the content
+// looks like must not depend on one. A system font stack at 16px/1.6 in
+// dark grey, blue underlined links.
+const (
+	fontStack = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
+	monoStack = "SFMono-Regular,Menlo,Consolas,'Liberation Mono',monospace"
+	textStyle = "font-family:" + fontStack + ";font-size:16px;line-height:1.6;color:#1f2937"
+
+	styleP          = "margin:0 0 16px;" + textStyle
+	styleInnerP     = "margin:0 0 8px;" + textStyle // inside a list item or quote, not last
+	styleLastP      = "margin:0;" + textStyle       // the last block of a list item or quote
+	styleQuoteP     = "margin:0 0 8px;font-family:" + fontStack + ";font-size:16px;line-height:1.6;color:#4b5563"
+	styleLastQuoteP = "margin:0;font-family:" + fontStack + ";font-size:16px;line-height:1.6;color:#4b5563"
+	styleA          = "color:#1d4ed8;text-decoration:underline"
+	styleList       = "margin:0 0 16px;padding:0 0 0 24px;" + textStyle
+	styleLI         = "margin:0 0 6px;" + textStyle
+	styleQuote      = "margin:0 0 16px;padding:4px 0 4px 16px;border-left:4px solid #d1d5db"
+	styleCode       = "font-family:" + monoStack + ";font-size:14px;background-color:#f3f4f6;border-radius:4px;padding:1px 4px"
+	stylePre        = "margin:0 0 16px;padding:12px 16px;background-color:#f3f4f6;border-radius:6px;white-space:pre-wrap;word-wrap:break-word;font-family:" + monoStack + ";font-size:14px;line-height:1.5;color:#1f2937"
+	styleCodeInPre  = "font-family:" + monoStack + ";font-size:14px"
+	styleImg        = "max-width:100%;height:auto;border:0"
+	styleTable      = "width:100%;margin:0 0 16px;border-collapse:collapse;font-family:" + fontStack + ";font-size:15px;line-height:1.5;color:#1f2937"
+	styleTH         = "padding:8px 12px;border:1px solid #e5e7eb;background-color:#f9fafb;text-align:left;font-weight:600"
+	styleTD         = "padding:8px 12px;border:1px solid #e5e7eb;text-align:left"
+	styleHR         = "margin:24px 0;border:0;border-top:1px solid #e5e7eb"
+	styleFooter     = "margin:0;font-family:" + fontStack + ";font-size:13px;line-height:1.5;color:#6b7280"
+	styleFooterLink = "color:#6b7280;text-decoration:underline"
+)
+
+// headingStyle is the style of a heading of level 1 to 6; the first
+// block of the email has no space above it.
+func headingStyle(level int, first bool) string {
+	size := [...]string{"16px", "26px", "22px", "19px", "17px", "16px", "16px"}[min(max(level, 0), 6)]
+	margin := "24px 0 12px"
+	if first {
+		margin = "0 0 12px"
+	}
+	return "margin:" + margin + ";font-family:" + fontStack + ";font-size:" + size + ";line-height:1.3;font-weight:700;color:#111827"
+}
+
+// styleOf is the inline style of a node's element, "" for none.
+func styleOf(n ast.Node) string {
+	switch x := n.(type) {
+	case *ast.Paragraph:
+		last := n.NextSibling() == nil
+		switch n.Parent().(type) {
+		case *ast.Blockquote:
+			if last {
+				return styleLastQuoteP
+			}
+			return styleQuoteP
+		case *ast.ListItem:
+			if last {
+				return styleLastP
+			}
+			return styleInnerP
+		}
+		return styleP
+	case *ast.Heading:
+		return headingStyle(x.Level, n.PreviousSibling() == nil && n.Parent().Kind() == ast.KindDocument)
+	case *ast.Link:
+		return styleA
+	case *ast.List:
+		return styleList
+	case *ast.ListItem:
+		return styleLI
+	case *ast.Blockquote:
+		return styleQuote
+	case *ast.CodeSpan:
+		return styleCode
+	case *ast.CodeBlock, *ast.FencedCodeBlock:
+		return stylePre
+	case *ast.Image:
+		return styleImg
+	case *ast.ThematicBreak:
+		return styleHR
+	case *extast.Table:
+		return styleTable
+	case *extast.TableCell:
+		if n.Parent().Kind() == extast.KindTableHeader {
+			return styleTH
+		}
+		return styleTD
+	}
+	return ""
+}
+
+// codeBlocks renders indented and fenced code blocks: goldmark's own
+// renderer writes them without attributes, so without their style.
+type codeBlocks struct{}
+
+func (codeBlocks) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
+	reg.Register(ast.KindCodeBlock, renderCodeBlock)
+	reg.Register(ast.KindFencedCodeBlock, renderCodeBlock)
+}
+
+func renderCodeBlock(w util.BufWriter, src []byte, n ast.Node, entering bool) (ast.WalkStatus, error) {
+	if !entering {
+		_, _ = w.WriteString("</code></pre>\n")
+		return ast.WalkContinue, nil
+	}
+	_, _ = w.WriteString("<pre")
+	gmhtml.RenderAttributes(w, n, gmhtml.GlobalAttributeFilter)
+	_, _ = w.WriteString("><code style=\"" + styleCodeInPre + "\">")
+	for i := 0; i < n.Lines().Len(); i++ {
+		seg := n.Lines().At(i)
+		gmhtml.DefaultWriter.RawWrite(w, seg.Value(src))
+	}
+	return ast.WalkContinue, nil
 }
 
 func htmlLines(s string) string {

@@ -32,7 +32,8 @@ type rawSender struct {
 	Unsubscribe *struct {
 		Mailto string `json:"mailto"`
 	} `json:"unsubscribe"`
-	UTM rawUTM `json:"utm"`
+	UTM    rawUTM            `json:"utm"`
+	Topics map[string]string `json:"topics"`
 }
 
 type rawUTM struct {
@@ -107,6 +108,7 @@ type rawSequence struct {
 	Transactional *struct {
 		Reason string `json:"reason"`
 	} `json:"transactional"`
+	Topic string            `json:"topic"`
 	Cap   []rawLimit        `json:"cap"`
 	Steps []rawStep         `json:"steps"`
 	Exit  []rawExit         `json:"exit"`

@@ -28,6 +28,15 @@ func (c *checker) sequences() {
 		c.entry(sub(p, "entry"), r, s)
 		s.Reentry = c.reentry(sub(p, "reentry"), r.Reentry)
 		s.Cap = c.limits(sub(p, "cap"), r.Cap)
+		if s.Topic = r.Topic; s.Topic != "" {
+			if _, ok := c.prog.Sender.Topics[s.Topic]; !ok {
+				c.errorf(sub(p, "topic"), "NRT312", c.suggest(s.Topic, keysOf(c.prog.Sender.Topics), "declare it under sender.topics with the label the preference page shows"),
+					"sequence %s names unknown topic %q", name, s.Topic)
+			}
+			if s.Transactional() {
+				c.errorf(sub(p, "topic"), "NRT312", "topics are for marketing: transactional mail cannot be opted out of by topic", "transactional sequence %s has a topic", name)
+			}
+		}
 		s.UTM = campaigns.UTM{
 			Source:   or(r.UTM.Source, c.prog.Sender.UTM.Source),
 			Medium:   or(r.UTM.Medium, c.prog.Sender.UTM.Medium),

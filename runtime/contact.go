@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
 )
 
 // ContactRecord is one contact as an import file states it: the normalised
@@ -33,6 +36,43 @@ type Contact struct {
 	Values    map[string]any
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Prefs is what the contact chose on the preference page; the engine
+	// reads it, other listings leave it empty.
+	Prefs Preferences
+}
+
+// Preferences are a contact's own choices about marketing email.
+type Preferences struct {
+	// Frequency lowers how often marketing email may come: one of the
+	// Frequency constants; empty means as the programme's caps allow.
+	Frequency string
+	// TopicsOut are the topics the contact wants no more email about.
+	TopicsOut []string
+	UpdatedAt time.Time
+}
+
+// Frequencies a contact may choose, each a cap on marketing email beside
+// the programme's.
+const (
+	FrequencyWeekly  = "weekly"
+	FrequencyMonthly = "monthly"
+)
+
+// FrequencyLimit is the cap a chosen frequency puts on marketing email,
+// or nil.
+func FrequencyLimit(f string) []campaigns.Limit {
+	switch f {
+	case FrequencyWeekly:
+		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(7 * 24 * time.Hour)}}
+	case FrequencyMonthly:
+		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(30 * 24 * time.Hour)}}
+	}
+	return nil
+}
+
+// OptedOut reports whether the contact wants no more email on topic.
+func (p Preferences) OptedOut(topic string) bool {
+	return topic != "" && slices.Contains(p.TopicsOut, topic)
 }
 
 // Event is one behavioural signal of one contact.

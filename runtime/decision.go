@@ -72,6 +72,36 @@ type Claim struct {
 	Email    string
 	Variant  string
 	Version  int64
+	// Attempts counts the earlier tries the mail server deferred.
+	Attempts int
+}
+
+// SendRecord is a row of the ledger as the tracking server reads it.
+type SendRecord struct {
+	ID        int64
+	Key       string
+	Contact   int64
+	Sequence  string
+	Step      string
+	Email     string
+	Variant   string
+	Status    string
+	MessageID string
+	SentAt    time.Time
+}
+
+// TrackingKey signs tracked links.
+type TrackingKey struct {
+	ID        int64
+	Secret    []byte
+	CreatedAt time.Time
+	RetiredAt time.Time
+}
+
+// DeliveryStats counts, over a window, what the circuit breaker weighs:
+// emails accepted, hard bounces and complaints.
+type DeliveryStats struct {
+	Sent, Bounced, Complained int
 }
 
 // ClaimLease is how long a claimed send may stay unfinished before the

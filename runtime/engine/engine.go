@@ -9,6 +9,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/track"
 )
 
 // Engine executes one applied programme version against a store.
@@ -30,6 +31,13 @@ type Engine struct {
 	Full bool
 	// Batch is how many enrollments or contacts one read takes.
 	Batch int
+	// Keys sign the tracked links of the email delivered; nil leaves
+	// links untracked.
+	Keys *track.Keys
+	// Breaker pauses delivery on too many bounces or complaints.
+	Breaker Breaker
+	// Log receives what delivery resolved by rule, one line each.
+	Log func(string)
 
 	// touched holds the contacts this tick's exits decided about: they
 	// may enter another sequence in the same tick.
@@ -264,6 +272,9 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, ma
 			if len(marketing) > 0 {
 				conds = append(conds, campaigns.Not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
 			}
+			if seq.Topic != "" {
+				conds = append(conds, campaigns.Not(optedOut(seq.Topic)))
+			}
 		}
 		// One statement: the store selects and enrolls the contacts in one
 		// pass, with nothing of them held here.
@@ -341,6 +352,11 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 				return err
 			}
 		}
+		if seq.Topic != "" {
+			if err := fire(campaigns.ExitRule{Reason: ReasonOptedOut}, optedOut(seq.Topic), time.Time{}, false); err != nil {
+				return err
+			}
+		}
 		for _, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
 			var err error
 			switch {
@@ -396,6 +412,14 @@ func hasOpenEvent(p campaigns.Predicate) bool {
 // ReasonSuppressed ends the enrollments of a contact whose address is
 // suppressed: unsubscribed, bounced, complained or listed by hand.
 const ReasonSuppressed = "suppressed"
+
+// ReasonOptedOut ends the enrollments of a contact who opted out of the
+// sequence's topic on the preference page.
+const ReasonOptedOut = "opted_out"
+
+func optedOut(topic string) campaigns.Predicate {
+	return campaigns.Predicate{Op: campaigns.OpOptedOut, Topic: topic}
+}
 
 // sinceEntered limits the event conditions of an exit rule that have no
 // window of their own to the events since the contact entered: a demo
@@ -552,6 +576,11 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			if account == "" {
 				perAccount = nil
 			}
+			// The contact's own choice of frequency caps marketing too.
+			limits := e.Program.Cadence.Limits
+			if pref := runtime.FrequencyLimit(c.Prefs.Frequency); pref != nil {
+				limits = append(slices.Clone(limits), pref...)
+			}
 			var at time.Time
 			why := "held back by the sequence's cap"
 			if seq.Transactional() {
@@ -562,7 +591,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				w := NewWindow(e.Program.Cadence, loc)
 				at = now
 				for {
-					later := SendTime(w, e.Program.Cadence.Limits, all, CapFree(seq.Cap, mine, CapFree(perAccount, team, at)), false)
+					later := SendTime(w, limits, all, CapFree(seq.Cap, mine, CapFree(perAccount, team, at)), false)
 					if later.Equal(at) {
 						break
 					}
@@ -571,6 +600,8 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				switch {
 				case CapFree(e.Program.Cadence.Limits, all, now).After(now):
 					why = "held back by the cadence caps"
+				case CapFree(limits, all, now).After(now):
+					why = "held back by the contact's preferences (" + c.Prefs.Frequency + ")"
 				case CapFree(perAccount, team, now).After(now):
 					why = "held back by the account's cap (" + account + ")"
 				case !CapFree(seq.Cap, mine, now).After(now):
@@ -678,7 +709,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 // capSpan is the longest window any cap on seq looks back over.
 func (e *Engine) capSpan(seq *campaigns.Sequence) time.Duration {
 	var span time.Duration
-	for _, ls := range [][]campaigns.Limit{e.Program.Cadence.Limits, seq.Cap} {
+	for _, ls := range [][]campaigns.Limit{e.Program.Cadence.Limits, seq.Cap, runtime.FrequencyLimit(runtime.FrequencyMonthly)} {
 		for _, l := range ls {
 			span = max(span, l.Per.Std())
 		}

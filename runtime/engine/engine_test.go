@@ -301,7 +301,7 @@ func TestDeliverToFiles(t *testing.T) {
 		body, _ := io.ReadAll(p) // multipart decodes quoted-printable
 		parts[strings.Split(p.Header.Get("Content-Type"), ";")[0]] = string(body)
 	}
-	if !strings.Contains(parts["text/plain"], "Hi Ann,") || !strings.Contains(parts["text/html"], "<p>Hi Ann,</p>") {
+	if !strings.Contains(parts["text/plain"], "Hi Ann,") || !strings.Contains(parts["text/html"], "Hi Ann,</p>") {
 		t.Errorf("parts: %q", parts)
 	}
 	if !strings.Contains(parts["text/html"], `href="https://acme.example/start?utm_campaign=welcome&amp;utm_content=hello&amp;utm_medium=email&amp;utm_source=nurture"`) {
@@ -616,5 +616,148 @@ func TestLeadReturnedBySales(t *testing.T) {
 	}
 	if r := w.tick(monday.Add(8 * time.Hour)); r.Returned != 0 {
 		t.Errorf("a return acted on twice: %+v", r)
+	}
+}
+
+// scripted answers each send with the error its recipient is down for.
+type scripted struct {
+	mu   sync.Mutex
+	errs map[string]error
+	sent []string
+}
+
+func (s *scripted) Send(ctx context.Context, o *mail.Outgoing) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, o.To)
+	return s.errs[o.To]
+}
+
+func (s *scripted) Concurrency() int { return 3 }
+
+func TestDeliveryOutcomes(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	for _, e := range []string{"ann@acme.example", "bob@acme.example", "cy@acme.example", "dee@acme.example"} {
+		w.contact(e, monday.AddDate(0, 0, -1))
+	}
+	w.tick(monday)
+	var logged []string
+	w.eng.Log = func(s string) { logged = append(logged, s) }
+	s := &scripted{errs: map[string]error{
+		"bob@acme.example": &mail.SendError{Kind: mail.Permanent, Code: 550, Enhanced: "5.1.1", Recipient: true, Err: errString("no such user")},
+		"cy@acme.example":  &mail.SendError{Kind: mail.Temporary, Code: 451, Err: errString("greylisted")},
+		"dee@acme.example": &mail.SendError{Kind: mail.Unknown, Err: errString("connection reset after DATA")},
+	}}
+	at := monday.Add(time.Minute)
+	got, err := w.eng.Deliver(ctx, w.st, s, "test-worker", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (engine.Delivered{Accepted: 1, Failed: 1, Bounced: 1, Deferred: 1, Unknown: 1}); got != want {
+		t.Errorf("delivered %+v, want %+v", got, want)
+	}
+	type row struct {
+		Email, Status string
+		Attempts      int
+		Later         bool
+	}
+	var rows []row
+	q, err := w.st.DB().Query(`SELECT c.email, s.status, s.attempts, s.planned_at > ? FROM sends s JOIN contacts c ON c.id = s.contact_id ORDER BY c.email`, at.UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q.Next() {
+		var r row
+		q.Scan(&r.Email, &r.Status, &r.Attempts, &r.Later)
+		rows = append(rows, r)
+	}
+	q.Close()
+	want := []row{
+		{"ann@acme.example", "accepted", 0, false},
+		{"bob@acme.example", "failed", 0, false},
+		{"cy@acme.example", "planned", 1, true}, // deferred: planned again later
+		{"dee@acme.example", "unknown", 0, false},
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("ledger (-want +got):\n%s", diff)
+	}
+	var reason string
+	if err := w.st.DB().QueryRow(`SELECT reason FROM suppressions WHERE email = 'bob@acme.example'`).Scan(&reason); err != nil || reason != runtime.ReasonBounced {
+		t.Errorf("the hard bounce did not suppress bob: %q, %v", reason, err)
+	}
+	var props string
+	if err := w.st.DB().QueryRow(`SELECT props FROM events WHERE name = 'email.bounced'`).Scan(&props); err != nil || !strings.Contains(props, `"kind":"hard"`) {
+		t.Errorf("bounce event: %s, %v", props, err)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "dee@acme.example is unknown") || !strings.Contains(logged[0], "Message-ID <") {
+		t.Errorf("the unknown send was not logged with its rule: %q", logged)
+	}
+	// Delivering again at once sends nothing: the deferred one waits for
+	// its time, the unknown one is never sent again.
+	s.sent = nil
+	if got, err := w.eng.Deliver(ctx, w.st, s, "test-worker", at.Add(time.Minute)); err != nil || got != (engine.Delivered{}) || len(s.sent) != 0 {
+		t.Errorf("second delivery: %+v, %v, sent %v", got, err, s.sent)
+	}
+	if got, _ := w.eng.Deliver(ctx, w.st, s, "test-worker", at.Add(7*time.Hour)); got.Deferred != 1 || len(s.sent) != 1 || s.sent[0] != "cy@acme.example" {
+		t.Errorf("the deferred send's retry: %+v, sent %v", got, s.sent)
+	}
+}
+
+func TestBreakerPausesDelivery(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	var events []runtime.Event
+	for i, e := range []string{"a@acme.example", "b@acme.example", "c@acme.example", "d@acme.example", "e@acme.example", "f@acme.example"} {
+		w.contact(e, monday.AddDate(0, 0, -1))
+		if i < 3 {
+			events = append(events, runtime.Event{ID: "b" + e, Email: e, Name: campaigns.EventBounced, At: monday.Add(-time.Hour), Props: map[string]any{"kind": "hard"}})
+		}
+	}
+	w.tick(monday)
+	// Four sent in the last day, three of them hard-bounced.
+	if _, err := w.st.DB().Exec(`UPDATE sends SET status = 'accepted', sent_at = ? WHERE id IN (SELECT id FROM sends ORDER BY id LIMIT 4)`, monday.Add(-2*time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.RecordEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	s := &scripted{}
+	w.eng.Breaker = engine.Breaker{MaxBounceRate: 0.5, Window: 24 * time.Hour, MinSent: 4}
+	got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(time.Minute))
+	if err != nil || got.Accepted != 0 || len(s.sent) != 0 || !strings.Contains(got.Paused, "hard bounces are 75.0% of the 4 emails sent in the last 1d (limit 50.0%)") {
+		t.Errorf("3 bounces in 4 sent, over a limit of 50%%: %+v, %v", got, err)
+	}
+	// Under a looser limit, or below the minimum sent, it sends.
+	w.eng.Breaker.MaxBounceRate = 0.8
+	if got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(2*time.Minute)); err != nil || got.Paused != "" || got.Accepted != 2 {
+		t.Errorf("under 80%%: %+v, %v", got, err)
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// A sender whose own settings are wrong (a refused login) fails no email:
+// sending stops and every email stays planned.
+func TestDeliveryStopsOnSetupError(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	refused := &mail.SendError{Kind: mail.Permanent, Code: 535, Setup: true, Err: errString("535 authentication failed")}
+	s := &scripted{errs: map[string]error{}}
+	for _, e := range []string{"a@acme.example", "b@acme.example", "c@acme.example", "d@acme.example"} {
+		w.contact(e, monday.AddDate(0, 0, -1))
+		s.errs[e] = refused
+	}
+	w.tick(monday)
+	got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(time.Minute))
+	if err == nil || !strings.Contains(err.Error(), "sending stopped, the emails stay planned: permanent 535: 535 authentication failed") {
+		t.Errorf("Deliver: %+v, %v", got, err)
+	}
+	var planned, other int
+	w.st.DB().QueryRow(`SELECT COUNT(*) FILTER (WHERE status = 'planned'), COUNT(*) FILTER (WHERE status <> 'planned') FROM sends`).Scan(&planned, &other)
+	if planned != 4 || other != 0 || got.Failed != 0 {
+		t.Errorf("after a refused login: %d planned, %d otherwise, %+v", planned, other, got)
 	}
 }

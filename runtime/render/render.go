@@ -1,15 +1,17 @@
 // Package render fills an email's compiled templates for one contact:
 // merge fields with their fallbacks, escaped for where they stand; links
-// with their UTM parameters. Markdown was rendered once, at compile time;
-// nothing here parses it.
+// with their UTM parameters, and tracked when the caller tracks them; the
+// HTML inside a responsive email layout. Markdown was rendered and styled
+// once, at compile time; nothing here parses it, nor anything else per
+// contact but the URLs of links that hold merge fields.
 package render
 
 import (
 	"hash/fnv"
-	"html"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -23,6 +25,14 @@ type Options struct {
 	// URLs of the built-in merge fields.
 	UnsubscribeURL string
 	PreferencesURL string
+	// TrackLink, when set, gives the URL that stands in the email for
+	// http(s) link n (from 1, as in Email.Links) whose destination, UTM
+	// parameters added, is url: a click redirect. mailto links, and the
+	// unsubscribe and preferences URLs, are never passed to it.
+	TrackLink func(n int, url string) string
+	// OpenPixel, when set, is the URL of a 1×1 image at the end of the
+	// HTML that records an open.
+	OpenPixel string
 }
 
 // Message is an email filled for one contact.
@@ -32,43 +42,226 @@ type Message struct {
 	// email tests more than one.
 	SubjectVariant string
 	Preheader      string
-	HTML, Text     string
-	// Links are the final URLs, in the order they appear.
+	// HTML is a whole document: the content in a centred 600px column.
+	HTML, Text string
+	// Links are the final URLs, UTM parameters added, in the order they
+	// appear: where a click leads, tracked or not.
 	Links []string
 }
 
 // Render fills e for a contact whose attribute values are values. seed
 // picks the subject line of an A/B test, the same one every time.
 func Render(e *campaigns.Email, values map[string]any, seed string, o Options) Message {
+	pe := prepare(e, o.UTM)
 	f := filler{values: values, o: o}
-	f.links = make([]string, len(e.Links))
-	for i, l := range e.Links {
-		f.links[i] = withUTM(f.fill(l.URL), o.UTM)
+	m := Message{Links: make([]string, len(e.Links))}
+	f.shown = m.Links
+	if o.TrackLink != nil {
+		f.shown = make([]string, len(e.Links))
 	}
-	m := Message{Links: f.links}
+	for i, l := range e.Links {
+		u := pe.links[i]
+		if !pe.fixed[i] {
+			u = withUTM(f.string(l.URL), o.UTM)
+		}
+		m.Links[i] = u
+		if o.TrackLink != nil {
+			f.shown[i] = u
+			if isWeb(u) {
+				f.shown[i] = o.TrackLink(i+1, u)
+			}
+		}
+	}
 	if sv, ok := pickSubject(e.Subjects, seed); ok {
-		m.Subject = mail.OneLine(f.fill(sv.Subject))
+		m.Subject = oneLine(f.string(sv.Subject))
 		if len(e.Subjects) > 1 {
 			m.SubjectVariant = sv.Name
 		}
 	}
-	m.Preheader = mail.OneLine(f.fill(e.Preheader))
-	f.html = true // links stand in attributes: escape them
-	m.HTML = f.fill(e.HTML)
-	f.html = false
-	m.Text = f.fill(e.Text)
+	m.Preheader = oneLine(f.string(e.Preheader))
+
+	var b strings.Builder
+	b.Grow(layoutSize + 2*len(m.Subject) + 2*len(m.Preheader) + len(o.OpenPixel) + pe.htmlSize + pe.htmlSubs*substSize)
+	b.WriteString(docStart)
+	writeHTML(&b, m.Subject)
+	b.WriteString(docHead)
+	if m.Preheader != "" {
+		b.WriteString(preheaderStart)
+		writeHTML(&b, m.Preheader)
+		b.WriteString(preheaderEnd)
+	}
+	b.WriteString(bodyStart)
+	f.fill(&b, e.HTML, true)
+	b.WriteString(bodyEnd)
+	if o.OpenPixel != "" {
+		b.WriteString(pixelStart)
+		writeHTML(&b, o.OpenPixel)
+		b.WriteString(pixelEnd)
+	}
+	b.WriteString(docEnd)
+	m.HTML = b.String()
+
+	var t strings.Builder
+	t.Grow(pe.textSize + pe.textSubs*substSize)
+	f.fill(&t, e.Text, false)
+	m.Text = t.String()
 	return m
+}
+
+// The layout around the content: a table-based column that mail clients
+// without CSS layout agree on, with every style inline. The one <style>
+// block holds only what cannot be inline, the narrow-screen rule; clients
+// that drop it still show a readable email, just with wider margins.
+const (
+	docStart = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="x-apple-disable-message-reformatting">
+<meta name="color-scheme" content="light">
+<meta name="supported-color-schemes" content="light">
+<title>`
+	docHead = `</title>
+<style>
+@media only screen and (max-width: 620px) {
+  .container { width: 100% !important; border-radius: 0 !important; }
+  .content { padding: 24px 16px !important; }
+}
+</style>
+</head>
+<body style="margin:0;padding:0;background-color:#f3f4f6;-webkit-text-size-adjust:100%;-ms-text-size-adjust:100%">
+`
+	// The preheader is the line inboxes show after the subject. It is
+	// hidden in the email itself, and followed by invisible spacers so
+	// that the inbox does not go on to show the first lines of the body.
+	preheaderStart = `<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all">`
+	preheaderEnd   = spacer + "</div>\n"
+	spacer10       = "&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;&#847;&zwnj;&nbsp;"
+	spacer         = spacer10 + spacer10 + spacer10 + spacer10 + spacer10 + spacer10 + spacer10 + spacer10
+
+	bodyStart = `<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="width:100%;background-color:#f3f4f6">
+<tr>
+<td align="center" style="padding:24px 12px">
+<table role="presentation" class="container" width="600" cellpadding="0" cellspacing="0" border="0" style="width:600px;max-width:600px;background-color:#ffffff;border-radius:8px">
+<tr>
+<td class="content" style="padding:32px 40px;font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.6;color:#1f2937;text-align:left">
+`
+	bodyEnd = `</td>
+</tr>
+</table>
+</td>
+</tr>
+</table>
+`
+	pixelStart = `<img src="`
+	pixelEnd   = `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">` + "\n"
+	docEnd     = "</body>\n</html>\n"
+
+	layoutSize = len(docStart) + len(docHead) + len(preheaderStart) + len(preheaderEnd) + len(bodyStart) + len(bodyEnd) + len(pixelStart) + len(pixelEnd) + len(docEnd)
+)
+
+// prepared is what Render works out once per email and UTM parameters:
+// the same for every contact.
+type prepared struct {
+	// links holds each link's URL with its UTM parameters where fixed
+	// (it has no merge field); the others are filled per contact.
+	links []string
+	fixed []bool
+	// Bytes of literal text, and how many merge fields and links, in the
+	// HTML and text templates: to size their buffers once.
+	htmlSize, htmlSubs int
+	textSize, textSubs int
+}
+
+type prepKey struct {
+	e   *campaigns.Email
+	utm campaigns.UTM
+}
+
+// prepCache holds prepared emails. A programme applied anew brings new
+// emails and leaves the old ones unused; rather than track which, the
+// cache starts over when it is full.
+var prepCache struct {
+	sync.RWMutex
+	m map[prepKey]*prepared
+}
+
+const prepCacheSize = 4096
+
+// substSize is the bytes a buffer makes room for per merge field or link:
+// a tracked link's, so that it seldom grows.
+const substSize = 160
+
+func prepare(e *campaigns.Email, utm campaigns.UTM) *prepared {
+	k := prepKey{e, utm}
+	prepCache.RLock()
+	pe := prepCache.m[k]
+	prepCache.RUnlock()
+	if pe != nil {
+		return pe
+	}
+	pe = &prepared{links: make([]string, len(e.Links)), fixed: make([]bool, len(e.Links))}
+	for i, l := range e.Links {
+		if u, ok := literal(l.URL); ok {
+			pe.links[i], pe.fixed[i] = withUTM(u, utm), true
+		}
+	}
+	pe.htmlSize, pe.htmlSubs = measure(e.HTML)
+	pe.textSize, pe.textSubs = measure(e.Text)
+	prepCache.Lock()
+	if prepCache.m == nil || len(prepCache.m) >= prepCacheSize {
+		prepCache.m = map[prepKey]*prepared{}
+	}
+	prepCache.m[k] = pe
+	prepCache.Unlock()
+	return pe
+}
+
+// literal is a template's text when it has no merge field or link.
+func literal(t campaigns.Template) (string, bool) {
+	var b strings.Builder
+	for _, p := range t {
+		if p.Field != "" || p.Link > 0 {
+			return "", false
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), true
+}
+
+func measure(t campaigns.Template) (size, subs int) {
+	for _, p := range t {
+		if p.Field != "" || p.Link > 0 {
+			subs++
+		} else {
+			size += len(p.Text)
+		}
+	}
+	return size, subs
 }
 
 type filler struct {
 	values map[string]any
 	o      Options
-	links  []string
-	html   bool
+	// shown are the URLs that stand for the links: tracked, or the
+	// destinations themselves.
+	shown []string
 }
 
-func (f filler) fill(t campaigns.Template) string {
+// string fills a one-line template or a link's URL.
+func (f filler) string(t campaigns.Template) string {
+	if len(t) == 1 && t[0].Field == "" && t[0].Link == 0 {
+		return t[0].Text
+	}
 	var b strings.Builder
+	f.fill(&b, t, false)
+	return b.String()
+}
+
+// fill writes t to b. In HTML a link's URL stands in an attribute, so it
+// is escaped whatever its part says.
+func (f filler) fill(b *strings.Builder, t campaigns.Template, inHTML bool) {
 	for _, p := range t {
 		switch {
 		case p.Field != "":
@@ -76,20 +269,19 @@ func (f filler) fill(t campaigns.Template) string {
 			if v == "" && p.Default != nil {
 				v = *p.Default
 			}
-			b.WriteString(escape(v, p.Escape))
+			writeEscaped(b, v, p.Escape)
 		case p.Link > 0:
-			if p.Link <= len(f.links) {
+			if p.Link <= len(f.shown) {
 				how := p.Escape
-				if f.html && how == "" {
+				if inHTML && how == "" {
 					how = campaigns.EscapeHTML
 				}
-				b.WriteString(escape(f.links[p.Link-1], how))
+				writeEscaped(b, f.shown[p.Link-1], how)
 			}
 		default:
 			b.WriteString(p.Text)
 		}
 	}
-	return b.String()
 }
 
 func (f filler) value(field string) string {
@@ -116,14 +308,61 @@ func (f filler) value(field string) string {
 	return ""
 }
 
-func escape(s, how string) string {
+func writeEscaped(b *strings.Builder, s, how string) {
 	switch how {
 	case campaigns.EscapeHTML:
-		return html.EscapeString(s)
+		writeHTML(b, s)
 	case campaigns.EscapeURL:
-		return url.QueryEscape(s)
+		b.WriteString(url.QueryEscape(s))
+	default:
+		b.WriteString(s)
 	}
-	return s
+}
+
+// writeHTML writes s escaped for HTML text and quoted attribute values,
+// as html.EscapeString does, without building the escaped copy.
+func writeHTML(b *strings.Builder, s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		default:
+			continue
+		}
+		b.WriteString(s[last:i])
+		b.WriteString(esc)
+		last = i + 1
+	}
+	b.WriteString(s[last:])
+}
+
+// oneLine is mail.OneLine, without its copy for the usual line that has
+// no break.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return mail.OneLine(s)
+}
+
+// isWeb reports whether a URL is an http(s) link: one that UTM
+// parameters and click tracking apply to.
+func isWeb(u string) bool {
+	return hasPrefixFold(u, "https://") || hasPrefixFold(u, "http://")
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // withUTM adds the UTM parameters a web link lacks; other links (mailto:)

@@ -259,23 +259,22 @@ func (s *Store) ContactByID(ctx context.Context, id int64) (*runtime.Contact, er
 	if err != nil {
 		return nil, err
 	}
+	if c.Prefs, err = s.Preferences(ctx, id); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
-// ClaimSends cancels the planned sends of suppressed addresses — the
-// suppression list is checked again right before sending — and claims up
-// to limit of the others planned by now, oldest first, for worker.
+// ClaimSends claims up to limit of the sends planned by now, oldest
+// first, for worker. The suppression list is checked again right before
+// sending: a send whose address is now suppressed is cancelled, not
+// claimed.
 func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, limit int) ([]runtime.Claim, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, error = 'the address is suppressed'
-WHERE status = ? AND contact_id IN (SELECT c.id FROM contacts c JOIN suppressions x ON x.email_key = c.email_key)`),
-		runtime.SendCancelled, runtime.SendPlanned); err != nil {
-		return nil, err
-	}
 	// A claim never finished means its worker died between claiming and
 	// recording: the email may or may not have gone. It is never sent
 	// again blindly; it becomes unknown for a person to resolve.
@@ -283,28 +282,47 @@ WHERE status = ? AND contact_id IN (SELECT c.id FROM contacts c JOIN suppression
 WHERE status = ? AND claimed_at < ?`), runtime.SendUnknown, runtime.SendClaimed, s.t(now.Add(-runtime.ClaimLease))); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), version FROM sends
-WHERE status = ? AND planned_at <= ? ORDER BY planned_at, id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
-	if err != nil {
-		return nil, err
-	}
 	var out []runtime.Claim
-	for rows.Next() {
-		var c runtime.Claim
-		if err := rows.Scan(&c.ID, &c.Key, &c.Contact, &c.Sequence, &c.Step, &c.Email, &c.Variant, &c.Version); err != nil {
-			rows.Close()
+	for len(out) == 0 {
+		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT s.id, s.key, s.contact_id, s.sequence, s.step, s.email, COALESCE(s.variant, ''), s.version, s.attempts,
+  EXISTS (SELECT 1 FROM contacts c JOIN suppressions x ON x.email_key = c.email_key WHERE c.id = s.contact_id)
+FROM sends s WHERE s.status = ? AND s.planned_at <= ? ORDER BY s.planned_at, s.id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for _, c := range out {
-		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = ?, claimed_by = ? WHERE id = ?`),
-			runtime.SendClaimed, s.t(now), worker, c.ID); err != nil {
+		var claimed, cancelled []int64
+		for rows.Next() {
+			var c runtime.Claim
+			var suppressed bool
+			if err := rows.Scan(&c.ID, &c.Key, &c.Contact, &c.Sequence, &c.Step, &c.Email, &c.Variant, &c.Version, &c.Attempts, &suppressed); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if suppressed {
+				cancelled = append(cancelled, c.ID)
+				continue
+			}
+			claimed = append(claimed, c.ID)
+			out = append(out, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
+		}
+		if len(cancelled) == 0 && len(claimed) == 0 {
+			break
+		}
+		if len(cancelled) > 0 {
+			cond, args := s.idsIn("id", cancelled)
+			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, error = 'the address is suppressed' WHERE `+cond), append([]any{runtime.SendCancelled}, args...)...); err != nil {
+				return nil, err
+			}
+		}
+		if len(claimed) > 0 {
+			cond, args := s.idsIn("id", claimed)
+			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = ?, claimed_by = ? WHERE `+cond), append([]any{runtime.SendClaimed, s.t(now), worker}, args...)...); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, tx.Commit()
@@ -451,6 +469,15 @@ func (s *Store) ContactsByID(ctx context.Context, ids []int64) (map[int64]*runti
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, err
+		}
+	}
+	prefs, err := s.preferences(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, p := range prefs {
+		if c := out[id]; c != nil {
+			c.Prefs = p
 		}
 	}
 	return out, nil

@@ -176,6 +176,8 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		cond, args := b.s.idsIn("c.id", p.IDs)
 		b.args = append(b.args, args...)
 		return cond, nil
+	case campaigns.OpOptedOut:
+		return "EXISTS (SELECT 1 FROM preferences pf WHERE pf.contact_id = c.id AND pf.topics_out LIKE " + b.arg("%,"+p.Topic+",%") + ")", nil
 	case campaigns.OpSuppressed:
 		return "EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = c.email_key)", nil
 	case campaigns.OpInactive:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
+	"github.com/nurture-dev/nurture/runtime"
 )
 
 type explainFlags struct {
@@ -103,6 +104,24 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 	}
 	if len(attrs) > 0 {
 		fmt.Fprintf(b, "  %s\n", strings.Join(attrs, ", "))
+	}
+	if ps, ok := st.(interface {
+		Preferences(ctx context.Context, id int64) (runtime.Preferences, error)
+	}); ok {
+		p, err := ps.Preferences(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		var chose []string
+		if p.Frequency != "" {
+			chose = append(chose, "at most "+map[string]string{runtime.FrequencyWeekly: "one email a week", runtime.FrequencyMonthly: "one email a month"}[p.Frequency])
+		}
+		if len(p.TopicsOut) > 0 {
+			chose = append(chose, "no more "+strings.Join(p.TopicsOut, ", "))
+		}
+		if len(chose) > 0 {
+			fmt.Fprintf(b, "  preferences (%s): %s\n", p.UpdatedAt.UTC().Format("2006-01-02"), strings.Join(chose, "; "))
+		}
 	}
 
 	for _, name := range sortedNames(prog.Scoring) {

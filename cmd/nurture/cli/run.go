@@ -16,13 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-
-	"github.com/nurture-dev/nurture/runtime/engine"
 )
 
 type runFlags struct {
 	store  string
-	sender string
+	out    deliveryFlags
 	worker string
 	every  time.Duration
 	full   time.Duration
@@ -55,18 +53,14 @@ metrics on /metrics.`,
 			if f.every < 100*time.Millisecond {
 				return fmt.Errorf("--every must be at least 100ms; a cron-like period is 5m")
 			}
-			s, err := parseSender(f.sender)
-			if err != nil {
-				return err
-			}
-			return runDaemon(cmd.Context(), cmd.ErrOrStderr(), f, s)
+			return runDaemon(cmd.Context(), cmd.ErrOrStderr(), f)
 		},
 	}
 	storeFlag(cmd, &f.store)
 	fl := cmd.Flags()
 	fl.DurationVar(&f.every, "every", 5*time.Minute, "time between the starts of two ticks")
 	fl.DurationVar(&f.full, "full-every", 24*time.Hour, "time between two ticks that look at every contact")
-	fl.StringVar(&f.sender, "sender", "", "where planned emails go: file:DIR writes .eml files under DIR")
+	f.out.add(cmd)
 	fl.StringVar(&f.worker, "worker", "", "this worker's name in logs, locks and the ledger (default: user@host)")
 	fl.StringVar(&f.listen, "listen", "", "serve /healthz and /metrics on this address, as in :9090")
 	return cmd
@@ -135,7 +129,10 @@ func (m *metrics) record(res tickResult, took time.Duration, err error) {
 	}
 	if d := res.Delivered; d != nil {
 		m.delivered.WithLabelValues("accepted").Add(float64(d.Accepted))
-		m.delivered.WithLabelValues("failed").Add(float64(d.Failed))
+		m.delivered.WithLabelValues("failed").Add(float64(d.Failed - d.Bounced))
+		m.delivered.WithLabelValues("bounced").Add(float64(d.Bounced))
+		m.delivered.WithLabelValues("deferred").Add(float64(d.Deferred))
+		m.delivered.WithLabelValues("unknown").Add(float64(d.Unknown))
 	}
 	now := time.Now()
 	m.last.Set(float64(now.Unix()))
@@ -158,8 +155,15 @@ func (m *metrics) healthy(every time.Duration, started time.Time) (bool, string)
 	return true, "ok"
 }
 
-func runDaemon(ctx context.Context, stderr io.Writer, f runFlags, sender engine.Sender) error {
+func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 	log := newLogger(stderr)
+	sender, err := f.out.open(func(line string) { log.Warn(line) })
+	if err != nil {
+		return err
+	}
+	if sender != nil {
+		defer sender.close()
+	}
 	es, err := openEngineStore(ctx, f.store)
 	if err != nil {
 		return err
@@ -187,7 +191,7 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags, sender engine.
 		defer srv.Shutdown(context.Background())
 		log.Info("serving health and metrics", "addr", ln.Addr().String())
 	}
-	log.Info("running", "worker", worker, "every", f.every.String(), "store", es.Dialect(), "sender", f.sender)
+	log.Info("running", "worker", worker, "every", f.every.String(), "store", es.Dialect(), "sender", f.out.shown())
 	next := time.Now()
 	var lastFull time.Time
 	for {
@@ -209,7 +213,10 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags, sender engine.
 			attrs := []any{"version", res.Version, "full", res.Report.Full, "looked", res.Report.Looked, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
 				"planned", res.Report.Planned, "deferred", res.Report.Deferred}
 			if d := res.Delivered; d != nil {
-				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed)
+				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed, "bounced", d.Bounced, "deferred", d.Deferred, "unknown", d.Unknown)
+				if d.Paused != "" {
+					log.Warn("sending paused", "why", d.Paused)
+				}
 			}
 			log.Info("tick", attrs...)
 		}

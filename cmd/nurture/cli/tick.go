@@ -17,12 +17,11 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
-	"github.com/nurture-dev/nurture/runtime/mail"
 )
 
 type tickFlags struct {
 	store  string
-	sender string
+	out    deliveryFlags
 	now    string
 	worker string
 	full   bool
@@ -40,40 +39,40 @@ and moves every due enrollment through its steps. Each email a step sends
 is planned in the send ledger with the decision that caused it, held back
 by the cadence caps and the sending window when they say so.
 
-With --sender, the planned emails then go out: file:DIR writes each as an
-.eml file under DIR. The suppression list is checked again right before.
-Without it, they stay planned for the next tick that has a sender.`,
+With --sender, the planned emails then go out: smtp://host:port hands
+them to an SMTP server (STARTTLS unless ?tls=tls or none; the password
+from $NURTURE_SMTP_PASSWORD), file:DIR writes each as an .eml file under
+DIR. The suppression list is checked again right before. A server's 4xx
+deferral plans the email again later; a 5xx for the address is a hard
+bounce that suppresses it. A connection lost after the message was handed
+over leaves it unknown: it counts as sent and is never sent again
+automatically. Sending pauses while hard bounces or complaints pass
+--max-bounce-rate or --max-complaint-rate. Without --sender, emails stay
+planned for the next tick that has one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now, err := parseNow(f.now, time.Now())
 			if err != nil {
 				return err
 			}
-			s, err := parseSender(f.sender)
+			stderr := cmd.ErrOrStderr()
+			d, err := f.out.open(func(line string) { fmt.Fprintf(stderr, "nurture: %s\n", line) })
 			if err != nil {
 				return err
 			}
-			return runTick(cmd.Context(), cmd.OutOrStdout(), f, s, now.UTC())
+			if d != nil {
+				defer d.close()
+			}
+			return runTick(cmd.Context(), cmd.OutOrStdout(), f, d, now.UTC())
 		},
 	}
 	storeFlag(cmd, &f.store)
 	fl := cmd.Flags()
-	fl.StringVar(&f.sender, "sender", "", "where planned emails go: file:DIR writes .eml files under DIR")
+	f.out.add(cmd)
 	fl.StringVar(&f.now, "now", "", "tick as of this RFC 3339 time instead of now")
 	fl.BoolVar(&f.full, "full", false, "look at every contact, not only those that changed or came due since the last tick")
 	fl.StringVar(&f.worker, "worker", "", "the name the ledger records claims under (default: user@host)")
 	return cmd
-}
-
-// parseSender reads --sender.
-func parseSender(spec string) (engine.Sender, error) {
-	switch {
-	case spec == "":
-		return nil, nil
-	case strings.HasPrefix(spec, "file:") && len(spec) > len("file:"):
-		return mail.FileSink{Dir: strings.TrimPrefix(spec, "file:")}, nil
-	}
-	return nil, fmt.Errorf("--sender %q: want file:DIR", spec)
 }
 
 // engineStore is the store with the engine's and the ledger's methods;
@@ -120,7 +119,7 @@ const tickLockTTL = 10 * time.Minute
 // tickOnce runs the applied version once at now under the store's tick
 // lock, so that workers sharing a store never decide the same thing
 // twice, and delivers what is planned when there is a sender.
-func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker string, now time.Time, full bool) (tickResult, error) {
+func tickOnce(ctx context.Context, es engineStore, out *delivery, worker string, now time.Time, full bool) (tickResult, error) {
 	res := tickResult{At: now}
 	v, err := es.Applied(ctx)
 	if err != nil {
@@ -160,7 +159,16 @@ func tickOnce(ctx context.Context, es engineStore, sender engine.Sender, worker 
 	if res.Report, err = eng.Tick(ctx, now); err != nil {
 		return res, err
 	}
-	if sender != nil {
+	var sender engine.Sender
+	if out != nil {
+		if out.trackingURL != "" {
+			prog.Sender.TrackingURL = out.trackingURL
+		}
+		sender = out.sender
+		if eng.Keys, err = trackingKeys(ctx, es); err != nil {
+			return res, err
+		}
+		eng.Breaker, eng.Log = out.breaker, out.log
 		d, err := eng.Deliver(ctx, es, sender, worker, now)
 		if err != nil {
 			return res, err
@@ -179,7 +187,7 @@ func defaultWorker(flag string) string {
 	return cmp.Or(flag, whoAmI()+"@"+cmp.Or(host, "unknown"))
 }
 
-func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.Sender, now time.Time) error {
+func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *delivery, now time.Time) error {
 	es, err := openEngineStore(ctx, f.store)
 	if err != nil {
 		return err
@@ -225,11 +233,32 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender engine.S
 		return nil
 	}
 	d := res.Delivered
-	fmt.Fprintf(stdout, "  delivered: %d accepted, %d failed (%s)\n", d.Accepted, d.Failed, f.sender)
-	if d.Failed > 0 {
+	fmt.Fprintf(stdout, "  delivered: %s (%s)\n", deliveredLine(d), f.out.shown())
+	if d.Paused != "" {
+		fmt.Fprintf(stdout, "  paused: %s; sending resumes when the rate falls\n", d.Paused)
+	}
+	if d.Failed > d.Bounced {
 		return exitError(1)
 	}
 	return nil
+}
+
+// deliveredLine is "12 accepted, 1 hard bounce (suppressed), 2 deferred".
+func deliveredLine(d *engine.Delivered) string {
+	parts := []string{fmt.Sprintf("%d accepted", d.Accepted)}
+	if d.Bounced > 0 {
+		parts = append(parts, plural(d.Bounced, "hard bounce")+" (suppressed)")
+	}
+	if n := d.Failed - d.Bounced; n > 0 || d.Accepted+d.Bounced+d.Deferred+d.Unknown == 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", n))
+	}
+	if d.Deferred > 0 {
+		parts = append(parts, fmt.Sprintf("%d deferred by the server (planned again)", d.Deferred))
+	}
+	if d.Unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%d unknown (connection lost after the message was sent; not sent again)", d.Unknown))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // counts writes a map of counts as "3 converted, 1 timeout", by name.

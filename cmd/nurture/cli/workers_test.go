@@ -84,7 +84,7 @@ func TestThreeWorkersOnePostgresStore(t *testing.T) {
 			// Each worker ticks the same instants: the first week, hourly
 			// in office hours, and the day the guide is due.
 			for _, at := range []time.Time{monday, monday.Add(time.Hour), monday.AddDate(0, 0, 7), monday.AddDate(0, 0, 7).Add(time.Minute)} {
-				if _, err := tickOnce(ctx, es, mail.FileSink{Dir: sinks[w]}, "worker-"+string(rune('1'+w)), at, false); err != nil {
+				if _, err := tickOnce(ctx, es, &delivery{sender: mail.FileSink{Dir: sinks[w]}}, "worker-"+string(rune('1'+w)), at, false); err != nil {
 					t.Errorf("worker %d at %s: %v", w, at, err)
 				}
 			}

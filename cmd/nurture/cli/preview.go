@@ -1,0 +1,358 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+	"github.com/nurture-dev/nurture/runtime/mail"
+	"github.com/nurture-dev/nurture/runtime/render"
+	"github.com/nurture-dev/nurture/runtime/sample"
+	"github.com/nurture-dev/nurture/runtime/track"
+)
+
+type previewFlags struct {
+	dir     string
+	email   string
+	contact string
+	sample  bool
+	variant string
+	out     string
+	open    bool
+	store   string
+}
+
+func (f *previewFlags) check() error {
+	switch {
+	case f.email == "":
+		return errors.New("name the email to preview with --email, as the programme sends it: --email emails/welcome.md")
+	case f.contact != "" && f.sample:
+		return errors.New("--contact and --sample both say whom to preview for: give one")
+	}
+	return nil
+}
+
+func newPreview() *cobra.Command {
+	var f previewFlags
+	cmd := &cobra.Command{
+		Use:   "preview [DIR] --email PATH",
+		Short: "Render one email for a contact and write it as HTML, text and .eml files",
+		Long: `Preview compiles the programme in DIR (default: the current directory) and
+renders the email at --email (its path in the programme, as a sequence
+sends it) as it would go out: for the contact --contact names, read from
+the store, or by default for a made-up sample contact that fits the
+contact schema (the same one every time).
+
+Each subject line of an A/B test is rendered, or the one --variant names.
+For each variant NAME (a, b, …), NAME.html, NAME.txt and NAME.eml are
+written to --out (default: a new directory under the system's temporary
+directory). The .eml file is the whole message, headers and both parts,
+as a mail client opens it. --open opens the first HTML file.
+
+Links lead to their real destinations, with their UTM parameters, rather
+than through click tracking, and the unsubscribe and preferences links
+go to BASE_URL/u/preview and BASE_URL/p/preview: nothing in a preview can
+unsubscribe or record a click for a real contact.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.dir = "."
+			if len(args) == 1 {
+				f.dir = args[0]
+			}
+			if err := f.check(); err != nil {
+				return err
+			}
+			return runPreview(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f, time.Now())
+		},
+	}
+	storeFlag(cmd, &f.store)
+	fl := cmd.Flags()
+	fl.StringVar(&f.email, "email", "", "the email to preview: its `PATH` in the programme, such as emails/welcome.md")
+	fl.StringVar(&f.contact, "contact", "", "preview for this contact of the store, by `EMAIL` address")
+	fl.BoolVar(&f.sample, "sample", false, "preview for a made-up sample contact (the default without --contact)")
+	fl.StringVar(&f.variant, "variant", "", "render only this subject variant (a, b, …)")
+	fl.StringVar(&f.out, "out", "", "write the files to this `DIR` (default: a new temporary directory)")
+	fl.BoolVar(&f.open, "open", false, "open the HTML in the browser (xdg-open or open)")
+	return cmd
+}
+
+// sampleNow is when the sample contact's history ends: fixed, so that a
+// preview for the sample contact is the same on every run.
+var sampleNow = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+
+func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, now time.Time) error {
+	prog, err := compileFor(stderr, f.dir)
+	if err != nil {
+		return err
+	}
+	name, err := previewEmail(prog, f.dir, f.email)
+	if err != nil {
+		return err
+	}
+	e := prog.Emails[name]
+	variants := e.Subjects
+	if f.variant != "" {
+		i := slices.IndexFunc(variants, func(v campaigns.SubjectVariant) bool { return v.Name == f.variant })
+		if i < 0 {
+			names := make([]string, len(variants))
+			for i, v := range variants {
+				names[i] = v.Name
+			}
+			return fmt.Errorf("--variant %s: %s has no such subject variant; its variants: %s", f.variant, name, strings.Join(names, ", "))
+		}
+		variants = variants[i : i+1]
+	}
+
+	var to, who string
+	var values map[string]any
+	if f.contact != "" {
+		c, err := storeContact(ctx, f.store, f.contact, f.dir)
+		if err != nil {
+			return err
+		}
+		to, values, who = c.Email, c.Values, fmt.Sprintf("contact %d in the store", c.ID)
+	} else {
+		if to, values, err = sampleContact(prog); err != nil {
+			return err
+		}
+		who = "sample contact"
+	}
+
+	base := prog.Sender.TrackingURL
+	o := render.Options{UTM: previewUTM(prog, name)}
+	if base != "" {
+		o.UnsubscribeURL = track.URL(base, track.Unsubscribe, "preview")
+		o.PreferencesURL = track.URL(base, track.Preferences, "preview")
+	}
+
+	// Files go where --out says, named from the working directory, or to
+	// a new temporary directory, named in full.
+	out, show := f.out, func(path string) string { return path }
+	if out == "" {
+		if out, err = os.MkdirTemp("", "nurture-preview-"); err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		cwd, _ := os.Getwd()
+		show = func(path string) string { return displayDir(cwd, path) }
+	}
+	type rendered struct {
+		v     campaigns.SubjectVariant
+		m     render.Message
+		files []string
+	}
+	var done []rendered
+	for _, v := range variants {
+		one := *e
+		one.Subjects = []campaigns.SubjectVariant{v}
+		m := render.Render(&one, values, to, o)
+		env := render.Envelope(prog, e, m, o, "preview/"+name+"/"+v.Name, to, now)
+		msg, err := mail.Compose(env)
+		if err != nil {
+			return fmt.Errorf("composing %s for %s: %w", name, to, err)
+		}
+		var eml bytes.Buffer
+		if _, err := msg.WriteTo(&eml); err != nil {
+			return err
+		}
+		r := rendered{v: v, m: m}
+		for _, file := range []struct {
+			ext  string
+			data []byte
+		}{{".html", []byte(m.HTML)}, {".txt", []byte(m.Text)}, {".eml", eml.Bytes()}} {
+			path := filepath.Join(out, v.Name+file.ext)
+			if err := os.WriteFile(path, file.data, 0o644); err != nil {
+				return err
+			}
+			r.files = append(r.files, show(path))
+		}
+		done = append(done, r)
+	}
+
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "email\t%s (%s)\n", name, e.Kind)
+	fmt.Fprintf(tw, "to\t%s (%s)\n", to, who)
+	for _, r := range done {
+		label := "subject"
+		if len(e.Subjects) > 1 {
+			label = fmt.Sprintf("subject %s (%d%%)", r.v.Name, r.v.Weight)
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, r.m.Subject)
+	}
+	preheader := done[0].m.Preheader
+	if preheader == "" {
+		preheader = "(none: inboxes show the first lines of the body)"
+	}
+	fmt.Fprintf(tw, "preheader\t%s\n", preheader)
+	label := "links"
+	for i, u := range done[0].m.Links {
+		text := strings.Join(strings.Fields(e.Links[i].Text), " ")
+		fmt.Fprintf(tw, "%s\t%d  %s → %s\n", label, i+1, text, u)
+		label = ""
+	}
+	if label != "" {
+		fmt.Fprintf(tw, "links\t(none)\n")
+	}
+	label = "files"
+	for _, r := range done {
+		fmt.Fprintf(tw, "%s\t%s\n", label, strings.Join(r.files, "  "))
+		label = ""
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if f.open {
+		return openFile(filepath.Join(out, done[0].v.Name+".html"))
+	}
+	return nil
+}
+
+// previewEmail finds the email --email names: a path in the programme as
+// its sequences write it, or a file path to it from the working
+// directory.
+func previewEmail(p *campaigns.Program, dir, arg string) (string, error) {
+	name := filepath.ToSlash(filepath.Clean(arg))
+	if p.Emails[name] != nil {
+		return name, nil
+	}
+	if rel, err := filepath.Rel(absPath(dir), absPath(arg)); err == nil && p.Emails[filepath.ToSlash(rel)] != nil {
+		return filepath.ToSlash(rel), nil
+	}
+	sent := slices.Sorted(maps.Keys(p.Emails))
+	if len(sent) == 0 {
+		return "", fmt.Errorf("--email %s: the programme sends no email", arg)
+	}
+	slices.SortStableFunc(sent, func(a, b string) int { return editDistance(name, a) - editDistance(name, b) })
+	return "", fmt.Errorf("--email %s: the programme sends no such email; the closest it sends:\n  %s",
+		arg, strings.Join(sent[:min(3, len(sent))], "\n  "))
+}
+
+// editDistance is the Levenshtein distance of two paths, by byte.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// storeContact reads one contact from the store, which must exist: a
+// preview never creates one.
+func storeContact(ctx context.Context, spec, email, dir string) (*runtime.Contact, error) {
+	importHint := fmt.Sprintf("import it with nurture contacts import FILE --dir %s, or preview for a sample contact with --sample", dir)
+	if path, ok := strings.CutPrefix(spec, "sqlite:"); ok && path != "" {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no contact %s: there is no store at %s; %s", email, path, importHint)
+		}
+	}
+	st, err := openStore(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	c, err := st.Contact(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("no contact %s in the store %s: %s", email, spec, importHint)
+	}
+	if c.Values == nil {
+		c.Values = map[string]any{}
+	}
+	c.Values[campaigns.AttrEmail] = c.Email
+	return c, nil
+}
+
+// sampleContact makes one contact of the programme's schema with the
+// sample data generator and reads it back as an import would, so that its
+// values are typed as a stored contact's are.
+func sampleContact(p *campaigns.Program) (string, map[string]any, error) {
+	var csv bytes.Buffer
+	if _, err := sample.Generate(p, sample.Options{Contacts: 1, Seed: 1, Now: sampleNow}, &csv, io.Discard); err != nil {
+		return "", nil, err
+	}
+	r, err := ingest.NewContactReader(&csv, "sample", ingest.CSV, &p.Contact, ingest.Options{AllowRole: true})
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the sample contact: %w", err)
+	}
+	rec, rej, err := r.Next()
+	switch {
+	case err != nil:
+		return "", nil, fmt.Errorf("reading the sample contact: %w", err)
+	case rej != nil:
+		return "", nil, fmt.Errorf("the sample contact does not fit the schema: %s", rej.Reason)
+	}
+	rec.Values[campaigns.AttrEmail] = rec.Email
+	return rec.Email, rec.Values, nil
+}
+
+// previewUTM is the UTM parameters the engine gives the email: those of
+// the first sequence (by name) that sends it, the step's name as content.
+func previewUTM(p *campaigns.Program, email string) campaigns.UTM {
+	for _, name := range slices.Sorted(maps.Keys(p.Sequences)) {
+		seq := p.Sequences[name]
+		for _, st := range seq.Steps {
+			for _, v := range st.Send {
+				if v.Email == email {
+					utm := seq.UTM
+					if utm.Content == "" {
+						utm.Content = st.Name
+					}
+					return utm
+				}
+			}
+		}
+	}
+	return p.Sender.UTM
+}
+
+// openFile opens path with the desktop's opener, which hands it to the
+// browser and returns.
+func openFile(path string) error {
+	for _, opener := range []string{"xdg-open", "open"} {
+		bin, err := exec.LookPath(opener)
+		if err != nil {
+			continue
+		}
+		if out, err := exec.Command(bin, path).CombinedOutput(); err != nil {
+			msg := strings.TrimSpace(string(out))
+			if msg == "" {
+				msg = err.Error()
+			}
+			return fmt.Errorf("--open: %s %s: %s; open it in a browser", opener, path, msg)
+		}
+		return nil
+	}
+	return fmt.Errorf("--open: neither xdg-open nor open is on the PATH; open %s in a browser", path)
+}

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/track"
+)
+
+type serveFlags struct {
+	store   string
+	listen  string
+	refresh time.Duration
+}
+
+func newServe() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve tracked links, unsubscribes, preferences and the events API",
+		Long: `Serve runs the tracking and ingestion HTTP server the applied programme's
+sender.tracking.base_url points at:
+
+  GET  /c/TOKEN   records a click and redirects to the link's URL
+  GET  /o/TOKEN   records an open (a 1×1 image; opens are unreliable)
+  GET  /u/TOKEN   asks to confirm an unsubscribe
+  POST /u/TOKEN   unsubscribes at once (RFC 8058 one-click)
+  GET  /p/TOKEN   the preference page: frequency and topics
+  POST /v1/events   events as JSON Lines, as nurture events import takes
+  POST /v1/bounces  bounce and complaint notices of a mail provider
+  GET  /healthz
+
+Tokens are signed with the store's tracking keys (nurture keys); a
+forged or altered one gets 404. The /v1/ API wants the bearer token in
+$NURTURE_API_TOKEN and is off without it. Put the server behind your
+HTTPS proxy at the base URL.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), cmd.ErrOrStderr(), f)
+		},
+	}
+	storeFlag(cmd, &f.store)
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "the address to listen on")
+	fl.DurationVar(&f.refresh, "refresh", 30*time.Second, "how often to pick up a newly applied programme and rotated keys")
+	return cmd
+}
+
+func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
+	es, err := openEngineStore(ctx, f.store)
+	if err != nil {
+		return err
+	}
+	defer es.Close()
+	ts, ok := es.(track.Store)
+	if !ok {
+		return fmt.Errorf("the %s store cannot serve tracking", es.Dialect())
+	}
+	log := newLogger(stderr)
+	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log}
+	load := func() error {
+		keys, err := trackingKeys(ctx, es)
+		if err != nil {
+			return err
+		}
+		srv.SetKeys(keys)
+		v, err := es.Applied(ctx)
+		if err != nil || v == nil {
+			return err
+		}
+		prog := new(campaigns.Program)
+		if err := json.Unmarshal(v.Program, prog); err != nil {
+			return fmt.Errorf("reading applied version %d: %w", v.Serial, err)
+		}
+		srv.SetProgram(prog)
+		return nil
+	}
+	if err := load(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
+	}
+	hs := &http.Server{Handler: logRequests(log, srv.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	api := "on"
+	if srv.APIToken == "" {
+		api = "off (set NURTURE_API_TOKEN)"
+	}
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "api", api)
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	tick := time.NewTicker(max(f.refresh, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if err := load(); err != nil {
+				log.Error("refreshing the programme and keys", "err", err)
+			}
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return err
+			}
+			if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+// trackingKeys loads the store's tracking keys, creating the first.
+func trackingKeys(ctx context.Context, st any) (*track.Keys, error) {
+	ks, ok := st.(interface {
+		TrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error)
+	})
+	if !ok {
+		return nil, errors.New("the store holds no tracking keys")
+	}
+	keys, err := ks.TrackingKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	secrets := make([][]byte, len(keys))
+	for i, k := range keys {
+		secrets[i] = k.Secret
+	}
+	return track.NewKeys(secrets...)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
+
+// logRequests logs each request without its token: the path's kind, the
+// status and the time taken.
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		path := r.URL.Path
+		if len(path) > 3 && path[0] == '/' && path[2] == '/' {
+			path = path[:3] + "…"
+		}
+		log.Debug("request", "method", r.Method, "path", path, "status", sw.status, "ms", time.Since(start).Milliseconds())
+	})
+}

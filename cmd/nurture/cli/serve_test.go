@@ -1,0 +1,432 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/sqlstore"
+	"github.com/nurture-dev/nurture/runtime/track"
+)
+
+// tracked is a store with the test programme applied and the welcome
+// email delivered to ann@acme.example and cy@gamma.example as .eml files,
+// and the tracking server over it on a real listener.
+type tracked struct {
+	t      *testing.T
+	st     *sqlstore.Store
+	srv    *track.Server
+	hs     *httptest.Server
+	store  string
+	prog   string
+	mail   map[string]received // by recipient
+	client *http.Client
+}
+
+func newTracked(t *testing.T) *tracked {
+	t.Helper()
+	ctx := context.Background()
+	tmp := t.TempDir()
+	prog := filepath.Join(tmp, "prog")
+	if err := copyTree("testdata/base", prog); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]string{
+		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsequences: welcome: topic: \"product\"\n",
+		"contacts.csv": "email,company,industry,employees,signup_at,first_name\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy\n",
+	} {
+		if err := os.WriteFile(filepath.Join(prog, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(tmp, "nurture.db")
+	store := "--store=sqlite:" + path
+	out := filepath.Join(tmp, "out")
+	for _, args := range [][]string{
+		{"contacts", "import", filepath.Join(prog, "contacts.csv"), "--dir", prog},
+		{"apply", prog, "--auto-approve"},
+		{"tick", "--now", "2026-11-23T15:00:00Z", "--sender", "file:" + out},
+	} {
+		if o, e, code := run(t, append(args, store)...); code != 0 {
+			t.Fatalf("%s: %s%s", strings.Join(args, " "), o, e)
+		}
+	}
+	tr := &tracked{t: t, store: store, prog: prog, mail: map[string]received{},
+		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	files, _ := filepath.Glob(filepath.Join(out, "*.eml"))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := parseMessage(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := strings.Trim(m.Header.Get("To"), "<>")
+		tr.mail[addr] = m
+	}
+	if len(tr.mail) != 2 {
+		t.Fatalf("%d emails delivered, want 2", len(tr.mail))
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tr.st = st
+	keys, err := trackingKeys(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Applied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := new(campaigns.Program)
+	if err := json.Unmarshal(v.Program, p); err != nil {
+		t.Fatal(err)
+	}
+	tr.srv = &track.Server{Store: st, APIToken: "s3cret-token", Now: func() time.Time { return time.Date(2026, 11, 23, 16, 0, 0, 0, time.UTC) }}
+	tr.srv.SetKeys(keys)
+	tr.srv.SetProgram(p)
+	tr.hs = httptest.NewServer(tr.srv.Handler())
+	t.Cleanup(tr.hs.Close)
+	return tr
+}
+
+// link finds the first tracked URL of a kind in the email to addr and
+// returns its path on the test server.
+func (tr *tracked) link(addr string, kind byte) string {
+	tr.t.Helper()
+	m := tr.mail[addr]
+	re := regexp.MustCompile(`https://go\.acme\.example(/` + string(kind) + `/[A-Za-z0-9_-]+)`)
+	found := re.FindStringSubmatch(m.HTML)
+	if found == nil {
+		tr.t.Fatalf("no /%c/ link in the email to %s:\n%s", kind, addr, m.HTML)
+	}
+	return found[1]
+}
+
+func (tr *tracked) do(method, path, body string, header ...string) (*http.Response, string) {
+	tr.t.Helper()
+	req, err := http.NewRequest(method, tr.hs.URL+path, strings.NewReader(body))
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := tr.client.Do(req)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func (tr *tracked) count(query string, args ...any) int {
+	tr.t.Helper()
+	var n int
+	if err := tr.st.DB().QueryRow(query, args...).Scan(&n); err != nil {
+		tr.t.Fatal(err)
+	}
+	return n
+}
+
+func (tr *tracked) events(name string) int {
+	return tr.count(`SELECT COUNT(*) FROM events WHERE name = ?`, name)
+}
+
+func TestServeClicksAndOpens(t *testing.T) {
+	tr := newTracked(t)
+	click := tr.link("ann@acme.example", track.Click)
+	resp, _ := tr.do("HEAD", click, "")
+	if resp.StatusCode != http.StatusFound || tr.events("email.clicked") != 0 {
+		t.Fatalf("HEAD (a link scanner): %s, %d clicks recorded; want a redirect and none", resp.Status, tr.events("email.clicked"))
+	}
+	for range 2 {
+		resp, _ = tr.do("GET", click, "")
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("click: %s", resp.Status)
+		}
+	}
+	dest, _ := url.Parse(resp.Header.Get("Location"))
+	if dest.Host != "acme.example" || dest.Query().Get("utm_source") != "nurture" || dest.Query().Get("utm_campaign") != "welcome" {
+		t.Errorf("click redirects to %s", dest)
+	}
+	if !strings.Contains(tr.mail["ann@acme.example"].Text, "https://go.acme.example/c/") {
+		t.Errorf("the text part's links are not tracked:\n%s", tr.mail["ann@acme.example"].Text)
+	}
+	// Two clicks on one link of one email are one event.
+	if n := tr.events("email.clicked"); n != 1 {
+		t.Errorf("%d click events, want 1", n)
+	}
+	var props string
+	tr.st.DB().QueryRow(`SELECT props FROM events WHERE name = 'email.clicked'`).Scan(&props)
+	if !strings.Contains(props, `"email":"emails/welcome/hello.md"`) || !strings.Contains(props, `"sequence":"welcome"`) {
+		t.Errorf("click props: %s", props)
+	}
+
+	resp, body := tr.do("GET", tr.link("ann@acme.example", track.Open), "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/gif" || !strings.HasPrefix(body, "GIF89a") {
+		t.Errorf("open pixel: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	tr.st.DB().QueryRow(`SELECT props FROM events WHERE name = 'email.opened'`).Scan(&props)
+	if !strings.Contains(props, `"unreliable":true`) {
+		t.Errorf("an open is not marked unreliable: %s", props)
+	}
+}
+
+func TestServeRefusesForgedTokens(t *testing.T) {
+	tr := newTracked(t)
+	click := tr.link("ann@acme.example", track.Click)
+	unsub := tr.link("ann@acme.example", track.Unsubscribe)
+	tok := strings.TrimPrefix(click, "/c/")
+	other, _ := track.NewKeys([]byte("somebody-elses-key-0123"))
+	forged := other.Sign(track.Token{Kind: track.Click, Send: 1, Contact: 1, Link: 1, URL: "https://evil.example/"})
+	flip := func(s string, i int) string {
+		c := byte('A')
+		if s[i] == 'A' {
+			c = 'B'
+		}
+		return s[:i] + string(c) + s[i+1:]
+	}
+	for name, path := range map[string]string{
+		"altered":                    "/c/" + flip(tok, len(tok)/2),
+		"altered MAC":                "/c/" + flip(tok, len(tok)-3),
+		"truncated":                  "/c/" + tok[:len(tok)-4],
+		"another key":                "/c/" + forged,
+		"open token as link":         "/c/" + strings.TrimPrefix(tr.link("ann@acme.example", track.Open), "/o/"),
+		"click token as unsubscribe": "/u/" + tok,
+		"empty":                      "/c/",
+	} {
+		resp, _ := tr.do("GET", path, "")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %s, want 404", name, resp.Status)
+		}
+		if loc := resp.Header.Get("Location"); loc != "" {
+			t.Errorf("%s: redirects to %s", name, loc)
+		}
+	}
+	resp, _ := tr.do("POST", "/u/"+flip(strings.TrimPrefix(unsub, "/u/"), 5), "List-Unsubscribe=One-Click", "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("forged unsubscribe: %s", resp.Status)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM events`) + tr.count(`SELECT COUNT(*) FROM suppressions`); n != 0 {
+		t.Errorf("forged tokens changed %d rows", n)
+	}
+
+	// After a rotation, links signed with the old key still work; once
+	// it is retired they get 404.
+	if o, e, code := run(t, "keys", "rotate", tr.store); code != 0 {
+		t.Fatal(o, e)
+	}
+	keys, err := trackingKeys(context.Background(), tr.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.srv.SetKeys(keys)
+	if resp, _ := tr.do("GET", click, ""); resp.StatusCode != http.StatusFound {
+		t.Errorf("a link of the previous key after rotation: %s", resp.Status)
+	}
+	if _, e, code := run(t, "keys", "retire", "1", tr.store); code == 0 || !strings.Contains(e, "unsubscribe links must work for 30 days") {
+		t.Errorf("retiring a key signing a day ago: %d %s", code, e)
+	}
+	if _, e, code := run(t, "keys", "retire", "2", tr.store); code == 0 || !strings.Contains(e, "signs today's links") {
+		t.Errorf("retiring the signing key: %d %s", code, e)
+	}
+	if o, e, code := run(t, "keys", "retire", "1", "--force", tr.store); code != 0 {
+		t.Fatal(o, e)
+	}
+	keys, _ = trackingKeys(context.Background(), tr.st)
+	tr.srv.SetKeys(keys)
+	if resp, _ := tr.do("GET", click, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a link of a retired key: %s", resp.Status)
+	}
+	out, _, _ := run(t, "keys", tr.store)
+	if !regexp.MustCompile(`(?m)^2 +\S+ \S+ UTC +signs and verifies\n1 +\S+ \S+ UTC +retired `).MatchString(out) {
+		t.Errorf("nurture keys:\n%s", out)
+	}
+}
+
+func TestServeUnsubscribe(t *testing.T) {
+	tr := newTracked(t)
+	m := tr.mail["ann@acme.example"]
+	var target string
+	for _, u := range strings.Split(m.Header.Get("List-Unsubscribe"), ",") {
+		if u = strings.Trim(strings.TrimSpace(u), "<>"); strings.HasPrefix(u, "https://go.acme.example/u/") {
+			target = strings.TrimPrefix(u, "https://go.acme.example")
+		}
+	}
+	if target == "" || m.Header.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" {
+		t.Fatalf("headers: List-Unsubscribe %q, List-Unsubscribe-Post %q", m.Header.Get("List-Unsubscribe"), m.Header.Get("List-Unsubscribe-Post"))
+	}
+	if target != tr.link("ann@acme.example", track.Unsubscribe) {
+		t.Errorf("the header's link %s is not the footer's %s", target, tr.link("ann@acme.example", track.Unsubscribe))
+	}
+	// A GET (a scanner, a preview) only asks.
+	resp, body := tr.do("GET", target, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<form method="post"`) || !strings.Contains(body, "ann@acme.example") {
+		t.Fatalf("confirm page: %s\n%s", resp.Status, body)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM suppressions`); n != 0 {
+		t.Fatalf("a GET unsubscribed")
+	}
+	for range 3 {
+		resp, body = tr.do("POST", target, "List-Unsubscribe=One-Click", "Content-Type", "application/x-www-form-urlencoded")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "You are unsubscribed") {
+			t.Fatalf("one-click POST: %s\n%s", resp.Status, body)
+		}
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM suppressions WHERE email = 'ann@acme.example' AND reason = 'unsubscribed'`); n != 1 {
+		t.Errorf("%d suppressions, want 1", n)
+	}
+	if n := tr.events("email.unsubscribed"); n != 1 {
+		t.Errorf("%d unsubscribe events, want 1", n)
+	}
+	// The next tick ends her enrollment; a week on, only Cy gets the guide.
+	o, e, code := run(t, "tick", "--now", "2026-11-30T15:00:00Z", "--sender", "file:"+t.TempDir(), tr.store)
+	if code != 0 || !strings.Contains(o, "delivered: 1 accepted") {
+		t.Errorf("tick after the unsubscribe: %s%s", o, e)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM enrollments e JOIN contacts c ON c.id = e.contact_id WHERE c.email = 'ann@acme.example' AND e.exit_reason = 'suppressed'`); n != 1 {
+		t.Errorf("Ann's enrollment did not end as suppressed")
+	}
+}
+
+func TestServePreferences(t *testing.T) {
+	tr := newTracked(t)
+	page := tr.link("cy@gamma.example", track.Preferences)
+	resp, body := tr.do("GET", page, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Product news") || !strings.Contains(body, `value="monthly"`) {
+		t.Fatalf("preference page: %s\n%s", resp.Status, body)
+	}
+	resp, _ = tr.do("POST", page, "frequency=hourly", "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an unknown frequency: %s", resp.Status)
+	}
+	// Cy keeps events, drops product news, and wants one email a month.
+	resp, body = tr.do("POST", page, "frequency=monthly&topic=events", "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Saved") || !regexp.MustCompile(`value="monthly" checked`).MatchString(body) {
+		t.Fatalf("saving preferences: %s\n%s", resp.Status, body)
+	}
+	cy, err := tr.st.Contact(context.Background(), "cy@gamma.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tr.st.Preferences(context.Background(), cy.ID)
+	if err != nil || p.Frequency != "monthly" || len(p.TopicsOut) != 1 || p.TopicsOut[0] != "product" {
+		t.Errorf("stored preferences: %+v, %v", p, err)
+	}
+	// The welcome sequence is about product news: Cy leaves it at the
+	// next tick and gets no guide.
+	o, e, code := run(t, "tick", "--now", "2026-11-24T15:00:00Z", tr.store)
+	if code != 0 || !strings.Contains(o, "1 opted_out") {
+		t.Errorf("tick after the preferences: %s%s", o, e)
+	}
+	// Ann keeps every topic but wants one email a month: the guide, due a
+	// week after the welcome, waits for the month.
+	ann := tr.link("ann@acme.example", track.Preferences)
+	if resp, _ := tr.do("POST", ann, "frequency=monthly&topic=product&topic=events", "Content-Type", "application/x-www-form-urlencoded"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("saving Ann's preferences: %s", resp.Status)
+	}
+	o, e, code = run(t, "tick", "--now", "2026-11-30T15:00:00Z", tr.store)
+	if code != 0 || !strings.Contains(o, "emails: 0 planned, 1 held back") {
+		t.Errorf("tick a week on: %s%s", o, e)
+	}
+	o, _, _ = run(t, "explain", "ann@acme.example", "--now", "2026-11-30T15:00:00Z", tr.store)
+	if !strings.Contains(o, "held back by the contact's preferences (monthly)") || !strings.Contains(o, "preferences (2026-11-23): at most one email a month\n") {
+		t.Errorf("explain does not say why the guide waits:\n%s", o)
+	}
+}
+
+func TestServeAPI(t *testing.T) {
+	tr := newTracked(t)
+	const events = `{"id":"crm-1","email":"ann@acme.example","name":"demo_requested","at":"2026-11-23T16:00:00Z"}
+{"id":"crm-2","email":"nobody@nowhere.example","name":"demo_requested","at":"2026-11-23T16:00:00Z"}
+{"id":"crm-3","email":"cy@gamma.example","name":"no_such_event","at":"2026-11-23T16:00:00Z"}
+`
+	for _, auth := range []string{"", "Bearer wrong", "s3cret-token"} {
+		resp, _ := tr.do("POST", "/v1/events", events, "Authorization", auth)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: %s", auth, resp.Status)
+		}
+	}
+	type result struct {
+		Inserted, Duplicate int
+		Rejected            []struct {
+			Line   int
+			Reason string
+		}
+	}
+	post := func(body string) (int, result) {
+		resp, b := tr.do("POST", "/v1/events", body, "Authorization", "Bearer s3cret-token")
+		var r result
+		if err := json.Unmarshal([]byte(b), &r); err != nil {
+			t.Fatalf("%s: %s", resp.Status, b)
+		}
+		return resp.StatusCode, r
+	}
+	code, r := post(events)
+	if code != http.StatusOK || r.Inserted != 1 || len(r.Rejected) != 2 || r.Rejected[0].Line+r.Rejected[1].Line != 5 {
+		t.Errorf("events: %d %+v", code, r)
+	}
+	// Replayed: stored once.
+	if _, r = post(events); r.Inserted != 0 || r.Duplicate != 1 {
+		t.Errorf("replayed events: %+v", r)
+	}
+	if code, r = post("{not json\n"); code != http.StatusUnprocessableEntity && code != http.StatusBadRequest {
+		t.Errorf("a bad body: %d %+v", code, r)
+	}
+
+	mid := strings.Trim(tr.mail["cy@gamma.example"].Header.Get("Message-ID"), "<>")
+	bounce := func(body string) (int, string) {
+		resp, b := tr.do("POST", "/v1/bounces", body, "Authorization", "Bearer s3cret-token")
+		return resp.StatusCode, b
+	}
+	notices := `[{"id":"p-1","type":"bounce","bounce":"soft","message_id":"<` + mid + `>","reason":"mailbox full"},
+{"id":"p-2","type":"bounce","bounce":"hard","message_id":"<` + mid + `>","reason":"5.1.1 no such user"},
+{"id":"p-3","type":"complaint","email":"ann@acme.example"}]`
+	if code, b := bounce(notices); code != http.StatusOK || !strings.Contains(b, `"recorded":3`) || !strings.Contains(b, `"suppressed":2`) {
+		t.Errorf("bounces: %d %s", code, b)
+	}
+	// Replayed and reordered: nothing new, and a late soft bounce lifts
+	// no suppression.
+	rev := `[{"id":"p-3","type":"complaint","email":"ann@acme.example"},{"id":"p-2","type":"bounce","bounce":"hard","message_id":"` + mid + `"},{"id":"p-1","type":"bounce","bounce":"soft","message_id":"` + mid + `"}]`
+	if code, b := bounce(rev); code != http.StatusOK || !strings.Contains(b, `"recorded":0,"duplicate":3,"suppressed":0`) {
+		t.Errorf("replayed bounces: %d %s", code, b)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM suppressions WHERE (email = 'cy@gamma.example' AND reason = 'bounced') OR (email = 'ann@acme.example' AND reason = 'complained')`); n != 2 {
+		t.Errorf("%d suppressions, want 2", n)
+	}
+	var props string
+	tr.st.DB().QueryRow(`SELECT props FROM events WHERE id = 'webhook/p-2'`).Scan(&props)
+	if !strings.Contains(props, `"sequence":"welcome"`) || !strings.Contains(props, `"kind":"hard"`) {
+		t.Errorf("the hard bounce's event does not name its send: %s", props)
+	}
+	for body, want := range map[string]string{
+		`{"type":"bounce","bounce":"hard","email":"a@b.example"}`:           `field \"id\"`,
+		`{"id":"x","type":"bounced","email":"a@b.example"}`:                 `field \"type\"`,
+		`{"id":"x","type":"bounce","bounce":"maybe","email":"a@b.example"}`: `field \"bounce\"`,
+		`{"id":"x","type":"complaint"}`:                                     `fields \"email\" and \"message_id\"`,
+		`[{"id":"x","type":"complaint","email":"a@b.example"},{"id":"y"}]`:  `notice 2: field \"type\"`,
+		`nonsense`: "not a bounce notice",
+	} {
+		if code, b := bounce(body); code != http.StatusBadRequest || !strings.Contains(b, want) {
+			t.Errorf("%s: %d %s, want 400 naming %s", body, code, b, want)
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// TrackingKeys returns the keys not retired, newest first. A store with
+// none gets one: the first send or the tracking server creates it.
+func (s *Store) TrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error) {
+	keys, err := s.trackingKeys(ctx, false)
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	if _, err := s.RotateTrackingKey(ctx); err != nil {
+		return nil, err
+	}
+	return s.trackingKeys(ctx, false)
+}
+
+// AllTrackingKeys lists every key, retired ones too, newest first.
+func (s *Store) AllTrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error) {
+	return s.trackingKeys(ctx, true)
+}
+
+func (s *Store) trackingKeys(ctx context.Context, retired bool) ([]runtime.TrackingKey, error) {
+	q := `SELECT id, secret, created_at, retired_at FROM tracking_keys`
+	if !retired {
+		q += ` WHERE retired_at IS NULL`
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id DESC`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []runtime.TrackingKey
+	for rows.Next() {
+		var k runtime.TrackingKey
+		var secret string
+		var created, ret any
+		if err := rows.Scan(&k.ID, &secret, &created, &ret); err != nil {
+			return nil, err
+		}
+		if k.Secret, err = hex.DecodeString(secret); err != nil {
+			return nil, fmt.Errorf("tracking key %d is damaged: %w", k.ID, err)
+		}
+		k.CreatedAt, _ = s.scanTime(created)
+		if ret != nil {
+			k.RetiredAt, _ = s.scanTime(ret)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RotateTrackingKey adds a new random key, which signs from now on; the
+// older keys still verify until retired.
+func (s *Store) RotateTrackingKey(ctx context.Context) (runtime.TrackingKey, error) {
+	k := runtime.TrackingKey{Secret: make([]byte, 32), CreatedAt: s.Now()}
+	if _, err := rand.Read(k.Secret); err != nil {
+		return k, err
+	}
+	err := s.db.QueryRowContext(ctx, s.rebind(`INSERT INTO tracking_keys (secret, created_at) VALUES (?, ?) RETURNING id`),
+		hex.EncodeToString(k.Secret), s.t(k.CreatedAt)).Scan(&k.ID)
+	return k, err
+}
+
+// RetireTrackingKey stops a key verifying: links signed with it stop
+// working. It reports whether the key existed and was in use.
+func (s *Store) RetireTrackingKey(ctx context.Context, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE tracking_keys SET retired_at = ? WHERE id = ? AND retired_at IS NULL`), s.t(s.Now()), id)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+const selectSend = `SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), status, COALESCE(message_id, ''), sent_at FROM sends`
+
+// Send finds a ledger row by ID, or returns nil.
+func (s *Store) Send(ctx context.Context, id int64) (*runtime.SendRecord, error) {
+	return s.scanSend(s.db.QueryRowContext(ctx, s.rebind(selectSend+` WHERE id = ?`), id))
+}
+
+// SendByMessageID finds a ledger row by the Message-ID it went out with
+// (with or without angle brackets), or returns nil.
+func (s *Store) SendByMessageID(ctx context.Context, messageID string) (*runtime.SendRecord, error) {
+	mid := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(messageID), "<"), ">")
+	return s.scanSend(s.db.QueryRowContext(ctx, s.rebind(selectSend+` WHERE message_id = ? ORDER BY id LIMIT 1`), mid))
+}
+
+func (s *Store) scanSend(row *sql.Row) (*runtime.SendRecord, error) {
+	var r runtime.SendRecord
+	var sent any
+	err := row.Scan(&r.ID, &r.Key, &r.Contact, &r.Sequence, &r.Step, &r.Email, &r.Variant, &r.Status, &r.MessageID, &sent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sent != nil {
+		r.SentAt, _ = s.scanTime(sent)
+	}
+	return &r, nil
+}
+
+// RetrySend puts a claimed send the mail server deferred back in the
+// ledger, planned again at at.
+func (s *Store) RetrySend(ctx context.Context, id int64, at time.Time, failure string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, attempts = attempts + 1, error = ?, claimed_at = NULL, claimed_by = NULL
+WHERE id = ? AND status = ?`), runtime.SendPlanned, s.t(at), failure, id, runtime.SendClaimed)
+	return err
+}
+
+// Preferences returns what a contact chose on the preference page.
+func (s *Store) Preferences(ctx context.Context, contact int64) (runtime.Preferences, error) {
+	ps, err := s.preferences(ctx, []int64{contact})
+	return ps[contact], err
+}
+
+func (s *Store) preferences(ctx context.Context, ids []int64) (map[int64]runtime.Preferences, error) {
+	out := map[int64]runtime.Preferences{}
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, frequency, topics_out, updated_at FROM preferences WHERE `+cond), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var p runtime.Preferences
+			var topics string
+			var at any
+			if err := rows.Scan(&id, &p.Frequency, &topics, &at); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			p.TopicsOut = strings.FieldsFunc(topics, func(r rune) bool { return r == ',' })
+			p.UpdatedAt, _ = s.scanTime(at)
+			out[id] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// SetPreferences records a contact's choices at now. The contact changed
+// for the engine, which looks at it again at the next tick.
+func (s *Store) SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	topics := ""
+	if len(p.TopicsOut) > 0 {
+		topics = "," + strings.Join(p.TopicsOut, ",") + ","
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO preferences (contact_id, frequency, topics_out, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (contact_id) DO UPDATE SET frequency = excluded.frequency, topics_out = excluded.topics_out, updated_at = excluded.updated_at`),
+		contact, p.Frequency, topics, s.t(now)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE id = ?`), s.t(s.Now()), contact); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// DeliveryStats counts the emails accepted and the hard bounces and
+// complaints recorded at or after since.
+func (s *Store) DeliveryStats(ctx context.Context, since time.Time) (runtime.DeliveryStats, error) {
+	var st runtime.DeliveryStats
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT
+  (SELECT COUNT(*) FROM sends WHERE status = ? AND sent_at >= ?),
+  (SELECT COUNT(*) FROM events e WHERE e.name = 'email.bounced' AND e.at >= ? AND COALESCE(`+s.d.Prop("kind", "string")+`, 'hard') <> 'soft'),
+  (SELECT COUNT(*) FROM events WHERE name = 'email.complained' AND at >= ?)`),
+		runtime.SendAccepted, s.t(since), s.t(since), s.t(since)).Scan(&st.Sent, &st.Bounced, &st.Complained)
+	return st, err
+}
+
+// ResolveSend settles an unknown send on evidence: accepted when its
+// recipient opened or clicked it, failed when it bounced. It reports
+// whether the send was unknown.
+func (s *Store) ResolveSend(ctx context.Context, id int64, status, why string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, error = COALESCE(error, '') || ? WHERE id = ? AND status = ?`),
+		status, "; resolved "+status+": "+why, id, runtime.SendUnknown)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// AcceptSends records claimed sends as accepted at now with their
+// Message-IDs (by send ID), in one statement.
+func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	args := []any{runtime.SendAccepted, s.t(now)}
+	q.WriteString(`UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = CASE id`)
+	keys := make([]any, 0, len(ids))
+	for id, mid := range ids {
+		q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
+		args = append(args, id, mid)
+		keys = append(keys, id)
+	}
+	q.WriteString(` END WHERE status = ? AND id IN (` + placeholders(len(keys)) + `)`)
+	args = append(append(args, runtime.SendClaimed), keys...)
+	_, err := s.db.ExecContext(ctx, s.rebind(q.String()), args...)
+	return err
+}

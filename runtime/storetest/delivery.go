@@ -1,0 +1,196 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// deliveryStore is what delivery and the tracking server ask of a store.
+type deliveryStore interface {
+	runtime.Store
+	ClaimSends(ctx context.Context, worker string, now time.Time, limit int) ([]runtime.Claim, error)
+	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
+	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
+	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
+	ResolveSend(ctx context.Context, id int64, status, why string) (bool, error)
+	Send(ctx context.Context, id int64) (*runtime.SendRecord, error)
+	SendByMessageID(ctx context.Context, messageID string) (*runtime.SendRecord, error)
+	DeliveryStats(ctx context.Context, since time.Time) (runtime.DeliveryStats, error)
+	TrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error)
+	RotateTrackingKey(ctx context.Context) (runtime.TrackingKey, error)
+	RetireTrackingKey(ctx context.Context, id int64) (bool, error)
+	Preferences(ctx context.Context, contact int64) (runtime.Preferences, error)
+	SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error
+	ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error)
+	Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error)
+}
+
+func testDelivery(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	var batch []runtime.ContactRecord
+	emails := []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example"}
+	for i, e := range emails {
+		batch = append(batch, rec(i+2, e, "industry", "saas"))
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
+			e, ids[e], Now.Add(time.Duration(i)*time.Minute))
+	}
+	// One later than now is not claimed; a suppressed address is
+	// cancelled, not claimed.
+	o.Exec(t, s, `UPDATE sends SET planned_at = ? WHERE key = 'e@x.example'`, Now.Add(time.Hour))
+	if _, err := s.Suppress(ctx, []runtime.Suppression{{Email: "b@x.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: Now}}); err != nil {
+		t.Fatal(err)
+	}
+	// A claim of 2 takes a and cancels b: a claim may come back short.
+	cs, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 2)
+	if err != nil || len(cs) != 1 || cs[0].Key != "a@x.example" {
+		t.Fatalf("first claim: %+v, %v", cs, err)
+	}
+	if b, _ := s.Send(ctx, sendID(t, o, s, "b@x.example")); b == nil || b.Status != runtime.SendCancelled {
+		t.Errorf("the suppressed address's send: %+v", b)
+	}
+	cs2, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10)
+	if err != nil || len(cs2) != 2 || cs2[0].Key != "c@x.example" || cs2[1].Key != "d@x.example" {
+		t.Fatalf("second claim: %+v, %v", cs2, err)
+	}
+	cs = append(cs, cs2[0])
+	cs2 = cs2[1:]
+	if more, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10); err != nil || len(more) != 0 {
+		t.Errorf("third claim: %+v, %v", more, err)
+	}
+
+	// a accepted with c in one statement; d deferred and planned again.
+	at := Now.Add(11 * time.Minute)
+	if err := s.AcceptSends(ctx, map[int64]string{cs[0].ID: "mid-a@x.example", cs[1].ID: "mid-c@x.example"}, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RetrySend(ctx, cs2[0].ID, at.Add(30*time.Minute), "temporary 451: try later"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.SendByMessageID(ctx, "<mid-a@x.example>")
+	if err != nil || a == nil || a.Key != "a@x.example" || a.Status != runtime.SendAccepted || !a.SentAt.Equal(at) || a.Contact != ids["a@x.example"] {
+		t.Errorf("SendByMessageID: %+v, %v", a, err)
+	}
+	if none, err := s.SendByMessageID(ctx, "nothing@x.example"); none != nil || err != nil {
+		t.Errorf("an unknown Message-ID: %+v, %v", none, err)
+	}
+	if retry, err := s.ClaimSends(ctx, "w2", at.Add(30*time.Minute), 10); err != nil || len(retry) != 1 || retry[0].Key != "d@x.example" || retry[0].Attempts != 1 {
+		t.Errorf("the deferred send's next claim: %+v, %v", retry, err)
+	} else if err := s.FinishSend(ctx, retry[0].ID, runtime.SendUnknown, "mid-d@x.example", "lost after DATA", at.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// Evidence settles an unknown send once; an accepted one stays.
+	d, _ := s.SendByMessageID(ctx, "mid-d@x.example")
+	if ok, err := s.ResolveSend(ctx, d.ID, runtime.SendAccepted, "clicked"); !ok || err != nil {
+		t.Errorf("resolving the unknown send: %v, %v", ok, err)
+	}
+	if ok, _ := s.ResolveSend(ctx, d.ID, runtime.SendFailed, "bounced"); ok {
+		t.Error("a resolved send was resolved again")
+	}
+	if d, _ = s.Send(ctx, d.ID); d.Status != runtime.SendAccepted {
+		t.Errorf("after resolving: %+v", d)
+	}
+
+	// The breaker's counts: three accepted, one hard bounce (a soft one
+	// does not count), one complaint.
+	if _, err := s.RecordEvents(ctx, []runtime.Event{
+		{ID: "b1", Email: "a@x.example", Name: campaigns.EventBounced, At: at, Props: map[string]any{"kind": "hard"}},
+		{ID: "b2", Email: "c@x.example", Name: campaigns.EventBounced, At: at, Props: map[string]any{"kind": "soft"}},
+		{ID: "b3", Email: "c@x.example", Name: campaigns.EventComplained, At: at},
+		{ID: "b4", Email: "c@x.example", Name: campaigns.EventComplained, At: Now.Add(-48 * time.Hour)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := s.DeliveryStats(ctx, Now)
+	if diff := cmp.Diff(runtime.DeliveryStats{Sent: 3, Bounced: 1, Complained: 1}, stats); err != nil || diff != "" {
+		t.Errorf("DeliveryStats: %v (-want +got):\n%s", err, diff)
+	}
+
+	// Tracking keys: made on first use, rotated, retired.
+	k1, err := s.TrackingKeys(ctx)
+	if err != nil || len(k1) != 1 || len(k1[0].Secret) != 32 {
+		t.Fatalf("first keys: %+v, %v", k1, err)
+	}
+	if again, _ := s.TrackingKeys(ctx); len(again) != 1 || string(again[0].Secret) != string(k1[0].Secret) {
+		t.Error("asking twice made a second key")
+	}
+	k2, err := s.RotateTrackingKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks, _ := s.TrackingKeys(ctx); len(ks) != 2 || ks[0].ID != k2.ID {
+		t.Errorf("after rotation the new key does not sign first: %+v", ks)
+	}
+	if ok, err := s.RetireTrackingKey(ctx, k1[0].ID); !ok || err != nil {
+		t.Errorf("retire: %v, %v", ok, err)
+	}
+	if ks, _ := s.TrackingKeys(ctx); len(ks) != 1 || ks[0].ID != k2.ID {
+		t.Errorf("after retiring: %+v", ks)
+	}
+
+	// Preferences: stored, read with the contact, and in conditions.
+	c := ids["c@x.example"]
+	if err := s.SetPreferences(ctx, c, runtime.Preferences{Frequency: runtime.FrequencyMonthly, TopicsOut: []string{"events", "product"}}, Now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPreferences(ctx, ids["a@x.example"], runtime.Preferences{TopicsOut: []string{"product_news"}}, Now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Preferences(ctx, c)
+	if diff := cmp.Diff(runtime.Preferences{Frequency: "monthly", TopicsOut: []string{"events", "product"}, UpdatedAt: Now}, got); err != nil || diff != "" {
+		t.Errorf("Preferences: %v (-want +got):\n%s", err, diff)
+	}
+	byID, err := s.ContactsByID(ctx, []int64{c, ids["d@x.example"]})
+	if err != nil || byID[c].Prefs.Frequency != "monthly" || byID[ids["d@x.example"]].Prefs.Frequency != "" {
+		t.Errorf("ContactsByID's preferences: %+v, %v", byID, err)
+	}
+	optedOut := func(topic string) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpOptedOut, Topic: topic}
+	}
+	for _, tc := range []struct {
+		email string
+		want  []bool
+	}{
+		{"c@x.example", []bool{true, true, false}},
+		{"a@x.example", []bool{false, false, true}}, // "product" is not "product_news"
+		{"d@x.example", []bool{false, false, false}},
+	} {
+		m, err := s.Matches(ctx, p, ids[tc.email], []campaigns.Predicate{optedOut("product"), optedOut("events"), optedOut("product_news")}, Now)
+		if diff := cmp.Diff(tc.want, m); err != nil || diff != "" {
+			t.Errorf("%s opted out: %v (-want +got):\n%s", tc.email, err, diff)
+		}
+	}
+}
+
+// sendID finds a send's ID by its key.
+func sendID(t *testing.T, o Opener, s deliveryStore, key string) int64 {
+	t.Helper()
+	for id := int64(1); id < 100; id++ {
+		r, err := s.Send(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r != nil && r.Key == key {
+			return id
+		}
+	}
+	t.Fatalf("no send %s", key)
+	return 0
+}

@@ -1,0 +1,643 @@
+package track
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+)
+
+// Store is what the tracking server needs of the contact store.
+type Store interface {
+	ContactByID(ctx context.Context, id int64) (*runtime.Contact, error)
+	Contact(ctx context.Context, email string) (*runtime.Contact, error)
+	Send(ctx context.Context, id int64) (*runtime.SendRecord, error)
+	SendByMessageID(ctx context.Context, messageID string) (*runtime.SendRecord, error)
+	RecordEvents(ctx context.Context, batch []runtime.Event) (runtime.EventResult, error)
+	Suppress(ctx context.Context, batch []runtime.Suppression) (int, error)
+	Preferences(ctx context.Context, contact int64) (runtime.Preferences, error)
+	SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error
+	ResolveSend(ctx context.Context, id int64, status, why string) (bool, error)
+}
+
+// Server is the tracking and ingestion HTTP server: tracked clicks and
+// opens, one-click unsubscribes, the preference page, and the APIs that
+// take events from a CRM and bounces from a mail provider.
+type Server struct {
+	Store Store
+	// APIToken guards /v1/: requests carry it as a bearer token. Empty
+	// turns the API off.
+	APIToken string
+	Now      func() time.Time
+	Log      *slog.Logger
+
+	keys atomic.Pointer[Keys]
+	prog atomic.Pointer[campaigns.Program]
+}
+
+// SetKeys and SetProgram replace the keys that verify tokens and the
+// programme in force; the server picks them up from its next request.
+func (s *Server) SetKeys(k *Keys)                 { s.keys.Store(k) }
+func (s *Server) SetProgram(p *campaigns.Program) { s.prog.Store(p) }
+
+// Handler routes the server's endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /c/{token}", s.click)
+	mux.HandleFunc("HEAD /c/{token}", s.click)
+	mux.HandleFunc("GET /o/{token}", s.open)
+	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
+	mux.HandleFunc("GET /p/{token}", s.preferencesPage)
+	mux.HandleFunc("POST /p/{token}", s.savePreferences)
+	mux.HandleFunc("POST /v1/events", s.api(s.events))
+	mux.HandleFunc("POST /v1/bounces", s.api(s.bounces))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	return mux
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// token verifies the request's token and its kind; anything else is a
+// 404 that changes nothing, the same for a forged token as for no page.
+func (s *Server) token(w http.ResponseWriter, r *http.Request, kind byte) (Token, bool) {
+	k := s.keys.Load()
+	if k == nil {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return Token{}, false
+	}
+	t, err := k.Parse(r.PathValue("token"))
+	if err != nil || t.Kind != kind {
+		http.NotFound(w, r)
+		return Token{}, false
+	}
+	return t, true
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log().Error("request failed", "path", r.URL.Path, "err", err)
+	http.Error(w, "something went wrong on our side; please try again later", http.StatusInternalServerError)
+}
+
+// emailEvent records a built-in email event of a send: once per ID.
+func (s *Server) emailEvent(ctx context.Context, id, name string, send *runtime.SendRecord, contact *runtime.Contact, extra map[string]any) error {
+	props := map[string]any{"email": send.Email, "sequence": send.Sequence, "step": send.Step}
+	if send.Variant != "" {
+		props["variant"] = send.Variant
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	_, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: id, Email: contact.Email, Name: name, At: s.now(), Props: props}})
+	return err
+}
+
+// sendOf finds the send and contact a token names; nil when either is
+// gone (a store restored from a backup, a contact erased).
+func (s *Server) sendOf(ctx context.Context, t Token) (*runtime.SendRecord, *runtime.Contact, error) {
+	send, err := s.Store.Send(ctx, t.Send)
+	if err != nil || send == nil || send.Contact != t.Contact {
+		return nil, nil, err
+	}
+	c, err := s.Store.ContactByID(ctx, send.Contact)
+	if err != nil || c == nil {
+		return nil, nil, err
+	}
+	return send, c, nil
+}
+
+// click records a click and redirects to the link's URL, which the token
+// carries signed: only a URL that was in the email can be reached. A HEAD
+// (link scanners) redirects without recording.
+func (s *Server) click(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, Click)
+	if !ok {
+		return
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method == http.MethodGet {
+		send, c, err := s.sendOf(r.Context(), t)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if send != nil {
+			id := fmt.Sprintf("click/%d/%d", send.ID, t.Link)
+			if err := s.emailEvent(r.Context(), id, campaigns.EventClicked, send, c, map[string]any{"url": t.URL}); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			s.resolve(r.Context(), send, "the recipient clicked a link in it")
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// resolve settles an unknown send the recipient evidently got.
+func (s *Server) resolve(ctx context.Context, send *runtime.SendRecord, why string) {
+	if send.Status != runtime.SendUnknown {
+		return
+	}
+	if ok, err := s.Store.ResolveSend(ctx, send.ID, runtime.SendAccepted, why); err != nil {
+		s.log().Error("resolving an unknown send", "send", send.Key, "err", err)
+	} else if ok {
+		s.log().Info("unknown send resolved as accepted", "send", send.Key, "why", why)
+	}
+}
+
+// pixel is a transparent 1×1 GIF.
+var pixel = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+// open records an open. Opens are unreliable: mail clients that block
+// images never report one, and some fetch every image on delivery
+// (Apple Mail Privacy Protection). The event says so.
+func (s *Server) open(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, Open)
+	if !ok {
+		return
+	}
+	send, c, err := s.sendOf(r.Context(), t)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if send != nil {
+		if err := s.emailEvent(r.Context(), fmt.Sprintf("open/%d", send.ID), campaigns.EventOpened, send, c, map[string]any{"unreliable": true}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.resolve(r.Context(), send, "the recipient's mail client loaded it")
+	}
+	w.Header().Set("Content-Type", "image/gif")
+	w.Header().Set("Cache-Control", "no-store, max-age=0")
+	w.Write(pixel)
+}
+
+// unsubscribePage asks to confirm: a GET is what link scanners and
+// previews fetch, so it changes nothing.
+func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, Unsubscribe)
+	if !ok {
+		return
+	}
+	c, err := s.Store.ContactByID(r.Context(), t.Contact)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if c == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.page(w, http.StatusOK, pageData{Title: "Unsubscribe", Email: c.Email, Action: r.URL.Path, Confirm: true, Sender: s.senderName()})
+}
+
+// unsubscribe suppresses the contact's address at once (RFC 8058: the
+// mailbox provider's one-click POST carries List-Unsubscribe=One-Click;
+// the confirm page's form posts the same). Doing it twice is the same as
+// once.
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, Unsubscribe)
+	if !ok {
+		return
+	}
+	c, err := s.Store.ContactByID(r.Context(), t.Contact)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if c == nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	if _, err := s.Store.Suppress(ctx, []runtime.Suppression{{Email: c.Email, Reason: runtime.ReasonUnsubscribed, Source: "tracking", At: s.now()}}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if send, _, err := s.sendOf(ctx, t); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if send != nil {
+		if err := s.emailEvent(ctx, fmt.Sprintf("unsubscribe/%d", c.ID), campaigns.EventUnsubscribed, send, c, nil); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.log().Info("unsubscribed", "contact", c.ID, "one_click", r.PostFormValue("List-Unsubscribe") == "One-Click")
+	s.page(w, http.StatusOK, pageData{Title: "Unsubscribed", Email: c.Email, Done: true, Sender: s.senderName()})
+}
+
+func (s *Server) senderName() string {
+	if p := s.prog.Load(); p != nil {
+		return p.Sender.FromName
+	}
+	return ""
+}
+
+// preferencesPage shows the contact's frequency and topics.
+func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, Preferences)
+	if !ok {
+		return
+	}
+	c, err := s.Store.ContactByID(r.Context(), t.Contact)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if c == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.page(w, http.StatusOK, s.prefsData(r, t, c, c.Prefs, false))
+}
+
+func (s *Server) prefsData(r *http.Request, t Token, c *runtime.Contact, p runtime.Preferences, saved bool) pageData {
+	d := pageData{Title: "Email preferences", Email: c.Email, Action: r.URL.Path, Prefs: true, Saved: saved, Sender: s.senderName()}
+	for _, f := range frequencies {
+		d.Frequencies = append(d.Frequencies, choice{Value: f.value, Label: f.label, On: p.Frequency == f.value})
+	}
+	if prog := s.prog.Load(); prog != nil {
+		for _, name := range slices.Sorted(mapKeys(prog.Sender.Topics)) {
+			d.Topics = append(d.Topics, choice{Value: name, Label: prog.Sender.Topics[name], On: !p.OptedOut(name)})
+		}
+	}
+	if k := s.keys.Load(); k != nil {
+		d.Unsubscribe = "/u/" + k.Sign(Token{Kind: Unsubscribe, Send: t.Send, Contact: c.ID})
+	}
+	return d
+}
+
+var frequencies = []struct{ value, label string }{
+	{"", "Everything we think is useful"},
+	{runtime.FrequencyWeekly, "At most one email a week"},
+	{runtime.FrequencyMonthly, "At most one email a month"},
+}
+
+// savePreferences records the form: the frequency chosen and the topics
+// left ticked.
+func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, Preferences)
+	if !ok {
+		return
+	}
+	c, err := s.Store.ContactByID(r.Context(), t.Contact)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if c == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read", http.StatusBadRequest)
+		return
+	}
+	p := runtime.Preferences{Frequency: r.PostForm.Get("frequency")}
+	if !slices.ContainsFunc(frequencies, func(f struct{ value, label string }) bool { return f.value == p.Frequency }) {
+		http.Error(w, "frequency: choose one of the options on the page", http.StatusBadRequest)
+		return
+	}
+	kept := r.PostForm["topic"]
+	if prog := s.prog.Load(); prog != nil {
+		for _, name := range slices.Sorted(mapKeys(prog.Sender.Topics)) {
+			if !slices.Contains(kept, name) {
+				p.TopicsOut = append(p.TopicsOut, name)
+			}
+		}
+	}
+	if err := s.Store.SetPreferences(r.Context(), c.ID, p, s.now()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.page(w, http.StatusOK, s.prefsData(r, t, c, p, true))
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// api guards a /v1/ endpoint with the bearer token.
+func (s *Server) api(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.APIToken == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.APIToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nurture"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "send the API token as Authorization: Bearer TOKEN"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<20)
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+type rejected struct {
+	Line   int    `json:"line"`
+	Email  string `json:"email,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// events takes events as JSON Lines, the format of nurture events
+// import: {"email", "name", "at", "id", "properties"}. Each is stored
+// once by its id (or, without one, by its content), so a retried or
+// reordered delivery records nothing twice. Lines that are wrong are
+// rejected one by one and the rest stored.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	prog := s.prog.Load()
+	if prog == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "no programme is applied yet"})
+		return
+	}
+	er, err := ingest.NewEventReader(r.Body, "request body", ingest.JSONL, prog.Events, ingest.Options{})
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	res := struct {
+		Inserted  int        `json:"inserted"`
+		Duplicate int        `json:"duplicate"`
+		Rejected  []rejected `json:"rejected"`
+	}{Rejected: []rejected{}}
+	var batch []runtime.Event
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		out, err := s.Store.RecordEvents(r.Context(), batch)
+		if err != nil {
+			return err
+		}
+		res.Inserted += out.Inserted
+		res.Duplicate += out.Duplicate
+		for _, x := range out.Rejected {
+			res.Rejected = append(res.Rejected, rejected{Line: x.Line, Email: x.Email, Reason: x.Reason})
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for {
+		ev, rej, err := er.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": fmt.Sprintf("the body is over %d bytes: send fewer events per request", mbe.Limit)})
+			return
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+			return
+		}
+		if rej != nil {
+			res.Rejected = append(res.Rejected, rejected{Line: rej.Line, Email: rej.Email, Reason: rej.Reason})
+			continue
+		}
+		if batch = append(batch, ev); len(batch) == 500 {
+			if err := flush(); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Inserted+res.Duplicate == 0 && len(res.Rejected) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, res)
+}
+
+// Bounce is one notice of a provider webhook: a bounce or a complaint.
+type Bounce struct {
+	// ID is the provider's own ID of the notice: the same notice delivered
+	// twice is recorded once.
+	ID   string `json:"id"`
+	Type string `json:"type"` // "bounce" or "complaint"
+	// Bounce is "hard" (the address does not exist) or "soft"
+	// (temporary: a full mailbox); bounces only.
+	Bounce    string    `json:"bounce"`
+	Email     string    `json:"email"`
+	MessageID string    `json:"message_id"`
+	At        time.Time `json:"at"`
+	Reason    string    `json:"reason"`
+}
+
+// bounces takes a provider's bounce and complaint notices, one JSON object
+// or an array. A hard bounce or a complaint suppresses the address; every
+// notice is recorded as an event of the send its Message-ID names, once
+// by its ID whatever the order they come in.
+func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": err.Error()})
+		return
+	}
+	var notices []Bounce
+	if t := strings.TrimSpace(string(body)); strings.HasPrefix(t, "[") {
+		err = json.Unmarshal(body, &notices)
+	} else {
+		var one Bounce
+		err = json.Unmarshal(body, &one)
+		notices = []Bounce{one}
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "the body is not a bounce notice or an array of them: " + err.Error()})
+		return
+	}
+	for i, n := range notices {
+		if msg := n.check(); msg != "" {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("notice %d: %s", i+1, msg)})
+			return
+		}
+	}
+	ctx := r.Context()
+	res := struct {
+		Recorded   int `json:"recorded"`
+		Duplicate  int `json:"duplicate"`
+		Suppressed int `json:"suppressed"`
+		Unknown    int `json:"unknown_address"`
+	}{}
+	for _, n := range notices {
+		at := n.At
+		if at.IsZero() {
+			at = s.now()
+		}
+		var send *runtime.SendRecord
+		if n.MessageID != "" {
+			if send, err = s.Store.SendByMessageID(ctx, n.MessageID); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		email := n.Email
+		if email == "" && send != nil {
+			c, err := s.Store.ContactByID(ctx, send.Contact)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if c != nil {
+				email = c.Email
+			}
+		}
+		if email == "" {
+			res.Unknown++
+			continue
+		}
+		if (n.Type == "complaint" || n.Bounce == "hard") && email != "" {
+			reason := runtime.ReasonBounced
+			if n.Type == "complaint" {
+				reason = runtime.ReasonComplained
+			}
+			k, err := s.Store.Suppress(ctx, []runtime.Suppression{{Email: email, Reason: reason, Source: "webhook", At: at}})
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			res.Suppressed += k
+		}
+		name, props := campaigns.EventComplained, map[string]any{}
+		if n.Type == "bounce" {
+			name, props["kind"] = campaigns.EventBounced, n.Bounce
+		}
+		if send != nil {
+			props["email"], props["sequence"], props["step"] = send.Email, send.Sequence, send.Step
+			if n.Type == "bounce" && n.Bounce == "hard" && send.Status == runtime.SendUnknown {
+				if _, err := s.Store.ResolveSend(ctx, send.ID, runtime.SendFailed, "the provider reported a hard bounce"); err != nil {
+					s.fail(w, r, err)
+					return
+				}
+			}
+		}
+		out, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: "webhook/" + n.ID, Email: email, Name: name, At: at, Props: props}})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		res.Recorded += out.Inserted
+		res.Duplicate += out.Duplicate
+		if len(out.Rejected) > 0 {
+			res.Unknown++
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (n Bounce) check() string {
+	switch {
+	case strings.TrimSpace(n.ID) == "":
+		return `field "id": required, the provider's ID of the notice (it makes a redelivery harmless)`
+	case len(n.ID) > 200:
+		return `field "id": longer than 200 characters`
+	case n.Type != "bounce" && n.Type != "complaint":
+		return fmt.Sprintf(`field "type": %q is not "bounce" or "complaint"`, n.Type)
+	case n.Type == "bounce" && n.Bounce != "hard" && n.Bounce != "soft":
+		return fmt.Sprintf(`field "bounce": %q is not "hard" or "soft"`, n.Bounce)
+	case n.Email == "" && n.MessageID == "":
+		return `fields "email" and "message_id": give at least one`
+	case strings.ContainsAny(n.Email, "\r\n<>"):
+		return `field "email": not an address`
+	}
+	return ""
+}
+
+type choice struct {
+	Value, Label string
+	On           bool
+}
+
+type pageData struct {
+	Title, Email, Action, Sender string
+	Confirm, Done                bool
+	Prefs, Saved                 bool
+	Frequencies, Topics          []choice
+	Unsubscribe                  string
+}
+
+func (s *Server) page(w http.ResponseWriter, status int, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.WriteHeader(status)
+	if err := pages.Execute(w, d); err != nil {
+		s.log().Error("page", "err", err)
+	}
+}
+
+var pages = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{{.Title}}</title>
+<style>body{font:16px/1.6 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2937;background:#f3f4f6;margin:0;padding:24px}
+main{max-width:480px;margin:40px auto;background:#fff;border-radius:8px;padding:32px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+h1{font-size:22px;margin:0 0 16px}button{font:inherit;background:#2563eb;color:#fff;border:0;border-radius:6px;padding:10px 18px;cursor:pointer}
+fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom:8px}label{display:block;margin:6px 0}.muted{color:#6b7280;font-size:14px}</style></head>
+<body><main>
+{{if .Confirm}}<h1>Unsubscribe?</h1>
+<p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}.</p>
+<form method="post" action="{{.Action}}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>
+{{else if .Done}}<h1>You are unsubscribed</h1>
+<p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}. Messages you ask for, such as receipts, still come.</p>
+{{else if .Prefs}}<h1>Email preferences</h1>
+{{if .Saved}}<p><strong>Saved.</strong> Your choices apply from the next email.</p>{{end}}
+<p class="muted">For {{.Email}}</p>
+<form method="post" action="{{.Action}}">
+<fieldset><legend>How often</legend>{{range .Frequencies}}<label><input type="radio" name="frequency" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>
+{{if .Topics}}<fieldset><legend>Topics</legend>{{range .Topics}}<label><input type="checkbox" name="topic" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>{{end}}
+<button type="submit">Save</button></form>
+{{if .Unsubscribe}}<p class="muted">Or <a href="{{.Unsubscribe}}">unsubscribe from all marketing email</a>.</p>{{end}}
+{{end}}
+</main></body></html>
+`))
