@@ -38,7 +38,7 @@ func (c *checker) suggest(name string, known []string, otherwise string) string 
 func suggestName(name string, known []string, otherwise string) string {
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := editDistance(name, k); d < bestD || d == bestD && best == "" && d <= len(name)/3 {
+		if d := EditDistance(name, k); d < bestD || d == bestD && best == "" && d <= len(name)/3 {
 			if d <= max(1, len(name)/3) {
 				best, bestD = k, d
 			}
@@ -50,8 +50,9 @@ func suggestName(name string, known []string, otherwise string) string {
 	return otherwise
 }
 
-// editDistance is the Levenshtein distance of two short names.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of two short strings, by
+// byte: how suggestions find the name a typo meant.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

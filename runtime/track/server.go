@@ -100,6 +100,25 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, kind byte) (Token
 	return t, true
 }
 
+// contactOf verifies the request's token and finds its contact; on false
+// the response is written.
+func (s *Server) contactOf(w http.ResponseWriter, r *http.Request, kind byte) (Token, *runtime.Contact, bool) {
+	t, ok := s.token(w, r, kind)
+	if !ok {
+		return t, nil, false
+	}
+	c, err := s.Store.ContactByID(r.Context(), t.Contact)
+	if err != nil {
+		s.fail(w, r, err)
+		return t, nil, false
+	}
+	if c == nil {
+		http.NotFound(w, r)
+		return t, nil, false
+	}
+	return t, c, true
+}
+
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log().Error("request failed", "path", r.URL.Path, "err", err)
 	http.Error(w, "something went wrong on our side; please try again later", http.StatusInternalServerError)
@@ -208,17 +227,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 // unsubscribePage asks to confirm: a GET is what link scanners and
 // previews fetch, so it changes nothing.
 func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.token(w, r, Unsubscribe)
+	_, c, ok := s.contactOf(w, r, Unsubscribe)
 	if !ok {
-		return
-	}
-	c, err := s.Store.ContactByID(r.Context(), t.Contact)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if c == nil {
-		http.NotFound(w, r)
 		return
 	}
 	s.page(w, http.StatusOK, pageData{Title: "Unsubscribe", Email: c.Email, Action: r.URL.Path, Confirm: true, Sender: s.senderName()})
@@ -229,17 +239,8 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 // the confirm page's form posts the same). Doing it twice is the same as
 // once.
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.token(w, r, Unsubscribe)
+	t, c, ok := s.contactOf(w, r, Unsubscribe)
 	if !ok {
-		return
-	}
-	c, err := s.Store.ContactByID(r.Context(), t.Contact)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if c == nil {
-		http.NotFound(w, r)
 		return
 	}
 	ctx := r.Context()
@@ -269,17 +270,8 @@ func (s *Server) senderName() string {
 
 // preferencesPage shows the contact's frequency and topics.
 func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.token(w, r, Preferences)
+	t, c, ok := s.contactOf(w, r, Preferences)
 	if !ok {
-		return
-	}
-	c, err := s.Store.ContactByID(r.Context(), t.Contact)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if c == nil {
-		http.NotFound(w, r)
 		return
 	}
 	s.page(w, http.StatusOK, s.prefsData(r, t, c, c.Prefs, false))
@@ -310,17 +302,8 @@ var frequencies = []struct{ value, label string }{
 // savePreferences records the form: the frequency chosen and the topics
 // left ticked.
 func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.token(w, r, Preferences)
+	t, c, ok := s.contactOf(w, r, Preferences)
 	if !ok {
-		return
-	}
-	c, err := s.Store.ContactByID(r.Context(), t.Contact)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if c == nil {
-		http.NotFound(w, r)
 		return
 	}
 	if err := r.ParseForm(); err != nil {

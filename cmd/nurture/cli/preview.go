@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/compiler"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/ingest"
 	"github.com/nurture-dev/nurture/runtime/mail"
@@ -240,30 +241,9 @@ func previewEmail(p *campaigns.Program, dir, arg string) (string, error) {
 	if len(sent) == 0 {
 		return "", fmt.Errorf("--email %s: the programme sends no email", arg)
 	}
-	slices.SortStableFunc(sent, func(a, b string) int { return editDistance(name, a) - editDistance(name, b) })
+	slices.SortStableFunc(sent, func(a, b string) int { return compiler.EditDistance(name, a) - compiler.EditDistance(name, b) })
 	return "", fmt.Errorf("--email %s: the programme sends no such email; the closest it sends:\n  %s",
 		arg, strings.Join(sent[:min(3, len(sent))], "\n  "))
-}
-
-// editDistance is the Levenshtein distance of two paths, by byte.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // storeContact reads one contact from the store, which must exist: a
