@@ -2,21 +2,17 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/mail"
-	"github.com/nurture-dev/nurture/runtime/sqlite"
 	"github.com/nurture-dev/nurture/runtime/track"
 )
 
@@ -30,36 +26,8 @@ import (
 // nothing more.
 func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	dir := "../../../examples/b2b-saas"
-	path := filepath.Join(t.TempDir(), "nurture.db")
-	store := "--store=sqlite:" + path
 	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	for _, args := range [][]string{
-		{"contacts", "import", filepath.Join(dir, "contacts.csv"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.csv")},
-		{"apply", dir, "--auto-approve", "--now", start.Format(time.RFC3339)},
-	} {
-		if out, errOut, code := run(t, append(args, store)...); code != 0 {
-			t.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
-		}
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.DB().Exec(`UPDATE contacts SET created_at = ?, updated_at = ?`, start.UnixMilli(), start.UnixMilli()); err != nil {
-		t.Fatal(err)
-	}
-	clock := start
-	st.Now = func() time.Time { return clock }
-	v, err := st.Applied(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prog := new(campaigns.Program)
-	if err := json.Unmarshal(v.Program, prog); err != nil {
-		t.Fatal(err)
-	}
+	st, prog, _, clock := exampleStore(t, start, false)
 
 	mb := startMailbox(t)
 	cfg, err := mail.ParseSMTPURL("smtp://"+mb.Addr+"?tls=none&pool=2", func(string) string { return "" })
@@ -76,7 +44,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// People act on their mail an hour after it arrives.
-	srv := &track.Server{Store: st, Now: func() time.Time { return clock.Add(time.Hour) }}
+	srv := &track.Server{Store: st, Now: func() time.Time { return (*clock).Add(time.Hour) }}
 	srv.SetKeys(keys)
 	srv.SetProgram(prog)
 	hs := httptest.NewServer(srv.Handler())
@@ -111,7 +79,7 @@ func TestEndToEnd(t *testing.T) {
 	var clicker, silent, leaver string
 	var clickedAt, leftAt time.Time
 	for now := start; now.Before(start.AddDate(0, 0, 45)); now = now.Add(4 * time.Hour) {
-		clock = now
+		*clock = now
 		res, err := tickOnce(ctx, st, out, "e2e", now, false)
 		if err != nil {
 			t.Fatalf("tick at %s: %v", now, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/sqlstore"
 )
 
 // TestExampleJourneys runs examples/b2b-saas on its sample data for 120
@@ -37,26 +38,29 @@ func TestExampleJourneys(t *testing.T) {
 	t.Run("full", func(t *testing.T) { exampleJourney(t, true) })
 }
 
-func exampleJourney(t *testing.T, full bool) {
-	ctx := context.Background()
+// exampleStore is a SQLite store holding examples/b2b-saas applied at
+// start, its sample contacts (and events, when asked) imported and dated
+// start, the store's clock at *clock.
+func exampleStore(t *testing.T, start time.Time, events bool) (*sqlstore.Store, *campaigns.Program, *runtime.Version, *time.Time) {
+	t.Helper()
 	dir := "../../../examples/b2b-saas"
 	path := filepath.Join(t.TempDir(), "nurture.db")
-	store := "--store=sqlite:" + path
-	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
-	for _, args := range [][]string{
-		{"contacts", "import", filepath.Join(dir, "contacts.csv"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.csv")},
-		{"events", "import", filepath.Join(dir, "events.jsonl"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.jsonl")},
-		{"apply", dir, "--auto-approve", "--now", start.Format(time.RFC3339)},
-	} {
-		if out, errOut, code := run(t, append(args, store)...); code != 0 {
+	steps := [][]string{{"contacts", "import", filepath.Join(dir, "contacts.csv"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.csv")}}
+	if events {
+		steps = append(steps, []string{"events", "import", filepath.Join(dir, "events.jsonl"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.jsonl")})
+	}
+	steps = append(steps, []string{"apply", dir, "--auto-approve", "--now", start.Format(time.RFC3339)})
+	for _, args := range steps {
+		if out, errOut, code := run(t, append(args, "--store=sqlite:"+path)...); code != 0 {
 			t.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
 		}
 	}
+	ctx := context.Background()
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	// The import stamped the contacts with today's date; inactivity counts
 	// from it, so make it the run's start whatever day the test runs.
 	if _, err := st.DB().Exec(`UPDATE contacts SET created_at = ?, updated_at = ?`, start.UnixMilli(), start.UnixMilli()); err != nil {
@@ -72,6 +76,13 @@ func exampleJourney(t *testing.T, full bool) {
 	if err := json.Unmarshal(v.Program, prog); err != nil {
 		t.Fatal(err)
 	}
+	return st, prog, v, &clock
+}
+
+func exampleJourney(t *testing.T, full bool) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	st, prog, v, clock := exampleStore(t, start, true)
 	// What the contacts do meanwhile: two analysts start trials (they
 	// leave their nurture, and onboarding, entered by that event, begins),
 	// a head of data requests a demo (converted: handed to sales).
@@ -84,7 +95,7 @@ func exampleJourney(t *testing.T, full bool) {
 	eng := &engine.Engine{Store: st, Program: prog, Version: v.Serial, Since: start, Full: true}
 	var looked, ticks int
 	for now := start; now.Before(start.AddDate(0, 0, 120)); now = now.Add(4 * time.Hour) {
-		clock = now
+		*clock = now
 		var due []runtime.Event
 		for _, e := range events {
 			if !e.At.After(now) && e.At.After(now.Add(-4*time.Hour)) {
