@@ -38,6 +38,13 @@ type Engine struct {
 	Breaker Breaker
 	// Log receives what delivery resolved by rule, one line each.
 	Log func(string)
+	// Observe, when set, is told of every decision and deferral with
+	// what led to it (see Trace).
+	Observe func(Trace)
+	// Variants fixes the A/B arm of send steps, "sequence.step" → the
+	// variant's name, where a scenario test asks for one arm; other
+	// steps take the arm Variant gives the contact.
+	Variants map[string]string
 
 	// touched holds the contacts this tick's exits decided about: they
 	// may enter another sequence in the same tick.
@@ -306,7 +313,7 @@ func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) 
 func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report) error {
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
-		fire := func(rule campaigns.ExitRule, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
+		fire := func(rule campaigns.ExitRule, ref string, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
 			var after int64
 			for {
 				as, err := e.Store.ActiveWhere(ctx, e.Program, name, "", enteredBy, within(ids, p), now, after, e.batch())
@@ -341,6 +348,7 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 					ds = append(ds, d)
 					r.Exited[rule.Reason]++
 					r.Steps++
+					e.trace(Trace{At: now, Contact: a.Contact, Sequence: name, Rule: ref, Decision: ds[len(ds)-1]})
 				}
 				if err := e.decideAll(ctx, ds); err != nil {
 					return err
@@ -348,25 +356,26 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 			}
 		}
 		if !seq.Transactional() {
-			if err := fire(campaigns.ExitRule{Reason: ReasonSuppressed}, campaigns.Predicate{Op: campaigns.OpSuppressed}, time.Time{}, false); err != nil {
+			if err := fire(campaigns.ExitRule{Reason: ReasonSuppressed}, "", campaigns.Predicate{Op: campaigns.OpSuppressed}, time.Time{}, false); err != nil {
 				return err
 			}
 		}
 		if seq.Topic != "" {
-			if err := fire(campaigns.ExitRule{Reason: ReasonOptedOut}, optedOut(seq.Topic), time.Time{}, false); err != nil {
+			if err := fire(campaigns.ExitRule{Reason: ReasonOptedOut}, "", optedOut(seq.Topic), time.Time{}, false); err != nil {
 				return err
 			}
 		}
-		for _, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
+		for i, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
 			var err error
+			ref := RuleRef(e.Program, name, i)
 			switch {
 			case rule.When != nil:
-				err = fire(rule, *rule.When, time.Time{}, hasOpenEvent(*rule.When))
+				err = fire(rule, ref, *rule.When, time.Time{}, hasOpenEvent(*rule.When))
 			case rule.Inactive > 0:
 				// Inactive, and in the sequence at least as long.
-				err = fire(rule, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: rule.Inactive}, now.Add(-rule.Inactive.Std()), false)
+				err = fire(rule, ref, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: rule.Inactive}, now.Add(-rule.Inactive.Std()), false)
 			case rule.After > 0:
-				err = fire(rule, campaigns.Predicate{Op: campaigns.OpAll}, now.Add(-rule.After.Std()), false)
+				err = fire(rule, ref, campaigns.Predicate{Op: campaigns.OpAll}, now.Add(-rule.After.Std()), false)
 			}
 			if err != nil {
 				return err
@@ -489,12 +498,13 @@ const ReasonCompleted = "completed"
 // 50 days, then enroll in the monthly digest — its hand-off, enrollment
 // and suppression apply now: a contact who finished the steps has
 // completed the sequence whatever that rule's condition.
-func (e *Engine) complete(seq *campaigns.Sequence, d *runtime.Decision) {
+func (e *Engine) complete(seq *campaigns.Sequence, d *runtime.Decision) (rule string) {
 	d.Exit = ReasonCompleted
-	for _, r := range seq.Exits {
+	for i, r := range seq.Exits {
 		if r.Reason != ReasonCompleted {
 			continue
 		}
+		rule = RuleRef(e.Program, d.Sequence, i)
 		e.handoff(d, r.Handoff)
 		if r.Enroll != "" {
 			d.Enroll = e.starts(r.Enroll)
@@ -502,8 +512,9 @@ func (e *Engine) complete(seq *campaigns.Sequence, d *runtime.Decision) {
 		if r.Suppress {
 			d.Suppress = r.Reason
 		}
-		return
+		return rule
 	}
+	return ""
 }
 
 // advance moves one due enrollment through its steps until it has to
@@ -526,15 +537,17 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			d.Exit = campaigns.ExitStepRemoved
 			r.Exited[d.Exit]++
 			pg.ds = append(pg.ds, d)
+			e.trace(Trace{At: now, Contact: a.Contact, Sequence: a.Sequence, Step: a.Step, Decision: d})
 			return nil
 		}
 		st := seq.Steps[i]
 		d := e.decision(a, now)
+		t := Trace{At: now, Contact: a.Contact, Sequence: a.Sequence, Step: st.Name}
 		next := func(since time.Time) {
 			if i+1 < len(seq.Steps) {
 				d.Step, d.StepSince, d.NextCheck = seq.Steps[i+1].Name, since, now
 			} else {
-				e.complete(seq, &d)
+				t.Rule = e.complete(seq, &d)
 			}
 		}
 		act := func(x campaigns.Action, since time.Time) {
@@ -608,12 +621,13 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 					why = "outside the sending window in " + loc.String()
 				}
 			}
+			v := e.variant(st, a)
 			if at.After(now) {
 				waitUntil(at, why)
 				r.Deferred++
+				t.Deferred, t.Email, t.Until, t.Why = true, v.Email, at, why
 				break
 			}
-			v := Variant(st.Send, a.Contact, a.Sequence, st.Name)
 			d.Send = &runtime.Send{Key: fmt.Sprintf("%d/%s/%s/%d", a.Contact, a.Sequence, st.Name, e.Version),
 				Sequence: a.Sequence, Step: st.Name, Email: v.Email}
 			if len(st.Send) > 1 {
@@ -646,8 +660,10 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			timeout := a.StepSince.Add(wf.Within.Std())
 			switch {
 			case met[0]:
+				t.Outcome = OutcomeThen
 				act(wf.Then, now)
 			case !now.Before(timeout):
+				t.Outcome = OutcomeElse
 				act(wf.Else, timeout)
 			default:
 				waitUntil(timeout, "waiting for "+wf.Event.Name+" until "+timeout.UTC().Format(time.RFC3339))
@@ -658,8 +674,10 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				return err
 			}
 			if met[0] {
+				t.Outcome = OutcomeThen
 				act(st.Branch.Then, now)
 			} else {
+				t.Outcome = OutcomeElse
 				act(st.Branch.Else, now)
 			}
 		case campaigns.StepSet:
@@ -681,6 +699,10 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			return fmt.Errorf("step %s: unknown kind %q", st.Name, st.Kind)
 		}
 		pg.ds = append(pg.ds, d)
+		if e.Observe != nil {
+			t.Decision = d
+			e.Observe(t)
+		}
 		if len(d.Set) > 0 {
 			// Later steps may read what this one set: write it now.
 			if err := e.decideAll(ctx, pg.ds); err != nil {
@@ -704,6 +726,19 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 	d.NextCheck, d.Waiting = now.Add(time.Hour), "steps that loop without a wait"
 	pg.ds = append(pg.ds, d)
 	return nil
+}
+
+// variant is the arm of a send step the contact gets: the one the
+// engine was told to take, or the contact's own.
+func (e *Engine) variant(st campaigns.Step, a runtime.Active) campaigns.Variant {
+	if name, ok := e.Variants[a.Sequence+"."+st.Name]; ok {
+		for _, v := range st.Send {
+			if v.Name == name {
+				return v
+			}
+		}
+	}
+	return Variant(st.Send, a.Contact, a.Sequence, st.Name)
 }
 
 // capSpan is the longest window any cap on seq looks back over.

@@ -78,6 +78,7 @@ func (e *Engine) takeBack(ctx context.Context, h *campaigns.Handoff, cs []int64,
 				x.Exit = ReasonReturned
 				ds = append(ds, x)
 				r.Exited[ReasonReturned]++
+				e.trace(Trace{At: now, Contact: a.Contact, Sequence: other, Decision: ds[len(ds)-1]})
 			}
 		}
 	}
@@ -87,6 +88,7 @@ func (e *Engine) takeBack(ctx context.Context, h *campaigns.Handoff, cs []int64,
 			d.Set = map[string]any{campaigns.AttrStage: h.ReturnStage}
 		}
 		ds = append(ds, d)
+		e.trace(Trace{At: now, Contact: c, Decision: ds[len(ds)-1]})
 		r.Returned++
 		r.Steps++
 	}

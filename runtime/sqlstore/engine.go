@@ -620,3 +620,14 @@ func (s *Store) ContactsWhere(ctx context.Context, prog *campaigns.Program, p ca
 	}
 	return scanIDs(rows)
 }
+
+// NextCheck returns the earliest time an active enrollment is due to be
+// looked at again, or zero when none is. A virtual clock jumps to it.
+func (s *Store) NextCheck(ctx context.Context) (time.Time, error) {
+	var v any
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT MIN(next_check_at) FROM enrollments WHERE state = ?`), stateActive).Scan(&v); err != nil {
+		return time.Time{}, err
+	}
+	t, _ := s.scanTime(v)
+	return t, nil
+}

@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Trace is what the engine did to one enrollment, beside the decision it
+// wrote: the step it acted on and the way it went, the exit rule that
+// fired, the email a cap held back. Scenario tests read journey coverage
+// and timelines from it, and simulations their cadence pressure; nothing
+// in a tick depends on it.
+type Trace struct {
+	At       time.Time
+	Contact  int64
+	Sequence string
+	// Step is the step acted on; empty for an exit by rule.
+	Step string
+	// Outcome is the way a wait_for or branch step went: OutcomeThen or
+	// OutcomeElse.
+	Outcome string
+	// Rule is the exit rule that fired, when one did: RuleRef's form.
+	Rule string
+	// Deferred is set when a cap or the sending window held Email back
+	// until Until, for the reason Why.
+	Deferred bool
+	Email    string
+	Until    time.Time
+	Why      string
+	// Decision is what was written.
+	Decision runtime.Decision
+}
+
+// Outcomes of wait_for and branch steps.
+const (
+	OutcomeThen = "then"
+	OutcomeElse = "else"
+)
+
+// RuleRef names an exit rule as coverage reports it: a sequence's own
+// "sequences.NAME.exit[I]", the programme's "exits[I]".
+func RuleRef(prog *campaigns.Program, sequence string, i int) string {
+	seq := prog.Sequences[sequence]
+	if seq != nil && i < len(seq.Exits) {
+		return "sequences." + sequence + ".exit[" + strconv.Itoa(i) + "]"
+	}
+	if seq != nil {
+		i -= len(seq.Exits)
+	}
+	return "exits[" + strconv.Itoa(i) + "]"
+}
+
+// trace reports t when someone listens.
+func (e *Engine) trace(t Trace) {
+	if e.Observe != nil {
+		e.Observe(t)
+	}
+}
