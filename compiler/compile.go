@@ -12,13 +12,16 @@ import (
 )
 
 // topLevel are the fields a programme may declare at its top level.
-var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs"}
+var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "tests"}
 
 // Result is a compiled programme and what the compiler had to say. Program
 // is nil when any diagnostic is an error.
 type Result struct {
-	Dir         string
-	Program     *campaigns.Program
+	Dir     string
+	Program *campaigns.Program
+	// Tests are the programme's scenario tests, by name; they are not
+	// part of Program.
+	Tests       []*campaigns.Scenario
 	Diagnostics Diagnostics
 }
 
@@ -50,7 +53,7 @@ func Compile(dir string) *Result {
 	c.check()
 	res.Diagnostics = c.diags.Sort()
 	if !res.Diagnostics.HasErrors() {
-		res.Program = c.prog
+		res.Program, res.Tests = c.prog, c.tests
 	}
 	return res
 }
@@ -63,6 +66,7 @@ type checker struct {
 	prog   *campaigns.Program
 	diags  Diagnostics
 	emails map[string]*emailUse
+	tests  []*campaigns.Scenario
 }
 
 func (c *checker) report(sev Severity, path []string, code, detail, format string, args ...any) {
@@ -107,6 +111,7 @@ func (c *checker) check() {
 	c.compileEmails()
 	c.flow()
 	c.overlaps()
+	c.tests = c.scenarios()
 }
 
 func joinNames(names []string) string {

@@ -198,6 +198,8 @@ var boundNames = []struct{ pattern, want string }{
 	{`=~"^[^@\\s<>]+@[^@\\s<>]+\\.[^@\\s<>]+$"`, "an email address"},
 	{`=~"^https?://"`, "an http:// or https:// URL"},
 	{`=~"^[A-Z_][A-Z0-9_]*$"`, "an environment variable name, like CRM_WEBHOOK_SECRET"},
+	{`=~"^(day [0-9]+( ([01][0-9]|2[0-3]):[0-5][0-9])?|([0-9]+[mhdw])+)$"`, `a moment of the scenario: "day 3", "day 3 10:00" or a span after the start, like "2d4h"`},
+	{`=~"^[0-9]{4}-[0-9]{2}-[0-9]{2}( ([01][0-9]|2[0-3]):[0-5][0-9])?$"`, `a start date and time, like "2026-01-05 09:00" or "2026-01-05"`},
 }
 
 func humanize(msg string) string {

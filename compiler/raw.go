@@ -16,6 +16,7 @@ type rawProgram struct {
 	Cadence   rawCadence                 `json:"cadence"`
 	Exits     []rawExit                  `json:"exits"`
 	Handoffs  map[string]rawHandoff      `json:"handoffs"`
+	Tests     map[string]rawScenario     `json:"tests"`
 }
 
 type rawSender struct {
