@@ -1,0 +1,552 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+)
+
+// Floor is the longest the virtual clock goes between two ticks. Ticks
+// come at every happening, every state check, whenever the engine has
+// something due (so waits, caps and timeouts act at their exact time)
+// and whenever time alone turns a condition the programme tests (an
+// event window emptying, inactivity, time in a sequence, a re-entry
+// delay: see engine.Watch). The floor is for what no stored time tells:
+// a score decaying below a threshold is seen within it.
+const Floor = 24 * time.Hour
+
+// Kinds of timeline entry.
+const (
+	EntrySend     = "send"
+	EntryDeferred = "deferred"
+	EntryEnter    = "enter"
+	EntryExit     = "exit"
+	EntryHandoff  = "handoff"
+	EntryStage    = "stage"
+	EntrySuppress = "suppressed"
+	EntryDid      = "did" // something the scenario's contact did
+)
+
+// Entry is one thing that happened in a scenario's run.
+type Entry struct {
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"`
+	Sequence string    `json:"sequence,omitempty"`
+	Step     string    `json:"step,omitempty"`
+	Email    string    `json:"email,omitempty"`
+	Variant  string    `json:"variant,omitempty"`
+	Subject  string    `json:"subject,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Handoff  string    `json:"handoff,omitempty"`
+	Stage    string    `json:"stage,omitempty"`
+	// Detail says more: why a send was held back and until when, what
+	// the contact did.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Check is an expectation and whether the run met it.
+type Check struct {
+	Expectation campaigns.Expectation `json:"expectation"`
+	OK          bool                  `json:"ok"`
+	// Entry is the timeline entry that met it (or, for never, broke
+	// it); -1 when none.
+	Entry int `json:"entry"`
+	// Got says what the run did instead, for a person.
+	Got string `json:"got,omitempty"`
+}
+
+// Result is a scenario's run.
+type Result struct {
+	Scenario *campaigns.Scenario `json:"-"`
+	Name     string              `json:"name"`
+	Passed   bool                `json:"passed"`
+	Elapsed  time.Duration       `json:"elapsed_ns"`
+	Ticks    int                 `json:"ticks"`
+	Timeline []Entry             `json:"timeline"`
+	Checks   []Check             `json:"checks"`
+	// Unexpected are the timeline entries of emails no expectation
+	// named, in a strict scenario.
+	Unexpected []int `json:"unexpected,omitempty"`
+	// Problems are what stopped the run, or a happening it could not
+	// carry out (a click on an email never sent); each fails it.
+	Problems []Problem `json:"problems,omitempty"`
+	// Reached is the journey coverage: the items (see Items) the run
+	// went through.
+	Reached map[string]bool `json:"-"`
+}
+
+// Problem is a failure that is not an expectation's.
+type Problem struct {
+	Pos     campaigns.Source `json:"pos"`
+	Message string           `json:"message"`
+}
+
+// Day writes t as the scenario reads it: "day 3 10:00", in its zone.
+func (r *Result) Day(t time.Time) string {
+	return Day(r.Scenario, t)
+}
+
+// Day writes t relative to the scenario's start, in its zone.
+func Day(s *campaigns.Scenario, t time.Time) string {
+	loc, err := time.LoadLocation(s.Zone)
+	if err != nil {
+		loc = time.UTC
+	}
+	st, lt := s.Start.In(loc), t.In(loc)
+	d0 := time.Date(st.Year(), st.Month(), st.Day(), 0, 0, 0, 0, time.UTC)
+	d1 := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, time.UTC)
+	return fmt.Sprintf("day %d %s", int(d1.Sub(d0).Hours()/24), lt.Format("15:04"))
+}
+
+// run is one scenario's run in progress.
+type run struct {
+	sc      *campaigns.Scenario
+	prog    *campaigns.Program
+	w       *World
+	res     *Result
+	contact int64
+	email   string
+	states  map[int]Check // state checks by expectation index
+	// events and attrs are what the store holds of the contact that
+	// time can turn a condition on (see nextTurn).
+	events []runtime.Event
+	attrs  map[string]time.Time
+}
+
+// Run runs one scenario in dir, which must be an empty directory of its
+// own: the store is made there.
+func Run(ctx context.Context, dir string, prog *campaigns.Program, sc *campaigns.Scenario) *Result {
+	began := time.Now()
+	res := &Result{Scenario: sc, Name: sc.Name, Reached: map[string]bool{}}
+	r := &run{sc: sc, prog: prog, res: res, states: map[int]Check{}}
+	if err := r.run(ctx, dir); err != nil {
+		res.Problems = append(res.Problems, Problem{Pos: sc.Pos, Message: err.Error()})
+	}
+	if r.w != nil {
+		res.Ticks = r.w.Ticks
+	}
+	r.check()
+	res.Passed = len(res.Problems) == 0 && len(res.Unexpected) == 0
+	for _, c := range res.Checks {
+		res.Passed = res.Passed && c.OK
+	}
+	res.Elapsed = time.Since(began)
+	return res
+}
+
+func (r *run) run(ctx context.Context, dir string) error {
+	w, err := Open(ctx, dir, r.prog, r.sc.Start, r.observe)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	r.w = w
+	w.Engine.Store = enrollWatch{w.Store, r.entered}
+	w.Engine.Variants = r.sc.Variants
+	if err := r.arrive(ctx); err != nil {
+		return err
+	}
+
+	// Every moment something is known to happen: the happenings, the
+	// state checks and the end.
+	end := r.sc.Start.Add(r.sc.Run.Std())
+	var moments []time.Time
+	for _, h := range r.sc.Timeline {
+		moments = append(moments, h.At)
+	}
+	for _, x := range r.sc.Expect {
+		if x.State() {
+			moments = append(moments, x.At)
+		}
+	}
+	slices.SortFunc(moments, time.Time.Compare)
+
+	watch := w.Engine.Watch()
+	next := 0 // the next happening
+	now := r.sc.Start
+	for {
+		for next < len(r.sc.Timeline) && !r.sc.Timeline[next].At.After(now) {
+			if err := r.happen(ctx, r.sc.Timeline[next]); err != nil {
+				return err
+			}
+			next++
+		}
+		w.SetClock(now)
+		rep, err := w.Tick(ctx, now)
+		if err != nil {
+			return err
+		}
+		_ = rep
+		if err := r.checkStates(ctx, now); err != nil {
+			return err
+		}
+		if !now.Before(end) {
+			break
+		}
+		// The next tick: the floor, or sooner when something is due.
+		at := minTime(now.Add(Floor), end)
+		for _, m := range moments {
+			if m.After(now) {
+				at = minTime(at, m)
+				break
+			}
+		}
+		due, err := w.NextCheck(ctx)
+		if err != nil {
+			return err
+		}
+		if due.After(now) {
+			at = minTime(at, due)
+		}
+		if t := r.nextTurn(now, watch); !t.IsZero() {
+			at = minTime(at, t)
+		}
+		now = at
+	}
+	r.subjects()
+	return nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// nextTurn is the first moment after now at which time alone turns a
+// condition for the contact: a stored time plus a span the engine
+// watches. The contact's stored times are the scenario's own: its
+// events, its enrollments, its last engagement, its time attributes.
+func (r *run) nextTurn(now time.Time, w runtime.Watch) time.Time {
+	var next time.Time
+	consider := func(t time.Time, span time.Duration) {
+		if at := t.Add(span); at.After(now) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	engaged := r.sc.Start
+	for _, ev := range r.events {
+		for _, s := range w.Events {
+			if s.Event == ev.Name {
+				consider(ev.At, s.Span)
+			}
+		}
+		if campaigns.IsEngagement(ev.Name) && ev.At.After(engaged) {
+			engaged = ev.At
+		}
+	}
+	for _, span := range w.Inactive {
+		consider(engaged, span)
+	}
+	for _, s := range w.Attrs {
+		if t, ok := r.attrs[s.Field]; ok {
+			consider(t, s.Span)
+		}
+	}
+	for _, e := range r.res.Timeline {
+		spans := w.Entered
+		if e.Kind == EntryExit {
+			spans = w.Exited
+		} else if e.Kind != EntryEnter {
+			continue
+		}
+		for _, s := range spans {
+			if s.Sequence == e.Sequence {
+				consider(e.At, s.Span)
+			}
+		}
+	}
+	return next
+}
+
+// note keeps what the store now holds of the contact that time can turn
+// a condition on: its events and time attributes.
+func (r *run) note(events []runtime.Event, values map[string]any) {
+	r.events = append(r.events, events...)
+	for k, v := range values {
+		if t, ok := v.(time.Time); ok {
+			if r.attrs == nil {
+				r.attrs = map[string]time.Time{}
+			}
+			r.attrs[k] = t
+		}
+	}
+}
+
+// arrive imports the scenario's contact, typed as an import would type
+// it.
+func (r *run) arrive(ctx context.Context) error {
+	rec, err := r.record(r.sc.Contact)
+	if err != nil {
+		return fmt.Errorf("the scenario's contact: %w", err)
+	}
+	res, err := r.w.Store.UpsertContacts(ctx, &r.prog.Contact, []runtime.ContactRecord{rec}, "scenario")
+	if err != nil {
+		return err
+	}
+	if len(res.Rejected) > 0 {
+		return fmt.Errorf("the scenario's contact: %s", res.Rejected[0].Reason)
+	}
+	c, err := r.w.Store.Contact(ctx, rec.Email)
+	if err != nil || c == nil {
+		return fmt.Errorf("the scenario's contact was not stored: %v", err)
+	}
+	r.contact, r.email = c.ID, c.Email
+	r.note(nil, rec.Values)
+	return nil
+}
+
+// record reads contact values through the contact import's reader.
+func (r *run) record(values map[string]any) (runtime.ContactRecord, error) {
+	line, err := json.Marshal(values)
+	if err != nil {
+		return runtime.ContactRecord{}, err
+	}
+	cr, err := ingest.NewContactReader(strings.NewReader(string(line)+"\n"), "scenario", ingest.JSONL, &r.prog.Contact, ingest.Options{AllowRole: true})
+	if err != nil {
+		return runtime.ContactRecord{}, err
+	}
+	rec, rej, err := cr.Next()
+	if err != nil {
+		return rec, err
+	}
+	if rej != nil {
+		return rec, fmt.Errorf("%s", rej.Reason)
+	}
+	return rec, nil
+}
+
+// happen carries out one happening of the timeline at its time.
+func (r *run) happen(ctx context.Context, h campaigns.Happening) error {
+	w := r.w
+	w.SetClock(h.At)
+	id := fmt.Sprintf("scenario/%s/%d", h.Label, h.At.UnixMilli())
+	did := Entry{At: h.At, Kind: EntryDid}
+	var events []runtime.Event
+	var sup string
+	switch h.Kind {
+	case campaigns.HappenEvent:
+		ev, err := r.event(h)
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+		did.Detail = describeEvent(h.Event, h.Props)
+	case campaigns.HappenClick, campaigns.HappenOpen, campaigns.HappenReply:
+		sent := r.lastSend(h.Email, h.At)
+		if sent == nil {
+			r.res.Problems = append(r.res.Problems, Problem{Pos: h.Pos,
+				Message: fmt.Sprintf("the contact %ss %s on %s, but it was not sent by then", h.Kind, h.Email, r.res.Day(h.At))})
+			return nil
+		}
+		name := map[string]string{campaigns.HappenClick: campaigns.EventClicked, campaigns.HappenOpen: campaigns.EventOpened,
+			campaigns.HappenReply: campaigns.EventReplied}[h.Kind]
+		events = append(events, runtime.Event{ID: id, Email: r.email, Name: name, At: h.At, Props: sendProps(sent)})
+		did.Detail = h.Kind + "s " + h.Email
+	case campaigns.HappenUnsubscribe:
+		sup, did.Detail = runtime.ReasonUnsubscribed, "unsubscribes"
+		events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventUnsubscribed, At: h.At, Props: sendProps(r.lastSend("", h.At))})
+	case campaigns.HappenBounce:
+		sup, did.Detail = runtime.ReasonBounced, "the address bounces (hard)"
+		props := sendProps(r.lastSend("", h.At))
+		props["kind"] = "hard"
+		events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventBounced, At: h.At, Props: props})
+	case campaigns.HappenComplain:
+		sup, did.Detail = runtime.ReasonComplained, "reports the email as spam"
+		events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventComplained, At: h.At, Props: sendProps(r.lastSend("", h.At))})
+	case campaigns.HappenSet:
+		vals := map[string]any{campaigns.AttrEmail: r.email}
+		var parts []string
+		for _, k := range sortedKeys(h.Set) {
+			vals[k] = h.Set[k]
+			parts = append(parts, fmt.Sprintf("%s=%v", k, h.Set[k]))
+		}
+		rec, err := r.record(vals)
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.Pos, err)
+		}
+		if _, err := w.Store.UpsertContacts(ctx, &r.prog.Contact, []runtime.ContactRecord{rec}, "scenario"); err != nil {
+			return err
+		}
+		r.note(nil, rec.Values)
+		did.Detail = "set " + strings.Join(parts, " ")
+	}
+	if sup != "" {
+		// As the tracking server and the bounce webhook do: the address
+		// is suppressed, and the event recorded.
+		if _, err := w.Store.Suppress(ctx, []runtime.Suppression{{Email: r.email, Reason: sup, Source: "scenario", At: h.At}}); err != nil {
+			return err
+		}
+	}
+	if len(events) > 0 {
+		res, err := w.Store.RecordEvents(ctx, events)
+		if err != nil {
+			return err
+		}
+		if len(res.Rejected) > 0 {
+			return fmt.Errorf("%s: the event was refused: %s", h.Pos, res.Rejected[0].Reason)
+		}
+		r.note(events, nil)
+	}
+	r.res.Timeline = append(r.res.Timeline, did)
+	return nil
+}
+
+// event types a behavioural event's properties through the events
+// import's reader.
+func (r *run) event(h campaigns.Happening) (runtime.Event, error) {
+	line, err := json.Marshal(map[string]any{"id": fmt.Sprintf("scenario/%d/%s", h.At.UnixMilli(), h.Event), "email": r.email,
+		"name": h.Event, "at": h.At.Format(time.RFC3339Nano), "properties": h.Props})
+	if err != nil {
+		return runtime.Event{}, err
+	}
+	er, err := ingest.NewEventReader(strings.NewReader(string(line)+"\n"), "scenario", ingest.JSONL, r.prog.Events, ingest.Options{})
+	if err != nil {
+		return runtime.Event{}, err
+	}
+	ev, rej, err := er.Next()
+	if err != nil {
+		return ev, err
+	}
+	if rej != nil {
+		return ev, fmt.Errorf("%s: %s", h.Pos, rej.Reason)
+	}
+	return ev, nil
+}
+
+func describeEvent(name string, props map[string]any) string {
+	s := name
+	for _, k := range sortedKeys(props) {
+		s += fmt.Sprintf(" %s=%v", k, props[k])
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// lastSend is the latest email sent by at (of the given path, when one
+// is given), or nil.
+func (r *run) lastSend(email string, at time.Time) *Entry {
+	for i := len(r.res.Timeline) - 1; i >= 0; i-- {
+		e := &r.res.Timeline[i]
+		if e.Kind == EntrySend && !e.At.After(at) && (email == "" || e.Email == email) {
+			return e
+		}
+	}
+	return nil
+}
+
+// sendProps are the properties an email event carries of its send.
+func sendProps(e *Entry) map[string]any {
+	props := map[string]any{}
+	if e != nil {
+		props["email"], props["sequence"], props["step"] = e.Email, e.Sequence, e.Step
+		if e.Variant != "" {
+			props["variant"] = e.Variant
+		}
+	}
+	return props
+}
+
+// observe turns what the engine did into timeline entries and coverage.
+func (r *run) observe(t engine.Trace) {
+	d := t.Decision
+	if d.Contact != r.contact {
+		return
+	}
+	seq := cmpOr(t.Sequence, d.Sequence)
+	add := func(e Entry) {
+		e.At = t.At
+		r.res.Timeline = append(r.res.Timeline, e)
+	}
+	if t.Deferred {
+		add(Entry{Kind: EntryDeferred, Sequence: seq, Step: t.Step, Email: t.Email,
+			Detail: fmt.Sprintf("%s, until %s", t.Why, r.res.Day(t.Until))})
+	} else if t.Step != "" {
+		r.res.Reached[StepItem(seq, t.Step, t.Outcome)] = true
+	}
+	if t.Rule != "" {
+		r.res.Reached[t.Rule] = true
+	}
+	if s := d.Send; s != nil {
+		if s.Variant != "" {
+			r.res.Reached[VariantItem(seq, s.Step, s.Variant)] = true
+		}
+		add(Entry{Kind: EntrySend, Sequence: seq, Step: s.Step, Email: s.Email, Variant: s.Variant, Detail: s.Key})
+	}
+	if st, ok := d.Set[campaigns.AttrStage].(string); ok {
+		add(Entry{Kind: EntryStage, Sequence: seq, Stage: st})
+	}
+	if d.Handoff != "" {
+		add(Entry{Kind: EntryHandoff, Sequence: seq, Handoff: d.Handoff})
+	}
+	if d.Suppress != "" {
+		add(Entry{Kind: EntrySuppress, Sequence: seq, Reason: d.Suppress})
+	}
+	if d.Exit != "" {
+		add(Entry{Kind: EntryExit, Sequence: seq, Step: t.Step, Reason: d.Exit})
+	}
+	for _, s := range d.Enroll {
+		add(Entry{Kind: EntryEnter, Sequence: s.Sequence})
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// entered notes the enrollments a tick's entry made.
+func (r *run) entered(sequence string, n int, now time.Time) {
+	if n > 0 {
+		r.res.Timeline = append(r.res.Timeline, Entry{At: now, Kind: EntryEnter, Sequence: sequence})
+	}
+}
+
+// enrollWatch tells of every enrollment the engine's entry makes: the
+// scenario's contact is the store's only one.
+type enrollWatch struct {
+	engine.Store
+	entered func(sequence string, n int, now time.Time)
+}
+
+func (s enrollWatch) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error) {
+	n, err := s.Store.EnrollWhere(ctx, prog, p, sequence, step, version, now)
+	if err == nil {
+		s.entered(sequence, n, now)
+	}
+	return n, err
+}
+
+// subjects fills in the subject each email went out with.
+func (r *run) subjects() {
+	for i := range r.res.Timeline {
+		e := &r.res.Timeline[i]
+		if e.Kind != EntrySend {
+			continue
+		}
+		if m := r.w.Mail.ByKey(e.Detail); m != nil {
+			e.Subject, e.Detail = m.Subject, ""
+		} else {
+			e.Detail = "planned, not delivered"
+		}
+	}
+}

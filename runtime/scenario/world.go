@@ -1,0 +1,204 @@
+// Package scenario runs a programme on a virtual clock: scenario tests
+// (nurture test) and simulations (nurture simulate). Both drive the real
+// engine, against a real SQLite store of their own, through the real
+// delivery path with a sender that keeps what it is given; only time is
+// made up, so 120 days of a journey pass in well under a second.
+//
+// It must not import the compiler: it knows programmes and scenarios
+// only through the campaigns model. Nothing it does leaves the machine:
+// mail is captured, and hand-off webhooks are answered by a stand-in CRM
+// that records each request.
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/mail"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+)
+
+// Store is what a world needs of its store: the SQLite adapter's
+// methods for the engine, delivery and hand-offs.
+type Store interface {
+	runtime.Store
+	engine.Store
+	engine.Ledger
+	engine.HandoffStore
+	// NextCheck is when an active enrollment is next due, or zero.
+	NextCheck(ctx context.Context) (time.Time, error)
+}
+
+// World is a programme applied to a SQLite store of its own, ticked on a
+// virtual clock.
+type World struct {
+	Store   Store
+	Program *campaigns.Program
+	Engine  *engine.Engine
+	// Mail holds every message delivered, in order.
+	Mail *Mailbox
+	// Webhooks holds every hand-off POST the stand-in CRM answered.
+	Webhooks []Webhook
+	// Ticks counts the ticks run.
+	Ticks int
+
+	now    time.Time
+	crm    *http.Client
+	mu     sync.Mutex
+	worker string
+}
+
+// Webhook is one hand-off POST as the CRM received it.
+type Webhook struct {
+	At   time.Time
+	URL  string
+	Body []byte
+}
+
+// Open makes a world in dir: a new SQLite store there, the programme
+// applied to it at start. observe, when set, is told of everything the
+// engine does (see engine.Trace).
+func Open(ctx context.Context, dir string, prog *campaigns.Program, start time.Time, observe func(engine.Trace)) (*World, error) {
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "nurture.db"))
+	if err != nil {
+		return nil, err
+	}
+	w := &World{Store: st, Program: prog, Mail: &Mailbox{}, now: start, worker: "scenario"}
+	// The store stamps what it records by the world's clock.
+	st.Now = func() time.Time { return w.now }
+	w.crm = &http.Client{Transport: roundTripper(w.answer)}
+	if err := w.apply(ctx, start); err != nil {
+		st.Close()
+		return nil, err
+	}
+	w.Engine.Observe = observe
+	return w, nil
+}
+
+func (w *World) apply(ctx context.Context, start time.Time) error {
+	if err := w.Store.SyncSchema(ctx, &w.Program.Contact); err != nil {
+		return err
+	}
+	b, err := campaigns.Canonical(w.Program)
+	if err != nil {
+		return err
+	}
+	res, err := w.Store.Apply(ctx, runtime.Version{Hash: w.Program.Hash(), AppliedAt: start, AppliedBy: w.worker, Program: b}, campaigns.PlanBase{}, nil)
+	if err != nil {
+		return fmt.Errorf("applying the programme: %w", err)
+	}
+	v, err := w.Store.Applied(ctx)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return fmt.Errorf("applying the programme: nothing in force after apply %+v", res)
+	}
+	w.Engine = &engine.Engine{Store: w.Store, Program: w.Program, Version: v.Serial, Since: start, Full: true}
+	return nil
+}
+
+// Close closes the store.
+func (w *World) Close() error { return w.Store.Close() }
+
+// Now is the world's clock.
+func (w *World) Now() time.Time { return w.now }
+
+// SetClock moves the store's clock, which stamps imports and events, to t
+// without ticking.
+func (w *World) SetClock(t time.Time) { w.now = t }
+
+// Tick runs one tick at now as nurture run does — the first looks at
+// every contact, later ones at what changed or came due — then delivers
+// what it planned and hands leads to sales.
+func (w *World) Tick(ctx context.Context, now time.Time) (engine.Report, error) {
+	w.now = now
+	e := w.Engine
+	r, err := e.Tick(ctx, now)
+	if err != nil {
+		return r, fmt.Errorf("tick at %s: %w", now.Format(time.RFC3339), err)
+	}
+	// The mailbox and the CRM accept everything at once, so nothing is
+	// left to retry: a tick that planned no email and handed no lead
+	// over has nothing to deliver.
+	if r.Planned > 0 {
+		if _, err := e.Deliver(ctx, w.Store, w.Mail, w.worker, now); err != nil {
+			return r, fmt.Errorf("delivery at %s: %w", now.Format(time.RFC3339), err)
+		}
+	}
+	if r.Steps > 0 {
+		if _, _, err := e.Handoffs(ctx, w.Store, w.crm, w.Mail, now); err != nil {
+			return r, fmt.Errorf("hand-offs at %s: %w", now.Format(time.RFC3339), err)
+		}
+	}
+	e.Since, e.ChangedSince, e.Full = now, now, false
+	w.Ticks++
+	return r, nil
+}
+
+// NextCheck is when the engine next has something due, or zero.
+func (w *World) NextCheck(ctx context.Context) (time.Time, error) {
+	return w.Store.NextCheck(ctx)
+}
+
+// answer is the stand-in CRM: it records the POST and accepts it.
+func (w *World) answer(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body.Close()
+	}
+	w.mu.Lock()
+	w.Webhooks = append(w.Webhooks, Webhook{At: w.now, URL: req.URL.String(), Body: body})
+	w.mu.Unlock()
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Header: http.Header{},
+		Body: io.NopCloser(bytes.NewReader(nil)), Request: req}, nil
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Mailbox is a sender that keeps every message it is given.
+type Mailbox struct {
+	mu   sync.Mutex
+	msgs []*mail.Outgoing
+	keys map[string]*mail.Outgoing
+}
+
+// Send keeps m.
+func (b *Mailbox) Send(_ context.Context, m *mail.Outgoing) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.keys == nil {
+		b.keys = map[string]*mail.Outgoing{}
+	}
+	b.msgs = append(b.msgs, m)
+	if m.Key != "" {
+		b.keys[m.Key] = m
+	}
+	return nil
+}
+
+// Messages returns the messages kept, in the order they came.
+func (b *Mailbox) Messages() []*mail.Outgoing {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*mail.Outgoing(nil), b.msgs...)
+}
+
+// ByKey returns the message of a ledger key, or nil.
+func (b *Mailbox) ByKey(key string) *mail.Outgoing {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.keys[key]
+}
