@@ -1,0 +1,390 @@
+package scenario
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/importer"
+	"github.com/nurture-dev/nurture/runtime/ingest"
+)
+
+// SimOptions say what to simulate.
+type SimOptions struct {
+	Program *campaigns.Program
+	// Start is the first tick; Days how many days the run lasts, counted
+	// in Location so that a midnight start gives whole days.
+	Start time.Time
+	Days  int
+	// Every is the time between ticks; 4h when zero.
+	Every time.Duration
+	// Location cuts the run into days; the programme's default time zone
+	// when nil, so a "day" is the one the senders and readers mostly live in.
+	Location *time.Location
+	// Contacts are imported at Start; Events, when set, are recorded up
+	// front when dated at or before Start and at their time during the run
+	// otherwise.
+	Contacts *ingest.ContactReader
+	Events   *ingest.EventReader
+	// ContactRejects and EventRejects receive every row that was not
+	// stored, by the reader or the store; an error from them stops the run.
+	ContactRejects func(*ingest.Reject) error
+	EventRejects   func(*ingest.Reject) error
+}
+
+// SimReport is what a simulation counted, by day and by sequence.
+//
+// Emails are sends the engine planned (each delivered in the same tick).
+// HeldBack counts, per day, the distinct sends a cap or the sending window
+// held back that day: a send held back on two days counts on each, so a
+// total is the sum of the days, not a count of distinct emails. Deferrals
+// counts every time the engine held a send back, repeats included.
+type SimReport struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Days     int       `json:"days"`
+	Every    string    `json:"every"`
+	Timezone string    `json:"timezone"`
+	Ticks    int       `json:"ticks"`
+	// Contacts imported; Events recorded before the start and during the run.
+	Contacts     int `json:"contacts"`
+	EventsBefore int `json:"events_before"`
+	EventsDuring int `json:"events_during"`
+	// Rejected rows of the contacts and events given.
+	ContactsRejected int `json:"contacts_rejected"`
+	EventsRejected   int `json:"events_rejected"`
+
+	Total SimCounts `json:"total"`
+	// Sequences holds every sequence of the programme, highest priority
+	// first, with its totals.
+	Sequences []SimSequence `json:"sequences"`
+	Daily     []SimDay      `json:"daily"`
+	// Busiest is the day with the most emails (the first of equals).
+	Busiest *SimDay `json:"busiest,omitempty"`
+}
+
+// SimCounts are the counts of a day, a sequence, or a sequence on a day.
+type SimCounts struct {
+	Emails    int `json:"emails"`
+	HeldBack  int `json:"held_back"`
+	Deferrals int `json:"deferrals"`
+	Enrolled  int `json:"enrolled"`
+	Exits     int `json:"exits"`
+	// HeldBackBy splits HeldBack by what held the send: cadence_caps,
+	// sequence_cap, account_cap, preferences, sending_window.
+	HeldBackBy map[string]int `json:"held_back_by,omitempty"`
+	// ExitsBy splits Exits by reason.
+	ExitsBy map[string]int `json:"exits_by,omitempty"`
+}
+
+// SimSequence is one sequence's totals.
+type SimSequence struct {
+	Name          string `json:"name"`
+	Transactional bool   `json:"transactional,omitempty"`
+	SimCounts
+}
+
+// SimDay is one day of the run, in the report's time zone.
+type SimDay struct {
+	Date string `json:"date"` // 2006-01-02
+	SimCounts
+	// BySequence holds the sequences that did something that day.
+	BySequence map[string]*SimCounts `json:"by_sequence,omitempty"`
+}
+
+// What held a send back, as SimCounts.HeldBackBy names it.
+const (
+	HeldCadence     = "cadence_caps"
+	HeldSequenceCap = "sequence_cap"
+	HeldAccountCap  = "account_cap"
+	HeldPreferences = "preferences"
+	HeldWindow      = "sending_window"
+	HeldOther       = "other"
+)
+
+// heldKind reads the engine's Trace.Why, a sentence for people, into a
+// stable key; the engine words these in one place (engine.advance).
+func heldKind(why string) string {
+	switch {
+	case strings.HasPrefix(why, "held back by the cadence caps"):
+		return HeldCadence
+	case strings.HasPrefix(why, "held back by the sequence's cap"):
+		return HeldSequenceCap
+	case strings.HasPrefix(why, "held back by the account's cap"):
+		return HeldAccountCap
+	case strings.HasPrefix(why, "held back by the contact's preferences"):
+		return HeldPreferences
+	case strings.HasPrefix(why, "outside the sending window"):
+		return HeldWindow
+	}
+	return HeldOther
+}
+
+func (c *SimCounts) add(o SimCounts) {
+	c.Emails += o.Emails
+	c.HeldBack += o.HeldBack
+	c.Deferrals += o.Deferrals
+	c.Enrolled += o.Enrolled
+	c.Exits += o.Exits
+	c.HeldBackBy = addMap(c.HeldBackBy, o.HeldBackBy)
+	c.ExitsBy = addMap(c.ExitsBy, o.ExitsBy)
+}
+
+func addMap(into, m map[string]int) map[string]int {
+	for k, v := range m {
+		if into == nil {
+			into = map[string]int{}
+		}
+		into[k] += v
+	}
+	return into
+}
+
+func inc(m *map[string]int, k string) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[k]++
+}
+
+// tally collects the traces of a run into days.
+type tally struct {
+	loc   *time.Location
+	first time.Time // midnight of the first day in loc
+	days  []SimDay
+	// held remembers the sends counted as held back on each day, so that a
+	// send deferred again the same day counts once.
+	held []map[string]bool
+}
+
+func (t *tally) day(at time.Time) (int, *SimDay) {
+	y, m, d := at.In(t.loc).Date()
+	i := int(time.Date(y, m, d, 12, 0, 0, 0, time.UTC).Sub(time.Date(t.first.Year(), t.first.Month(), t.first.Day(), 12, 0, 0, 0, time.UTC)) / (24 * time.Hour))
+	for len(t.days) <= i {
+		date := t.first.AddDate(0, 0, len(t.days))
+		t.days = append(t.days, SimDay{Date: date.Format(time.DateOnly), BySequence: map[string]*SimCounts{}})
+		t.held = append(t.held, map[string]bool{})
+	}
+	return i, &t.days[i]
+}
+
+func (d *SimDay) seq(name string) *SimCounts {
+	c := d.BySequence[name]
+	if c == nil {
+		c = &SimCounts{}
+		d.BySequence[name] = c
+	}
+	return c
+}
+
+func (t *tally) observe(tr engine.Trace) {
+	i, d := t.day(tr.At)
+	switch {
+	case tr.Deferred:
+		c := d.seq(tr.Sequence)
+		c.Deferrals++
+		key := fmt.Sprintf("%d/%s/%s", tr.Contact, tr.Sequence, tr.Step)
+		if !t.held[i][key] {
+			t.held[i][key] = true
+			c.HeldBack++
+			inc(&c.HeldBackBy, heldKind(tr.Why))
+		}
+	case tr.Decision.Send != nil:
+		d.seq(cmp.Or(tr.Decision.Send.Sequence, tr.Sequence)).Emails++
+	}
+	if tr.Decision.Exit != "" {
+		c := d.seq(cmp.Or(tr.Sequence, tr.Decision.Sequence))
+		c.Exits++
+		inc(&c.ExitsBy, tr.Decision.Exit)
+	}
+	// Enrollments a decision starts (an exit's "then enroll", an enroll
+	// step, a lead sales returned); entry by segment or event comes in the
+	// tick's report instead.
+	for _, s := range tr.Decision.Enroll {
+		d.seq(s.Sequence).Enrolled++
+	}
+}
+
+// Simulate runs the programme over the contacts for opt.Days days on a
+// virtual clock, against a SQLite store in a temporary directory that is
+// removed after, and counts what the engine did.
+func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
+	if opt.Program == nil || opt.Contacts == nil {
+		return nil, errors.New("simulate: a programme and contacts are required")
+	}
+	if opt.Days <= 0 {
+		return nil, fmt.Errorf("simulate: %d days: want 1 or more", opt.Days)
+	}
+	every := cmp.Or(opt.Every, 4*time.Hour)
+	if every <= 0 {
+		return nil, fmt.Errorf("simulate: a tick every %s: want a positive duration", every)
+	}
+	loc := opt.Location
+	if loc == nil {
+		loc = engine.Location("", opt.Program.Cadence.DefaultTimezone)
+	}
+	start := opt.Start
+	end := start.In(loc).AddDate(0, 0, opt.Days)
+	y, m, d := start.In(loc).Date()
+	t := &tally{loc: loc, first: time.Date(y, m, d, 0, 0, 0, 0, loc)}
+
+	dir, err := os.MkdirTemp("", "nurture-simulate-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	w, err := Open(ctx, dir, opt.Program, start, t.observe)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+
+	rep := &SimReport{Start: start, End: end, Days: opt.Days, Every: every.String(), Timezone: loc.String()}
+	rejects := func(f func(*ingest.Reject) error, n *int) func(*ingest.Reject) error {
+		return func(r *ingest.Reject) error {
+			*n++
+			if f != nil {
+				return f(r)
+			}
+			return nil
+		}
+	}
+	// The store's clock is at start: the contacts are created then, and
+	// inactivity counts from it.
+	w.SetClock(start)
+	sum, err := importer.Contacts(ctx, w.Store, &opt.Program.Contact, opt.Contacts, importer.Options{Who: "nurture simulate", Reject: rejects(opt.ContactRejects, &rep.ContactsRejected)})
+	if err != nil {
+		return nil, err
+	}
+	rep.Contacts = sum.Inserted + sum.Updated + sum.Unchanged
+
+	var later []runtime.Event
+	if opt.Events != nil {
+		evRejects := rejects(opt.EventRejects, &rep.EventsRejected)
+		var before []runtime.Event
+		for {
+			ev, rej, err := opt.Events.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if rej != nil {
+				if err := evRejects(rej); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if ev.At.After(start) {
+				later = append(later, ev)
+			} else {
+				before = append(before, ev)
+			}
+		}
+		if rep.EventsBefore, err = record(ctx, w, before, evRejects); err != nil {
+			return nil, err
+		}
+		slices.SortStableFunc(later, func(a, b runtime.Event) int { return a.At.Compare(b.At) })
+	}
+
+	for now := start; now.Before(end); now = now.Add(every) {
+		// The events that came since the last tick, recorded at the time
+		// the last of them came, so the tick sees them as changes.
+		n := 0
+		for n < len(later) && !later[n].At.After(now) {
+			n++
+		}
+		if n > 0 {
+			w.SetClock(later[n-1].At)
+			k, err := record(ctx, w, later[:n], rejects(opt.EventRejects, &rep.EventsRejected))
+			if err != nil {
+				return nil, err
+			}
+			rep.EventsDuring += k
+			later = later[n:]
+		}
+		r, err := w.Tick(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		_, day := t.day(now)
+		for seq, k := range r.Enrolled {
+			day.seq(seq).Enrolled += k
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	rep.Ticks = w.Ticks
+	rep.finish(opt.Program, t.days)
+	return rep, nil
+}
+
+// record stores events in batches, giving the store's rejects to reject;
+// it returns how many were new.
+func record(ctx context.Context, w *World, evs []runtime.Event, reject func(*ingest.Reject) error) (int, error) {
+	var n int
+	for batch := range slices.Chunk(evs, importer.DefaultBatch) {
+		res, err := w.Store.RecordEvents(ctx, batch)
+		if err != nil {
+			return n, err
+		}
+		n += res.Inserted
+		for _, r := range res.Rejected {
+			if err := reject(&ingest.Reject{Line: r.Line, Email: r.Email, Reason: r.Reason}); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// finish totals the days by day and by sequence and finds the busiest.
+func (rep *SimReport) finish(prog *campaigns.Program, days []SimDay) {
+	names := make([]string, 0, len(prog.Sequences))
+	for name := range prog.Sequences {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(prog.Sequences[b].Priority, prog.Sequences[a].Priority), cmp.Compare(a, b))
+	})
+	index := map[string]int{}
+	for _, name := range names {
+		index[name] = len(rep.Sequences)
+		rep.Sequences = append(rep.Sequences, SimSequence{Name: name, Transactional: prog.Sequences[name].Transactional()})
+	}
+	rep.Daily = days
+	for i := range rep.Daily {
+		d := &rep.Daily[i]
+		for name, c := range d.BySequence {
+			d.SimCounts.add(*c)
+			j, ok := index[name]
+			if !ok {
+				// Not a sequence of the programme: a lead's return that
+				// names none, say. Counted, under its own name.
+				j = len(rep.Sequences)
+				index[name] = j
+				rep.Sequences = append(rep.Sequences, SimSequence{Name: name})
+			}
+			rep.Sequences[j].add(*c)
+		}
+		rep.Total.add(d.SimCounts)
+		if d.Emails > 0 && (rep.Busiest == nil || d.Emails > rep.Busiest.Emails) {
+			rep.Busiest = d
+		}
+	}
+	if rep.Busiest != nil {
+		b := *rep.Busiest
+		rep.Busiest = &b
+	}
+}
