@@ -342,19 +342,13 @@ func describeEntry(e scenario.Entry) string {
 }
 
 // writeTimeline shows the expectations beside what happened, in time
-// order: an expectation met on the row of the entry that met it.
+// order: an expectation on the row of the entry that met it (or, for a
+// never, that broke it), one that failed at the time it was for.
 func writeTimeline(w io.Writer, r *scenario.Result) {
 	type row struct {
 		at          time.Time
 		left, right string
 		order       int
-	}
-	var rows []row
-	met := map[int]int{} // timeline entry → check
-	for i, c := range r.Checks {
-		if c.OK && c.Entry >= 0 && c.Expectation.Kind != campaigns.ExpectNever {
-			met[c.Entry] = i
-		}
 	}
 	mark := func(c scenario.Check) string {
 		if c.OK {
@@ -362,26 +356,38 @@ func writeTimeline(w io.Writer, r *scenario.Result) {
 		}
 		return "✗ " + describeExpectation(&c.Expectation)
 	}
+	days := make([]string, len(r.Timeline))
+	dayWidth := 0
 	for j, e := range r.Timeline {
-		rw := row{at: e.At, right: r.Day(e.At) + "  " + describeEntry(e), order: j}
-		if i, ok := met[j]; ok {
-			rw.left = mark(r.Checks[i])
+		days[j] = r.Day(e.At)
+		dayWidth = max(dayWidth, len(days[j]))
+	}
+	unexpected := map[int]bool{}
+	for _, j := range r.Unexpected {
+		unexpected[j] = true
+	}
+	var rows []row
+	for j, e := range r.Timeline {
+		right := fmt.Sprintf("%-*s  %s", dayWidth, days[j], describeEntry(e))
+		if unexpected[j] {
+			right += "  ✗ unexpected (strict)"
 		}
-		rows = append(rows, rw)
+		rows = append(rows, row{at: e.At, right: right, order: j})
 	}
 	end := r.Scenario.Start.Add(r.Scenario.Run.Std())
 	for i, c := range r.Checks {
-		if _, ok := met[c.Entry]; ok && c.OK && c.Entry >= 0 && c.Expectation.Kind != campaigns.ExpectNever && met[c.Entry] == i {
+		if c.Entry >= 0 && rows[c.Entry].left == "" {
+			rows[c.Entry].left = mark(c)
+			continue
+		}
+		if c.Entry >= 0 {
+			rows = append(rows, row{at: r.Timeline[c.Entry].At, left: mark(c), order: c.Entry})
 			continue
 		}
 		x := c.Expectation
 		at := cmp.Or(x.At, x.From)
 		if at.IsZero() {
 			at = end
-		}
-		if c.Entry >= 0 { // a never broken: beside the email that broke it
-			rows = append(rows, row{at: r.Timeline[c.Entry].At, left: mark(c), order: c.Entry})
-			continue
 		}
 		rows = append(rows, row{at: at, left: mark(c), order: len(r.Timeline) + i})
 	}
@@ -397,8 +403,8 @@ func writeTimeline(w io.Writer, r *scenario.Result) {
 		if n := utf8.RuneCountInString(left); n > width {
 			left = string([]rune(left)[:width-1]) + "…"
 		}
-		pad := width - utf8.RuneCountInString(left)
-		fmt.Fprintf(w, "    %s%s  %s\n", left, strings.Repeat(" ", pad), rw.right)
+		line := left + strings.Repeat(" ", width-utf8.RuneCountInString(left)) + "  " + rw.right
+		fmt.Fprintf(w, "    %s\n", strings.TrimRight(line, " "))
 	}
 	fmt.Fprintln(w)
 }
