@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,9 @@ func (r *run) checkStates(ctx context.Context, now time.Time) error {
 				if !compare(b.Score, sc.Cmp, sc.Value) {
 					c.OK = false
 				}
-				got = append(got, fmt.Sprintf("%s score was %.1f", sc.Model, b.Score))
+				if g := fmt.Sprintf("%s score was %.1f", sc.Model, b.Score); !slices.Contains(got, g) {
+					got = append(got, g)
+				}
 			}
 			c.Got = strings.Join(got, ", ")
 		case campaigns.ExpectStage:

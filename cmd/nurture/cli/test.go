@@ -208,12 +208,15 @@ func rel(cwd string, s campaigns.Source) string {
 
 func writeTestText(w io.Writer, cwd string, rep *testReport, f testFlags) {
 	failed := 0
+	blank := false // the last line written was blank
 	for _, r := range rep.Scenarios {
 		secs := fmt.Sprintf("%.2fs", r.Elapsed.Seconds())
 		if r.Passed {
 			fmt.Fprintf(w, "ok    %-40s %s\n", r.Name, secs)
+			blank = false
 			if f.verbose {
 				writeTimeline(w, r)
+				blank = true
 			}
 			continue
 		}
@@ -223,9 +226,13 @@ func writeTestText(w io.Writer, cwd string, rep *testReport, f testFlags) {
 			fmt.Fprintf(w, "    %s\n", line)
 		}
 		writeTimeline(w, r)
+		blank = true
 	}
 	if c := rep.Coverage; c != nil {
-		fmt.Fprintf(w, "\ncoverage: %.1f%% of %s reached\n", c.Percent, plural(c.Items, "journey item"))
+		if !blank {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "coverage: %.1f%% of %s reached\n", c.Percent, plural(c.Items, "journey item"))
 		if f.coverage && len(c.Missed) > 0 {
 			fmt.Fprintln(w, "  not reached by any scenario:")
 			width := 0
@@ -362,6 +369,11 @@ func writeTimeline(w io.Writer, r *scenario.Result) {
 		days[j] = r.Day(e.At)
 		dayWidth = max(dayWidth, len(days[j]))
 	}
+	for _, c := range r.Checks {
+		if c.Expectation.State() {
+			dayWidth = max(dayWidth, len(r.Day(c.Expectation.At)))
+		}
+	}
 	unexpected := map[int]bool{}
 	for _, j := range r.Unexpected {
 		unexpected[j] = true
@@ -389,7 +401,11 @@ func writeTimeline(w io.Writer, r *scenario.Result) {
 		if at.IsZero() {
 			at = end
 		}
-		rows = append(rows, row{at: at, left: mark(c), order: len(r.Timeline) + i})
+		var right string
+		if x.State() { // what the state was at that moment
+			right = fmt.Sprintf("%-*s  %s", dayWidth, r.Day(x.At), c.Got)
+		}
+		rows = append(rows, row{at: at, left: mark(c), right: right, order: len(r.Timeline) + i})
 	}
 	slices.SortStableFunc(rows, func(a, b row) int { return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.order, b.order)) })
 	width := len("expected")
