@@ -171,8 +171,16 @@ func (r *run) check() {
 		res.Checks = append(res.Checks, c)
 	}
 	if r.sc.Strict {
+		// An email an expectation named but met at the wrong time is
+		// reported by that expectation already.
+		missed := map[string]bool{}
+		for _, c := range res.Checks {
+			if !c.OK && c.Expectation.Kind == campaigns.ExpectEmail {
+				missed[c.Expectation.Email] = true
+			}
+		}
 		for j, e := range res.Timeline {
-			if e.Kind == EntrySend && !used[j] {
+			if e.Kind == EntrySend && !used[j] && !missed[e.Email] {
 				res.Unexpected = append(res.Unexpected, j)
 			}
 		}

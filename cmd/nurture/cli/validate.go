@@ -72,6 +72,9 @@ func runValidate(stdout, stderr io.Writer, f validateFlags) error {
 			fmt.Fprintf(stderr, "\n%s\n", countLine(errs, warns))
 		} else {
 			fmt.Fprintf(stdout, "%s is valid: %s", displayDir(cwd, f.dir), describe(res.Program))
+			if n := len(res.Tests); n > 0 {
+				fmt.Fprintf(stdout, ", %s", plural(n, "scenario test"))
+			}
 			if warns > 0 {
 				fmt.Fprintf(stdout, "; %s", plural(warns, "warning"))
 			}
