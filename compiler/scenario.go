@@ -3,6 +3,7 @@ package compiler
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -149,6 +150,10 @@ func (c *checker) scenario(name string, r rawScenario) *campaigns.Scenario {
 	// moment reads an offset, checked to lie in the run.
 	moment := func(path []string, raw string) (offset, bool) {
 		o, err := parseOffset(raw, start, loc)
+		if errors.Is(err, errBeforeStart) {
+			c.errorf(path, "NRT503", "move it to the start or later, or start the scenario earlier", "%v", err)
+			return o, false
+		}
 		if err != nil {
 			c.errorf(path, "NRT502", "write \"day 3\", \"day 3 10:00\" or a span after the start such as \"2d4h\"", "%v", err)
 			return o, false
@@ -541,6 +546,8 @@ func (o offset) until() time.Time {
 	return o.from.Add(time.Minute)
 }
 
+var errBeforeStart = errors.New("before the scenario's start")
+
 var offsetRE = regexp.MustCompile(`^day ([0-9]+)(?: ([0-9]{2}):([0-9]{2}))?$`)
 
 // parseOffset reads "day 3", "day 3 10:00" or "2d4h" from start, in loc.
@@ -559,6 +566,9 @@ func parseOffset(s string, start time.Time, loc *time.Location) (offset, error) 
 		} else {
 			h, _ := strconv.Atoi(m[2])
 			mi, _ := strconv.Atoi(m[3])
+			if h > 23 || mi > 59 {
+				return o, fmt.Errorf("%q is not a time of day", m[2]+":"+m[3])
+			}
 			o.from = time.Date(day.Year(), day.Month(), day.Day(), h, mi, 0, 0, loc)
 		}
 	} else {
@@ -571,8 +581,8 @@ func parseOffset(s string, start time.Time, loc *time.Location) (offset, error) 
 	local := o.from.In(loc)
 	o.dayStart = time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	o.dayN = int(o.dayStart.Sub(startDay).Hours()+12) / 24 // DST days are 23 or 25 hours
-	if o.isDay && o.from.Before(start) {
-		o.from = start
+	if o.from.Before(start) {
+		return o, fmt.Errorf("%s is %w, %s", s, errBeforeStart, ls.Format("15:04 on day 0"))
 	}
 	o.from = o.from.UTC()
 	return o, nil
