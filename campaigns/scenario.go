@@ -60,6 +60,7 @@ const (
 	HappenBounce      = "bounce"      // the address hard-bounces
 	HappenComplain    = "complain"    // the contact reports spam
 	HappenSet         = "set"         // the contact's attributes change
+	HappenPrefer      = "preferences" // the contact's choices on the preference page
 )
 
 // Happening is one thing the contact does at At.
@@ -72,7 +73,10 @@ type Happening struct {
 	// Email is the email clicked, opened or replied to.
 	Email string         `json:"email,omitempty"`
 	Set   map[string]any `json:"set,omitempty"`
-	Pos   Source         `json:"pos"`
+	// Frequency and TopicsOut are the preference page's choices.
+	Frequency string   `json:"frequency,omitempty"`
+	TopicsOut []string `json:"topics_out,omitempty"`
+	Pos       Source   `json:"pos"`
 }
 
 // Kinds of expectation.

@@ -39,6 +39,10 @@ type rawHappening struct {
 	Bounce      bool           `json:"bounce"`
 	Complain    bool           `json:"complain"`
 	Set         map[string]any `json:"set"`
+	Preferences *struct {
+		Frequency string   `json:"frequency"`
+		TopicsOut []string `json:"topics_out"`
+	} `json:"preferences"`
 }
 
 type rawExpectation struct {
@@ -312,12 +316,23 @@ func (c *checker) happening(p []string, h rawHappening) *campaigns.Happening {
 		kinds = append(kinds, "set")
 		x.Kind = campaigns.HappenSet
 	}
+	if h.Preferences != nil {
+		kinds = append(kinds, "preferences")
+		x.Kind = campaigns.HappenPrefer
+		x.Frequency, x.TopicsOut = h.Preferences.Frequency, h.Preferences.TopicsOut
+		for i, t := range x.TopicsOut {
+			if _, ok := c.prog.Sender.Topics[t]; !ok {
+				c.errorf(sub(p, "preferences", "topics_out", itoa(i)), "NRT312", c.suggest(t, keysOf(c.prog.Sender.Topics), "declare it under sender.topics"),
+					"unknown topic %q", t)
+			}
+		}
+	}
 	if len(kinds) != 1 {
 		what := "nothing"
 		if len(kinds) > 1 {
 			what = strings.Join(kinds, " and ")
 		}
-		c.errorf(p, "NRT506", "give one of event, click, open, reply, unsubscribe, bounce, complain and set; write two happenings for two things",
+		c.errorf(p, "NRT506", "give one of event, click, open, reply, unsubscribe, bounce, complain, set and preferences; write two happenings for two things",
 			"a timeline entry must say one thing the contact does, not %s", what)
 		return nil
 	}

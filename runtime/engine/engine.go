@@ -355,16 +355,6 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 				}
 			}
 		}
-		if !seq.Transactional() {
-			if err := fire(campaigns.ExitRule{Reason: ReasonSuppressed}, "", campaigns.Predicate{Op: campaigns.OpSuppressed}, time.Time{}, false); err != nil {
-				return err
-			}
-		}
-		if seq.Topic != "" {
-			if err := fire(campaigns.ExitRule{Reason: ReasonOptedOut}, "", optedOut(seq.Topic), time.Time{}, false); err != nil {
-				return err
-			}
-		}
 		for i, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
 			var err error
 			ref := RuleRef(e.Program, name, i)
@@ -378,6 +368,20 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 				err = fire(rule, ref, campaigns.Predicate{Op: campaigns.OpAll}, now.Add(-rule.After.Std()), false)
 			}
 			if err != nil {
+				return err
+			}
+		}
+		// The rules the programme writes come first, so that its own
+		// reason and what follows it (a hand-off, a suppression) apply
+		// when one fires, say on the unsubscribe itself; a suppressed
+		// address or a topic opted out of ends what they leave.
+		if !seq.Transactional() {
+			if err := fire(campaigns.ExitRule{Reason: ReasonSuppressed}, "", campaigns.Predicate{Op: campaigns.OpSuppressed}, time.Time{}, false); err != nil {
+				return err
+			}
+		}
+		if seq.Topic != "" {
+			if err := fire(campaigns.ExitRule{Reason: ReasonOptedOut}, "", optedOut(seq.Topic), time.Time{}, false); err != nil {
 				return err
 			}
 		}
@@ -449,13 +453,15 @@ func sinceEntered(p campaigns.Predicate, entered, now time.Time) campaigns.Predi
 	return p
 }
 
-// eventSince is the condition that ev happened between since and now
-// (ever, when since is zero).
+// eventSince is the condition that ev happened after since and by now
+// (ever, when since is zero). An event at since itself was the last
+// tick's to see: the window leaves its first millisecond out, the unit
+// the stores keep times in.
 func eventSince(ev campaigns.EventCondition, since, now time.Time) campaigns.Predicate {
 	ev.Within = 0
 	if !since.IsZero() {
 		// A zero window would mean "ever": since is this instant.
-		ev.Within = campaigns.Duration(max(now.Sub(since), time.Millisecond))
+		ev.Within = campaigns.Duration(max(now.Sub(since)-time.Millisecond, time.Millisecond))
 	}
 	ev.MinCount = max(ev.MinCount, 1)
 	return campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}

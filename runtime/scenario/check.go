@@ -111,7 +111,7 @@ func (r *run) check() {
 				c = Check{Expectation: *x, Entry: -1, Got: "the run did not reach " + res.Day(x.At)}
 			}
 			res.Checks = append(res.Checks, c)
-			if r.sc.Ordered && c.OK {
+			if r.sc.Ordered && c.OK && x.At.After(after) {
 				after = x.At
 			}
 			continue

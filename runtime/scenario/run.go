@@ -23,6 +23,18 @@ import (
 // a score decaying below a threshold is seen within it.
 const Floor = 24 * time.Hour
 
+// Settle is when a tick that decided something is followed by another,
+// as nurture run's default schedule would: every five minutes.
+const Settle = 5 * time.Minute
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 // Kinds of timeline entry.
 const (
 	EntrySend     = "send"
@@ -174,7 +186,7 @@ func (r *run) run(ctx context.Context, dir string) error {
 	now := r.sc.Start
 	for {
 		for next < len(r.sc.Timeline) && !r.sc.Timeline[next].At.After(now) {
-			if err := r.happen(ctx, r.sc.Timeline[next]); err != nil {
+			if err := r.happen(ctx, next, r.sc.Timeline[next]); err != nil {
 				return err
 			}
 			next++
@@ -184,7 +196,9 @@ func (r *run) run(ctx context.Context, dir string) error {
 		if err != nil {
 			return err
 		}
-		_ = rep
+		if err := r.confirmEnters(ctx, now); err != nil {
+			return err
+		}
 		if err := r.checkStates(ctx, now); err != nil {
 			return err
 		}
@@ -193,6 +207,12 @@ func (r *run) run(ctx context.Context, dir string) error {
 		}
 		// The next tick: the floor, or sooner when something is due.
 		at := minTime(now.Add(Floor), end)
+		if rep.Steps > 0 || rep.Returned > 0 || sum(rep.Enrolled) > 0 {
+			// What a tick decided may let a rule fire that the tick
+			// had already passed (an exit that looks at the sequence
+			// just entered): nurture run sees it at its next tick.
+			at = minTime(at, now.Add(Settle))
+		}
 		for _, m := range moments {
 			if m.After(now) {
 				at = minTime(at, m)
@@ -229,7 +249,9 @@ func minTime(a, b time.Time) time.Time {
 func (r *run) nextTurn(now time.Time, w runtime.Watch) time.Time {
 	var next time.Time
 	consider := func(t time.Time, span time.Duration) {
-		if at := t.Add(span); at.After(now) && (next.IsZero() || at.Before(next)) {
+		// A millisecond on, the stores' unit: some conditions turn
+		// once the span has passed, not when it is reached.
+		if at := t.Add(span + time.Millisecond); at.After(now) && (next.IsZero() || at.Before(next)) {
 			next = at
 		}
 	}
@@ -326,16 +348,16 @@ func (r *run) record(values map[string]any) (runtime.ContactRecord, error) {
 }
 
 // happen carries out one happening of the timeline at its time.
-func (r *run) happen(ctx context.Context, h campaigns.Happening) error {
+func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 	w := r.w
 	w.SetClock(h.At)
-	id := fmt.Sprintf("scenario/%s/%d", h.Label, h.At.UnixMilli())
+	id := fmt.Sprintf("scenario/%d", i)
 	did := Entry{At: h.At, Kind: EntryDid}
 	var events []runtime.Event
 	var sup string
 	switch h.Kind {
 	case campaigns.HappenEvent:
-		ev, err := r.event(h)
+		ev, err := r.event(id, h)
 		if err != nil {
 			return err
 		}
@@ -363,6 +385,18 @@ func (r *run) happen(ctx context.Context, h campaigns.Happening) error {
 	case campaigns.HappenComplain:
 		sup, did.Detail = runtime.ReasonComplained, "reports the email as spam"
 		events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventComplained, At: h.At, Props: sendProps(r.lastSend("", h.At))})
+	case campaigns.HappenPrefer:
+		p := runtime.Preferences{Frequency: h.Frequency, TopicsOut: h.TopicsOut}
+		if err := w.Store.SetPreferences(ctx, r.contact, p, h.At); err != nil {
+			return err
+		}
+		did.Detail = "chooses on the preference page:"
+		if p.Frequency != "" {
+			did.Detail += " at most " + p.Frequency
+		}
+		if len(p.TopicsOut) > 0 {
+			did.Detail += " no " + strings.Join(p.TopicsOut, ", ")
+		}
 	case campaigns.HappenSet:
 		vals := map[string]any{campaigns.AttrEmail: r.email}
 		var parts []string
@@ -403,8 +437,8 @@ func (r *run) happen(ctx context.Context, h campaigns.Happening) error {
 
 // event types a behavioural event's properties through the events
 // import's reader.
-func (r *run) event(h campaigns.Happening) (runtime.Event, error) {
-	line, err := json.Marshal(map[string]any{"id": fmt.Sprintf("scenario/%d/%s", h.At.UnixMilli(), h.Event), "email": r.email,
+func (r *run) event(id string, h campaigns.Happening) (runtime.Event, error) {
+	line, err := json.Marshal(map[string]any{"id": id, "email": r.email,
 		"name": h.Event, "at": h.At.Format(time.RFC3339Nano), "properties": h.Props})
 	if err != nil {
 		return runtime.Event{}, err
@@ -503,8 +537,43 @@ func (r *run) observe(t engine.Trace) {
 		add(Entry{Kind: EntryExit, Sequence: seq, Step: t.Step, Reason: d.Exit})
 	}
 	for _, s := range d.Enroll {
-		add(Entry{Kind: EntryEnter, Sequence: s.Sequence})
+		// The store refuses an enrollment the contact already has
+		// active: confirmEnters keeps only those it made.
+		add(Entry{Kind: EntryEnter, Sequence: s.Sequence, Detail: unconfirmed})
 	}
+}
+
+const unconfirmed = "unconfirmed"
+
+// confirmEnters keeps the entries into sequences that a tick's decisions
+// asked for only where the store made the enrollment.
+func (r *run) confirmEnters(ctx context.Context, now time.Time) error {
+	pending := false
+	for _, e := range r.res.Timeline {
+		pending = pending || e.Detail == unconfirmed
+	}
+	if !pending {
+		return nil
+	}
+	ens, err := r.w.Store.Enrollments(ctx, r.contact)
+	if err != nil {
+		return err
+	}
+	made := map[string]bool{}
+	for _, en := range ens {
+		if en.EnteredAt.Equal(now) {
+			made[en.Sequence] = true
+		}
+	}
+	r.res.Timeline = slices.DeleteFunc(r.res.Timeline, func(e Entry) bool {
+		return e.Detail == unconfirmed && !made[e.Sequence]
+	})
+	for i := range r.res.Timeline {
+		if r.res.Timeline[i].Detail == unconfirmed {
+			r.res.Timeline[i].Detail = ""
+		}
+	}
+	return nil
 }
 
 func cmpOr(a, b string) string {

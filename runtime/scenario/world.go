@@ -36,6 +36,8 @@ type Store interface {
 	engine.HandoffStore
 	// NextCheck is when an active enrollment is next due, or zero.
 	NextCheck(ctx context.Context) (time.Time, error)
+	// SetPreferences records what a contact chose on the preference page.
+	SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error
 }
 
 // World is a programme applied to a SQLite store of its own, ticked on a
