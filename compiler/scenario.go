@@ -393,48 +393,29 @@ func (c *checker) sentEmail(p []string, email string) bool {
 func (c *checker) expectation(p []string, x rawExpectation) *campaigns.Expectation {
 	var kinds []string
 	e := &campaigns.Expectation{}
-	set := func(kind, key string) {
-		kinds = append(kinds, key)
-		e.Kind = kind
+	for _, k := range []struct {
+		kind, key, value string
+		into             *string
+	}{
+		{campaigns.ExpectEmail, "email", x.Email, &e.Email},
+		{campaigns.ExpectNever, "never", x.Never, &e.Email},
+		{campaigns.ExpectDeferred, "deferred", x.Deferred, &e.Email},
+		{campaigns.ExpectEnter, "enter", x.Enter, &e.Sequence},
+		{campaigns.ExpectExit, "exit", x.Exit, &e.Reason},
+		{campaigns.ExpectHandoff, "handoff", x.Handoff, &e.Handoff},
+		{campaigns.ExpectStage, "stage", x.Stage, &e.Stage},
+		{campaigns.ExpectSegment, "segment", x.Segment, &e.Segment},
+		{campaigns.ExpectSegment, "not_segment", x.NotSegment, &e.Segment},
+	} {
+		if k.value != "" {
+			kinds = append(kinds, k.key)
+			e.Kind, *k.into = k.kind, k.value
+		}
 	}
-	if x.Email != "" {
-		set(campaigns.ExpectEmail, "email")
-		e.Email = x.Email
-	}
-	if x.Never != "" {
-		set(campaigns.ExpectNever, "never")
-		e.Email = x.Never
-	}
-	if x.Deferred != "" {
-		set(campaigns.ExpectDeferred, "deferred")
-		e.Email = x.Deferred
-	}
-	if x.Enter != "" {
-		set(campaigns.ExpectEnter, "enter")
-		e.Sequence = x.Enter
-	}
-	if x.Exit != "" {
-		set(campaigns.ExpectExit, "exit")
-		e.Reason = x.Exit
-	}
-	if x.Handoff != "" {
-		set(campaigns.ExpectHandoff, "handoff")
-		e.Handoff = x.Handoff
-	}
-	if x.Stage != "" {
-		set(campaigns.ExpectStage, "stage")
-		e.Stage = x.Stage
-	}
-	if x.Segment != "" {
-		set(campaigns.ExpectSegment, "segment")
-		e.Segment, e.In = x.Segment, true
-	}
-	if x.NotSegment != "" {
-		set(campaigns.ExpectSegment, "not_segment")
-		e.Segment = x.NotSegment
-	}
+	e.In = x.Segment != ""
 	if len(x.Score) > 0 && string(x.Score) != "null" {
-		set(campaigns.ExpectScore, "score")
+		kinds = append(kinds, "score")
+		e.Kind = campaigns.ExpectScore
 	}
 	if len(kinds) != 1 {
 		what := "nothing"
