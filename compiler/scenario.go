@@ -327,13 +327,8 @@ func (c *checker) happening(p []string, h rawHappening) *campaigns.Happening {
 			}
 		}
 	}
-	if len(kinds) != 1 {
-		what := "nothing"
-		if len(kinds) > 1 {
-			what = strings.Join(kinds, " and ")
-		}
-		c.errorf(p, "NRT506", "give one of event, click, open, reply, unsubscribe, bounce, complain, set and preferences; write two happenings for two things",
-			"a timeline entry must say one thing the contact does, not %s", what)
+	if !c.oneThing(p, "NRT506", kinds, "a timeline entry must say one thing the contact does",
+		"give one of event, click, open, reply, unsubscribe, bounce, complain, set and preferences; write two happenings for two things") {
 		return nil
 	}
 	if len(h.Props) > 0 && x.Kind != campaigns.HappenEvent {
@@ -379,6 +374,20 @@ func (c *checker) happening(p []string, h rawHappening) *campaigns.Happening {
 	return x
 }
 
+// oneThing reports an entry that says no thing, or several, where it
+// must say one.
+func (c *checker) oneThing(p []string, code string, kinds []string, summary, detail string) bool {
+	if len(kinds) == 1 {
+		return true
+	}
+	what := "nothing"
+	if len(kinds) > 1 {
+		what = strings.Join(kinds, " and ")
+	}
+	c.errorf(p, code, detail, "%s, not %s", summary, what)
+	return false
+}
+
 // sentEmail checks that the programme sends the email named.
 func (c *checker) sentEmail(p []string, email string) bool {
 	if c.prog.Emails[email] != nil {
@@ -417,13 +426,8 @@ func (c *checker) expectation(p []string, x rawExpectation) *campaigns.Expectati
 		kinds = append(kinds, "score")
 		e.Kind = campaigns.ExpectScore
 	}
-	if len(kinds) != 1 {
-		what := "nothing"
-		if len(kinds) > 1 {
-			what = strings.Join(kinds, " and ")
-		}
-		c.errorf(p, "NRT508", "give one of email, never, deferred, enter, exit, handoff, stage, segment, not_segment and score; write two expectations for two things",
-			"an expectation must say one thing, not %s", what)
+	if !c.oneThing(p, "NRT508", kinds, "an expectation must say one thing",
+		"give one of email, never, deferred, enter, exit, handoff, stage, segment, not_segment and score; write two expectations for two things") {
 		return nil
 	}
 	n := len(c.diags)

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -42,7 +43,7 @@ func (r *run) checkStates(ctx context.Context, now time.Time) error {
 			}
 			stage, _ := ct.Values[campaigns.AttrStage].(string)
 			c.OK = stage == x.Stage
-			c.Got = "the stage was " + cmpOr(stage, "unset")
+			c.Got = "the stage was " + cmp.Or(stage, "unset")
 		case campaigns.ExpectSegment:
 			met, err := r.w.Store.Matches(ctx, r.prog, r.contact, []campaigns.Predicate{{Op: campaigns.OpSegment, Segment: x.Segment}}, now)
 			if err != nil {

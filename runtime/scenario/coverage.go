@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -38,7 +39,7 @@ func VariantItem(sequence, step, variant string) string {
 // order, then the programme's exit rules.
 func Items(prog *campaigns.Program) []Item {
 	var out []Item
-	for _, name := range sortedKeys(prog.Sequences) {
+	for _, name := range slices.Sorted(maps.Keys(prog.Sequences)) {
 		seq := prog.Sequences[name]
 		for _, st := range seq.Steps {
 			what := "step " + st.Name

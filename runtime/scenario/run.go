@@ -1,9 +1,11 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -400,7 +402,7 @@ func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 	case campaigns.HappenSet:
 		vals := map[string]any{campaigns.AttrEmail: r.email}
 		var parts []string
-		for _, k := range sortedKeys(h.Set) {
+		for _, k := range slices.Sorted(maps.Keys(h.Set)) {
 			vals[k] = h.Set[k]
 			parts = append(parts, fmt.Sprintf("%s=%v", k, h.Set[k]))
 		}
@@ -459,7 +461,7 @@ func (r *run) event(id string, h campaigns.Happening) (runtime.Event, error) {
 
 func describeEvent(name string, props map[string]any) string {
 	s := name
-	for _, k := range sortedKeys(props) {
+	for _, k := range slices.Sorted(maps.Keys(props)) {
 		s += fmt.Sprintf(" %s=%v", k, props[k])
 	}
 	return s
@@ -504,7 +506,7 @@ func (r *run) observe(t engine.Trace) {
 	if d.Contact != r.contact {
 		return
 	}
-	seq := cmpOr(t.Sequence, d.Sequence)
+	seq := cmp.Or(t.Sequence, d.Sequence)
 	add := func(e Entry) {
 		e.At = t.At
 		r.res.Timeline = append(r.res.Timeline, e)
@@ -574,13 +576,6 @@ func (r *run) confirmEnters(ctx context.Context, now time.Time) error {
 		}
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // entered notes the enrollments a tick's entry made.
