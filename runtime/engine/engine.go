@@ -616,14 +616,22 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 					}
 					at = later
 				}
-				switch {
-				case CapFree(e.Program.Cadence.Limits, all, now).After(now):
-					why = "held back by the cadence caps"
-				case CapFree(limits, all, now).After(now):
-					why = "held back by the contact's preferences (" + c.Prefs.Frequency + ")"
-				case CapFree(perAccount, team, now).After(now):
-					why = "held back by the account's cap (" + account + ")"
-				case !CapFree(seq.Cap, mine, now).After(now):
+				// The reason is the limit that frees the send last: the
+				// one that decides when it goes.
+				latest := CapFree(seq.Cap, mine, now)
+				for _, l := range []struct {
+					free time.Time
+					why  string
+				}{
+					{CapFree(e.Program.Cadence.Limits, all, now), "held back by the cadence caps"},
+					{CapFree(limits, all, now), "held back by the contact's preferences (" + c.Prefs.Frequency + ")"},
+					{CapFree(perAccount, team, now), "held back by the account's cap (" + account + ")"},
+				} {
+					if l.free.After(latest) {
+						latest, why = l.free, l.why
+					}
+				}
+				if !latest.After(now) {
 					why = "outside the sending window in " + loc.String()
 				}
 			}
