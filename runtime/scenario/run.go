@@ -64,43 +64,46 @@ type Entry struct {
 	// Detail says more: why a send was held back and until when, what
 	// the contact did.
 	Detail string `json:"detail,omitempty"`
+	// pending marks an enrollment a decision asked for, until the store
+	// is seen to have made it.
+	pending bool
 }
 
 // Check is an expectation and whether the run met it.
 type Check struct {
-	Expectation campaigns.Expectation `json:"expectation"`
-	OK          bool                  `json:"ok"`
+	Expectation campaigns.Expectation
+	OK          bool
 	// Entry is the timeline entry that met it (or, for never, broke
 	// it); -1 when none.
-	Entry int `json:"entry"`
+	Entry int
 	// Got says what the run did instead, for a person.
-	Got string `json:"got,omitempty"`
+	Got string
 }
 
 // Result is a scenario's run.
 type Result struct {
-	Scenario *campaigns.Scenario `json:"-"`
-	Name     string              `json:"name"`
-	Passed   bool                `json:"passed"`
-	Elapsed  time.Duration       `json:"elapsed_ns"`
-	Ticks    int                 `json:"ticks"`
-	Timeline []Entry             `json:"timeline"`
-	Checks   []Check             `json:"checks"`
+	Scenario *campaigns.Scenario
+	Name     string
+	Passed   bool
+	Elapsed  time.Duration
+	Ticks    int
+	Timeline []Entry
+	Checks   []Check
 	// Unexpected are the timeline entries of emails no expectation
 	// named, in a strict scenario.
-	Unexpected []int `json:"unexpected,omitempty"`
+	Unexpected []int
 	// Problems are what stopped the run, or a happening it could not
 	// carry out (a click on an email never sent); each fails it.
-	Problems []Problem `json:"problems,omitempty"`
+	Problems []Problem
 	// Reached is the journey coverage: the items (see Items) the run
 	// went through.
-	Reached map[string]bool `json:"-"`
+	Reached map[string]bool
 }
 
 // Problem is a failure that is not an expectation's.
 type Problem struct {
-	Pos     campaigns.Source `json:"pos"`
-	Message string           `json:"message"`
+	Pos     campaigns.Source
+	Message string
 }
 
 // Day writes t as the scenario reads it: "day 3 10:00", in its zone.
@@ -541,20 +544,14 @@ func (r *run) observe(t engine.Trace) {
 	for _, s := range d.Enroll {
 		// The store refuses an enrollment the contact already has
 		// active: confirmEnters keeps only those it made.
-		add(Entry{Kind: EntryEnter, Sequence: s.Sequence, Detail: unconfirmed})
+		add(Entry{Kind: EntryEnter, Sequence: s.Sequence, pending: true})
 	}
 }
-
-const unconfirmed = "unconfirmed"
 
 // confirmEnters keeps the entries into sequences that a tick's decisions
 // asked for only where the store made the enrollment.
 func (r *run) confirmEnters(ctx context.Context, now time.Time) error {
-	pending := false
-	for _, e := range r.res.Timeline {
-		pending = pending || e.Detail == unconfirmed
-	}
-	if !pending {
+	if !slices.ContainsFunc(r.res.Timeline, func(e Entry) bool { return e.pending }) {
 		return nil
 	}
 	ens, err := r.w.Store.Enrollments(ctx, r.contact)
@@ -567,13 +564,9 @@ func (r *run) confirmEnters(ctx context.Context, now time.Time) error {
 			made[en.Sequence] = true
 		}
 	}
-	r.res.Timeline = slices.DeleteFunc(r.res.Timeline, func(e Entry) bool {
-		return e.Detail == unconfirmed && !made[e.Sequence]
-	})
+	r.res.Timeline = slices.DeleteFunc(r.res.Timeline, func(e Entry) bool { return e.pending && !made[e.Sequence] })
 	for i := range r.res.Timeline {
-		if r.res.Timeline[i].Detail == unconfirmed {
-			r.res.Timeline[i].Detail = ""
-		}
+		r.res.Timeline[i].pending = false
 	}
 	return nil
 }

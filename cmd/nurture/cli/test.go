@@ -94,13 +94,13 @@ programme does not compile.`,
 	return cmd
 }
 
-// testReport is what nurture test found, as --format json writes it.
+// testReport is what nurture test found, for its views.
 type testReport struct {
-	Dir       string             `json:"dir"`
-	Passed    bool               `json:"passed"`
-	Scenarios []*scenario.Result `json:"scenarios"`
-	Coverage  *coverageReport    `json:"coverage,omitempty"`
-	Elapsed   time.Duration      `json:"elapsed_ns"`
+	Dir       string
+	Passed    bool
+	Scenarios []*scenario.Result
+	Coverage  *coverageReport
+	Elapsed   time.Duration
 }
 
 type coverageReport struct {
