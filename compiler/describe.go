@@ -252,3 +252,9 @@ func canonicalLine(v any) string {
 // DescribePredicate writes a condition on one line, as plans and
 // nurture explain show it.
 func DescribePredicate(p campaigns.Predicate) string { return describePredicate(p) }
+
+// DescribeStep, DescribeAction and DescribeExit write a step, where a
+// branch leads and an exit rule on one line, as plans show them.
+func DescribeStep(st campaigns.Step) string    { return describeStep(st) }
+func DescribeAction(a campaigns.Action) string { return describeAction(a) }
+func DescribeExit(e campaigns.ExitRule) string { return describeExit(e) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime/engine"
@@ -12,13 +11,20 @@ import (
 
 // Item is one thing of a programme a scenario can reach: a step, each
 // way out of a wait_for or branch, each arm of an A/B send, each exit
-// rule.
+// rule. It says which; the command that reports it says it in words.
 type Item struct {
 	ID string `json:"id"`
 	// Sequence is empty for the programme's own exit rules.
 	Sequence string `json:"sequence,omitempty"`
-	// What, for a person: "step engaged: else (goto governance)".
-	What string `json:"what"`
+	// Step, with Outcome for a wait_for or branch and Variant for an
+	// A/B send, names a step item.
+	Step    string `json:"step,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+	Variant string `json:"variant,omitempty"`
+	// Rule is the exit rule of a rule item, Index its place among the
+	// sequence's rules or the programme's.
+	Rule  *campaigns.ExitRule `json:"-"`
+	Index int                 `json:"-"`
 }
 
 // StepItem names a step, or one way out of it.
@@ -42,95 +48,28 @@ func Items(prog *campaigns.Program) []Item {
 	for _, name := range slices.Sorted(maps.Keys(prog.Sequences)) {
 		seq := prog.Sequences[name]
 		for _, st := range seq.Steps {
-			what := "step " + st.Name
 			switch {
-			case st.WaitFor != nil:
-				out = append(out,
-					Item{StepItem(name, st.Name, engine.OutcomeThen), name, what + ": " + st.WaitFor.Event.Name + " came (" + action(st.WaitFor.Then) + ")"},
-					Item{StepItem(name, st.Name, engine.OutcomeElse), name, what + ": no " + st.WaitFor.Event.Name + " within " + st.WaitFor.Within.String() + " (" + action(st.WaitFor.Else) + ")"})
-			case st.Branch != nil:
-				out = append(out,
-					Item{StepItem(name, st.Name, engine.OutcomeThen), name, what + ": condition held (" + action(st.Branch.Then) + ")"},
-					Item{StepItem(name, st.Name, engine.OutcomeElse), name, what + ": condition did not hold (" + action(st.Branch.Else) + ")"})
+			case st.WaitFor != nil || st.Branch != nil:
+				for _, o := range []string{engine.OutcomeThen, engine.OutcomeElse} {
+					out = append(out, Item{ID: StepItem(name, st.Name, o), Sequence: name, Step: st.Name, Outcome: o})
+				}
 			case len(st.Send) > 1:
 				for _, v := range st.Send {
-					out = append(out, Item{VariantItem(name, st.Name, v.Name), name, what + ": variant " + v.Name + " (" + v.Email + ")"})
+					out = append(out, Item{ID: VariantItem(name, st.Name, v.Name), Sequence: name, Step: st.Name, Variant: v.Name})
 				}
 			default:
-				out = append(out, Item{StepItem(name, st.Name, ""), name, what})
+				out = append(out, Item{ID: StepItem(name, st.Name, ""), Sequence: name, Step: st.Name})
 			}
 		}
-		for i, r := range seq.Exits {
-			out = append(out, Item{engine.RuleRef(prog, name, i), name, fmt.Sprintf("exit[%d] %s", i, rule(r))})
+		for i := range seq.Exits {
+			out = append(out, Item{ID: engine.RuleRef(prog, name, i), Sequence: name, Rule: &seq.Exits[i], Index: i})
 		}
 	}
 	// The programme's rules apply to every sequence: reached in any.
-	for i, r := range prog.Exits {
-		out = append(out, Item{fmt.Sprintf("exits[%d]", i), "", fmt.Sprintf("exits[%d] %s", i, rule(r))})
+	for i := range prog.Exits {
+		out = append(out, Item{ID: fmt.Sprintf("exits[%d]", i), Rule: &prog.Exits[i], Index: i})
 	}
 	return out
-}
-
-func action(a campaigns.Action) string {
-	switch {
-	case a.Exit != "":
-		return "exit " + a.Exit
-	case a.Goto != "":
-		return "goto " + a.Goto
-	}
-	return "next step"
-}
-
-func rule(r campaigns.ExitRule) string {
-	var when string
-	switch {
-	case r.When != nil:
-		when = "when " + condition(*r.When)
-	case r.Inactive > 0:
-		when = "inactive " + r.Inactive.String()
-	case r.After > 0:
-		when = "after " + r.After.String()
-	}
-	return strings.TrimSpace(when + " → " + r.Reason)
-}
-
-// condition writes a predicate briefly, for a coverage line.
-func condition(p campaigns.Predicate) string {
-	join := func(sep string) string {
-		var parts []string
-		for _, a := range p.Args {
-			parts = append(parts, condition(a))
-		}
-		return strings.Join(parts, sep)
-	}
-	switch p.Op {
-	case campaigns.OpAll:
-		return join(" and ")
-	case campaigns.OpAny:
-		return "(" + join(" or ") + ")"
-	case campaigns.OpNot:
-		return "not " + join("")
-	case campaigns.OpAttr:
-		c := p.Cond
-		v := fmt.Sprint(c.Value)
-		if c.Values != nil {
-			v = fmt.Sprint(c.Values)
-		}
-		return c.Field + " " + c.Cmp + " " + v
-	case campaigns.OpEvent:
-		return "event " + p.Event.Name
-	case campaigns.OpScore:
-		s := fmt.Sprintf("score %s %s %g", p.Score.Model, p.Score.Cmp, p.Score.Value)
-		if p.Score.Threshold != "" {
-			s += " (" + p.Score.Threshold + ")"
-		}
-		return s
-	case campaigns.OpSegment:
-		return "in " + p.Segment
-	case campaigns.OpInactive:
-		return "inactive " + p.Inactive.String()
-	}
-	return p.Op
 }
 
 // Coverage is what a set of scenario runs reached of a programme.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
+	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/scenario"
 )
 
@@ -104,11 +105,48 @@ type testReport struct {
 }
 
 type coverageReport struct {
-	Percent float64         `json:"percent"`
-	Items   int             `json:"items"`
-	Reached int             `json:"reached"`
-	Missed  []scenario.Item `json:"missed"`
-	Min     float64         `json:"min,omitempty"`
+	Percent float64      `json:"percent"`
+	Items   int          `json:"items"`
+	Reached int          `json:"reached"`
+	Missed  []missedItem `json:"missed"`
+	Min     float64      `json:"min,omitempty"`
+}
+
+// missedItem is a coverage item no scenario reached, and what it is.
+type missedItem struct {
+	scenario.Item
+	What string `json:"what"`
+}
+
+// describeItem says what a coverage item is: "step engaged: no
+// email.clicked within 10d (goto governance)".
+func describeItem(prog *campaigns.Program, it scenario.Item) string {
+	if it.Rule != nil {
+		if it.Sequence == "" {
+			return fmt.Sprintf("exits[%d] %s", it.Index, compiler.DescribeExit(*it.Rule))
+		}
+		return fmt.Sprintf("exit[%d] %s", it.Index, compiler.DescribeExit(*it.Rule))
+	}
+	seq := prog.Sequences[it.Sequence]
+	st := seq.Steps[seq.StepIndex(it.Step)]
+	what := "step " + st.Name + ": "
+	switch {
+	case st.WaitFor != nil && it.Outcome == engine.OutcomeThen:
+		return what + st.WaitFor.Event.Name + " came (" + compiler.DescribeAction(st.WaitFor.Then) + ")"
+	case st.WaitFor != nil:
+		return what + "no " + st.WaitFor.Event.Name + " within " + st.WaitFor.Within.String() + " (" + compiler.DescribeAction(st.WaitFor.Else) + ")"
+	case st.Branch != nil && it.Outcome == engine.OutcomeThen:
+		return what + "when " + compiler.DescribePredicate(st.Branch.When) + " (" + compiler.DescribeAction(st.Branch.Then) + ")"
+	case st.Branch != nil:
+		return what + "otherwise (" + compiler.DescribeAction(st.Branch.Else) + ")"
+	case it.Variant != "":
+		for _, v := range st.Send {
+			if v.Name == it.Variant {
+				return what + "variant " + v.Name + " (" + v.Email + ")"
+			}
+		}
+	}
+	return what + compiler.DescribeStep(st)
 }
 
 func runTest(ctx context.Context, stdout, stderr io.Writer, f testFlags) error {
@@ -173,7 +211,10 @@ func runTest(ctx context.Context, stdout, stderr io.Writer, f testFlags) error {
 	var cov *scenario.Coverage
 	if f.coverage {
 		cov = scenario.NewCoverage(res.Program, results)
-		rep.Coverage = &coverageReport{Percent: cov.Percent(), Items: len(cov.Items), Reached: len(cov.Reached), Missed: cov.Missed(), Min: f.minCoverage}
+		rep.Coverage = &coverageReport{Percent: cov.Percent(), Items: len(cov.Items), Reached: len(cov.Reached), Missed: []missedItem{}, Min: f.minCoverage}
+		for _, it := range cov.Missed() {
+			rep.Coverage.Missed = append(rep.Coverage.Missed, missedItem{it, describeItem(res.Program, it)})
+		}
 		if cov.Percent() < f.minCoverage {
 			rep.Passed = false
 		}
