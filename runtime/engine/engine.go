@@ -601,7 +601,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				limits = append(slices.Clone(limits), pref...)
 			}
 			var at time.Time
-			why := "held back by the sequence's cap"
+			held, why := HeldSequenceCap, "held back by the sequence's cap"
 			if seq.Transactional() {
 				// Exempt from the cadence and the sending window; its own
 				// cap still holds.
@@ -620,26 +620,26 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				// one that decides when it goes.
 				latest := CapFree(seq.Cap, mine, now)
 				for _, l := range []struct {
-					free time.Time
-					why  string
+					free      time.Time
+					held, why string
 				}{
-					{CapFree(e.Program.Cadence.Limits, all, now), "held back by the cadence caps"},
-					{CapFree(limits, all, now), "held back by the contact's preferences (" + c.Prefs.Frequency + ")"},
-					{CapFree(perAccount, team, now), "held back by the account's cap (" + account + ")"},
+					{CapFree(e.Program.Cadence.Limits, all, now), HeldCadence, "held back by the cadence caps"},
+					{CapFree(limits, all, now), HeldPreferences, "held back by the contact's preferences (" + c.Prefs.Frequency + ")"},
+					{CapFree(perAccount, team, now), HeldAccountCap, "held back by the account's cap (" + account + ")"},
 				} {
 					if l.free.After(latest) {
-						latest, why = l.free, l.why
+						latest, held, why = l.free, l.held, l.why
 					}
 				}
 				if !latest.After(now) {
-					why = "outside the sending window in " + loc.String()
+					held, why = HeldWindow, "outside the sending window in "+loc.String()
 				}
 			}
 			v := e.variant(st, a)
 			if at.After(now) {
 				waitUntil(at, why)
 				r.Deferred++
-				t.Deferred, t.Email, t.Until, t.Why = true, v.Email, at, why
+				t.Deferred, t.Email, t.Until, t.Held, t.Why = true, v.Email, at, held, why
 				break
 			}
 			d.Send = &runtime.Send{Key: fmt.Sprintf("%d/%s/%s/%d", a.Contact, a.Sequence, st.Name, e.Version),

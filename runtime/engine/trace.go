@@ -25,14 +25,24 @@ type Trace struct {
 	// Rule is the exit rule that fired, when one did: RuleRef's form.
 	Rule string
 	// Deferred is set when a cap or the sending window held Email back
-	// until Until, for the reason Why.
+	// until Until: Held says which (a Held constant), Why in words.
 	Deferred bool
 	Email    string
 	Until    time.Time
+	Held     string
 	Why      string
 	// Decision is what was written.
 	Decision runtime.Decision
 }
+
+// What held a send back: the limit that frees it last.
+const (
+	HeldCadence     = "cadence_caps"
+	HeldSequenceCap = "sequence_cap"
+	HeldAccountCap  = "account_cap"
+	HeldPreferences = "preferences"
+	HeldWindow      = "sending_window"
+)
 
 // Outcomes of wait_for and branch steps.
 const (

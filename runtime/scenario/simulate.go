@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -79,8 +78,8 @@ type SimCounts struct {
 	Deferrals int `json:"deferrals"`
 	Enrolled  int `json:"enrolled"`
 	Exits     int `json:"exits"`
-	// HeldBackBy splits HeldBack by what held the send: cadence_caps,
-	// sequence_cap, account_cap, preferences, sending_window.
+	// HeldBackBy splits HeldBack by what held the send (engine.Held…):
+	// cadence_caps, sequence_cap, account_cap, preferences, sending_window.
 	HeldBackBy map[string]int `json:"held_back_by,omitempty"`
 	// ExitsBy splits Exits by reason.
 	ExitsBy map[string]int `json:"exits_by,omitempty"`
@@ -99,34 +98,6 @@ type SimDay struct {
 	SimCounts
 	// BySequence holds the sequences that did something that day.
 	BySequence map[string]*SimCounts `json:"by_sequence,omitempty"`
-}
-
-// What held a send back, as SimCounts.HeldBackBy names it.
-const (
-	HeldCadence     = "cadence_caps"
-	HeldSequenceCap = "sequence_cap"
-	HeldAccountCap  = "account_cap"
-	HeldPreferences = "preferences"
-	HeldWindow      = "sending_window"
-	HeldOther       = "other"
-)
-
-// heldKind reads the engine's Trace.Why, a sentence for people, into a
-// stable key; the engine words these in one place (engine.advance).
-func heldKind(why string) string {
-	switch {
-	case strings.HasPrefix(why, "held back by the cadence caps"):
-		return HeldCadence
-	case strings.HasPrefix(why, "held back by the sequence's cap"):
-		return HeldSequenceCap
-	case strings.HasPrefix(why, "held back by the account's cap"):
-		return HeldAccountCap
-	case strings.HasPrefix(why, "held back by the contact's preferences"):
-		return HeldPreferences
-	case strings.HasPrefix(why, "outside the sending window"):
-		return HeldWindow
-	}
-	return HeldOther
 }
 
 func (c *SimCounts) add(o SimCounts) {
@@ -196,7 +167,7 @@ func (t *tally) observe(tr engine.Trace) {
 		if !t.held[i][key] {
 			t.held[i][key] = true
 			c.HeldBack++
-			inc(&c.HeldBackBy, heldKind(tr.Why))
+			inc(&c.HeldBackBy, tr.Held)
 		}
 	case tr.Decision.Send != nil:
 		d.seq(cmp.Or(tr.Decision.Send.Sequence, tr.Sequence)).Emails++

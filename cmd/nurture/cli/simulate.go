@@ -316,12 +316,11 @@ func day(date string) string {
 }
 
 var heldWords = map[string]string{
-	scenario.HeldCadence:     "cadence caps",
-	scenario.HeldSequenceCap: "sequence cap",
-	scenario.HeldAccountCap:  "account cap",
-	scenario.HeldPreferences: "contact preferences",
-	scenario.HeldWindow:      "sending window",
-	scenario.HeldOther:       "other",
+	engine.HeldCadence:     "cadence caps",
+	engine.HeldSequenceCap: "sequence cap",
+	engine.HeldAccountCap:  "account cap",
+	engine.HeldPreferences: "contact preferences",
+	engine.HeldWindow:      "sending window",
 }
 
 // thousands writes n with thousands separators.
