@@ -66,6 +66,9 @@ type Store interface {
 	// ReleaseLock gives back a lease by its ID; ForceUnlock removes one
 	// whoever holds it and reports whether there was one.
 	AcquireLock(ctx context.Context, l Lock, ttl time.Duration) (Lock, error)
+	// RenewLock extends a lease its holder still has to ttl from now,
+	// or returns a *LockedError when it was lost.
+	RenewLock(ctx context.Context, l Lock, ttl time.Duration) (Lock, error)
 	ReleaseLock(ctx context.Context, name, id string) error
 	ForceUnlock(ctx context.Context, id string) (bool, error)
 

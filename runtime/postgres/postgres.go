@@ -23,6 +23,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 //go:embed migrations/*.sql
@@ -182,3 +183,6 @@ func connect(ctx context.Context, url string) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// The PostgreSQL store runs every command, the tick included.
+var _ worker.Store = (*sqlstore.Store)(nil)

@@ -166,8 +166,11 @@ func (r *run) run(ctx context.Context, dir string) error {
 	}
 	defer w.Close()
 	r.w = w
-	w.Engine.Store = enrollWatch{w.Store, r.entered}
-	w.Engine.Variants = r.sc.Variants
+	w.Worker.Configure = func(e *engine.Engine) {
+		e.Store = enrollWatch{e.Store, r.entered}
+		e.Variants = r.sc.Variants
+		e.Observe = r.observe
+	}
 	if err := r.arrive(ctx); err != nil {
 		return err
 	}
@@ -186,7 +189,7 @@ func (r *run) run(ctx context.Context, dir string) error {
 	}
 	slices.SortFunc(moments, time.Time.Compare)
 
-	watch := w.Engine.Watch()
+	watch := w.Watch()
 	next := 0 // the next happening
 	now := r.sc.Start
 	for {

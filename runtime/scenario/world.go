@@ -25,15 +25,13 @@ import (
 	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/mail"
 	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
-// Store is what a world needs of its store: the SQLite adapter's
-// methods for the engine, delivery and hand-offs.
+// Store is what a world needs of its store: everything a tick needs,
+// and what a scenario reads and does besides.
 type Store interface {
-	runtime.Store
-	engine.Store
-	engine.Ledger
-	engine.HandoffStore
+	worker.Store
 	// NextCheck is when an active enrollment is next due, or zero.
 	NextCheck(ctx context.Context) (time.Time, error)
 	// SetPreferences records what a contact chose on the preference page.
@@ -41,11 +39,13 @@ type Store interface {
 }
 
 // World is a programme applied to a SQLite store of its own, ticked on a
-// virtual clock.
+// virtual clock by the same worker nurture run drives.
 type World struct {
 	Store   Store
 	Program *campaigns.Program
-	Engine  *engine.Engine
+	// Worker runs each tick; its Configure adjusts the engine (A/B arms
+	// fixed by a scenario, the observer, a watch on enrollments).
+	Worker *worker.Worker
 	// Mail holds every message delivered, in order.
 	Mail *Mailbox
 	// Webhooks holds every hand-off POST the stand-in CRM answered.
@@ -53,10 +53,8 @@ type World struct {
 	// Ticks counts the ticks run.
 	Ticks int
 
-	now    time.Time
-	crm    *http.Client
-	mu     sync.Mutex
-	worker string
+	now time.Time
+	mu  sync.Mutex
 }
 
 // Webhook is one hand-off POST as the CRM received it.
@@ -74,15 +72,16 @@ func Open(ctx context.Context, dir string, prog *campaigns.Program, start time.T
 	if err != nil {
 		return nil, err
 	}
-	w := &World{Store: st, Program: prog, Mail: &Mailbox{}, now: start, worker: "scenario"}
+	w := &World{Store: st, Program: prog, Mail: &Mailbox{}, now: start}
 	// The store stamps what it records by the world's clock.
 	st.Now = func() time.Time { return w.now }
-	w.crm = &http.Client{Transport: roundTripper(w.answer)}
 	if err := w.apply(ctx, start); err != nil {
 		st.Close()
 		return nil, err
 	}
-	w.Engine.Observe = observe
+	w.Worker = &worker.Worker{Store: st, Name: "scenario", Program: prog, Sender: w.Mail,
+		HTTP:      &http.Client{Transport: roundTripper(w.answer)},
+		Configure: func(e *engine.Engine) { e.Observe = observe }}
 	return w, nil
 }
 
@@ -94,18 +93,9 @@ func (w *World) apply(ctx context.Context, start time.Time) error {
 	if err != nil {
 		return err
 	}
-	res, err := w.Store.Apply(ctx, runtime.Version{Hash: w.Program.Hash(), AppliedAt: start, AppliedBy: w.worker, Program: b}, campaigns.PlanBase{}, nil)
-	if err != nil {
+	if _, err := w.Store.Apply(ctx, runtime.Version{Hash: w.Program.Hash(), AppliedAt: start, AppliedBy: "scenario", Program: b}, campaigns.PlanBase{}, nil); err != nil {
 		return fmt.Errorf("applying the programme: %w", err)
 	}
-	v, err := w.Store.Applied(ctx)
-	if err != nil {
-		return err
-	}
-	if v == nil {
-		return fmt.Errorf("applying the programme: nothing in force after apply %+v", res)
-	}
-	w.Engine = &engine.Engine{Store: w.Store, Program: w.Program, Version: v.Serial, Since: start, Full: true}
 	return nil
 }
 
@@ -119,32 +109,22 @@ func (w *World) Now() time.Time { return w.now }
 // without ticking.
 func (w *World) SetClock(t time.Time) { w.now = t }
 
-// Tick runs one tick at now as nurture run does — the first looks at
-// every contact, later ones at what changed or came due — then delivers
-// what it planned and hands leads to sales.
+// Watch lists the spans after stored times at which time alone turns a
+// condition of the programme (see engine.Engine.Watch).
+func (w *World) Watch() runtime.Watch {
+	return (&engine.Engine{Program: w.Program}).Watch()
+}
+
+// Tick runs one tick at now, as nurture run does: the worker decides,
+// delivers to the mailbox and hands leads to the stand-in CRM.
 func (w *World) Tick(ctx context.Context, now time.Time) (engine.Report, error) {
 	w.now = now
-	e := w.Engine
-	r, err := e.Tick(ctx, now)
+	res, err := w.Worker.Tick(ctx, now, false)
 	if err != nil {
-		return r, fmt.Errorf("tick at %s: %w", now.Format(time.RFC3339), err)
+		return res.Report, fmt.Errorf("tick at %s: %w", now.Format(time.RFC3339), err)
 	}
-	// The mailbox and the CRM accept everything at once, so nothing is
-	// left to retry: a tick that planned no email and handed no lead
-	// over has nothing to deliver.
-	if r.Planned > 0 {
-		if _, err := e.Deliver(ctx, w.Store, w.Mail, w.worker, now); err != nil {
-			return r, fmt.Errorf("delivery at %s: %w", now.Format(time.RFC3339), err)
-		}
-	}
-	if r.Steps > 0 {
-		if _, _, err := e.Handoffs(ctx, w.Store, w.crm, w.Mail, now); err != nil {
-			return r, fmt.Errorf("hand-offs at %s: %w", now.Format(time.RFC3339), err)
-		}
-	}
-	e.Since, e.ChangedSince, e.Full = now, now, false
 	w.Ticks++
-	return r, nil
+	return res.Report, nil
 }
 
 // NextCheck is when the engine next has something due, or zero.

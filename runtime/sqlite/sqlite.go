@@ -18,6 +18,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 //go:embed migrations/*.sql
@@ -116,3 +117,6 @@ func regexpFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, e
 	}
 	return int64(0), nil
 }
+
+// The SQLite store runs every command, the tick included.
+var _ worker.Store = (*sqlstore.Store)(nil)

@@ -195,6 +195,33 @@ WHERE locks.expires_at < excluded.created_at`), l.Name, l.ID, l.Holder, l.Operat
 }
 
 // ReleaseLock gives back the lease with this ID.
+// RenewLock extends a lease its holder still has to ttl from now. A lease
+// that expired and was taken over, or was removed by hand, is lost: the
+// holder learns it from the *runtime.LockedError and stops.
+func (s *Store) RenewLock(ctx context.Context, l runtime.Lock, ttl time.Duration) (runtime.Lock, error) {
+	l.Expires = s.Now().Add(ttl)
+	r, err := s.db.ExecContext(ctx, s.rebind(`UPDATE locks SET expires_at = ? WHERE name = ? AND id = ?`), s.t(l.Expires), l.Name, l.ID)
+	if err != nil {
+		return l, err
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		return l, nil
+	}
+	var held runtime.Lock
+	var created, expires any
+	err = s.db.QueryRowContext(ctx, s.rebind(`SELECT name, id, holder, operation, created_at, expires_at FROM locks WHERE name = ?`), l.Name).
+		Scan(&held.Name, &held.ID, &held.Holder, &held.Operation, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, &runtime.LockedError{Lock: runtime.Lock{Name: l.Name, Holder: "nobody (the lock was removed)"}}
+	}
+	if err != nil {
+		return l, err
+	}
+	held.Created, _ = s.scanTime(created)
+	held.Expires, _ = s.scanTime(expires)
+	return l, &runtime.LockedError{Lock: held}
+}
+
 func (s *Store) ReleaseLock(ctx context.Context, name, id string) error {
 	_, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM locks WHERE name = ? AND id = ?`), name, id)
 	return err

@@ -102,11 +102,23 @@ func testLocks(t *testing.T, o Opener) {
 	if err != nil || l3.ID == l2.ID {
 		t.Fatalf("AcquireLock over an expired lease = %+v, %v", l3, err)
 	}
+	// carol renews her lease; bob, whose lease carol took over, cannot.
+	r, err := s.RenewLock(ctx, l3, 2*time.Minute)
+	if err != nil || r.ID != l3.ID || !r.Expires.Equal(Now.Add(2*time.Minute)) {
+		t.Errorf("RenewLock = %+v, %v; want carol's lease to %s", r, err, Now.Add(2*time.Minute))
+	}
+	if _, err := s.RenewLock(ctx, l2, time.Minute); !errors.As(err, &locked) || locked.Lock.Holder != "carol" {
+		t.Errorf("RenewLock of a lease taken over = %v; want locked by carol", err)
+	}
 	if ok, err := s.ForceUnlock(ctx, l3.ID); err != nil || !ok {
 		t.Errorf("ForceUnlock = %v, %v; want true", ok, err)
 	}
 	if ok, err := s.ForceUnlock(ctx, l3.ID); err != nil || ok {
 		t.Errorf("ForceUnlock again = %v, %v; want false", ok, err)
+	}
+	// A lease removed by hand is lost too: its holder must stop.
+	if _, err := s.RenewLock(ctx, l3, time.Minute); !errors.As(err, &locked) {
+		t.Errorf("RenewLock of a removed lease = %v; want a *LockedError", err)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/mail"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 // BenchmarkDeliver sends the emails the cold tick of the sample contacts
@@ -85,7 +86,7 @@ func BenchmarkDeliver(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				keys, err := trackingKeys(ctx, es)
+				keys, err := worker.TrackingKeys(ctx, es)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/mail"
 	"github.com/nurture-dev/nurture/runtime/track"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 // TestEndToEnd runs examples/b2b-saas on its sample contacts against real
@@ -39,7 +40,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sender.Close()
-	keys, err := trackingKeys(ctx, st)
+	keys, err := worker.TrackingKeys(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}

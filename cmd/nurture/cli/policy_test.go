@@ -76,6 +76,39 @@ func TestImportDirections(t *testing.T) {
 	}
 }
 
+// TestOneTick enforces that one worker owns the tick: tick, run, the
+// scenario tests and simulate drive runtime/worker, and none assembles a
+// tick of its own from the engine's parts, so none can disagree with the
+// others about what a tick does.
+func TestOneTick(t *testing.T) {
+	// An engine given a store is one about to tick.
+	parts := regexp.MustCompile(`\.(Deliver|Handoffs)\(ctx|engine\.Engine\{[^}]*Store:`)
+	root := "../../.."
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if strings.HasPrefix(rel, "runtime/engine/") || strings.HasPrefix(rel, "runtime/worker/") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if m := parts.FindString(line); m != "" {
+				t.Errorf("%s:%d: %q: a tick's parts are the worker's; drive runtime/worker.Worker instead", rel, i+1, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDiagnosticCodes checks that every code the compiler reports is
 // documented once in docs/diagnostics.md and has a CLI test case, and that
 // the documentation lists no code the compiler cannot report.

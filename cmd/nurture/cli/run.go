@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 type runFlags struct {
@@ -106,13 +109,15 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) record(res tickResult, took time.Duration, err error) {
+func (m *metrics) record(res worker.Result, took time.Duration, err error) {
+	var locked *runtime.LockedError
 	switch {
+	case errors.As(err, &locked):
+		m.ticks.WithLabelValues("skipped").Inc()
+		return
 	case err != nil:
 		m.ticks.WithLabelValues("failed").Inc()
 		return
-	case res.Skipped != "":
-		m.ticks.WithLabelValues("skipped").Inc()
 	default:
 		m.ticks.WithLabelValues("done").Inc()
 	}
@@ -169,7 +174,7 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 		return err
 	}
 	defer es.Close()
-	worker := defaultWorker(f.worker)
+	w := sender.worker(es, defaultWorker(f.worker))
 	m := newMetrics()
 	started := time.Now()
 	if f.listen != "" {
@@ -191,27 +196,28 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 		defer srv.Shutdown(context.Background())
 		log.Info("serving health and metrics", "addr", ln.Addr().String())
 	}
-	log.Info("running", "worker", worker, "every", f.every.String(), "store", es.Dialect(), "sender", f.out.shown())
+	log.Info("running", "worker", w.Name, "every", f.every.String(), "store", es.Dialect(), "sender", f.out.shown())
 	next := time.Now()
 	var lastFull time.Time
 	for {
 		// A tick under way finishes even when asked to stop.
 		t0 := time.Now()
 		full := lastFull.IsZero() || t0.Sub(lastFull) >= f.full
-		res, err := tickOnce(context.WithoutCancel(ctx), es, sender, worker, t0.UTC(), full)
+		res, err := w.Tick(context.WithoutCancel(ctx), t0.UTC(), full)
 		if err == nil && res.Report.Full {
 			lastFull = t0
 		}
 		took := time.Since(t0)
 		m.record(res, took, err)
+		var locked *runtime.LockedError
 		switch {
+		case errors.As(err, &locked):
+			log.Info("tick skipped", "why", lockedLine(locked.Lock))
 		case err != nil:
 			log.Error("tick failed", "err", err.Error(), "took", took.String())
-		case res.Skipped != "":
-			log.Info("tick skipped", "why", res.Skipped)
 		default:
 			attrs := []any{"version", res.Version, "full", res.Report.Full, "looked", res.Report.Looked, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
-				"planned", res.Report.Planned, "deferred", res.Report.Deferred}
+				"planned", res.Report.Planned, "held_back", res.Report.Deferred}
 			if d := res.Delivered; d != nil {
 				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed, "bounced", d.Bounced, "deferred", d.Deferred, "unknown", d.Unknown)
 				if d.Paused != "" {

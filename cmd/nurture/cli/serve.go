@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nurture-dev/nurture/campaigns"
-	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/track"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 type serveFlags struct {
@@ -71,7 +71,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	log := newLogger(stderr)
 	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log}
 	load := func() error {
-		keys, err := trackingKeys(ctx, es)
+		keys, err := worker.TrackingKeys(ctx, es)
 		if err != nil {
 			return err
 		}
@@ -125,25 +125,6 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 			return nil
 		}
 	}
-}
-
-// trackingKeys loads the store's tracking keys, creating the first.
-func trackingKeys(ctx context.Context, st any) (*track.Keys, error) {
-	ks, ok := st.(interface {
-		TrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error)
-	})
-	if !ok {
-		return nil, errors.New("the store holds no tracking keys")
-	}
-	keys, err := ks.TrackingKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	secrets := make([][]byte, len(keys))
-	for i, k := range keys {
-		secrets[i] = k.Secret
-	}
-	return track.NewKeys(secrets...)
 }
 
 type statusWriter struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/nurture-dev/nurture/runtime/sqlite"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 	"github.com/nurture-dev/nurture/runtime/track"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 // tracked is a store with the test programme applied and the welcome
@@ -86,7 +87,7 @@ func newTracked(t *testing.T) *tracked {
 	}
 	t.Cleanup(func() { st.Close() })
 	tr.st = st
-	keys, err := trackingKeys(ctx, st)
+	keys, err := worker.TrackingKeys(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestServeRefusesForgedTokens(t *testing.T) {
 	if o, e, code := run(t, "keys", "rotate", tr.store); code != 0 {
 		t.Fatal(o, e)
 	}
-	keys, err := trackingKeys(context.Background(), tr.st)
+	keys, err := worker.TrackingKeys(context.Background(), tr.st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestServeRefusesForgedTokens(t *testing.T) {
 	if o, e, code := run(t, "keys", "retire", "1", "--force", tr.store); code != 0 {
 		t.Fatal(o, e)
 	}
-	keys, _ = trackingKeys(context.Background(), tr.st)
+	keys, _ = worker.TrackingKeys(context.Background(), tr.st)
 	tr.srv.SetKeys(keys)
 	if resp, _ := tr.do("GET", click, ""); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a link of a retired key: %s", resp.Status)

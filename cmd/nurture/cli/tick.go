@@ -3,20 +3,18 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 type tickFlags struct {
@@ -25,6 +23,8 @@ type tickFlags struct {
 	now    string
 	worker string
 	full   bool
+	// skipIfLocked makes a tick skipped for the lock a success, for cron.
+	skipIfLocked bool
 }
 
 func newTick() *cobra.Command {
@@ -48,7 +48,12 @@ bounce that suppresses it. A connection lost after the message was handed
 over leaves it unknown: it counts as sent and is never sent again
 automatically. Sending pauses while hard bounces or complaints pass
 --max-bounce-rate or --max-complaint-rate. Without --sender, emails stay
-planned for the next tick that has one.`,
+planned for the next tick that has one.
+
+One tick runs at a time per store, under the store's tick lock: a lease
+of 30 seconds renewed while the tick runs, so the lock of a worker that
+was killed frees itself within 30 seconds. A tick that finds the lock
+held says who holds it and exits with status 3 (--skip-if-locked: 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now, err := parseNow(f.now, time.Now())
@@ -72,27 +77,17 @@ planned for the next tick that has one.`,
 	fl.StringVar(&f.now, "now", "", "tick as of this RFC 3339 time instead of now")
 	fl.BoolVar(&f.full, "full", false, "look at every contact, not only those that changed or came due since the last tick")
 	fl.StringVar(&f.worker, "worker", "", "the name the ledger records claims under (default: user@host)")
+	fl.BoolVar(&f.skipIfLocked, "skip-if-locked", false, "exit 0, not 3, when another worker holds the tick lock (for cron)")
 	return cmd
 }
 
-// engineStore is the store with the engine's and the ledger's methods;
-// both adapters have them.
-type engineStore interface {
-	runtime.Store
-	engine.Store
-	engine.Ledger
-	engine.HandoffStore
-	LastTick(ctx context.Context) (at, started time.Time, version int64, err error)
-	RecordTick(ctx context.Context, at, started time.Time, worker string, version int64, report string) error
-	Clock() time.Time
-}
-
-func openEngineStore(ctx context.Context, spec string) (engineStore, error) {
+// openEngineStore opens a store that can run the tick: both adapters can.
+func openEngineStore(ctx context.Context, spec string) (worker.Store, error) {
 	st, err := openStore(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	es, ok := st.(engineStore)
+	es, ok := st.(worker.Store)
 	if !ok {
 		st.Close()
 		return nil, fmt.Errorf("the %s store cannot run the engine", st.Dialect())
@@ -100,87 +95,25 @@ func openEngineStore(ctx context.Context, spec string) (engineStore, error) {
 	return es, nil
 }
 
-// tickResult is what one tick did.
-type tickResult struct {
-	Version   int64             `json:"version"`
-	At        time.Time         `json:"at"`
-	Report    engine.Report     `json:"report"`
-	Delivered *engine.Delivered `json:"delivered,omitempty"`
-	// Hand-offs delivered to sales, and failed for good.
-	HandedOff      int `json:"handed_off"`
-	HandoffsFailed int `json:"handoffs_failed"`
-	// Skipped says why the tick did nothing: another worker held the
-	// tick lock.
-	Skipped string `json:"skipped,omitempty"`
+// tickOnce runs one tick of the applied version at now through the
+// worker, delivering with out when there is one. Another worker holding
+// the tick lock is a *runtime.LockedError.
+func tickOnce(ctx context.Context, es worker.Store, out *delivery, name string, now time.Time, full bool) (worker.Result, error) {
+	return out.worker(es, name).Tick(ctx, now, full)
 }
 
-const tickLockTTL = 10 * time.Minute
-
-// tickOnce runs the applied version once at now under the store's tick
-// lock, so that workers sharing a store never decide the same thing
-// twice, and delivers what is planned when there is a sender.
-func tickOnce(ctx context.Context, es engineStore, out *delivery, worker string, now time.Time, full bool) (tickResult, error) {
-	res := tickResult{At: now}
-	v, err := es.Applied(ctx)
-	if err != nil {
-		return res, err
+// worker is the tick's worker on es, delivering through d (nil: none).
+func (d *delivery) worker(es worker.Store, name string) *worker.Worker {
+	w := &worker.Worker{Store: es, Name: name}
+	if d != nil {
+		w.Sender, w.TrackingURL, w.Breaker, w.Log = d.sender, d.trackingURL, d.breaker, d.log
 	}
-	if v == nil {
-		return res, fmt.Errorf("nothing is applied to this store: nurture apply DIR installs a programme first")
-	}
-	res.Version = v.Serial
-	prog := new(campaigns.Program)
-	if err := json.Unmarshal(v.Program, prog); err != nil {
-		return res, fmt.Errorf("reading applied version %d: %w", v.Serial, err)
-	}
-	lock, err := es.AcquireLock(ctx, runtime.Lock{Name: "tick", Holder: worker, Operation: "tick"}, tickLockTTL)
-	var locked *runtime.LockedError
-	if errors.As(err, &locked) {
-		res.Skipped = fmt.Sprintf("%s is ticking (lock %s)", locked.Lock.Holder, locked.Lock.ID)
-		return res, nil
-	}
-	if err != nil {
-		return res, err
-	}
-	// Released even when ctx is cancelled: the work under it is done.
-	defer es.ReleaseLock(context.WithoutCancel(ctx), lock.Name, lock.ID)
-	started := es.Clock()
-	since, changedSince, last, err := es.LastTick(ctx)
-	if err != nil {
-		return res, err
-	}
-	if since.IsZero() && !v.AppliedAt.After(now) {
-		since = v.AppliedAt // a first tick does not act on old events
-	}
-	// The first tick of a version looks at every contact: the programme
-	// it judges them by is new.
-	full = full || last != v.Serial
-	eng := &engine.Engine{Store: es, Program: prog, Version: v.Serial, Since: since, ChangedSince: changedSince, Full: full}
-	if res.Report, err = eng.Tick(ctx, now); err != nil {
-		return res, err
-	}
-	var sender engine.Sender
-	if out != nil {
-		if out.trackingURL != "" {
-			prog.Sender.TrackingURL = out.trackingURL
-		}
-		sender = out.sender
-		if eng.Keys, err = trackingKeys(ctx, es); err != nil {
-			return res, err
-		}
-		eng.Breaker, eng.Log = out.breaker, out.log
-		d, err := eng.Deliver(ctx, es, sender, worker, now)
-		if err != nil {
-			return res, err
-		}
-		res.Delivered = &d
-	}
-	if res.HandedOff, res.HandoffsFailed, err = eng.Handoffs(ctx, es, &http.Client{Timeout: 20 * time.Second}, sender, now); err != nil {
-		return res, err
-	}
-	b, _ := json.Marshal(res)
-	return res, es.RecordTick(ctx, now, started, worker, v.Serial, string(b))
+	return w
 }
+
+// exitLocked is the exit status of a tick skipped because another worker
+// holds the tick lock: a cron job or CI sees that nothing ran.
+const exitLocked = 3
 
 func defaultWorker(flag string) string {
 	host, _ := os.Hostname()
@@ -194,12 +127,16 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 	}
 	defer es.Close()
 	res, err := tickOnce(ctx, es, sender, defaultWorker(f.worker), now, f.full)
+	var locked *runtime.LockedError
+	if errors.As(err, &locked) {
+		fmt.Fprintf(stdout, "Tick skipped: %s.\n", lockedLine(locked.Lock))
+		if f.skipIfLocked {
+			return nil
+		}
+		return exitError(exitLocked)
+	}
 	if err != nil {
 		return err
-	}
-	if res.Skipped != "" {
-		fmt.Fprintf(stdout, "Tick skipped: %s.\n", res.Skipped)
-		return nil
 	}
 	r := res.Report
 	fmt.Fprintf(stdout, "Tick at %s, applied version %d: %d scores, %d decisions.\n", now.Format(time.RFC3339), res.Version, r.Scored, r.Steps)
@@ -270,4 +207,14 @@ func counts(m map[string]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// lockedLine says who holds a lock and until when, as "ann@host has held
+// the tick lock since 10:00:00 UTC (lease to 10:00:30 UTC, lock 1f2e…)".
+func lockedLine(l runtime.Lock) string {
+	if l.ID == "" {
+		return l.Holder + " holds the " + l.Name + " lock"
+	}
+	return fmt.Sprintf("%s has held the %s lock since %s (lease to %s, lock %s)", l.Holder, l.Name,
+		l.Created.UTC().Format("2006-01-02 15:04:05 MST"), l.Expires.UTC().Format("15:04:05 MST"), l.ID)
 }

@@ -1,0 +1,243 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/sqlstore"
+	"github.com/nurture-dev/nurture/runtime/worker"
+)
+
+// Monday 23 November 2026, 10:00 in New York.
+var monday = time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+
+func TestSince(t *testing.T) {
+	applied := monday.Add(-time.Hour)
+	for _, c := range []struct {
+		name               string
+		last, applied, now time.Time
+		want               time.Time
+	}{
+		{"a later tick counts events since the last one", monday.Add(-5 * time.Minute), applied, monday, monday.Add(-5 * time.Minute)},
+		{"the first tick counts events since the apply", time.Time{}, applied, monday, applied},
+		{"a first tick dated before the apply acts on no old event", time.Time{}, monday.AddDate(0, 0, 11), monday, monday},
+		{"a version with no apply time acts on no old event", time.Time{}, time.Time{}, monday, monday},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := worker.Since(c.last, c.applied, c.now); !got.Equal(c.want) {
+				t.Errorf("Since(%s, %s, %s) = %s; want %s", c.last, c.applied, c.now, got, c.want)
+			}
+		})
+	}
+}
+
+// store is a SQLite store with the engine tests' base programme and one
+// more sequence entered by an event, applied at appliedAt; its clock is
+// *clock.
+func store(t *testing.T, appliedAt time.Time, clock *time.Time) (*sqlstore.Store, *campaigns.Program) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "nurture.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.Now = func() time.Time { return *clock }
+	b, err := os.ReadFile("../engine/testdata/base.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := new(campaigns.Program)
+	if err := json.Unmarshal(b, p); err != nil {
+		t.Fatal(err)
+	}
+	welcome := p.Sequences["welcome"]
+	p.Sequences["demo_followup"] = &campaigns.Sequence{
+		Entry:    campaigns.Entry{Event: &campaigns.EventCondition{Name: "demo_requested"}},
+		Reentry:  campaigns.Reentry{Policy: campaigns.ReentryNever},
+		Priority: 50, TransactionalReason: "the contact asked for a demo",
+		Steps: []campaigns.Step{welcome.Steps[0]},
+		UTM:   welcome.UTM,
+	}
+	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := campaigns.Canonical(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, runtime.Version{Hash: p.Hash(), AppliedAt: appliedAt, AppliedBy: "test", Program: prog}, campaigns.PlanBase{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return st, p
+}
+
+func contact(t *testing.T, st *sqlstore.Store, p *campaigns.Program, email string, signedUp time.Time) {
+	t.Helper()
+	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp}}
+	if _, err := st.UpsertContacts(context.Background(), &p.Contact, []runtime.ContactRecord{r}, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A programme applied today to a store of old history, ticked as of a day
+// in that history, acts on none of it as if it were new: the demo a
+// contact asked for before the tick enrolls it in no follow-up, while one
+// asked for after the first tick does.
+func TestFirstTickActsOnNoOldEvent(t *testing.T) {
+	ctx := context.Background()
+	clock := monday.AddDate(0, 0, 11) // the day the programme is applied
+	st, p := store(t, clock, &clock)
+	contact(t, st, p, "old@acme.example", monday.AddDate(0, -5, 0))
+	contact(t, st, p, "new@acme.example", monday.AddDate(0, -5, 0))
+	if _, err := st.RecordEvents(ctx, []runtime.Event{{ID: "d1", Email: "old@acme.example", Name: "demo_requested", At: monday.AddDate(0, -4, 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker.Worker{Store: st, Name: "test"}
+	res, err := w.Tick(ctx, monday, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := res.Report.Enrolled["demo_followup"]; n != 0 {
+		t.Errorf("the first tick enrolled %d in demo_followup from a demo asked for months ago; want 0", n)
+	}
+	if _, err := st.RecordEvents(ctx, []runtime.Event{{ID: "d2", Email: "new@acme.example", Name: "demo_requested", At: monday.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = w.Tick(ctx, monday.Add(5*time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := res.Report.Enrolled["demo_followup"]; n != 1 {
+		t.Errorf("the tick after a new demo request enrolled %d in demo_followup; want 1", n)
+	}
+}
+
+// slowStore holds the engine's first read until released or until the
+// tick's context ends, so that a test can act while a tick holds the
+// lock.
+type slowStore struct {
+	engine.Store
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowStore) Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error) {
+	s.once.Do(func() { close(s.started) })
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return s.Store.Rescore(ctx, prog, ids, now)
+}
+
+func slow(w *worker.Worker) *slowStore {
+	s := &slowStore{started: make(chan struct{}), release: make(chan struct{})}
+	w.Configure = func(e *engine.Engine) {
+		s.Store = e.Store
+		e.Store = s
+	}
+	return s
+}
+
+// While a tick runs, its lease is renewed past its length and another
+// worker is told who holds the lock; once it ends, the lock is free.
+func TestLockHeldAndRenewed(t *testing.T) {
+	ctx := context.Background()
+	clock := monday
+	st, p := store(t, monday, &clock)
+	contact(t, st, p, "ann@acme.example", monday.Add(-time.Hour))
+	// The store's clock runs in real time here: leases expire.
+	start := time.Now()
+	st.Now = func() time.Time { return monday.Add(time.Since(start)) }
+	lease := 300 * time.Millisecond
+	a := &worker.Worker{Store: st, Name: "ann@host", Lease: lease}
+	hold := slow(a)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Tick(ctx, monday, false)
+		done <- err
+	}()
+	<-hold.started
+	// Three leases on, a's tick still holds the lock.
+	time.Sleep(3 * lease)
+	b := &worker.Worker{Store: st, Name: "bob@host", Lease: lease}
+	_, err := b.Tick(ctx, monday, false)
+	var locked *runtime.LockedError
+	if !errors.As(err, &locked) || locked.Lock.Holder != "ann@host" || locked.Lock.Name != worker.LockName {
+		t.Fatalf("a second worker's tick during the first = %v; want the tick lock held by ann@host", err)
+	}
+	close(hold.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the first tick: %v", err)
+	}
+	if _, err := b.Tick(ctx, monday.Add(time.Minute), false); err != nil {
+		t.Errorf("a tick after the first ended: %v; want the lock free", err)
+	}
+}
+
+// A worker killed mid-tick never releases its lock: the lease frees it,
+// so the next tick runs after one lease, not ten minutes.
+func TestKilledWorkersLockFreesItself(t *testing.T) {
+	ctx := context.Background()
+	clock := monday
+	st, _ := store(t, monday, &clock)
+	if _, err := st.AcquireLock(ctx, runtime.Lock{Name: worker.LockName, Holder: "killed@host", Operation: "tick"}, worker.DefaultLease); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker.Worker{Store: st, Name: "next@host"}
+	var locked *runtime.LockedError
+	if _, err := w.Tick(ctx, monday, false); !errors.As(err, &locked) || locked.Lock.Holder != "killed@host" {
+		t.Fatalf("a tick within the dead worker's lease = %v; want the lock held by killed@host", err)
+	}
+	clock = clock.Add(worker.DefaultLease + time.Second)
+	if _, err := w.Tick(ctx, clock, false); err != nil {
+		t.Fatalf("a tick after the dead worker's lease: %v", err)
+	}
+}
+
+// A worker whose lease was taken over (it stalled past it, or an operator
+// removed the lock) stops deciding, and says why.
+func TestLostLeaseStopsTheTick(t *testing.T) {
+	ctx := context.Background()
+	clock := monday
+	st, p := store(t, monday, &clock)
+	contact(t, st, p, "ann@acme.example", monday.Add(-time.Hour))
+	a := &worker.Worker{Store: st, Name: "ann@host", Lease: 150 * time.Millisecond}
+	hold := slow(a)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Tick(ctx, monday, false)
+		done <- err
+	}()
+	<-hold.started
+	// An operator removes the lock, as nurture state unlock does.
+	var id string
+	if err := st.DB().QueryRow(`SELECT id FROM locks WHERE name = 'tick'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.ForceUnlock(ctx, id); err != nil || !ok {
+		t.Fatalf("ForceUnlock = %v, %v", ok, err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "lost the tick lock") {
+			t.Errorf("the tick whose lock was removed = %v; want it stopped for losing the lock", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tick went on after losing its lock")
+	}
+}
