@@ -3,7 +3,7 @@ package campaigns
 import "time"
 
 // PlanFormatVersion is the version of a Plan's JSON encoding.
-const PlanFormatVersion = 1
+const PlanFormatVersion = 2
 
 // What a change does to an object or a part of one.
 const (
@@ -33,6 +33,8 @@ type Plan struct {
 	Changes    []Change    `json:"changes"`
 	Migrations []Migration `json:"migrations,omitempty"`
 	Impact     *Impact     `json:"impact,omitempty"`
+	// Next is what the first tick after the apply would do.
+	Next *NextTick `json:"next_tick,omitempty"`
 	// Program is the programme to apply. A saved plan carries it so that
 	// applying the plan applies exactly what was reviewed.
 	Program *Program `json:"programme,omitempty"`
@@ -103,7 +105,6 @@ type Impact struct {
 	At       time.Time       `json:"at"`
 	Contacts int             `json:"contacts"`
 	Segments []SegmentImpact `json:"segments,omitempty"`
-	Entries  []EntryImpact   `json:"entries,omitempty"`
 	Steps    []StepImpact    `json:"steps,omitempty"`
 	Scores   []ScoreImpact   `json:"scores,omitempty"`
 }
@@ -142,16 +143,6 @@ type SegmentImpact struct {
 	Leave    []string `json:"leave_sample,omitempty"`
 }
 
-// EntryImpact counts the contacts a sequence's changed entry segment
-// admits that are not in it yet: the enrollments the next tick would
-// create, before caps and priorities.
-type EntryImpact struct {
-	Sequence string   `json:"sequence"`
-	Segment  string   `json:"segment"`
-	Contacts int      `json:"contacts"`
-	Sample   []string `json:"sample,omitempty"`
-}
-
 // StepImpact counts the contacts now in a step that the plan changes,
 // renames or removes, and says what happens to them.
 type StepImpact struct {
@@ -160,4 +151,35 @@ type StepImpact struct {
 	Contacts int    `json:"contacts"`
 	// Then is what becomes of them: "stay", "move to X", "exit: reason".
 	Then string `json:"then"`
+}
+
+// NextTick is what the first tick after the apply would do: the worker's
+// own decisions, made on the store's data in a rehearsal that is rolled
+// back, after every exit rule, cap, priority and suppression.
+type NextTick struct {
+	// At is the moment the tick was rehearsed for.
+	At time.Time `json:"at"`
+	// Error says why the rehearsal failed, when it did; the rest is
+	// then empty. A plan is still made: the apply will meet the same
+	// cause, and the reviewer should know it first.
+	Error string `json:"error,omitempty"`
+	// Entered counts the contacts entering each sequence.
+	Entered map[string]int `json:"entered,omitempty"`
+	// Exited counts the enrollments ending, by reason.
+	Exited map[string]int `json:"exited,omitempty"`
+	// Emails are the emails the tick would plan, by sequence and email.
+	Emails []EmailCount `json:"emails,omitempty"`
+	// HeldBack counts the sends a limit holds back, by the limit that
+	// frees them last (cadence_caps, sequence_cap, account_cap,
+	// preferences, sending_window).
+	HeldBack map[string]int `json:"held_back,omitempty"`
+	// Handoffs counts the leads handed to sales, by hand-off.
+	Handoffs map[string]int `json:"handoffs,omitempty"`
+}
+
+// EmailCount is how many contacts one email of a sequence goes to.
+type EmailCount struct {
+	Sequence string `json:"sequence"`
+	Email    string `json:"email"`
+	Contacts int    `json:"contacts"`
 }

@@ -1,9 +1,11 @@
 package compiler
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -116,6 +118,7 @@ func RenderText(w io.Writer, p *campaigns.Plan, colour bool) error {
 		tw.Flush()
 	}
 	writeImpact(b, p)
+	writeNext(b, p.Next)
 	fmt.Fprintf(b, "\n%s\n", SummaryLine(p))
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -130,7 +133,7 @@ func migrationThen(m campaigns.Migration) string {
 
 func writeImpact(b *strings.Builder, p *campaigns.Plan) {
 	imp := p.Impact
-	if imp == nil || (len(imp.Segments) == 0 && len(imp.Entries) == 0 && len(imp.Steps) == 0 && len(imp.Scores) == 0) {
+	if imp == nil || (len(imp.Segments) == 0 && len(imp.Steps) == 0 && len(imp.Scores) == 0) {
 		return
 	}
 	fmt.Fprintf(b, "\nAudience impact, %d contacts at %s:\n", imp.Contacts, imp.At.UTC().Format("2006-01-02 15:04 MST"))
@@ -168,18 +171,6 @@ func writeImpact(b *strings.Builder, p *campaigns.Plan) {
 		if len(sc.Sample) > 0 {
 			fmt.Fprintf(b, "  e.g. %s\n", strings.Join(sc.Sample, ", "))
 		}
-	}
-	if len(imp.Entries) > 0 {
-		fmt.Fprintf(b, "\nEnrollments the next tick would create, before caps and priorities:\n")
-		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-		for _, e := range imp.Entries {
-			sample := ""
-			if len(e.Sample) > 0 {
-				sample = "e.g. " + strings.Join(e.Sample, ", ")
-			}
-			fmt.Fprintf(tw, "  %s\t+%d\tfrom %s\t%s\n", e.Sequence, e.Contacts, e.Segment, sample)
-		}
-		tw.Flush()
 	}
 	if len(imp.Steps) > 0 {
 		fmt.Fprintf(b, "\nContacts now in changed steps:\n")
@@ -242,12 +233,6 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 				fmt.Fprintf(b, "\nFor example %s.\n", mdEscape(strings.Join(sc.Sample, ", ")))
 			}
 		}
-		if len(imp.Entries) > 0 {
-			fmt.Fprintf(b, "\n#### Enrollments the next tick would create\n\nBefore caps and priorities.\n\n| sequence | from segment | contacts | e.g. |\n|---|---|--:|---|\n")
-			for _, e := range imp.Entries {
-				fmt.Fprintf(b, "| `%s` | `%s` | +%d | %s |\n", e.Sequence, e.Segment, e.Contacts, mdEscape(strings.Join(e.Sample, ", ")))
-			}
-		}
 		if len(imp.Steps) > 0 {
 			fmt.Fprintf(b, "\n#### Contacts now in changed steps\n\n| sequence | step | contacts | then |\n|---|---|--:|---|\n")
 			for _, s := range imp.Steps {
@@ -255,6 +240,7 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 			}
 		}
 	}
+	writeNextMarkdown(b, p.Next)
 	if len(p.Migrations) > 0 {
 		fmt.Fprintf(b, "\n#### Contacts in renamed or removed steps\n\n| sequence | step | then |\n|---|---|---|\n")
 		for _, m := range p.Migrations {
@@ -447,4 +433,89 @@ func Mermaid(seq *campaigns.Sequence, c campaigns.Change) string {
 // mermaidText makes text safe inside a quoted Mermaid label.
 func mermaidText(s string) string {
 	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "|", "#124;").Replace(s)
+}
+
+// writeNext writes what the first tick after the apply would do.
+func writeNext(b *strings.Builder, n *campaigns.NextTick) {
+	if n == nil {
+		return
+	}
+	if n.Error != "" {
+		fmt.Fprintf(b, "\nThe next tick could not be rehearsed at %s: %s\n", n.At.UTC().Format(time.RFC3339), n.Error)
+		return
+	}
+	fmt.Fprintf(b, "\nThe next tick, rehearsed on the store at %s and rolled back:\n", n.At.UTC().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  enter\t%s\n", or(countList(n.Entered), "no one"))
+	fmt.Fprintf(tw, "  leave\t%s\n", or(countList(n.Exited), "no one"))
+	fmt.Fprintf(tw, "  emails\t%s\n", nextEmails(n))
+	if len(n.Handoffs) > 0 {
+		fmt.Fprintf(tw, "  to sales\t%s\n", countList(n.Handoffs))
+	}
+	tw.Flush()
+	if len(n.Emails) > 0 {
+		tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		for _, e := range n.Emails {
+			fmt.Fprintf(tw, "    %s\t%s\t%d\t\n", e.Sequence, e.Email, e.Contacts)
+		}
+		tw.Flush()
+	}
+}
+
+func writeNextMarkdown(b *strings.Builder, n *campaigns.NextTick) {
+	if n == nil {
+		return
+	}
+	if n.Error != "" {
+		fmt.Fprintf(b, "\n#### The next tick\n\n> [!WARNING]\n> It could not be rehearsed at %s: %s\n", n.At.UTC().Format(time.RFC3339), mdEscape(n.Error))
+		return
+	}
+	fmt.Fprintf(b, "\n#### The next tick\n\nRehearsed on the store at %s and rolled back: the worker's own decisions, after exit rules, caps, priorities and suppressions.\n\n", n.At.UTC().Format(time.RFC3339))
+	fmt.Fprintf(b, "- enter: %s\n- leave: %s\n- emails: %s\n", mdEscape(or(countList(n.Entered), "no one")), mdEscape(or(countList(n.Exited), "no one")), mdEscape(nextEmails(n)))
+	if len(n.Handoffs) > 0 {
+		fmt.Fprintf(b, "- to sales: %s\n", mdEscape(countList(n.Handoffs)))
+	}
+	if len(n.Emails) > 0 {
+		fmt.Fprintf(b, "\n| sequence | email | contacts |\n|---|---|--:|\n")
+		for _, e := range n.Emails {
+			fmt.Fprintf(b, "| `%s` | `%s` | %d |\n", e.Sequence, e.Email, e.Contacts)
+		}
+	}
+}
+
+// nextEmails is "172 planned, 41 held back (30 by the sending window, 11
+// by the cadence caps)".
+func nextEmails(n *campaigns.NextTick) string {
+	planned := 0
+	for _, e := range n.Emails {
+		planned += e.Contacts
+	}
+	line := fmt.Sprintf("%d planned", planned)
+	if held := n.HeldBack; len(held) > 0 {
+		total := 0
+		for _, k := range held {
+			total += k
+		}
+		by := map[string]int{}
+		for k, c := range held {
+			by["by the "+strings.ReplaceAll(k, "_", " ")] = c
+		}
+		line += fmt.Sprintf(", %d held back (%s)", total, countList(by))
+	}
+	return line
+}
+
+// countList writes counts by name as "62 nurture_leaders, 18
+// pricing_intent", largest first.
+func countList(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
 }

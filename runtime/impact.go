@@ -12,8 +12,7 @@ import (
 
 // Impact counts in the store what a plan from old (nil: nothing applied)
 // to new does to contacts: the sizes of the segments whose meaning
-// changes, before and after, with who enters and leaves; the enrollments
-// a changed entry lets in; and what becomes of contacts in changed,
+// changes, before and after, with who enters and leaves; and what becomes of contacts in changed,
 // renamed or removed steps. Its cost grows with the changed objects, not
 // with the unchanged ones: an unchanged segment is never counted.
 func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes []campaigns.Change, ms []campaigns.Migration, at Clock, sample int) (*campaigns.Impact, error) {
@@ -73,25 +72,6 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 		preds = append(preds, a, b, campaigns.All(b, campaigns.Not(a)), campaigns.All(a, campaigns.Not(b)))
 		samples = append(samples, sampled{campaigns.All(b, campaigns.Not(a)), &si.Entering, &si.Enter}, sampled{campaigns.All(a, campaigns.Not(b)), &si.Leaving, &si.Leave})
 	}
-	var entries []*campaigns.EntryImpact
-	for _, name := range sortedNames(new.Sequences) {
-		seq := new.Sequences[name]
-		if seq.Entry.Segment == "" {
-			continue
-		}
-		prev := old.Sequences[name]
-		if prev != nil && prev.Entry.Segment == seq.Entry.Segment && !changedSeg[seq.Entry.Segment] &&
-			prev.Reentry == seq.Reentry {
-			continue
-		}
-		p, _ := meaning(new, seq.Entry.Segment)
-		// Not in it now, nor ever when it admits no one twice.
-		in := campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: seq.Reentry.Policy != campaigns.ReentryNever}}
-		e := &campaigns.EntryImpact{Sequence: name, Segment: seq.Entry.Segment}
-		entries = append(entries, e)
-		preds = append(preds, campaigns.All(p, campaigns.Not(in)))
-		samples = append(samples, sampled{campaigns.All(p, campaigns.Not(in)), &e.Contacts, &e.Sample})
-	}
 	counts, err := s.Counts(ctx, new, preds, now)
 	if err != nil {
 		return nil, fmt.Errorf("counting the changed segments: %w", err)
@@ -99,9 +79,6 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 	for i, si := range segs {
 		c := counts[4*i:]
 		si.Before, si.After, si.Entering, si.Leaving = c[0], c[1], c[2], c[3]
-	}
-	for i, e := range entries {
-		e.Contacts = counts[4*len(segs)+i]
 	}
 	for _, sm := range samples {
 		if *sm.n == 0 || sample == 0 {
@@ -116,12 +93,6 @@ func Impact(ctx context.Context, s Store, old, new *campaigns.Program, changes [
 	for _, si := range segs {
 		imp.Segments = append(imp.Segments, *si)
 	}
-	for _, e := range entries {
-		if e.Contacts > 0 || old.Sequences[e.Sequence] == nil {
-			imp.Entries = append(imp.Entries, *e)
-		}
-	}
-
 	handoffs := handoffThresholds(new)
 	for _, name := range unionKeys(old.Scoring, new.Scoring) {
 		a, b := old.Scoring[name], new.Scoring[name]

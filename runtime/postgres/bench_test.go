@@ -84,7 +84,7 @@ func BenchmarkBareInsert(b *testing.B) {
 // synced to p; drop removes the schema.
 func emptyStore(b *testing.B, d sqlstore.Dialect, p *campaigns.Program) (s *sqlstore.Store, drop func()) {
 	u, drop := newSchema(b)
-	db, err := connect(context.Background(), u)
+	db, _, err := connect(context.Background(), u)
 	if err != nil {
 		b.Fatal(err)
 	}

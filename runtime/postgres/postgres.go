@@ -13,6 +13,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -71,6 +72,7 @@ func Dialect() sqlstore.Dialect {
 		LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 		SkipLocked:     " FOR UPDATE SKIP LOCKED",
 		LockApply:      fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock+1),
+		BeginRehearsal: "BEGIN",
 		BulkInsert:     copyRows,
 	}
 }
@@ -137,7 +139,7 @@ func copyRows(ctx context.Context, conn *sql.Conn, table string, cols []string, 
 //
 // Connections run with the sessionSettings unless the URL sets them.
 func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
-	db, err := connect(ctx, url)
+	db, c, err := connect(ctx, url)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +148,7 @@ func Open(ctx context.Context, url string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.Connector = c
 	return s, nil
 }
 
@@ -165,23 +168,24 @@ var sessionSettings = map[string]string{
 }
 
 // connect opens a database/sql pool over pgx with the store's session
-// settings.
-func connect(ctx context.Context, url string) (*sql.DB, error) {
+// settings, and returns the connector it draws from.
+func connect(ctx context.Context, url string) (*sql.DB, driver.Connector, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("the PostgreSQL URL: %w", err)
+		return nil, nil, fmt.Errorf("the PostgreSQL URL: %w", err)
 	}
 	for k, v := range sessionSettings {
 		if _, ok := cfg.RuntimeParams[k]; !ok {
 			cfg.RuntimeParams[k] = v
 		}
 	}
-	db := stdlib.OpenDB(*cfg)
+	c := stdlib.GetConnector(*cfg)
+	db := sql.OpenDB(c)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+		return nil, nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
-	return db, nil
+	return db, c, nil
 }
 
 // The PostgreSQL store runs every command, the tick included.

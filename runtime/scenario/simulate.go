@@ -36,6 +36,9 @@ type SimOptions struct {
 	Events   *ingest.EventReader
 	// ContactRejects and EventRejects receive every row that was not
 	// stored, by the reader or the store; an error from them stops the run.
+	// Observe, when set, is told of every decision too, as the report's
+	// tally is (see engine.Trace).
+	Observe        func(engine.Trace)
 	ContactRejects func(*ingest.Reject) error
 	EventRejects   func(*ingest.Reject) error
 }
@@ -213,7 +216,11 @@ func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	w, err := Open(ctx, dir, opt.Program, start, t.observe)
+	observe := t.observe
+	if opt.Observe != nil {
+		observe = func(tr engine.Trace) { t.observe(tr); opt.Observe(tr) }
+	}
+	w, err := Open(ctx, dir, opt.Program, start, observe)
 	if err != nil {
 		return nil, err
 	}

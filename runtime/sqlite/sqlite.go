@@ -44,10 +44,11 @@ func Dialect() sqlstore.Dialect {
 		Prop: func(key, typ string) string {
 			return "json_extract(e.props, '$." + key + "')"
 		},
-		IntTimes: true,
-		Least:    "MIN",
-		Greatest: "MAX",
-		Pow:      "pow",
+		IntTimes:       true,
+		BeginRehearsal: "BEGIN IMMEDIATE",
+		Least:          "MIN",
+		Greatest:       "MAX",
+		Pow:            "pow",
 		AgeSeconds: func(param, col string) string {
 			return "((" + param + " - " + col + ") / 1000.0)"
 		},
@@ -71,7 +72,8 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	// Writers take the lock when they begin, so two writers queue on
 	// busy_timeout instead of failing to upgrade a read lock.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +86,18 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
+	s.Connector = connector{db.Driver(), dsn}
 	return s, nil
 }
+
+// connector opens connections to the store's file with its settings.
+type connector struct {
+	d   driver.Driver
+	dsn string
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return c.d.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                        { return c.d }
 
 var patterns sync.Map // string → *regexp.Regexp
 

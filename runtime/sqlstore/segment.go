@@ -332,7 +332,9 @@ func (b *builder) event(ev *campaigns.EventCondition) (string, error) {
 	if ev.MinCount == 0 && ev.MaxCount == nil {
 		return "1 = 1", nil // any number of events, none included
 	}
-	q := "SELECT e.contact_id FROM events e WHERE e.name = " + b.arg(ev.Name)
+	// Events up to now: a tick dated before some of the store's events
+	// (a replay, a plan for a past moment) must not act on its future.
+	q := "SELECT e.contact_id FROM events e WHERE e.name = " + b.arg(ev.Name) + " AND e.at <= " + b.arg(b.s.t(b.now))
 	if ev.Within > 0 {
 		q += " AND e.at >= " + b.arg(b.s.t(b.now.Add(-ev.Within.Std())))
 	}

@@ -12,6 +12,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -86,6 +87,11 @@ type Dialect struct {
 	// upsert's transaction is open on conn, and BulkInsert must write
 	// inside it (through conn.Raw) so that the batch stays all or nothing.
 	BulkInsert func(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error
+	// BeginRehearsal opens the transaction of a rehearsal (see
+	// Store.Rehearse). SQLite's takes the write lock at once, so that
+	// the rehearsal queues behind a writer rather than failing to
+	// upgrade its read lock midway.
+	BeginRehearsal string
 }
 
 // Store is a runtime.Store over database/sql.
@@ -94,6 +100,9 @@ type Store struct {
 	d  Dialect
 	// Now is the clock for created_at, updated_at and recorded_at.
 	Now func() time.Time
+	// Connector makes connections of the store's own, apart from its
+	// pool: a rehearsal needs one. The adapters set it.
+	Connector driver.Connector
 
 	mu    sync.Mutex
 	attrs map[string]string // attribute name → type, as the store has them

@@ -81,6 +81,9 @@ type Worker struct {
 
 	prog   *campaigns.Program
 	serial int64
+	// rehearsal runs on a store whose writes are rolled back (Predict):
+	// it takes no lock, since nothing it decides is kept.
+	rehearsal bool
 }
 
 // Result is what one tick did.
@@ -119,9 +122,11 @@ func (w *Worker) Tick(ctx context.Context, now time.Time, full bool) (Result, er
 	if err != nil {
 		return res, err
 	}
-	ctx, unlock, err := w.lock(ctx)
-	if err != nil {
-		return res, err
+	unlock := func() {}
+	if !w.rehearsal {
+		if ctx, unlock, err = w.lock(ctx); err != nil {
+			return res, err
+		}
 	}
 	defer unlock()
 	res, err = w.tick(ctx, res, v, prog, now, full)
@@ -164,12 +169,16 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 			return res, err
 		}
 	}
-	hc := w.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 20 * time.Second}
-	}
-	if res.HandedOff, res.HandoffsFailed, err = eng.Handoffs(ctx, w.Store, hc, w.Sender, now); err != nil {
-		return res, err
+	// A rehearsal tells no CRM: its hand-offs are rolled back with the
+	// rest.
+	if !w.rehearsal {
+		hc := w.HTTP
+		if hc == nil {
+			hc = &http.Client{Timeout: 20 * time.Second}
+		}
+		if res.HandedOff, res.HandoffsFailed, err = eng.Handoffs(ctx, w.Store, hc, w.Sender, now); err != nil {
+			return res, err
+		}
 	}
 	b, err := json.Marshal(res)
 	if err != nil {

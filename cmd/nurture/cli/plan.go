@@ -20,6 +20,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 // planFlags are shared by plan and apply.
@@ -171,6 +172,16 @@ func makePlan(ctx context.Context, st runtime.Store, prog *campaigns.Program, di
 	if len(changes) > 0 {
 		if p.Impact, err = runtime.Impact(ctx, st, old, prog, changes, ms, func() time.Time { return now }, sample); err != nil {
 			return nil, fmt.Errorf("counting the audience impact: %w", err)
+		}
+		if r, ok := st.(worker.Rehearser); ok {
+			body, err := campaigns.Canonical(prog)
+			if err != nil {
+				return nil, err
+			}
+			v := &runtime.Version{Hash: p.Hash, AppliedAt: now, AppliedBy: "plan", Program: body}
+			if p.Next, err = worker.Predict(ctx, r, v, base, ms, prog, now); err != nil {
+				p.Next = &campaigns.NextTick{At: now.UTC(), Error: err.Error()}
+			}
 		}
 	}
 	return p, nil
