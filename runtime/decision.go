@@ -118,6 +118,39 @@ const (
 	SendCancelled = "cancelled"
 )
 
+// States of a hand-off to sales.
+const (
+	HandoffPending = "pending"
+	HandoffDone    = "done"
+	HandoffFailed  = "failed"
+)
+
+// HandoffRecord is one hand-off to sales and how its delivery went.
+type HandoffRecord struct {
+	ID        int64     `json:"id"`
+	Contact   int64     `json:"contact"`
+	Email     string    `json:"email"`
+	Handoff   string    `json:"handoff"`
+	Reason    string    `json:"reason"`
+	Sequence  string    `json:"sequence,omitempty"`
+	Status    string    `json:"status"`
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"created_at"`
+	// NextAt is when a pending hand-off is tried next; DoneAt when it was
+	// delivered or failed for good.
+	NextAt    time.Time `json:"next_at,omitzero"`
+	DoneAt    time.Time `json:"done_at,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// HandoffFilter picks hand-offs: of one contact, in one state, the
+// newest first up to Limit (0: all).
+type HandoffFilter struct {
+	Contact int64
+	Status  string
+	Limit   int
+}
+
 // PendingHandoff is a hand-off to sales waiting to be delivered.
 type PendingHandoff struct {
 	ID        int64

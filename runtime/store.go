@@ -94,6 +94,14 @@ type Store interface {
 	// rule by rule.
 	ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (Breakdown, error)
 
+	// Handoffs lists hand-offs to sales, newest first, as f picks them.
+	Handoffs(ctx context.Context, f HandoffFilter) ([]HandoffRecord, error)
+
+	// RetryHandoffs makes failed hand-offs pending again, due at now with
+	// a fresh run of retries: those with the given IDs, or every failed
+	// one when ids is empty. It reports how many it requeued.
+	RetryHandoffs(ctx context.Context, ids []int64, now time.Time) (int, error)
+
 	// Enrollments lists a contact's enrollments, newest first.
 	Enrollments(ctx context.Context, id int64) ([]Enrollment, error)
 

@@ -47,6 +47,8 @@ func Run(t *testing.T, o Opener) {
 	t.Run("EnrollmentMigrations", func(t *testing.T) { testEnrollmentMigrations(t, o) })
 	t.Run("Audience", func(t *testing.T) { testAudience(t, o) })
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, o) })
+	t.Run("Rehearse", func(t *testing.T) { testRehearse(t, o) })
+	t.Run("Handoffs", func(t *testing.T) { testHandoffs(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.

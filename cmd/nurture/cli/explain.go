@@ -226,6 +226,14 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	hs, err := st.Handoffs(ctx, runtime.HandoffFilter{Contact: c.ID})
+	if err != nil {
+		return err
+	}
+	if len(hs) > 0 {
+		fmt.Fprintf(b, "\nHand-offs to sales\n")
+		writeHandoffs(b, hs, "  ")
+	}
 	_, err = io.WriteString(stdout, b.String())
 	return err
 }
