@@ -108,6 +108,17 @@ func loadCUE(dir string) (*source, Diagnostics) {
 			Detail: "start every programme file with `package nurture`"})
 		return nil, ds
 	}
+	// CUE's evaluation grows faster than the depth of what it evaluates
+	// (1,000 levels: 15 s): a programme nested past any sensible depth,
+	// generated or malicious, is refused before it is evaluated.
+	for _, f := range src.files {
+		if d, ok := tooDeep(f); ok {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) > 0 {
+		return nil, ds
+	}
 
 	ctx := cuecontext.New()
 	v := ctx.BuildInstance(inst)
@@ -373,4 +384,45 @@ func unwrapPathError(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// MaxDepth is how deeply structs and lists may nest in a programme file.
+// Real programmes nest a dozen levels (a segment's all, any and not); a
+// hundred leaves room for any of them.
+const MaxDepth = 100
+
+// tooDeep reports the first place in f nested past MaxDepth.
+func tooDeep(f *ast.File) (Diagnostic, bool) {
+	depth := 0
+	found := false
+	// at is the last position seen: a struct written as a: b: c: has
+	// none of its own.
+	var at token.Pos
+	ast.Walk(f, func(n ast.Node) bool {
+		if found {
+			return false
+		}
+		if p := n.Pos(); p.IsValid() {
+			at = p
+		}
+		switch n.(type) {
+		case *ast.StructLit, *ast.ListLit:
+			if depth++; depth > MaxDepth {
+				found = true
+				return false
+			}
+		}
+		return true
+	}, func(n ast.Node) {
+		switch n.(type) {
+		case *ast.StructLit, *ast.ListLit:
+			depth--
+		}
+	})
+	if !found {
+		return Diagnostic{}, false
+	}
+	return Diagnostic{Pos: toPos(at), Code: "NRT006",
+		Summary: fmt.Sprintf("structs and lists nest more than %d levels deep here", MaxDepth),
+		Detail:  "flatten it: name the inner parts (a segment, a predicate) and refer to them"}, true
 }

@@ -24,10 +24,16 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 
 // Main runs nurture with the process's arguments and returns its exit code.
 // An interrupt cancels the command's context: an import stops between two
-// batches and says how far it got.
+// batches and says how far it got; a second interrupt ends the process.
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal asks the command to stop; a second one ends the
+	// process at once, whatever it is doing.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	return execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 

@@ -152,7 +152,10 @@ func describeItem(prog *campaigns.Program, it scenario.Item) string {
 func runTest(ctx context.Context, stdout, stderr io.Writer, f testFlags) error {
 	began := time.Now()
 	cwd, _ := os.Getwd()
-	res := compiler.Compile(f.dir)
+	res, err := compile(ctx, f.dir)
+	if err != nil {
+		return err
+	}
 	if res.Diagnostics.HasErrors() {
 		writeDiagnostics(stderr, cwd, res.Diagnostics)
 		errs, warns := res.Diagnostics.Count()

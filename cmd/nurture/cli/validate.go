@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ Exit status: 0 when the programme is valid, 1 when it has errors (or, with
 			if err := f.check(); err != nil {
 				return err
 			}
-			return runValidate(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+			return runValidate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text, json or github (workflow annotations)")
@@ -56,8 +57,11 @@ Exit status: 0 when the programme is valid, 1 when it has errors (or, with
 	return cmd
 }
 
-func runValidate(stdout, stderr io.Writer, f validateFlags) error {
-	res := compiler.Compile(f.dir)
+func runValidate(ctx context.Context, stdout, stderr io.Writer, f validateFlags) error {
+	res, err := compile(ctx, f.dir)
+	if err != nil {
+		return err
+	}
 	cwd, _ := os.Getwd()
 	errs, warns := res.Diagnostics.Count()
 	failed := errs > 0 || f.strict && warns > 0
@@ -204,4 +208,18 @@ func ghData(s string) string {
 
 func ghProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// compile compiles the programme in dir unless ctx ends first: CUE's
+// evaluation cannot be stopped, so an interrupt returns at once and
+// leaves it to the process's exit.
+func compile(ctx context.Context, dir string) (*compiler.Result, error) {
+	done := make(chan *compiler.Result, 1)
+	go func() { done <- compiler.Compile(dir) }()
+	select {
+	case res := <-done:
+		return res, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("compiling %s: %w", dir, context.Cause(ctx))
+	}
 }
