@@ -89,6 +89,12 @@ type Migration struct {
 	Exit string `json:"exit,omitempty"`
 	// Why, in words: "step renamed (moved)", "step removed".
 	Why string `json:"why"`
+	// Undeclared marks a removed step the programme neither moved nor
+	// removed: a plan refuses it while contacts are in the step.
+	Undeclared bool `json:"undeclared,omitempty"`
+	// Like names an added step with the same definition as the removed
+	// one: most likely a rename, to be declared with moved.
+	Like string `json:"like,omitempty"`
 }
 
 // Exit reasons of migrations.

@@ -103,7 +103,7 @@ changes, 2 when something does, and 1 on errors.`,
 }
 
 func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFlags, now time.Time) error {
-	prog, err := compileFor(stderr, dir)
+	res, err := compileResult(stderr, dir)
 	if err != nil {
 		return err
 	}
@@ -112,8 +112,11 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return err
 	}
 	defer st.Close()
-	p, err := makePlan(ctx, st, prog, dir, now, f.sample)
+	p, err := makePlan(ctx, st, res.Program, dir, now, f.sample)
 	if err != nil {
+		return err
+	}
+	if err := refuseUndeclared(ctx, stderr, st, p, dir, res); err != nil {
 		return err
 	}
 	if err := renderPlan(stdout, p, f.format, colourOK(stdout, f.noColor)); err != nil {
@@ -184,6 +187,39 @@ func renderPlan(w io.Writer, p *campaigns.Plan, format string, colour bool) erro
 		return compiler.RenderMarkdown(w, p)
 	}
 	return compiler.RenderText(w, p, colour)
+}
+
+// refuseUndeclared fails a plan that would move the contacts of a removed
+// step the programme neither moved nor removed, with a diagnostic placed
+// at the sequence's steps in res (nil for a saved plan: unplaced). It
+// counts the store afresh, so that applying a saved plan refuses too once
+// contacts have reached such a step since it was made.
+func refuseUndeclared(ctx context.Context, stderr io.Writer, st runtime.Store, p *campaigns.Plan, dir string, res *compiler.Result) error {
+	undeclared := false
+	for _, m := range p.Migrations {
+		undeclared = undeclared || m.Undeclared
+	}
+	if !undeclared {
+		return nil
+	}
+	counts, err := st.StepCounts(ctx)
+	if err != nil {
+		return err
+	}
+	in := map[[2]string]int{}
+	for _, c := range counts {
+		in[[2]string{c.Sequence, c.Step}] += c.Contacts
+	}
+	var pos func(...string) compiler.Pos
+	if res != nil {
+		pos = res.Pos
+	}
+	ds := compiler.UndeclaredMoves(p.Migrations, func(seq, step string) int { return in[[2]string{seq, step}] }, pos)
+	if len(ds) == 0 {
+		return nil
+	}
+	refuse(stderr, dir, ds)
+	return exitError(1)
 }
 
 // colourOK: colour on a terminal, unless --no-color or $NO_COLOR says no.
@@ -294,10 +330,12 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 		dir = saved.Source
 	}
 	var prog *campaigns.Program
+	var compiled *compiler.Result
 	if saved == nil {
-		if prog, err = compileFor(stderr, dir); err != nil {
+		if compiled, err = compileResult(stderr, dir); err != nil {
 			return err
 		}
+		prog = compiled.Program
 	} else {
 		prog = saved.Program
 		if err := programMoved(saved); err != nil {
@@ -321,6 +359,9 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 		if p, err = makePlan(ctx, st, prog, dir, now, f.sample); err != nil {
 			return err
 		}
+		if err := refuseUndeclared(ctx, stderr, st, p, dir, compiled); err != nil {
+			return err
+		}
 		if err := compiler.RenderText(stdout, p, colourOK(stdout, f.noColor)); err != nil {
 			return err
 		}
@@ -339,6 +380,8 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 	} else if p.Empty() {
 		fmt.Fprintln(stdout, compiler.NoChanges(p))
 		return nil
+	} else if err := refuseUndeclared(ctx, stderr, st, p, dir, nil); err != nil {
+		return err
 	}
 	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
 		return err
