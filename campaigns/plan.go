@@ -112,6 +112,11 @@ type Impact struct {
 	Entries  []EntryImpact   `json:"entries,omitempty"`
 	Steps    []StepImpact    `json:"steps,omitempty"`
 	Scores   []ScoreImpact   `json:"scores,omitempty"`
+
+	// ContactsHidden says the plan holds no example contacts because
+	// none were asked for: a plan ends up in pull requests, CI logs and
+	// saved files, where real people's addresses do not belong.
+	ContactsHidden bool `json:"contacts_hidden,omitempty"`
 }
 
 // ScoreImpact is how a changed scoring model moves contacts' scores.

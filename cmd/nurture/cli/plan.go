@@ -31,6 +31,9 @@ type planFlags struct {
 	sample   int
 	out      string
 	detailed bool
+	// showContacts puts example contacts' addresses in the plan; without
+	// it the plan has counts only.
+	showContacts bool
 	// apply only
 	auto        bool
 	who         string
@@ -58,7 +61,25 @@ func planCommonFlags(cmd *cobra.Command, f *planFlags) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.noColor, "no-color", false, "never colour the output (it is coloured only on a terminal)")
 	fl.StringVar(&f.now, "now", "", "measure audience impact as of this RFC 3339 time instead of now")
-	fl.IntVar(&f.sample, "sample", 3, "how many example contacts to show for each impact")
+	fl.BoolVar(&f.showContacts, "show-contacts", false, "name example contacts in the audience impact (hidden by default: plans go to pull requests, CI logs and saved files)")
+	fl.IntVar(&f.sample, "sample", 3, "with --show-contacts, how many example contacts to name for each impact")
+}
+
+// samples is how many example contacts the plan names for each impact:
+// none unless asked for.
+func (f *planFlags) samples() int {
+	if !f.showContacts {
+		return 0
+	}
+	return f.sample
+}
+
+// hideContacts marks a plan made without example contacts, so that every
+// rendering of it, a saved plan's included, says they were left out.
+func hideContacts(p *campaigns.Plan, f planFlags) {
+	if p.Impact != nil && !f.showContacts {
+		p.Impact.ContactsHidden = true
+	}
 }
 
 func newPlan() *cobra.Command {
@@ -74,6 +95,10 @@ email bodies as a diff. Against the store's contacts it counts the
 audience impact: segment sizes before and after with who enters and
 leaves, the enrollments the next tick would create, and what becomes of
 contacts in changed, renamed or removed steps.
+
+Counts come without names: a plan goes to pull requests, CI logs and
+saved files, so it names example contacts (--sample of them per impact)
+only with --show-contacts, in every format.
 
 --out FILE saves the plan for nurture apply FILE, which applies exactly
 it and refuses it once the store or the programme has moved on.
@@ -112,10 +137,11 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return err
 	}
 	defer st.Close()
-	p, err := makePlan(ctx, st, res.Program, dir, now, f.sample)
+	p, err := makePlan(ctx, st, res.Program, dir, now, f.samples())
 	if err != nil {
 		return err
 	}
+	hideContacts(p, f)
 	if err := refuseUndeclared(ctx, stderr, st, p, dir, res); err != nil {
 		return err
 	}
@@ -356,9 +382,10 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 
 	p := saved
 	if p == nil {
-		if p, err = makePlan(ctx, st, prog, dir, now, f.sample); err != nil {
+		if p, err = makePlan(ctx, st, prog, dir, now, f.samples()); err != nil {
 			return err
 		}
+		hideContacts(p, f)
 		if err := refuseUndeclared(ctx, stderr, st, p, dir, compiled); err != nil {
 			return err
 		}
