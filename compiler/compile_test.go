@@ -306,3 +306,32 @@ func stepsOf(src string) string {
 	body, _, _ := strings.Cut(rest, "\n\t]")
 	return strings.TrimSpace(body)
 }
+
+// Every kind of step has a default name from what it does.
+func TestDefaultStepNameOfEachKind(t *testing.T) {
+	at, _ := campaigns.ParseTimeOfDay("10:00")
+	tests := []struct {
+		want string
+		step campaigns.Step
+	}{
+		{"getting_started", campaigns.Step{Kind: campaigns.StepSend, Send: []campaigns.Variant{{Email: "emails/welcome/01-Getting started.md"}}}},
+		{"send_01", campaigns.Step{Kind: campaigns.StepSend, Send: []campaigns.Variant{{Email: "emails/01.md"}}}},
+		{"send_long_or_short", campaigns.Step{Kind: campaigns.StepSend, Send: []campaigns.Variant{{Email: "e/long.md"}, {Email: "e/short.md"}}}},
+		{"wait_2w", campaigns.Step{Kind: campaigns.StepWait, Wait: campaigns.MustDuration("14d")}},
+		{"wait_until_tue_thu_1000", campaigns.Step{Kind: campaigns.StepWaitUntil, WaitUntil: &campaigns.WaitUntil{Days: []string{"tue", "thu"}, At: at}}},
+		{"wait_for_email_clicked", campaigns.Step{Kind: campaigns.StepWaitFor, WaitFor: &campaigns.WaitFor{Event: campaigns.EventCondition{Name: "email.clicked"}}}},
+		{"branch_persona_engineer", campaigns.Step{Kind: campaigns.StepBranch, Branch: &campaigns.Branch{When: campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: "persona", Cmp: "eq", Value: "engineer"}}}}},
+		{"branch_lead_mql", campaigns.Step{Kind: campaigns.StepBranch, Branch: &campaigns.Branch{When: campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Threshold: "mql"}}}}},
+		{"set_persona_stage", campaigns.Step{Kind: campaigns.StepSet, Set: map[string]any{"stage": "mql", "persona": "x"}}},
+		{"handoff_sales", campaigns.Step{Kind: campaigns.StepHandoff, Handoff: "sales"}},
+		{"enroll_long_term", campaigns.Step{Kind: campaigns.StepEnroll, Enroll: "long_term"}},
+		{"goto_webinar", campaigns.Step{Kind: campaigns.StepGoto, Goto: "webinar"}},
+		{"exit_track_complete", campaigns.Step{Kind: campaigns.StepExit, Exit: "track_complete"}},
+		{"suppress_asked_us_to_stop", campaigns.Step{Kind: campaigns.StepSuppress, Suppress: "Asked us to stop."}},
+	}
+	for _, tc := range tests {
+		if got := defaultStepName(tc.step); got != tc.want {
+			t.Errorf("%s step: default name %q, want %q", tc.step.Kind, got, tc.want)
+		}
+	}
+}

@@ -197,7 +197,9 @@ func (c *checker) steps(p []string, rs []rawStep, kind string) []campaigns.Step 
 		st.Name = r.Name
 		if st.Name == "" {
 			st.Name = defaultStepName(st)
-			defaults[st.Name] = append(defaults[st.Name], i)
+			if st.Kind != "empty" { // already reported as doing nothing
+				defaults[st.Name] = append(defaults[st.Name], i)
+			}
 		}
 		steps = append(steps, st)
 	}
