@@ -91,6 +91,12 @@ type Migration struct {
 	Exit string `json:"exit,omitempty"`
 	// Why, in words: "step renamed (moved)", "step removed".
 	Why string `json:"why"`
+	// Undeclared marks a removed step the programme neither moved nor
+	// removed: a plan refuses it while contacts are in the step.
+	Undeclared bool `json:"undeclared,omitempty"`
+	// Like names an added step with the same definition as the removed
+	// one: most likely a rename, to be declared with moved.
+	Like string `json:"like,omitempty"`
 }
 
 // Exit reasons of migrations.
@@ -107,6 +113,11 @@ type Impact struct {
 	Segments []SegmentImpact `json:"segments,omitempty"`
 	Steps    []StepImpact    `json:"steps,omitempty"`
 	Scores   []ScoreImpact   `json:"scores,omitempty"`
+
+	// ContactsHidden says the plan holds no example contacts because
+	// none were asked for: a plan ends up in pull requests, CI logs and
+	// saved files, where real people's addresses do not belong.
+	ContactsHidden bool `json:"contacts_hidden,omitempty"`
 }
 
 // ScoreImpact is how a changed scoring model moves contacts' scores.

@@ -21,7 +21,19 @@ type Sequence struct {
 	// Moved maps old step names to the steps that replaced them, so that a
 	// renamed step keeps its contacts.
 	Moved map[string]string `json:"moved,omitempty"`
+	// Removed maps old step names to where their contacts go when the
+	// step is gone and nothing replaces it: RemovedNext or RemovedExit.
+	Removed map[string]string `json:"removed,omitempty"`
 }
+
+// Where the contacts of a removed step go, as a sequence's removed
+// declares it.
+const (
+	// RemovedNext: on to the next step of the old order that remains.
+	RemovedNext = "next"
+	// RemovedExit: out of the sequence, with the exit step_removed.
+	RemovedExit = "exit"
+)
 
 // Transactional reports whether the sequence sends transactional mail.
 func (s *Sequence) Transactional() bool { return s.TransactionalReason != "" }

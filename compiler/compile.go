@@ -23,6 +23,9 @@ type Result struct {
 	// part of Program.
 	Tests       []*campaigns.Scenario
 	Diagnostics Diagnostics
+	// src places fields for diagnostics found after compiling, such as a
+	// plan's.
+	src *source
 }
 
 // Compile loads the programme in dir — its .cue files in package nurture
@@ -49,6 +52,7 @@ func Compile(dir string) *Result {
 		res.Diagnostics = res.Diagnostics.Sort()
 		return res
 	}
+	res.src = src
 	c := &checker{src: src, dir: abs, diags: ds, emails: map[string]*emailUse{}}
 	c.check()
 	res.Diagnostics = c.diags.Sort()

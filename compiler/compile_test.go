@@ -3,6 +3,7 @@ package compiler
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestCompileSequence(t *testing.T) {
 		names = append(names, st.Name)
 		kinds = append(kinds, st.Kind)
 	}
-	if diff := cmp.Diff([]string{"welcome", "wait_1", "wait_for_1", "send_2"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"welcome", "wait_7d", "wait_for_email_clicked", "send_case_study_or_welcome"}, names); diff != "" {
 		t.Errorf("step names (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"send", "wait", "wait_for", "send"}, kinds); diff != "" {
@@ -228,5 +229,109 @@ func TestNever(t *testing.T) {
 				t.Errorf("never = %q, want never: %v", why, tc.never)
 			}
 		})
+	}
+}
+
+// A step left unnamed is named after what it does, so adding, removing or
+// reordering other steps never renames it: contacts waiting in it stay
+// in it across such an edit.
+func TestDefaultStepNamesStable(t *testing.T) {
+	src, err := os.ReadFile("testdata/minimal/programme.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const steps = `{send: "emails/welcome.md"},
+		{wait: "7d"},
+		{wait_for: {event: "email.clicked", within: "7d"}, else: exit: "disengaged"},
+		{send: variants: {a: {email: "emails/case-study.md", weight: 50}, b: {email: "emails/welcome.md", weight: 50}}},`
+	if !strings.Contains(string(src), steps) {
+		t.Fatal("the minimal programme's steps changed; update this test")
+	}
+	// names compiles the minimal programme with other steps and returns
+	// the welcome sequence's step names by what each step does.
+	names := func(t *testing.T, steps string) map[string]string {
+		t.Helper()
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS("testdata/minimal")); err != nil {
+			t.Fatal(err)
+		}
+		body := strings.Replace(string(src), stepsOf(string(src)), steps, 1)
+		if err := os.WriteFile(filepath.Join(dir, "programme.cue"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := Compile(dir)
+		if res.Program == nil {
+			t.Fatalf("does not compile:\n%v", res.Diagnostics)
+		}
+		out := map[string]string{}
+		for _, st := range res.Program.Sequences["welcome"].Steps {
+			out[describeStep(st)] = st.Name
+		}
+		return out
+	}
+	want := map[string]string{
+		"send emails/welcome.md": "welcome",
+		"wait 7d":                "wait_7d",
+		"wait for email.clicked within 7d, then next step, else exit \"disengaged\"": "wait_for_email_clicked",
+		"send variants a 50% emails/case-study.md, b 50% emails/welcome.md":          "send_case_study_or_welcome",
+	}
+	if diff := cmp.Diff(want, names(t, steps)); diff != "" {
+		t.Fatalf("default names (-want +got):\n%s", diff)
+	}
+	lines := strings.Split(steps, "\n")
+	for _, tc := range []struct{ name, steps string }{
+		{"a step added before the others", `{wait: "1d"},` + "\n" + steps},
+		{"a step added between two", strings.Join(slices.Insert(slices.Clone(lines), 2, `{send: "emails/case-study.md"},`), "\n")},
+		{"the first step removed", strings.Join(lines[1:], "\n")},
+		{"a middle step removed", strings.Join(slices.Delete(slices.Clone(lines), 1, 2), "\n")},
+		{"steps reordered", strings.Join([]string{lines[3], lines[2], lines[0], lines[1]}, "\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := names(t, tc.steps)
+			for what, name := range want {
+				if n, ok := got[what]; ok && n != name {
+					t.Errorf("%s is named %s, was %s", what, n, name)
+				}
+			}
+			if len(got) < 3 {
+				t.Errorf("only %d steps compiled: %v", len(got), got)
+			}
+		})
+	}
+}
+
+// stepsOf is the text between a programme's "steps: [" and its "]".
+func stepsOf(src string) string {
+	_, rest, _ := strings.Cut(src, "steps: [\n")
+	body, _, _ := strings.Cut(rest, "\n\t]")
+	return strings.TrimSpace(body)
+}
+
+// Every kind of step has a default name from what it does.
+func TestDefaultStepNameOfEachKind(t *testing.T) {
+	at, _ := campaigns.ParseTimeOfDay("10:00")
+	tests := []struct {
+		want string
+		step campaigns.Step
+	}{
+		{"getting_started", campaigns.Step{Kind: campaigns.StepSend, Send: []campaigns.Variant{{Email: "emails/welcome/01-Getting started.md"}}}},
+		{"send_01", campaigns.Step{Kind: campaigns.StepSend, Send: []campaigns.Variant{{Email: "emails/01.md"}}}},
+		{"send_long_or_short", campaigns.Step{Kind: campaigns.StepSend, Send: []campaigns.Variant{{Email: "e/long.md"}, {Email: "e/short.md"}}}},
+		{"wait_2w", campaigns.Step{Kind: campaigns.StepWait, Wait: campaigns.MustDuration("14d")}},
+		{"wait_until_tue_thu_1000", campaigns.Step{Kind: campaigns.StepWaitUntil, WaitUntil: &campaigns.WaitUntil{Days: []string{"tue", "thu"}, At: at}}},
+		{"wait_for_email_clicked", campaigns.Step{Kind: campaigns.StepWaitFor, WaitFor: &campaigns.WaitFor{Event: campaigns.EventCondition{Name: "email.clicked"}}}},
+		{"branch_persona_engineer", campaigns.Step{Kind: campaigns.StepBranch, Branch: &campaigns.Branch{When: campaigns.Predicate{Op: campaigns.OpAttr, Cond: &campaigns.Condition{Field: "persona", Cmp: "eq", Value: "engineer"}}}}},
+		{"branch_lead_mql", campaigns.Step{Kind: campaigns.StepBranch, Branch: &campaigns.Branch{When: campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Threshold: "mql"}}}}},
+		{"set_persona_stage", campaigns.Step{Kind: campaigns.StepSet, Set: map[string]any{"stage": "mql", "persona": "x"}}},
+		{"handoff_sales", campaigns.Step{Kind: campaigns.StepHandoff, Handoff: "sales"}},
+		{"enroll_long_term", campaigns.Step{Kind: campaigns.StepEnroll, Enroll: "long_term"}},
+		{"goto_webinar", campaigns.Step{Kind: campaigns.StepGoto, Goto: "webinar"}},
+		{"exit_track_complete", campaigns.Step{Kind: campaigns.StepExit, Exit: "track_complete"}},
+		{"suppress_asked_us_to_stop", campaigns.Step{Kind: campaigns.StepSuppress, Suppress: "Asked us to stop."}},
+	}
+	for _, tc := range tests {
+		if got := defaultStepName(tc.step); got != tc.want {
+			t.Errorf("%s step: default name %q, want %q", tc.step.Kind, got, tc.want)
+		}
 	}
 }

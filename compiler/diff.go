@@ -482,7 +482,10 @@ func textDiff(a, b string) string {
 }
 
 // migrations works out what becomes of the contacts in each step of old
-// that new renames or removes, and in each sequence new removes.
+// that new renames or removes, and in each sequence new removes. A
+// removal the programme declares goes as declared; one it does not is
+// marked, with the added step it most likely became, so that a plan can
+// refuse to move contacts nobody said where to put.
 func migrations(old, new *campaigns.Program) []campaigns.Migration {
 	var out []campaigns.Migration
 	for _, name := range sortedKeys(old.Sequences) {
@@ -499,18 +502,66 @@ func migrations(old, new *campaigns.Program) []campaigns.Migration {
 				out = append(out, campaigns.Migration{Sequence: name, Step: st.Name, To: to, Why: "step renamed (moved)"})
 				continue
 			}
-			// The next old step that survives, under its new name.
-			m := campaigns.Migration{Sequence: name, Step: st.Name, Exit: campaigns.ExitStepRemoved, Why: "step removed; no later step remains"}
-			for _, next := range a.Steps[i+1:] {
-				if to := survivor(b, next.Name); to != "" {
-					m.To, m.Exit, m.Why = to, "", "step removed; contacts go on to the next remaining step"
-					break
+			m := campaigns.Migration{Sequence: name, Step: st.Name}
+			decl, declared := b.Removed[st.Name]
+			if decl != campaigns.RemovedExit {
+				// The next old step that survives, under its new name.
+				for _, next := range a.Steps[i+1:] {
+					if to := survivor(b, next.Name); to != "" {
+						m.To = to
+						break
+					}
+				}
+			}
+			if m.To == "" {
+				m.Exit = campaigns.ExitStepRemoved
+			}
+			switch {
+			case decl == campaigns.RemovedExit:
+				m.Why = "step removed (declared: exit)"
+			case declared && m.To != "":
+				m.Why = "step removed (declared: next)"
+			case declared:
+				m.Why = "step removed (declared: next); no later step remains"
+			default:
+				m.Undeclared = true
+				m.Like = sameAs(a, b, st)
+				m.Why = "step removed; contacts go on to the next remaining step"
+				if m.To == "" {
+					m.Why = "step removed; no later step remains"
+				}
+				if m.Like != "" {
+					m.Why += fmt.Sprintf("; added step %s does the same: if it is a rename, declare moved: %s: %q", m.Like, st.Name, m.Like)
 				}
 			}
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// sameAs is the step b adds (one a does not have and b does not move a
+// step into) that does what st did, if exactly one does.
+func sameAs(a, b *campaigns.Sequence, st campaigns.Step) string {
+	into := map[string]bool{}
+	for _, to := range b.Moved {
+		into[to] = true
+	}
+	like := ""
+	for _, n := range b.Steps {
+		if a.StepIndex(n.Name) >= 0 || into[n.Name] {
+			continue
+		}
+		added := n.Name
+		n.Name = st.Name
+		if cmp.Equal(n, st) {
+			if like != "" {
+				return ""
+			}
+			like = added
+		}
+	}
+	return like
 }
 
 // survivor is the name step has in b, if b keeps it.

@@ -97,26 +97,54 @@ func TestDiffSelfAndEmpty(t *testing.T) {
 
 // Removing a step moves its contacts to the next step that remains; a
 // moved declaration carries them to the new name; removing the last step
-// or the sequence ends their journey.
+// or the sequence ends their journey. A removal the programme did not
+// declare is marked, with the added step that does the same if one does;
+// a declared one goes as declared.
 func TestMigrations(t *testing.T) {
-	step := func(name string) campaigns.Step {
-		return campaigns.Step{Name: name, Kind: campaigns.StepWait, Wait: campaigns.MustDuration("1d")}
+	wait := func(name, d string) campaigns.Step {
+		return campaigns.Step{Name: name, Kind: campaigns.StepWait, Wait: campaigns.MustDuration(d)}
 	}
+	step := func(name string) campaigns.Step { return wait(name, "1d") }
 	old := &campaigns.Program{FormatVersion: 1, Sequences: map[string]*campaigns.Sequence{
-		"a":    {Steps: []campaigns.Step{step("one"), step("two"), step("three"), step("four"), step("five")}},
-		"gone": {Steps: []campaigns.Step{step("x")}},
+		"a":        {Steps: []campaigns.Step{step("one"), step("two"), step("three"), step("four"), step("five")}},
+		"declared": {Steps: []campaigns.Step{step("one"), step("two"), step("three"), step("four")}},
+		"renamed":  {Steps: []campaigns.Step{wait("wait_7d", "7d"), wait("wait_2d", "2d")}},
+		"gone":     {Steps: []campaigns.Step{step("x")}},
 	}}
 	new := &campaigns.Program{FormatVersion: 1, Sequences: map[string]*campaigns.Sequence{
 		"a": {Steps: []campaigns.Step{step("one"), step("drei"), step("four")}, Moved: map[string]string{"three": "drei"}},
+		"declared": {Steps: []campaigns.Step{step("one"), step("four")},
+			Removed: map[string]string{"two": campaigns.RemovedNext, "three": campaigns.RemovedExit}},
+		"renamed": {Steps: []campaigns.Step{wait("pause", "7d"), wait("wait_2d", "2d")}},
 	}}
 	_, ms := Diff(old, new)
 	want := []campaigns.Migration{
-		{Sequence: "a", Step: "two", To: "drei", Why: "step removed; contacts go on to the next remaining step"},
+		{Sequence: "a", Step: "two", To: "drei", Why: "step removed; contacts go on to the next remaining step", Undeclared: true},
 		{Sequence: "a", Step: "three", To: "drei", Why: "step renamed (moved)"},
-		{Sequence: "a", Step: "five", Exit: campaigns.ExitStepRemoved, Why: "step removed; no later step remains"},
+		{Sequence: "a", Step: "five", Exit: campaigns.ExitStepRemoved, Why: "step removed; no later step remains", Undeclared: true},
+		{Sequence: "declared", Step: "two", To: "four", Why: "step removed (declared: next)"},
+		{Sequence: "declared", Step: "three", Exit: campaigns.ExitStepRemoved, Why: "step removed (declared: exit)"},
 		{Sequence: "gone", Exit: campaigns.ExitSequenceRemoved, Why: "sequence removed"},
+		{Sequence: "renamed", Step: "wait_7d", To: "wait_2d", Undeclared: true, Like: "pause",
+			Why: `step removed; contacts go on to the next remaining step; added step pause does the same: if it is a rename, declare moved: wait_7d: "pause"`},
 	}
 	if diff := cmp.Diff(want, ms); diff != "" {
 		t.Errorf("migrations (-want +got):\n%s", diff)
+	}
+
+	// Contacts in an undeclared removal refuse the plan; in a declared one
+	// or an empty step they do not.
+	in := map[string]int{"a.two": 3, "a.five": 0, "declared.two": 5, "renamed.wait_7d": 59}
+	ds := UndeclaredMoves(ms, func(seq, step string) int { return in[seq+"."+step] }, nil)
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Code+" "+d.Summary+" | "+d.Detail)
+	}
+	wantDs := []string{
+		`NRT314 3 contacts wait in step two of sequence a, which this programme removes without saying where they go | say where they go in sequence a: moved: two: "NEW" if a step replaces it, or removed: two: "next" (they go on to step drei) or "exit"`,
+		`NRT314 59 contacts wait in step wait_7d of sequence renamed, which this programme removes without saying where they go | step pause does the same; if it is a rename, declare moved: wait_7d: "pause" in sequence renamed; else removed: wait_7d: "next" (they go on to step wait_2d) or "exit"`,
+	}
+	if diff := cmp.Diff(wantDs, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}
 }

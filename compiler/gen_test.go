@@ -136,7 +136,7 @@ sequences: %[1]s: {
 		{send: "%[8]s"},
 		{wait_for: {event: "email.clicked", within: "7d"}, else: exit: "disengaged"},
 		{send: "%[9]s"},
-		{wait: "7d"},
+		{name: "cool_down", wait: "7d"},
 	]
 	exit: [
 		{when: event: "demo_requested", reason: "converted", handoff: "sales"},

@@ -109,12 +109,13 @@ type rawSequence struct {
 	Transactional *struct {
 		Reason string `json:"reason"`
 	} `json:"transactional"`
-	Topic string            `json:"topic"`
-	Cap   []rawLimit        `json:"cap"`
-	Steps []rawStep         `json:"steps"`
-	Exit  []rawExit         `json:"exit"`
-	UTM   rawUTM            `json:"utm"`
-	Moved map[string]string `json:"moved"`
+	Topic   string            `json:"topic"`
+	Cap     []rawLimit        `json:"cap"`
+	Steps   []rawStep         `json:"steps"`
+	Exit    []rawExit         `json:"exit"`
+	UTM     rawUTM            `json:"utm"`
+	Moved   map[string]string `json:"moved"`
+	Removed map[string]string `json:"removed"`
 }
 
 type rawAction struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,6 +40,10 @@ func NoChanges(p *campaigns.Plan) string {
 	}
 	return fmt.Sprintf("No changes. The programme matches applied version %d (%s).", p.Base.Serial, ShortHash(p.Base.Hash))
 }
+
+// ContactsHiddenNote is the line a plan without example contacts shows
+// where they would be.
+const ContactsHiddenNote = "contact addresses hidden; --show-contacts shows them"
 
 // ShortHash is a hash cut to 12 hex digits for people: "sha256:0123456789ab".
 func ShortHash(hash string) string {
@@ -137,6 +142,9 @@ func writeImpact(b *strings.Builder, p *campaigns.Plan) {
 		return
 	}
 	fmt.Fprintf(b, "\nAudience impact, %d contacts at %s:\n", imp.Contacts, imp.At.UTC().Format("2006-01-02 15:04 MST"))
+	if imp.ContactsHidden {
+		fmt.Fprintf(b, "  %s\n", ContactsHiddenNote)
+	}
 	if len(imp.Segments) > 0 {
 		width := len("segment")
 		for _, s := range imp.Segments {
@@ -213,12 +221,31 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 		fmt.Fprintf(b, "| %s | `%s` | %s |\n", marks[c.Action], c.Address, mdEscape(changeSummary(c)))
 	}
 	if imp := p.Impact; imp != nil {
+		// Without contacts, no column of examples stands empty.
+		eg := func(head string, sample []string) string {
+			if imp.ContactsHidden {
+				return ""
+			}
+			if head != "" {
+				return " " + head + " |"
+			}
+			return " " + mdEscape(strings.Join(sample, ", ")) + " |"
+		}
+		egRule := "---|"
+		if imp.ContactsHidden {
+			egRule = ""
+		}
 		if len(imp.Segments) > 0 {
 			fmt.Fprintf(b, "\n#### Audience impact\n\n%d contacts, measured at %s.\n\n", imp.Contacts, imp.At.UTC().Format(time.RFC3339))
-			fmt.Fprintf(b, "| segment | before | after | entering | leaving | e.g. entering |\n|---|--:|--:|--:|--:|---|\n")
-			for _, s := range imp.Segments {
-				fmt.Fprintf(b, "| `%s` | %d | %d | +%d | −%d | %s |\n", s.Segment, s.Before, s.After, s.Entering, s.Leaving, mdEscape(strings.Join(s.Enter, ", ")))
+			if imp.ContactsHidden {
+				fmt.Fprintf(b, "%s.\n\n", upperFirst(ContactsHiddenNote))
 			}
+			fmt.Fprintf(b, "| segment | before | after | entering | leaving |%s\n|---|--:|--:|--:|--:|%s\n", eg("e.g. entering", nil), egRule)
+			for _, s := range imp.Segments {
+				fmt.Fprintf(b, "| `%s` | %d | %d | +%d | −%d |%s\n", s.Segment, s.Before, s.After, s.Entering, s.Leaving, eg("", s.Enter))
+			}
+		} else if imp.ContactsHidden && len(imp.Scores) > 0 {
+			fmt.Fprintf(b, "\n%s.\n", upperFirst(ContactsHiddenNote))
 		}
 		for _, sc := range imp.Scores {
 			fmt.Fprintf(b, "\n#### Scores under `%s`\n\n%d higher, %d lower, %d change band.\n\n| threshold | reach | fall below |\n|---|--:|--:|\n", sc.Model, sc.Higher, sc.Lower, sc.BandChanged)
@@ -454,9 +481,13 @@ func writeNext(b *strings.Builder, n *campaigns.NextTick) {
 	}
 	tw.Flush()
 	if len(n.Emails) > 0 {
-		tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		width := 0
 		for _, e := range n.Emails {
-			fmt.Fprintf(tw, "    %s\t%s\t%d\t\n", e.Sequence, e.Email, e.Contacts)
+			width = max(width, len(strconv.Itoa(e.Contacts)))
+		}
+		tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		for _, e := range n.Emails {
+			fmt.Fprintf(tw, "    %s\t%s\t%*d\n", e.Sequence, e.Email, width, e.Contacts)
 		}
 		tw.Flush()
 	}

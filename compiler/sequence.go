@@ -50,6 +50,7 @@ func (c *checker) sequences() {
 		s.Steps = c.steps(sub(p, "steps"), r.Steps, kind)
 		s.Exits = c.exitRules(sub(p, "exit"), r.Exit)
 		s.Moved = c.moved(sub(p, "moved"), r.Moved, s)
+		s.Removed = c.removed(sub(p, "removed"), r.Removed, s)
 		if len(s.Exits) == 0 && len(c.prog.Exits) == 0 {
 			c.errorf(p, "NRT301", "every nurture needs explicit exit conditions: add exit: [{when: {event: ...}, reason: \"converted\"}, {after: \"90d\", reason: \"timeout\"}]",
 				"sequence %s has no exit rule", name)
@@ -81,6 +82,28 @@ func (c *checker) moved(p []string, raw map[string]string, s *campaigns.Sequence
 				"moved: no step %q in this sequence", to)
 		default:
 			out[from] = to
+		}
+	}
+	return out
+}
+
+// removed checks a sequence's step removals: each is gone, and not also
+// moved.
+func (c *checker) removed(p []string, raw map[string]string, s *campaigns.Sequence) map[string]string {
+	if len(raw) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, old := range sortedKeys(raw) {
+		switch {
+		case s.StepIndex(old) >= 0:
+			c.errorf(sub(p, old), "NRT310", "a step that still exists keeps its contacts: remove this line, or the step",
+				"removed: step %q still exists", old)
+		case s.Moved[old] != "":
+			c.errorf(sub(p, old), "NRT313", fmt.Sprintf("keep moved: if step %s replaces it, or removed: if nothing does", s.Moved[old]),
+				"step %q is both moved and removed", old)
+		default:
+			out[old] = raw[old]
 		}
 	}
 	return out
@@ -154,7 +177,6 @@ func (c *checker) entered() {
 func (c *checker) steps(p []string, rs []rawStep, kind string) []campaigns.Step {
 	steps := make([]campaigns.Step, 0, len(rs))
 	explicit := map[string]int{}
-	taken := map[string]bool{}
 	for i, r := range rs {
 		if r.Name != "" {
 			if j, dup := explicit[r.Name]; dup {
@@ -162,47 +184,161 @@ func (c *checker) steps(p []string, rs []rawStep, kind string) []campaigns.Step 
 					"duplicate step name %q", r.Name)
 			}
 			explicit[r.Name] = i
-			taken[r.Name] = true
 		}
 	}
-	counts := map[string]int{}
+	// A default name depends on nothing but the step itself, so adding,
+	// removing or reordering other steps never renames it. Where two
+	// steps would share one, neither gets it: numbering them would make
+	// a name depend on position again, and a contact waiting in one could
+	// end up in the other when a step is added before it.
+	defaults := map[string][]int{}
 	for i, r := range rs {
-		sp := sub(p, itoa(i))
-		st := c.step(sp, r, kind)
-		counts[st.Kind]++
+		st := c.step(sub(p, itoa(i)), r, kind)
 		st.Name = r.Name
 		if st.Name == "" {
-			st.Name = defaultStepName(st, counts[st.Kind], taken)
-			taken[st.Name] = true
+			st.Name = defaultStepName(st)
+			if st.Kind != "empty" { // already reported as doing nothing
+				defaults[st.Name] = append(defaults[st.Name], i)
+			}
 		}
 		steps = append(steps, st)
+	}
+	for _, n := range sortedKeys(defaults) {
+		idx := defaults[n]
+		j, named := explicit[n]
+		if len(idx) < 2 && !named {
+			continue
+		}
+		for _, i := range idx {
+			var like []string
+			for _, k := range idx {
+				if k != i {
+					like = append(like, "step "+itoa(k+1))
+				}
+			}
+			if named {
+				like = append(like, fmt.Sprintf("step %d, named so", j+1))
+			}
+			c.errorf(sub(p, itoa(i)), "NRT111", "give it a name: that says what it is for; default names follow from what a step does, never from its place, so steps alike need names of their own",
+				"step %d would be named %q, like %s", i+1, n, joinNames(like))
+		}
 	}
 	return steps
 }
 
-// defaultStepName names a step its author left unnamed: a send after its
-// email's file name, others after their kind and ordinal.
-func defaultStepName(st campaigns.Step, ordinal int, taken map[string]bool) string {
-	base := fmt.Sprintf("%s_%d", st.Kind, ordinal)
-	if st.Kind == campaigns.StepSend && len(st.Send) == 1 {
-		if n := slug(st.Send[0].Email); n != "" {
-			base = n
+// defaultStepName names a step its author left unnamed after what it
+// does, never where it is: a send after its email's file name, an A/B
+// send after its arms' files, a wait after its span, a wait_for after its
+// event, a branch after what it tests, the others after their target.
+func defaultStepName(st campaigns.Step) string {
+	var parts []string
+	switch st.Kind {
+	case campaigns.StepSend:
+		for _, v := range st.Send {
+			parts = append(parts, or(slug(v.Email), slugAll(path.Base(strings.TrimSuffix(v.Email, path.Ext(v.Email))))))
 		}
+		if len(parts) == 1 && parts[0] != "" && parts[0][0] >= 'a' && parts[0][0] <= 'z' {
+			return parts[0]
+		}
+		return stepName(append([]string{"send"}, strings.Join(parts, "_or_")))
+	case campaigns.StepWait:
+		parts = []string{st.Wait.String()}
+	case campaigns.StepWaitUntil:
+		parts = append(append(parts, st.WaitUntil.Days...), strings.ReplaceAll(st.WaitUntil.At.String(), ":", ""))
+	case campaigns.StepWaitFor:
+		parts = []string{st.WaitFor.Event.Name}
+	case campaigns.StepBranch:
+		parts = predicateWords(st.Branch.When)
+	case campaigns.StepSet:
+		parts = sortedKeys(st.Set)
+	case campaigns.StepHandoff:
+		parts = []string{st.Handoff}
+	case campaigns.StepEnroll:
+		parts = []string{st.Enroll}
+	case campaigns.StepGoto:
+		parts = []string{st.Goto}
+	case campaigns.StepExit:
+		parts = []string{st.Exit}
+	case campaigns.StepSuppress:
+		parts = []string{st.Suppress}
 	}
-	name := base
-	for k := 2; taken[name]; k++ {
-		name = fmt.Sprintf("%s_%d", base, k)
-	}
-	return name
+	return stepName(append([]string{st.Kind}, parts...))
 }
 
-// slug turns "emails/welcome/01-Getting started.md" into "getting_started".
-func slug(file string) string {
-	base := strings.TrimSuffix(path.Base(file), path.Ext(file))
-	var b strings.Builder
-	for _, r := range strings.ToLower(base) {
+// stepName joins words into a step name, slugged and kept short enough
+// to read in a plan.
+func stepName(words []string) string {
+	const max = 48
+	var ws []string
+	for _, w := range words {
+		if w = slugAll(w); w != "" {
+			ws = append(ws, w)
+		}
+	}
+	n := strings.Join(ws, "_")
+	if len(n) > max {
+		n = n[:max]
+		if i := strings.LastIndexByte(n, '_'); i > 0 {
+			n = n[:i]
+		}
+	}
+	return n
+}
+
+// predicateWords are the things a condition tests, in order, once each:
+// fields with their simple values, events, models and thresholds,
+// segments.
+func predicateWords(p campaigns.Predicate) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(ws ...string) {
+		for _, w := range ws {
+			if w != "" && !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
+	}
+	p.Walk(func(q *campaigns.Predicate) {
 		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9' && b.Len() > 0:
+		case q.Cond != nil:
+			add(q.Cond.Field)
+			switch v := q.Cond.Value.(type) {
+			case string, bool, float64, int:
+				add(fmt.Sprint(v))
+			}
+		case q.Event != nil:
+			add(q.Event.Name)
+		case q.Score != nil:
+			add(q.Score.Model, q.Score.Threshold)
+		case q.Segment != "":
+			add(q.Segment)
+		case q.Op == campaigns.OpInactive:
+			add("inactive")
+		case q.Enrolled != nil:
+			add("enrolled", q.Enrolled.Sequence)
+		case q.Topic != "":
+			add(q.Topic)
+		}
+	})
+	return out
+}
+
+// slug turns "emails/welcome/01-Getting started.md" into "getting_started":
+// a name starts with a letter, so leading digits (an ordering prefix)
+// go.
+func slug(file string) string {
+	s := slugAll(strings.TrimSuffix(path.Base(file), path.Ext(file)))
+	return strings.TrimLeft(s, "0123456789_")
+}
+
+// slugAll lowers s and turns every run of other characters into one
+// underscore.
+func slugAll(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
 			b.WriteRune(r)
 		case b.Len() > 0 && !strings.HasSuffix(b.String(), "_"):
 			b.WriteByte('_')

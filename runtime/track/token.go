@@ -76,7 +76,10 @@ func (k *Keys) Parse(s string) (Token, error) {
 	if len(s) > 8192 || strings.ContainsAny(s, "=+/") {
 		return Token{}, ErrInvalid
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	// Strict: the spare bits of the last character must be zero, so each
+	// token has exactly one spelling and an altered last character is
+	// refused like any other alteration, not decoded to the same bytes.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) < 4+macSize {
 		return Token{}, ErrInvalid
 	}

@@ -23,7 +23,7 @@ func progCopy(t *testing.T) string {
 	return dir
 }
 
-// renameWait renames the welcome sequence's wait_1 to pause, waiting
+// renameWait renames the welcome sequence's wait_7d to pause, waiting
 // wait, and keeps its contacts with a moved declaration.
 func renameWait(t *testing.T, dir, wait string) {
 	t.Helper()
@@ -33,7 +33,7 @@ func renameWait(t *testing.T, dir, wait string) {
 		t.Fatal(err)
 	}
 	changed := strings.Replace(string(b), `{wait: "7d"},`, `{name: "pause", wait: "`+wait+`"},`, 1)
-	changed = strings.Replace(changed, `exit: [`, "moved: wait_1: \"pause\"\n\texit: [", 1)
+	changed = strings.Replace(changed, `exit: [`, "moved: wait_7d: \"pause\"\n\texit: [", 1)
 	if changed == string(b) {
 		t.Fatal("the base programme no longer has the wait this test renames")
 	}
@@ -131,7 +131,7 @@ func TestInterruptedApplyKeepsThePreviousVersion(t *testing.T) {
 	}
 	db := st.DB()
 	for _, q := range []string{
-		`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, version, entered_at) VALUES (1, 'welcome', 'active', 'wait_1', 0, 1, 0)`,
+		`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, version, entered_at) VALUES (1, 'welcome', 'active', 'wait_7d', 0, 1, 0)`,
 		`CREATE TRIGGER refuse BEFORE UPDATE ON enrollments BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
 	} {
 		if _, err := db.Exec(q); err != nil {
@@ -154,8 +154,8 @@ func TestInterruptedApplyKeepsThePreviousVersion(t *testing.T) {
 		t.Errorf("versions after the failed apply: %v, %v; want only the first", vs, err)
 	}
 	counts, err := st.StepCounts(ctx)
-	if err != nil || len(counts) != 1 || counts[0].Step != "wait_1" {
-		t.Errorf("enrollments after the failed apply: %v, %v; want one in wait_1", counts, err)
+	if err != nil || len(counts) != 1 || counts[0].Step != "wait_7d" {
+		t.Errorf("enrollments after the failed apply: %v, %v; want one in wait_7d", counts, err)
 	}
 	// The lock was given back.
 	if _, err := st.AcquireLock(ctx, runtime.Lock{Name: "apply", Holder: "test"}, time.Minute); err != nil {
@@ -177,14 +177,14 @@ func TestPlanMovesContactsOfRenamedSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []int{1, 2} {
-		if _, err := st.DB().Exec(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, version, entered_at) VALUES (?, 'welcome', 'active', 'wait_1', 0, 1, 0)`, id); err != nil {
+		if _, err := st.DB().Exec(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, version, entered_at) VALUES (?, 'welcome', 'active', 'wait_7d', 0, 1, 0)`, id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	st.Close()
 	renameWait(t, dir, "8d")
 	out, errOut, code := run(t, "plan", dir, store)
-	want := "Contacts now in changed steps:\n  welcome  wait_1  2  move to pause (step renamed (moved))\n"
+	want := "Contacts now in changed steps:\n  welcome  wait_7d  2  move to pause (step renamed (moved))\n"
 	if code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("plan: exit %d, want %q in:\n%s%s", code, want, out, errOut)
 	}

@@ -425,7 +425,7 @@ sequences: bench_%02d: {
 		{send: "emails/leaders/01-the-monday-report.md"},
 		{wait: "10d"},
 		{send: "emails/leaders/02-how-ledgerly-did-it.md"},
-		{wait: "10d"},
+		{name: "cool_down", wait: "10d"},
 	]
 	exit: [{after: "30d", reason: "completed"}]
 }

@@ -32,6 +32,9 @@ type planFlags struct {
 	sample   int
 	out      string
 	detailed bool
+	// showContacts puts example contacts' addresses in the plan; without
+	// it the plan has counts only.
+	showContacts bool
 	// apply only
 	auto        bool
 	who         string
@@ -59,7 +62,25 @@ func planCommonFlags(cmd *cobra.Command, f *planFlags) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.noColor, "no-color", false, "never colour the output (it is coloured only on a terminal)")
 	fl.StringVar(&f.now, "now", "", "measure audience impact as of this RFC 3339 time instead of now")
-	fl.IntVar(&f.sample, "sample", 3, "how many example contacts to show for each impact")
+	fl.BoolVar(&f.showContacts, "show-contacts", false, "name example contacts in the audience impact (hidden by default: plans go to pull requests, CI logs and saved files)")
+	fl.IntVar(&f.sample, "sample", 3, "with --show-contacts, how many example contacts to name for each impact")
+}
+
+// samples is how many example contacts the plan names for each impact:
+// none unless asked for.
+func (f *planFlags) samples() int {
+	if !f.showContacts {
+		return 0
+	}
+	return f.sample
+}
+
+// hideContacts marks a plan made without example contacts, so that every
+// rendering of it, a saved plan's included, says they were left out.
+func hideContacts(p *campaigns.Plan, f planFlags) {
+	if p.Impact != nil && !f.showContacts {
+		p.Impact.ContactsHidden = true
+	}
 }
 
 func newPlan() *cobra.Command {
@@ -75,6 +96,10 @@ email bodies as a diff. Against the store's contacts it counts the
 audience impact: segment sizes before and after with who enters and
 leaves, the enrollments the next tick would create, and what becomes of
 contacts in changed, renamed or removed steps.
+
+Counts come without names: a plan goes to pull requests, CI logs and
+saved files, so it names example contacts (--sample of them per impact)
+only with --show-contacts, in every format.
 
 --out FILE saves the plan for nurture apply FILE, which applies exactly
 it and refuses it once the store or the programme has moved on.
@@ -104,7 +129,7 @@ changes, 2 when something does, and 1 on errors.`,
 }
 
 func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFlags, now time.Time) error {
-	prog, err := compileFor(stderr, dir)
+	res, err := compileResult(stderr, dir)
 	if err != nil {
 		return err
 	}
@@ -113,8 +138,12 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return err
 	}
 	defer st.Close()
-	p, err := makePlan(ctx, st, prog, dir, now, f.sample)
+	p, err := makePlan(ctx, st, res.Program, dir, now, f.samples())
 	if err != nil {
+		return err
+	}
+	hideContacts(p, f)
+	if err := refuseUndeclared(ctx, stderr, st, p, dir, res); err != nil {
 		return err
 	}
 	if err := renderPlan(stdout, p, f.format, colourOK(stdout, f.noColor)); err != nil {
@@ -195,6 +224,39 @@ func renderPlan(w io.Writer, p *campaigns.Plan, format string, colour bool) erro
 		return compiler.RenderMarkdown(w, p)
 	}
 	return compiler.RenderText(w, p, colour)
+}
+
+// refuseUndeclared fails a plan that would move the contacts of a removed
+// step the programme neither moved nor removed, with a diagnostic placed
+// at the sequence's steps in res (nil for a saved plan: unplaced). It
+// counts the store afresh, so that applying a saved plan refuses too once
+// contacts have reached such a step since it was made.
+func refuseUndeclared(ctx context.Context, stderr io.Writer, st runtime.Store, p *campaigns.Plan, dir string, res *compiler.Result) error {
+	undeclared := false
+	for _, m := range p.Migrations {
+		undeclared = undeclared || m.Undeclared
+	}
+	if !undeclared {
+		return nil
+	}
+	counts, err := st.StepCounts(ctx)
+	if err != nil {
+		return err
+	}
+	in := map[[2]string]int{}
+	for _, c := range counts {
+		in[[2]string{c.Sequence, c.Step}] += c.Contacts
+	}
+	var pos func(...string) compiler.Pos
+	if res != nil {
+		pos = res.Pos
+	}
+	ds := compiler.UndeclaredMoves(p.Migrations, func(seq, step string) int { return in[[2]string{seq, step}] }, pos)
+	if len(ds) == 0 {
+		return nil
+	}
+	refuse(stderr, dir, ds)
+	return exitError(1)
 }
 
 // colourOK: colour on a terminal, unless --no-color or $NO_COLOR says no.
@@ -305,10 +367,12 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 		dir = saved.Source
 	}
 	var prog *campaigns.Program
+	var compiled *compiler.Result
 	if saved == nil {
-		if prog, err = compileFor(stderr, dir); err != nil {
+		if compiled, err = compileResult(stderr, dir); err != nil {
 			return err
 		}
+		prog = compiled.Program
 	} else {
 		prog = saved.Program
 		if err := programMoved(saved); err != nil {
@@ -329,7 +393,11 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 
 	p := saved
 	if p == nil {
-		if p, err = makePlan(ctx, st, prog, dir, now, f.sample); err != nil {
+		if p, err = makePlan(ctx, st, prog, dir, now, f.samples()); err != nil {
+			return err
+		}
+		hideContacts(p, f)
+		if err := refuseUndeclared(ctx, stderr, st, p, dir, compiled); err != nil {
 			return err
 		}
 		if err := compiler.RenderText(stdout, p, colourOK(stdout, f.noColor)); err != nil {
@@ -350,6 +418,8 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 	} else if p.Empty() {
 		fmt.Fprintln(stdout, compiler.NoChanges(p))
 		return nil
+	} else if err := refuseUndeclared(ctx, stderr, st, p, dir, nil); err != nil {
+		return err
 	}
 	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
 		return err

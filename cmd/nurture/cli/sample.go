@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ type sampleFlags struct {
 	seed     int64
 	now      string
 	months   int
+	force    bool
 }
 
 // check validates the flags and returns the end of the history: --now,
@@ -53,7 +55,10 @@ mention turn up often enough to give them members.
 The data is seeded: the same programme, --contacts, --seed, --now and
 --months always give byte-identical files, so sample data can be
 committed and reviewed. --now, the end of the history, defaults to today
-at 00:00 UTC. Events are in time order per contact, not across the file.`,
+at 00:00 UTC. Events are in time order per contact, not across the file.
+
+Sample never replaces a contacts.csv or events.jsonl that is already
+there (a programme's committed sample data, say) unless --force says so.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.dir = "."
@@ -75,6 +80,7 @@ at 00:00 UTC. Events are in time order per contact, not across the file.`,
 	cmd.Flags().StringVar(&f.now, "now", "", "end the history at this RFC 3339 time instead of today 00:00 UTC")
 	cmd.Flags().IntVar(&f.months, "months", 6, "how many months of history to write")
 	cmd.Flags().StringVar(&f.out, "out", "", "write the files to this directory instead of DIR")
+	cmd.Flags().BoolVar(&f.force, "force", false, "replace contacts.csv and events.jsonl when they exist")
 	return cmd
 }
 
@@ -82,6 +88,12 @@ func runSample(stdout, stderr io.Writer, f sampleFlags, now time.Time) error {
 	prog, err := compileFor(stderr, f.dir)
 	if err != nil {
 		return err
+	}
+	cwd, _ := os.Getwd()
+	if !f.force {
+		if err := refuseOverwrite(cwd, f.out, "contacts.csv", "events.jsonl"); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
@@ -119,9 +131,27 @@ func runSample(stdout, stderr io.Writer, f sampleFlags, now time.Time) error {
 	if err := os.Rename(events.Name(), filepath.Join(f.out, "events.jsonl")); err != nil {
 		return err
 	}
-	cwd, _ := os.Getwd()
 	fmt.Fprintf(stdout, "wrote %s and %s to %s\n", count(st.Contacts, "contact"), count(st.Events, "event"), displayDir(cwd, f.out))
 	return nil
+}
+
+// refuseOverwrite names the files among names that exist in dir: the
+// sample data a programme committed is not to be lost to a rerun.
+func refuseOverwrite(cwd, dir string, names ...string) error {
+	var there []string
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if _, err := os.Lstat(p); err == nil {
+			there = append(there, displayDir(cwd, p))
+		}
+	}
+	switch len(there) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%s exists; --force replaces it, --out DIR writes elsewhere", there[0])
+	}
+	return fmt.Errorf("%s exist; --force replaces them, --out DIR writes elsewhere", strings.Join(there, " and "))
 }
 
 // count is plural with thousands separators: "4,512 events".

@@ -47,14 +47,30 @@ func openStore(ctx context.Context, spec string) (runtime.Store, error) {
 // compileFor compiles the programme a store command works with; on errors
 // it prints them and fails.
 func compileFor(stderr io.Writer, dir string) (*campaigns.Program, error) {
-	res := compiler.Compile(dir)
-	if errs, _ := res.Diagnostics.Count(); errs > 0 || res.Program == nil {
-		cwd, _ := os.Getwd()
-		writeDiagnostics(stderr, cwd, res.Diagnostics)
-		fmt.Fprintf(stderr, "\n%s: fix the programme in %s first\n", countLine(res.Diagnostics.Count()), displayDir(cwd, dir))
-		return nil, exitError(1)
+	res, err := compileResult(stderr, dir)
+	if err != nil {
+		return nil, err
 	}
 	return res.Program, nil
+}
+
+// compileResult is compileFor for a caller that places diagnostics of
+// its own in the programme's files, as plan does.
+func compileResult(stderr io.Writer, dir string) (*compiler.Result, error) {
+	res := compiler.Compile(dir)
+	if errs, _ := res.Diagnostics.Count(); errs > 0 || res.Program == nil {
+		refuse(stderr, dir, res.Diagnostics)
+		return nil, exitError(1)
+	}
+	return res, nil
+}
+
+// refuse prints diagnostics and the line that says the programme must
+// change first.
+func refuse(stderr io.Writer, dir string, ds compiler.Diagnostics) {
+	cwd, _ := os.Getwd()
+	writeDiagnostics(stderr, cwd, ds)
+	fmt.Fprintf(stderr, "\n%s: fix the programme in %s first\n", countLine(ds.Count()), displayDir(cwd, dir))
 }
 
 // parseNow reads --now: an RFC 3339 time, or, when empty, def.
