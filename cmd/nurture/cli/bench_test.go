@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/cmd/nurture/backend"
 	"github.com/nurture-dev/nurture/compiler"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/ingest"
@@ -504,7 +505,7 @@ func BenchmarkPlan(b *testing.B) {
 		for _, k := range []int{0, 1, 10} {
 			b.Run(fmt.Sprintf("%s/changed-%d", st.dialect, k), func(b *testing.B) {
 				for range b.N {
-					p, err := makePlan(ctx, s, progs[k], applied, benchNow, 3)
+					p, err := backend.Plan(ctx, s, progs[k], applied, benchNow, 3)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -516,7 +517,7 @@ func BenchmarkPlan(b *testing.B) {
 		}
 		b.Run(st.dialect+"/scoring-changed", func(b *testing.B) {
 			for range b.N {
-				p, err := makePlan(ctx, s, progs[-1], applied, benchNow, 3)
+				p, err := backend.Plan(ctx, s, progs[-1], applied, benchNow, 3)
 				if err != nil {
 					b.Fatal(err)
 				}

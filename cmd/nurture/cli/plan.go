@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,9 +15,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/cmd/nurture/backend"
 	"github.com/nurture-dev/nurture/compiler"
 	"github.com/nurture-dev/nurture/runtime"
-	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 // planFlags are shared by plan and apply.
@@ -138,7 +135,7 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return err
 	}
 	defer st.Close()
-	p, err := makePlan(ctx, st, res.Program, dir, now, f.samples())
+	p, err := backend.Plan(ctx, st, res.Program, dir, now, f.samples())
 	if err != nil {
 		return err
 	}
@@ -150,7 +147,7 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return err
 	}
 	if f.out != "" {
-		if err := savePlan(f.out, p); err != nil {
+		if err := backend.Save(f.out, p); err != nil {
 			return err
 		}
 		if f.format == "text" {
@@ -161,59 +158,6 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return exitError(2)
 	}
 	return nil
-}
-
-// makePlan compares prog with the store's applied version and counts the
-// impact in the store.
-func makePlan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir string, now time.Time, sample int) (*campaigns.Plan, error) {
-	// New attributes need their columns before the store can count by
-	// them; adding columns changes nothing stored.
-	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
-		return nil, err
-	}
-	cur, err := st.Applied(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var old *campaigns.Program
-	var base campaigns.PlanBase
-	if cur != nil {
-		old = new(campaigns.Program)
-		if err := json.Unmarshal(cur.Program, old); err != nil {
-			return nil, fmt.Errorf("reading applied version %d: %w", cur.Serial, err)
-		}
-		base = campaigns.PlanBase{Serial: cur.Serial, Lineage: cur.Lineage, Hash: cur.Hash}
-	}
-	changes, ms := compiler.Diff(old, prog)
-	p := &campaigns.Plan{
-		FormatVersion: campaigns.PlanFormatVersion,
-		CreatedAt:     now,
-		Base:          base,
-		Hash:          prog.Hash(),
-		Summary:       compiler.Summarize(changes),
-		Changes:       changes,
-		Migrations:    ms,
-		Program:       prog,
-	}
-	if abs, err := filepath.Abs(dir); err == nil {
-		p.Source = abs
-	}
-	if len(changes) > 0 {
-		if p.Impact, err = runtime.Impact(ctx, st, old, prog, changes, ms, func() time.Time { return now }, sample); err != nil {
-			return nil, fmt.Errorf("counting the audience impact: %w", err)
-		}
-		if r, ok := st.(worker.Rehearser); ok {
-			body, err := campaigns.Canonical(prog)
-			if err != nil {
-				return nil, err
-			}
-			v := &runtime.Version{Hash: p.Hash, AppliedAt: now, AppliedBy: "plan", Program: body}
-			if p.Next, err = worker.Predict(ctx, r, v, base, ms, prog, now); err != nil {
-				p.Next = &campaigns.NextTick{At: now.UTC(), Error: err.Error()}
-			}
-		}
-	}
-	return p, nil
 }
 
 func renderPlan(w io.Writer, p *campaigns.Plan, format string, colour bool) error {
@@ -232,28 +176,13 @@ func renderPlan(w io.Writer, p *campaigns.Plan, format string, colour bool) erro
 // counts the store afresh, so that applying a saved plan refuses too once
 // contacts have reached such a step since it was made.
 func refuseUndeclared(ctx context.Context, stderr io.Writer, st runtime.Store, p *campaigns.Plan, dir string, res *compiler.Result) error {
-	undeclared := false
-	for _, m := range p.Migrations {
-		undeclared = undeclared || m.Undeclared
-	}
-	if !undeclared {
-		return nil
-	}
-	counts, err := st.StepCounts(ctx)
-	if err != nil {
-		return err
-	}
-	in := map[[2]string]int{}
-	for _, c := range counts {
-		in[[2]string{c.Sequence, c.Step}] += c.Contacts
-	}
 	var pos func(...string) compiler.Pos
 	if res != nil {
 		pos = res.Pos
 	}
-	ds := compiler.UndeclaredMoves(p.Migrations, func(seq, step string) int { return in[[2]string{seq, step}] }, pos)
-	if len(ds) == 0 {
-		return nil
+	ds, err := backend.Undeclared(ctx, st, p, pos)
+	if err != nil || len(ds) == 0 {
+		return err
 	}
 	refuse(stderr, dir, ds)
 	return exitError(1)
@@ -266,49 +195,6 @@ func colourOK(w io.Writer, noColor bool) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// savePlan writes the plan with its programme, through a temporary file
-// so that a failed write never leaves half a plan.
-func savePlan(path string, p *campaigns.Plan) error {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".nurture-plan-*")
-	if err != nil {
-		return fmt.Errorf("saving the plan: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("saving the plan: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("saving the plan: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// loadPlan reads a saved plan and checks that it is whole.
-func loadPlan(path string) (*campaigns.Plan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var p campaigns.Plan
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("%s is not a saved plan: %v (make one with nurture plan --out %s)", path, err, path)
-	}
-	switch {
-	case p.FormatVersion == 0 || p.Program == nil:
-		return nil, fmt.Errorf("%s is not a saved plan (make one with nurture plan --out %s)", path, path)
-	case p.FormatVersion > campaigns.PlanFormatVersion:
-		return nil, fmt.Errorf("%s was saved by a newer nurture (plan format %d; this one reads %d): upgrade nurture", path, p.FormatVersion, campaigns.PlanFormatVersion)
-	case p.Program.Hash() != p.Hash:
-		return nil, fmt.Errorf("%s was changed after it was saved: its programme no longer matches its hash %s; make the plan again", path, p.Hash)
-	}
-	return &p, nil
 }
 
 func newApply() *cobra.Command {
@@ -361,7 +247,7 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 	var saved *campaigns.Plan
 	dir := target
 	if !fi.IsDir() {
-		if saved, err = loadPlan(target); err != nil {
+		if saved, err = backend.Load(target); err != nil {
 			return err
 		}
 		dir = saved.Source
@@ -375,7 +261,7 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 		prog = compiled.Program
 	} else {
 		prog = saved.Program
-		if err := programMoved(saved); err != nil {
+		if err := backend.Stale(saved); err != nil {
 			return err
 		}
 	}
@@ -393,7 +279,7 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 
 	p := saved
 	if p == nil {
-		if p, err = makePlan(ctx, st, prog, dir, now, f.samples()); err != nil {
+		if p, err = backend.Plan(ctx, st, prog, dir, now, f.samples()); err != nil {
 			return err
 		}
 		hideContacts(p, f)
@@ -421,52 +307,14 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 	} else if err := refuseUndeclared(ctx, stderr, st, p, dir, nil); err != nil {
 		return err
 	}
-	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
-		return err
-	}
-	body, err := campaigns.Canonical(prog)
+	res, err := backend.Apply(ctx, st, p, prog, who)
 	if err != nil {
 		return err
-	}
-	v := runtime.Version{Hash: p.Hash, AppliedBy: who, GitCommit: gitCommit(p.Source), Program: body}
-	res, err := st.Apply(ctx, v, p.Base, p.Migrations)
-	if errors.Is(err, runtime.ErrStale) {
-		return fmt.Errorf("%w; make a new plan", err)
-	}
-	if err != nil {
-		return fmt.Errorf("applying: %w; the previous version is still in force", err)
-	}
-	moved, exited := 0, 0
-	for i := range res.Moved {
-		moved += res.Moved[i]
-		exited += res.Exited[i]
 	}
 	fmt.Fprintf(stdout, "Apply complete: version %d (%s). %d added, %d changed, %d removed.\n",
 		res.Serial, compiler.ShortHash(p.Hash), p.Summary.Add, p.Summary.Change, p.Summary.Remove)
-	if moved+exited > 0 {
-		fmt.Fprintf(stdout, "Contacts in renamed or removed steps: %d moved on, %d left their sequence.\n", moved, exited)
-	}
-	return nil
-}
-
-// programMoved refuses a saved plan whose programme directory now
-// compiles to something else. A directory that is gone (the plan was
-// carried to another machine) is not checked: the plan holds its
-// programme.
-func programMoved(p *campaigns.Plan) error {
-	if p.Source == "" {
-		return nil
-	}
-	if _, err := os.Stat(p.Source); err != nil {
-		return nil
-	}
-	res := compiler.Compile(p.Source)
-	if res.Program == nil {
-		return fmt.Errorf("the saved plan is stale: the programme in %s no longer compiles; fix it and make a new plan", p.Source)
-	}
-	if h := res.Program.Hash(); h != p.Hash {
-		return fmt.Errorf("the saved plan is stale: the programme in %s changed since the plan was made (%s then, %s now); make a new plan",
-			p.Source, compiler.ShortHash(p.Hash), compiler.ShortHash(h))
+	if res.Moved+res.Exited > 0 {
+		fmt.Fprintf(stdout, "Contacts in renamed or removed steps: %d moved on, %d left their sequence.\n", res.Moved, res.Exited)
 	}
 	return nil
 }
@@ -498,23 +346,6 @@ func acquireApplyLock(ctx context.Context, st runtime.Store, who string, timeout
 	}
 }
 
-// gitCommit is the commit of dir's repository, with "-dirty" when dir has
-// uncommitted changes, or "" outside a repository.
-func gitCommit(dir string) string {
-	if dir == "" {
-		return ""
-	}
-	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
-	if err != nil {
-		return ""
-	}
-	commit := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".").Output(); err == nil && len(st) > 0 {
-		commit += "-dirty"
-	}
-	return commit
-}
-
 func newShow() *cobra.Command {
 	var asJSON, noColor bool
 	cmd := &cobra.Command{
@@ -522,7 +353,7 @@ func newShow() *cobra.Command {
 		Short: "Print a saved plan",
 		Args:  exactArgs(1, "name the plan file nurture plan --out saved"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := loadPlan(args[0])
+			p, err := backend.Load(args[0])
 			if err != nil {
 				return err
 			}
