@@ -17,6 +17,9 @@ const (
 	// (after DATA) and before the server said whether it took it. It may
 	// have gone: it is never sent again blindly.
 	Unknown = "unknown"
+	// KindWithheld: the Outgoing's Gate refused it at the last moment;
+	// it was never handed over. The error wraps a *Withheld.
+	KindWithheld = "withheld"
 )
 
 // SendError is why a message was not accepted.
@@ -54,6 +57,10 @@ func (e *SendError) Unwrap() error { return e.Err }
 // any other error (a message that cannot be built fails the same way
 // every time).
 func KindOf(err error) string {
+	var wh *Withheld
+	if errors.As(err, &wh) {
+		return KindWithheld
+	}
 	var se *SendError
 	if errors.As(err, &se) {
 		return se.Kind
