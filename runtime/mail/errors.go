@@ -37,7 +37,12 @@ type SendError struct {
 	// every message would fail the same way until they are fixed, so the
 	// message is not at fault.
 	Setup bool
-	Err   error
+	// Connect is true when the server could not be reached or refused
+	// the connection (at connect, greeting, TLS or login): no message
+	// gets through until that changes, so delivery stops rather than
+	// defer message after message.
+	Connect bool
+	Err     error
 }
 
 func (e *SendError) Error() string {

@@ -173,6 +173,10 @@ type FileSink struct {
 	DKIM *DKIMConfig
 }
 
+// GatesLate says that Send asks the Outgoing's Gate itself, right
+// before the file is written.
+func (f FileSink) GatesLate() {}
+
 // Send writes o's message.
 func (f FileSink) Send(ctx context.Context, o *Outgoing) error {
 	m, err := Compose(o)

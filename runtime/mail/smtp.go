@@ -132,6 +132,13 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // running at once.
 func (s *SMTP) Concurrency() int { return s.cfg.Pool }
 
+// Server names the server, as errors and logs show it.
+func (s *SMTP) Server() string { return s.addr }
+
+// GatesLate says that Send asks the Outgoing's Gate itself, at the last
+// moment before the message is handed over.
+func (s *SMTP) GatesLate() {}
+
 // Close waits for the Sends in flight, says QUIT on each open connection
 // and closes it. A Send after Close fails as Temporary. Close reports no
 // error: a connection that cannot say goodbye is closed all the same.
@@ -508,6 +515,7 @@ func (s *SMTP) failed(ctx context.Context, sc *smtpConn, step string, err error)
 		}
 	}
 	se.Err = fmt.Errorf("smtp %s: %s: %w", s.addr, what, err)
+	se.Connect = step == stepConnect && ctx.Err() == nil
 
 	// A refused MAIL, RCPT or DATA leaves a session that RSET makes
 	// fit again, and a refused message a session already fit; anything

@@ -47,6 +47,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("EnrollmentMigrations", func(t *testing.T) { testEnrollmentMigrations(t, o) })
 	t.Run("Audience", func(t *testing.T) { testAudience(t, o) })
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, o) })
+	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.
