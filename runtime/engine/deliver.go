@@ -201,7 +201,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	// Outcomes are written even when ctx is cancelled: the messages
 	// went, or did not.
 	rec := context.WithoutCancel(ctx)
-	g := &optGate{l: l, serial: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}}
+	g := &optGate{l: l, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}}
 	var d Delivered
 	accepted := map[int64]string{}
 	flush := func() error {
@@ -268,7 +268,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 				d.Paused = e.Breaker.trip(st)
 			}
 			if d.Paused == "" {
-				n, err := l.OptOutSerial(ctx)
+				n, err := g.before(ctx)
 				if err != nil {
 					return d, err
 				}
@@ -348,8 +348,22 @@ type optGate struct {
 	l      Ledger
 	mu     sync.Mutex
 	serial int64 // -1: re-read before the next check
+	// latest is the highest serial a check has read, -1 before the first.
+	latest int64
 	held   map[int64]int
 	outs   map[int64]runtime.OptOut
+}
+
+// before is a serial read before now: the latest a check read, which
+// costs nothing, or a fresh read before the first check.
+func (g *optGate) before(ctx context.Context) (int64, error) {
+	g.mu.Lock()
+	n := g.latest
+	g.mu.Unlock()
+	if n >= 0 {
+		return n, nil
+	}
+	return g.l.OptOutSerial(ctx)
 }
 
 // hold adds the contacts of newly claimed sends, read (claims checked
@@ -392,6 +406,7 @@ func (g *optGate) check(ctx context.Context, contact int64, topic string) error 
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.latest = max(g.latest, n)
 	if n != g.serial {
 		ids := make([]int64, 0, len(g.held))
 		for id := range g.held {
