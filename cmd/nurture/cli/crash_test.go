@@ -34,10 +34,13 @@ import (
 type slowPeer struct {
 	Addr  string
 	delay time.Duration
-	mu    sync.Mutex
-	got   map[string]int       // by Message-ID
-	at    map[string]time.Time // when a recipient's last message came whole
-	to    map[string]string    // recipient by Message-ID
+	// rcptDelay slows the answer to RCPT TO: the time between a claim
+	// and the hand-over of its message.
+	rcptDelay time.Duration
+	mu        sync.Mutex
+	got       map[string]int       // by Message-ID
+	at        map[string]time.Time // when a recipient's last message came whole
+	to        map[string]string    // recipient by Message-ID
 }
 
 func startSlowPeer(t testing.TB, delay time.Duration) *slowPeer {
@@ -72,11 +75,16 @@ type slowSession struct {
 	to string
 }
 
-func (s *slowSession) Reset()                                    {}
-func (s *slowSession) Logout() error                             { return nil }
-func (s *slowSession) Mail(string, *smtp.MailOptions) error      { return nil }
-func (s *slowSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = to; return nil }
+func (s *slowSession) Reset()                               {}
+func (s *slowSession) Logout() error                        { return nil }
+func (s *slowSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *slowSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	time.Sleep(s.p.rcptDelay)
+	s.to = to
+	return nil
+}
 func (s *slowSession) Data(r io.Reader) error {
+	began := time.Now()
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
@@ -89,7 +97,7 @@ func (s *slowSession) Data(r io.Reader) error {
 	s.p.mu.Lock()
 	s.p.got[mid]++
 	s.p.to[mid] = strings.ToLower(s.to)
-	s.p.at[strings.ToLower(s.to)] = time.Now()
+	s.p.at[strings.ToLower(s.to)] = began
 	s.p.mu.Unlock()
 	time.Sleep(s.p.delay)
 	return nil

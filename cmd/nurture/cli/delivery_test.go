@@ -6,7 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +20,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/mail"
+	"github.com/nurture-dev/nurture/runtime/track"
 )
 
 // A worker claims a send and dies before it records the outcome. The
@@ -135,5 +142,130 @@ func TestRunLogsStoppedDeliveryAtError(t *testing.T) {
 	db.QueryRow(`SELECT COUNT(*) FROM sends`).Scan(&all)
 	if planned != all {
 		t.Errorf("%d of %d sends planned after the server could not be reached; want all", planned, all)
+	}
+}
+
+// TestOptOutWinsTheRace posts one-click unsubscribes to the tracking
+// server while a tick delivers the welcome email to a slow SMTP peer, on
+// SQLite and PostgreSQL, half of them for emails claimed at that moment:
+// no message for an address begins to reach the peer (DATA answered, the
+// body free to go) after its unsubscribe was answered. The last check
+// comes after DATA, so what remains is the time the body takes to cross.
+func TestOptOutWinsTheRace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("delivers to a slow SMTP peer")
+	}
+	const n = 160
+	var csv strings.Builder
+	csv.WriteString("email,company,industry,employees,signup_at,first_name\n")
+	for i := range n {
+		fmt.Fprintf(&csv, "c%04d@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,C%d\n", i, i)
+	}
+	contacts := filepath.Join(t.TempDir(), "contacts.csv")
+	if err := os.WriteFile(contacts, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			cs := newCrashStore(t, kind)
+			for _, args := range [][]string{
+				{"contacts", "import", contacts, "--dir", "testdata/base", "--rejects", filepath.Join(t.TempDir(), "r.csv")},
+				{"apply", "testdata/base", "--auto-approve", "--now", "2026-11-23T14:00:00Z"},
+				{"tick", "--now", "2026-11-23T15:00:00Z"},
+			} {
+				if out, errOut, code := run(t, append(args, "--store", cs.spec)...); code != 0 {
+					t.Fatalf("%s: %s%s", args[0], out, errOut)
+				}
+			}
+			st, err := openEngineStore(ctx, cs.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			keys, err := trackingKeys(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &track.Server{Store: st.(track.Store), Now: time.Now}
+			srv.SetKeys(keys)
+			hs := httptest.NewServer(srv.Handler())
+			defer hs.Close()
+			type target struct {
+				email string
+				path  string
+			}
+			var targets []target
+			for _, row := range cs.query(t, `SELECT s.id, c.id, c.email FROM sends s JOIN contacts c ON c.id = s.contact_id ORDER BY s.id`) {
+				var send, contact int64
+				var email string
+				fmt.Sscan(row, &send, &contact, &email)
+				targets = append(targets, target{email, "/u/" + keys.Sign(track.Token{Kind: track.Unsubscribe, Send: send, Contact: contact})})
+			}
+			if len(targets) != n {
+				t.Fatalf("%d sends planned, want %d", len(targets), n)
+			}
+			// Every third contact unsubscribes, in an order of its own,
+			// while the emails go out at about 4 × 1/15ms; each waits 10ms
+			// between its claim and its hand-over.
+			peer := startSlowPeer(t, 5*time.Millisecond)
+			peer.rcptDelay = 10 * time.Millisecond
+			done := make(chan string)
+			go func() {
+				out, errOut, _ := run(t, "tick", "--now", "2026-11-23T15:01:00Z", "--sender", "smtp://"+peer.Addr+"?tls=none&pool=4", "--store", cs.spec)
+				done <- out + errOut
+			}()
+			answered := map[string]time.Time{}
+			unsubscribe := func(i int) {
+				tg := targets[i]
+				if _, ok := answered[tg.email]; ok {
+					return
+				}
+				resp, err := http.PostForm(hs.URL+tg.path, url.Values{"List-Unsubscribe": {"One-Click"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("unsubscribing %s: %s", tg.email, resp.Status)
+				}
+				answered[tg.email] = time.Now()
+			}
+			// In turn: a contact at random, and one whose email is claimed
+			// at that moment, in flight.
+			rng := rand.New(rand.NewPCG(1, 2))
+			for _, i := range rng.Perm(n)[:30] {
+				unsubscribe(i)
+				if claimed := cs.query(t, `SELECT id FROM sends WHERE status = 'claimed' ORDER BY id`); len(claimed) > 0 {
+					id, _ := strconv.Atoi(claimed[rng.IntN(len(claimed))])
+					unsubscribe(id - 1)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			out := <-done
+			peer.mu.Lock()
+			defer peer.mu.Unlock()
+			var before, withheld int
+			for email, at := range answered {
+				got, ok := peer.at[email]
+				switch {
+				case !ok:
+					withheld++
+				case got.After(at):
+					t.Errorf("%s: its message began to reach the peer %s after the unsubscribe was answered", email, got.Sub(at))
+				default:
+					before++
+				}
+			}
+			cancelled := cs.count(t, `SELECT COUNT(*) FROM sends WHERE status = 'cancelled'`)
+			late := cs.count(t, `SELECT COUNT(*) FROM sends WHERE status = 'cancelled' AND error LIKE 'withheld before hand-over%'`)
+			if cancelled != withheld {
+				t.Errorf("%d sends cancelled, but %d unsubscribed addresses got nothing", cancelled, withheld)
+			}
+			if withheld == 0 || before == 0 || late == 0 {
+				t.Errorf("%d unsubscribes came before their email, %d after, %d withheld at the last moment: the race was not run; tick said:\n%s", withheld, before, late, out)
+			}
+			t.Logf("%d unsubscribed while delivering: %d emails cancelled (%d of them at the last moment, claimed and waiting for a connection), %d went out before the unsubscribe", len(answered), withheld, late, before)
+		})
 	}
 }
