@@ -199,3 +199,40 @@ type SequenceSpan struct {
 	Sequence string
 	Span     time.Duration
 }
+
+// OptOut is what keeps a contact from an email at the moment of sending:
+// a suppressed address, or topics the contact opted out of.
+type OptOut struct {
+	Suppressed bool
+	TopicsOut  []string
+}
+
+// SendFilter selects rows of the send ledger; zero fields select all.
+type SendFilter struct {
+	// State is a ledger state, or "held" for planned sends held back
+	// past Now (by the caps or the sending window).
+	State    string
+	Sequence string
+	// Email is a contact's address.
+	Email string
+	Now   time.Time
+	Limit int
+}
+
+// LedgerRow is a send as an operator lists it.
+type LedgerRow struct {
+	ID        int64
+	Key       string
+	Address   string
+	Sequence  string
+	Step      string
+	Email     string
+	Status    string
+	PlannedAt time.Time
+	ClaimedAt time.Time
+	ClaimedBy string
+	SentAt    time.Time
+	MessageID string
+	Attempts  int
+	Error     string
+}

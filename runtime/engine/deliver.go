@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,9 @@ type Sender interface {
 
 // Ledger is what delivery needs of the store.
 type Ledger interface {
-	ClaimSends(ctx context.Context, worker string, now time.Time, limit int) ([]runtime.Claim, error)
+	// ClaimSends claims up to limit planned sends and writes each one's
+	// Message-ID, messageID of its key, with the claim.
+	ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error)
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	// AcceptSends records many accepted sends at once, by ID with their
 	// Message-IDs.
@@ -36,6 +39,10 @@ type Ledger interface {
 	Suppress(ctx context.Context, batch []runtime.Suppression) (int, error)
 	RecordEvents(ctx context.Context, batch []runtime.Event) (runtime.EventResult, error)
 	DeliveryStats(ctx context.Context, since time.Time) (runtime.DeliveryStats, error)
+	// OptOutSerial moves whenever a suppression or a preference is
+	// written; OptOuts reads them for some contacts.
+	OptOutSerial(ctx context.Context) (int64, error)
+	OptOuts(ctx context.Context, contacts []int64) (map[int64]runtime.OptOut, error)
 }
 
 // Delivered counts what one delivery pass did.
@@ -49,9 +56,32 @@ type Delivered struct {
 	Deferred int
 	// Unknown lost the connection after the message was handed over.
 	Unknown int
+	// Withheld were claimed but not handed over: the address was
+	// suppressed, or the contact opted out of the topic, while they
+	// waited. They are cancelled.
+	Withheld int
 	// Paused says why the breaker stopped sending, when it did.
 	Paused string
 }
+
+// DeliveryStopped is the error of a delivery pass the server stopped: it
+// could not be reached, refused the connection, or refused the sender's
+// own settings (login, TLS). Every email not handed over stays planned.
+type DeliveryStopped struct {
+	// Server names the server, as host:port, when the sender says.
+	Server string
+	Err    error
+}
+
+func (e *DeliveryStopped) Error() string {
+	server := "the mail server"
+	if e.Server != "" {
+		server = "the mail server " + e.Server
+	}
+	return fmt.Sprintf("delivery stopped: %s failed: %v; the emails not sent stay planned", server, e.Err)
+}
+
+func (e *DeliveryStopped) Unwrap() error { return e.Err }
 
 // Breaker pauses delivery while the share of hard bounces or complaints
 // among the emails sent over Window passes a limit: a list gone bad or a
@@ -86,8 +116,9 @@ func (b Breaker) trip(st runtime.DeliveryStats) string {
 	return ""
 }
 
-// claimBatch is how many planned emails a worker claims at a time.
-const claimBatch = 50
+// breakerEvery is how many claims go between two looks at the breaker's
+// rates: the look is a count over the window, too dear for every claim.
+const breakerEvery = 50
 
 // maxAttempts is how many times a send the server keeps deferring is
 // tried, about a day and a half with the backoff of retryAt, before it
@@ -104,8 +135,18 @@ func retryAt(now time.Time, n int) time.Time {
 
 // Deliver claims the sends planned by now and hands them to the sender,
 // as many at once as it says its Concurrency is, recording how each
-// ended. The suppression list is checked again when claiming. Before
-// each claim the breaker weighs the bounces and complaints of its window.
+// ended. Before each claim the breaker weighs the bounces and complaints
+// of its window (every breakerEvery claims).
+//
+// A claim marks a message that may be in flight, so no more are claimed
+// than the connections can send now: the outcomes of the finished ones
+// are recorded before the next claim, and a worker that dies leaves at
+// most Concurrency sends claimed. Their Message-IDs are written with the
+// claim. Right before each message is handed over (after DATA, for
+// SMTP), the opt-outs are checked again: the store's opt-out serial is
+// read, and the opt-outs of the contacts in flight re-read only when it
+// moved. A message whose address was suppressed, or whose contact opted
+// out of its topic, meanwhile is withheld and cancelled.
 //
 // An unknown send, one whose connection was lost after the message was
 // handed over, is never sent again: the rule is that it counts as sent
@@ -113,156 +154,284 @@ func retryAt(now time.Time, n int) time.Time {
 // resolves it — a click or open makes it accepted, a bounce by its
 // Message-ID makes it failed. Each is logged with its Message-ID, to
 // look up in the mail server's log.
+//
+// When the server cannot be reached or refuses the connection, the pass
+// stops at the first such failure with a *DeliveryStopped error; what
+// was not handed over stays planned.
 func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string, now time.Time) (Delivered, error) {
 	conc := 1
 	if c, ok := s.(interface{ Concurrency() int }); ok {
 		conc = max(1, c.Concurrency())
 	}
+	_, late := s.(interface{ GatesLate() })
+	from := e.Program.Sender.FromEmail
+	messageID := func(key string) string { return mail.MessageID(key, from) }
 	type job struct {
-		c   runtime.Claim
-		o   *mail.Outgoing
-		err error // from rendering
+		c runtime.Claim
+		o *mail.Outgoing
 	}
 	type result struct {
 		job
 		err error
 	}
-	// sending stops on cancel; what was sent is still recorded on ctx.
-	sending, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan job, claimBatch)
-	results := make(chan result, claimBatch)
-	var d Delivered
-	var claimErr error
-	// One goroutine claims and renders, conc send, and this one records.
-	go func() {
-		defer close(jobs)
-		for {
-			if e.Breaker.Window > 0 {
-				st, err := l.DeliveryStats(sending, now.Add(-e.Breaker.Window))
-				if err != nil {
-					claimErr = err
-					return
-				}
-				if why := e.Breaker.trip(st); why != "" {
-					d.Paused = why
-					return
-				}
-			}
-			claims, err := l.ClaimSends(sending, worker, now, claimBatch)
-			if err != nil {
-				claimErr = err
-				return
-			}
-			if len(claims) == 0 {
-				return
-			}
-			ids := make([]int64, len(claims))
-			for i, c := range claims {
-				ids[i] = c.Contact
-			}
-			contacts, err := l.ContactsByID(sending, ids)
-			if err != nil {
-				claimErr = err
-				return
-			}
-			for i, c := range claims {
-				o, err := e.outgoing(c, contacts[c.Contact], now)
-				select {
-				case jobs <- job{c, o, err}:
-				case <-sending.Done():
-					// Stopped: what was claimed and not handed over goes
-					// back to the ledger as planned.
-					for _, c := range claims[i:] {
-						if err := l.RetrySend(ctx, c.ID, now, "not sent: delivery stopped"); err != nil && claimErr == nil {
-							claimErr = err
-						}
-					}
-					return
-				}
-			}
-		}
-	}()
+	jobs := make(chan job, conc)
+	results := make(chan result, conc)
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				err := j.err
+				var err error
+				if !late {
+					err = j.o.Gate(ctx)
+					if err != nil {
+						err = &mail.Withheld{Err: err}
+					}
+				}
 				if err == nil {
-					err = s.Send(sending, j.o)
+					err = s.Send(ctx, j.o)
 				}
 				results <- result{j, err}
 			}
 		}()
 	}
-	go func() { wg.Wait(); close(results) }()
-	// Accepted sends are recorded a batch at a time, or every 200ms when
-	// they come slowly; the rest as they come.
-	var recErr, setupErr error
+	defer func() { close(jobs); wg.Wait() }()
+
+	// Outcomes are written even when ctx is cancelled: the messages
+	// went, or did not.
+	rec := context.WithoutCancel(ctx)
+	g := &optGate{l: l, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}}
+	var d Delivered
 	accepted := map[int64]string{}
-	flush := func() {
-		if len(accepted) > 0 && recErr == nil {
-			if recErr = l.AcceptSends(ctx, accepted, now); recErr != nil {
-				cancel()
-			}
+	flush := func() error {
+		if len(accepted) == 0 {
+			return nil
 		}
+		err := l.AcceptSends(rec, accepted, now)
 		clear(accepted)
+		return err
 	}
-	every := time.NewTicker(200 * time.Millisecond)
-	defer every.Stop()
-	for open := true; open; {
-		var r result
-		select {
-		case <-every.C:
-			flush()
-			continue
-		case r, open = <-results:
-			if !open {
-				continue
-			}
-		}
-		if recErr != nil {
-			continue // drain: the claimed rows become unknown after their lease
-		}
+	var stopped *DeliveryStopped
+	inflight, sinceBreaker := 0, breakerEvery
+	// handle records one outcome; accepted ones wait for the next flush.
+	handle := func(r result) error {
+		defer g.release(r.c.Contact)
 		if r.err == nil {
 			d.Accepted++
-			accepted[r.c.ID] = mail.MessageID(r.c.Key, r.o.From)
-			if len(accepted) >= claimBatch {
-				flush()
-			}
-			continue
+			accepted[r.c.ID] = messageID(r.c.Key)
+			return nil
 		}
-		// The sender's own settings are wrong: every email would fail
-		// alike. Sending stops; this and what was under way stay planned.
+		var out withheldFor
+		if errors.As(r.err, &out) {
+			d.Withheld++
+			e.logf("send %s to %s withheld before hand-over: %s", r.c.Key, r.o.To, out)
+			return l.FinishSend(rec, r.c.ID, runtime.SendCancelled, "", "withheld before hand-over: "+string(out), now)
+		}
+		var wh *mail.Withheld
+		if errors.As(r.err, &wh) {
+			// The check itself failed: not handed over, so planned again.
+			return l.RetrySend(rec, r.c.ID, now, r.err.Error())
+		}
 		var se *mail.SendError
-		if errors.As(r.err, &se) && se.Setup && setupErr == nil {
-			setupErr = r.err
-			cancel()
-		}
-		if setupErr != nil {
-			if err := l.RetrySend(ctx, r.c.ID, now, r.err.Error()); err != nil {
-				recErr = err
+		if errors.As(r.err, &se) && (se.Setup || se.Connect) {
+			// The server or our settings: every email would fail alike.
+			// This one and the rest stay planned.
+			if stopped == nil {
+				server := ""
+				if sv, ok := s.(interface{ Server() string }); ok {
+					server = sv.Server()
+				}
+				stopped = &DeliveryStopped{Server: server, Err: r.err}
 			}
+			return l.RetrySend(rec, r.c.ID, now, r.err.Error())
+		}
+		if stopped != nil && mail.KindOf(r.err) == mail.Temporary {
+			return l.RetrySend(rec, r.c.ID, now, r.err.Error())
+		}
+		return e.record(rec, l, r.c, r.o, r.err, now, &d)
+	}
+	drained := false
+	for {
+		if !drained && stopped == nil && d.Paused == "" && inflight < conc && ctx.Err() == nil {
+			// Recorded before claiming: at most conc sends are ever
+			// claimed and unrecorded.
+			if err := flush(); err != nil {
+				return d, err
+			}
+			if e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
+				sinceBreaker = 0
+				st, err := l.DeliveryStats(ctx, now.Add(-e.Breaker.Window))
+				if err != nil {
+					return d, err
+				}
+				d.Paused = e.Breaker.trip(st)
+			}
+			if d.Paused == "" {
+				n, err := g.before(ctx)
+				if err != nil {
+					return d, err
+				}
+				claims, err := l.ClaimSends(ctx, worker, now, conc-inflight, messageID)
+				if err != nil {
+					return d, err
+				}
+				drained = len(claims) == 0
+				sinceBreaker += len(claims)
+				ids := make([]int64, len(claims))
+				for i, c := range claims {
+					ids[i] = c.Contact
+				}
+				contacts, err := l.ContactsByID(ctx, ids)
+				if err != nil {
+					return d, err
+				}
+				g.hold(n, claims, contacts)
+				for _, c := range claims {
+					o, err := e.outgoing(c, contacts[c.Contact], now)
+					if err != nil {
+						// Never handed over: it fails as it is.
+						g.release(c.Contact)
+						if err := e.record(rec, l, c, o, err, now, &d); err != nil {
+							return d, err
+						}
+						continue
+					}
+					topic := ""
+					if seq := e.Program.Sequences[c.Sequence]; seq != nil {
+						topic = seq.Topic
+					}
+					o.Gate = func(ctx context.Context) error { return g.check(ctx, c.Contact, topic) }
+					inflight++
+					jobs <- job{c, o}
+				}
+			}
+		}
+		if inflight == 0 && (drained || stopped != nil || d.Paused != "" || ctx.Err() != nil) {
+			break
+		}
+		if inflight == 0 {
 			continue
 		}
-		if err := e.record(ctx, l, r.c, r.o, r.err, now, &d); err != nil {
-			recErr = err
-			cancel()
+		// Wait for one outcome, then take every other that is ready.
+		r := <-results
+		inflight--
+		if err := handle(r); err != nil {
+			return d, err
+		}
+		for more := true; more && inflight > 0; {
+			select {
+			case r := <-results:
+				inflight--
+				if err := handle(r); err != nil {
+					return d, err
+				}
+			default:
+				more = false
+			}
 		}
 	}
-	flush()
-	switch {
-	case recErr != nil:
-		return d, recErr
-	case setupErr != nil:
-		return d, fmt.Errorf("sending stopped, the emails stay planned: %w", setupErr)
-	case claimErr != nil && !errors.Is(claimErr, context.Canceled):
-		return d, claimErr
+	if err := flush(); err != nil {
+		return d, err
+	}
+	if stopped != nil {
+		return d, stopped
 	}
 	return d, ctx.Err()
 }
+
+// optGate is the last check of a message before it is handed over: is
+// its address suppressed, or its contact opted out of its topic? It holds
+// the opt-outs of the contacts whose messages are in flight, as of the
+// store's opt-out serial, and re-reads them only when the serial moved.
+type optGate struct {
+	l      Ledger
+	mu     sync.Mutex
+	serial int64 // -1: re-read before the next check
+	// latest is the highest serial a check has read, -1 before the first.
+	latest int64
+	held   map[int64]int
+	outs   map[int64]runtime.OptOut
+}
+
+// before is a serial read before now: the latest a check read, which
+// costs nothing, or a fresh read before the first check.
+func (g *optGate) before(ctx context.Context) (int64, error) {
+	g.mu.Lock()
+	n := g.latest
+	g.mu.Unlock()
+	if n >= 0 {
+		return n, nil
+	}
+	return g.l.OptOutSerial(ctx)
+}
+
+// hold adds the contacts of newly claimed sends, read (claims checked
+// against the suppressions, contacts with their preferences) after the
+// serial was n.
+func (g *optGate) hold(n int64, claims []runtime.Claim, contacts map[int64]*runtime.Contact) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, c := range claims {
+		g.held[c.Contact]++
+		if ct := contacts[c.Contact]; ct != nil {
+			g.outs[c.Contact] = runtime.OptOut{TopicsOut: ct.Prefs.TopicsOut}
+		}
+	}
+	if n != g.serial {
+		// What the gate held before is older than n.
+		g.serial = -1
+		if len(g.held) == len(claims) {
+			g.serial = n
+		}
+	}
+}
+
+func (g *optGate) release(contact int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held[contact]--; g.held[contact] <= 0 {
+		delete(g.held, contact)
+		delete(g.outs, contact)
+	}
+}
+
+// check says why contact's message on topic must not go, or nil. A
+// change committed before check began is seen: the serial is read first,
+// and the opt-outs re-read when it moved.
+func (g *optGate) check(ctx context.Context, contact int64, topic string) error {
+	n, err := g.l.OptOutSerial(ctx)
+	if err != nil {
+		return fmt.Errorf("checking the opt-outs: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.latest = max(g.latest, n)
+	if n != g.serial {
+		ids := make([]int64, 0, len(g.held))
+		for id := range g.held {
+			ids = append(ids, id)
+		}
+		outs, err := g.l.OptOuts(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("checking the opt-outs: %w", err)
+		}
+		g.outs, g.serial = outs, n
+	}
+	o := g.outs[contact]
+	switch {
+	case o.Suppressed:
+		return withheldFor("the address is suppressed")
+	case topic != "" && slices.Contains(o.TopicsOut, topic):
+		return withheldFor("the contact opted out of " + topic)
+	}
+	return nil
+}
+
+// withheldFor is why the gate withheld a message for good.
+type withheldFor string
+
+func (o withheldFor) Error() string { return string(o) }
 
 // record writes to the ledger how one failed send ended.
 func (e *Engine) record(ctx context.Context, l Ledger, c runtime.Claim, o *mail.Outgoing, err error, now time.Time, d *Delivered) error {
@@ -310,10 +479,13 @@ func (e *Engine) logf(format string, args ...any) {
 // outgoing renders a claimed send for its contact, with tracked links
 // signed for this send when the engine holds tracking keys.
 func (e *Engine) outgoing(c runtime.Claim, ct *runtime.Contact, now time.Time) (*mail.Outgoing, error) {
-	p := e.Program
+	p, err := e.plannedUnder(c.Version)
+	if err != nil {
+		return nil, err
+	}
 	em := p.Emails[c.Email]
 	if em == nil {
-		return nil, fmt.Errorf("the programme has no email %s", c.Email)
+		return nil, fmt.Errorf("version %d of the programme has no email %s", c.Version, c.Email)
 	}
 	if ct == nil {
 		return nil, fmt.Errorf("contact %d is gone", c.Contact)
@@ -345,4 +517,22 @@ func (e *Engine) outgoing(c runtime.Claim, ct *runtime.Contact, now time.Time) (
 		return nil, fmt.Errorf("contact %d has an address with a line break", c.Contact)
 	}
 	return out, nil
+}
+
+// plannedUnder is the programme a send planned under version v goes out
+// as: the email and the sequence's UTM of that version — what the plan a
+// reviewer approved showed — with the sender of the version in force,
+// whose postal address, unsubscribe and tracking settings are the ones
+// that hold now.
+func (e *Engine) plannedUnder(v int64) (*campaigns.Program, error) {
+	if v == e.Version || v == 0 || e.Planned == nil {
+		return e.Program, nil
+	}
+	old, err := e.Planned(v)
+	if err != nil {
+		return nil, fmt.Errorf("reading version %d, which the send was planned under: %w", v, err)
+	}
+	p := *old
+	p.Sender = e.Program.Sender
+	return &p, nil
 }

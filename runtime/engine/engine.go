@@ -31,6 +31,10 @@ type Engine struct {
 	Full bool
 	// Batch is how many enrollments or contacts one read takes.
 	Batch int
+	// Planned reads the programme of an earlier applied version, so that
+	// a send planned under it goes out as it was planned; nil renders
+	// every send from Program.
+	Planned func(version int64) (*campaigns.Program, error)
 	// Keys sign the tracked links of the email delivered; nil leaves
 	// links untracked.
 	Keys *track.Keys

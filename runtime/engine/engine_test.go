@@ -3,7 +3,10 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -354,7 +357,7 @@ func TestNoDecisionLostNoDuplicate(t *testing.T) {
 	w.tick(monday) // the decisions are written; the process stops here
 
 	// Another process claims both, sends ann's, and dies before bob's.
-	claims, err := w.st.ClaimSends(ctx, "dead-worker", monday.Add(time.Minute), 10)
+	claims, err := w.st.ClaimSends(ctx, "dead-worker", monday.Add(time.Minute), 10, nil)
 	if err != nil || len(claims) != 2 {
 		t.Fatalf("claims: %v %v", claims, err)
 	}
@@ -752,12 +755,151 @@ func TestDeliveryStopsOnSetupError(t *testing.T) {
 	}
 	w.tick(monday)
 	got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(time.Minute))
-	if err == nil || !strings.Contains(err.Error(), "sending stopped, the emails stay planned: permanent 535: 535 authentication failed") {
+	var stopped *engine.DeliveryStopped
+	if !errors.As(err, &stopped) || !errors.Is(err, refused) || err.Error() != "delivery stopped: the mail server failed: permanent 535: 535 authentication failed; the emails not sent stay planned" {
 		t.Errorf("Deliver: %+v, %v", got, err)
+	}
+	if len(s.sent) > 3 {
+		t.Errorf("%d emails tried after the refusal; want no more than the 3 connections had under way", len(s.sent))
 	}
 	var planned, other int
 	w.st.DB().QueryRow(`SELECT COUNT(*) FILTER (WHERE status = 'planned'), COUNT(*) FILTER (WHERE status <> 'planned') FROM sends`).Scan(&planned, &other)
 	if planned != 4 || other != 0 || got.Failed != 0 {
 		t.Errorf("after a refused login: %d planned, %d otherwise, %+v", planned, other, got)
 	}
+}
+
+// lateGate is a sender that asks the gate itself when released, as the
+// SMTP sender does after DATA: the messages wait in flight until then.
+type lateGate struct {
+	mu      sync.Mutex
+	waiting int
+	release chan struct{}
+	sent    []string
+}
+
+func (s *lateGate) GatesLate()       {}
+func (s *lateGate) Concurrency() int { return 4 }
+
+func (s *lateGate) Send(ctx context.Context, o *mail.Outgoing) error {
+	s.mu.Lock()
+	s.waiting++
+	s.mu.Unlock()
+	<-s.release
+	if err := o.Gate(ctx); err != nil {
+		return &mail.Withheld{Err: err}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, o.To)
+	return nil
+}
+
+func (s *lateGate) inFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
+}
+
+// An unsubscribe or a topic opt-out that commits while a message is in
+// flight, claimed and waiting for its connection, still wins: the message
+// is withheld at the last moment and cancelled. The claims carry their
+// Message-IDs from the start.
+func TestDeliveryWithholdsAfterOptOutInFlight(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	for _, e := range []string{"ann@acme.example", "bob@acme.example", "cy@acme.example", "dee@acme.example"} {
+		w.contact(e, monday.AddDate(0, 0, -1))
+	}
+	w.tick(monday)
+	w.eng.Program.Sequences["welcome"].Topic = "news"
+	s := &lateGate{release: make(chan struct{})}
+	type outcome struct {
+		d   engine.Delivered
+		err error
+	}
+	done := make(chan outcome)
+	go func() {
+		d, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(time.Minute))
+		done <- outcome{d, err}
+	}()
+	for s.inFlight() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	var mids int
+	w.st.DB().QueryRow(`SELECT COUNT(*) FROM sends WHERE status = 'claimed' AND message_id IS NOT NULL`).Scan(&mids)
+	if mids != 4 {
+		t.Errorf("%d claims with a Message-ID, want 4", mids)
+	}
+	if _, err := w.st.Suppress(ctx, []runtime.Suppression{{Email: "bob@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: monday}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.SetPreferences(ctx, w.ids["cy@acme.example"], runtime.Preferences{TopicsOut: []string{"news"}}, monday); err != nil {
+		t.Fatal(err)
+	}
+	close(s.release)
+	got := <-done
+	if got.err != nil || got.d.Accepted != 2 || got.d.Withheld != 2 {
+		t.Errorf("Deliver: %+v, %v; want 2 accepted, 2 withheld", got.d, got.err)
+	}
+	slices.Sort(s.sent)
+	if diff := cmp.Diff([]string{"ann@acme.example", "dee@acme.example"}, s.sent); diff != "" {
+		t.Errorf("handed over (-want +got):\n%s", diff)
+	}
+	rows, err := w.st.DB().Query(`SELECT c.email, s.status, COALESCE(s.error, '') FROM sends s JOIN contacts c ON c.id = s.contact_id ORDER BY c.email`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ledger []string
+	for rows.Next() {
+		var e, st, why string
+		rows.Scan(&e, &st, &why)
+		ledger = append(ledger, e+" "+st+" "+why)
+	}
+	want := []string{
+		"ann@acme.example accepted ",
+		"bob@acme.example cancelled withheld before hand-over: the address is suppressed",
+		"cy@acme.example cancelled withheld before hand-over: the contact opted out of news",
+		"dee@acme.example accepted ",
+	}
+	if diff := cmp.Diff(want, ledger); diff != "" {
+		t.Errorf("ledger (-want +got):\n%s", diff)
+	}
+}
+
+// No more sends are claimed than the sender has connections: a claim is
+// the mark that a message may be in flight.
+func TestDeliveryClaimsNoMoreThanTheConnections(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	for i := range 20 {
+		w.contact(fmt.Sprintf("c%02d@acme.example", i), monday.AddDate(0, 0, -1))
+	}
+	w.tick(monday)
+	s := &countClaims{db: w.st.DB()}
+	got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(time.Minute))
+	if err != nil || got.Accepted != 20 {
+		t.Fatalf("Deliver: %+v, %v", got, err)
+	}
+	if s.most > 3 {
+		t.Errorf("%d sends claimed at once for 3 connections", s.most)
+	}
+}
+
+type countClaims struct {
+	mu   sync.Mutex
+	db   *sql.DB
+	most int
+}
+
+func (s *countClaims) Concurrency() int { return 3 }
+
+func (s *countClaims) Send(ctx context.Context, o *mail.Outgoing) error {
+	var n int
+	s.db.QueryRow(`SELECT COUNT(*) FROM sends WHERE status = 'claimed'`).Scan(&n)
+	s.mu.Lock()
+	s.most = max(s.most, n)
+	s.mu.Unlock()
+	return nil
 }

@@ -17,6 +17,9 @@ const (
 	// (after DATA) and before the server said whether it took it. It may
 	// have gone: it is never sent again blindly.
 	Unknown = "unknown"
+	// KindWithheld: the Outgoing's Gate refused it at the last moment;
+	// it was never handed over. The error wraps a *Withheld.
+	KindWithheld = "withheld"
 )
 
 // SendError is why a message was not accepted.
@@ -34,7 +37,12 @@ type SendError struct {
 	// every message would fail the same way until they are fixed, so the
 	// message is not at fault.
 	Setup bool
-	Err   error
+	// Connect is true when the server could not be reached or refused
+	// the connection (at connect, greeting, TLS or login): no message
+	// gets through until that changes, so delivery stops rather than
+	// defer message after message.
+	Connect bool
+	Err     error
 }
 
 func (e *SendError) Error() string {
@@ -54,6 +62,10 @@ func (e *SendError) Unwrap() error { return e.Err }
 // any other error (a message that cannot be built fails the same way
 // every time).
 func KindOf(err error) string {
+	var wh *Withheld
+	if errors.As(err, &wh) {
+		return KindWithheld
+	}
 	var se *SendError
 	if errors.As(err, &se) {
 		return se.Kind

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -38,6 +39,30 @@ type Outgoing struct {
 	OneClick bool
 	Bulk     bool
 	Date     time.Time
+	// Gate, when set, is asked right before the message is handed over
+	// (for SMTP: after the server said 354 to DATA, before the body goes);
+	// an error withholds the message, which is then never handed over,
+	// and Send returns that error. It is how an opt-out that commits
+	// while the message waits for a connection still wins.
+	Gate func(ctx context.Context) error
+}
+
+// Withheld is the error of a Send whose Gate said no: the message was
+// not handed over.
+type Withheld struct{ Err error }
+
+func (e *Withheld) Error() string { return "withheld before hand-over: " + e.Err.Error() }
+func (e *Withheld) Unwrap() error { return e.Err }
+
+// gate asks o's Gate, wrapping its refusal as Withheld.
+func (o *Outgoing) gate(ctx context.Context) error {
+	if o.Gate == nil {
+		return nil
+	}
+	if err := o.Gate(ctx); err != nil {
+		return &Withheld{err}
+	}
+	return nil
 }
 
 // MessageID is the Message-ID of a send: derived from its ledger key, so
@@ -56,7 +81,7 @@ func MessageID(key, from string) string {
 // headers; no value carries CR or LF into them.
 func Compose(o *Outgoing) (*gomail.Msg, error) {
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := m.FromFormat(o.FromName, o.From); err != nil {
+	if err := m.FromFormat(OneLine(o.FromName), o.From); err != nil {
 		return nil, fmt.Errorf("from %q: %w", o.From, err)
 	}
 	if err := m.To(o.To); err != nil {
@@ -67,7 +92,7 @@ func Compose(o *Outgoing) (*gomail.Msg, error) {
 			return nil, fmt.Errorf("reply-to %q: %w", o.ReplyTo, err)
 		}
 	}
-	m.Subject(OneLine(o.Subject))
+	m.Subject(literalWords(OneLine(o.Subject)))
 	m.SetMessageIDWithValue(MessageID(o.Key, o.From))
 	m.SetDateWithValue(o.Date)
 	if o.Bulk {
@@ -90,6 +115,50 @@ func Compose(o *Outgoing) (*gomail.Msg, error) {
 	return m, nil
 }
 
+// literalWords makes a header value that mail clients show as written.
+// A value that holds "=?" (a merge field filled with "=?utf-8?q?CEO?=",
+// say) would be decoded by the reader's client as RFC 2047 encoded
+// words, showing text nobody wrote: such a value is sent wholly encoded
+// instead, which clients decode once, back to the literal text. Values
+// without "=?" are left to go-mail, which encodes only what needs it.
+func literalWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	var out []string
+	var w strings.Builder
+	flush := func() {
+		if w.Len() > 0 {
+			out = append(out, "=?UTF-8?Q?"+w.String()+"?=")
+			w.Reset()
+		}
+	}
+	for i := 0; i < len(s); {
+		// A word holds at most 75 characters (RFC 2047 2): 12 go to
+		// the frame, and a rune is never split between words.
+		_, n := utf8.DecodeRuneInString(s[i:])
+		if w.Len()+3*n > 75-12 {
+			flush()
+		}
+		for _, b := range []byte(s[i : i+n]) {
+			switch {
+			case b == ' ':
+				w.WriteByte('_')
+			case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+				w.WriteByte(b)
+			default:
+				w.WriteByte('=')
+				w.WriteByte(hex[b>>4])
+				w.WriteByte(hex[b&15])
+			}
+		}
+		i += n
+	}
+	flush()
+	return strings.Join(out, " ")
+}
+
 // OneLine joins the lines of s with spaces: no CR or LF from any value
 // ever reaches a header.
 func OneLine(s string) string {
@@ -104,6 +173,10 @@ type FileSink struct {
 	DKIM *DKIMConfig
 }
 
+// GatesLate says that Send asks the Outgoing's Gate itself, right
+// before the file is written.
+func (f FileSink) GatesLate() {}
+
 // Send writes o's message.
 func (f FileSink) Send(ctx context.Context, o *Outgoing) error {
 	m, err := Compose(o)
@@ -115,6 +188,9 @@ func (f FileSink) Send(ctx context.Context, o *Outgoing) error {
 		return err
 	}
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+		return err
+	}
+	if err := o.gate(ctx); err != nil {
 		return err
 	}
 	name := strings.Map(func(r rune) rune {

@@ -132,6 +132,13 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 // running at once.
 func (s *SMTP) Concurrency() int { return s.cfg.Pool }
 
+// Server names the server, as errors and logs show it.
+func (s *SMTP) Server() string { return s.addr }
+
+// GatesLate says that Send asks the Outgoing's Gate itself, at the last
+// moment before the message is handed over.
+func (s *SMTP) GatesLate() {}
+
 // Close waits for the Sends in flight, says QUIT on each open connection
 // and closes it. A Send after Close fails as Temporary. Close reports no
 // error: a connection that cannot say goodbye is closed all the same.
@@ -193,7 +200,7 @@ func (s *SMTP) Send(ctx context.Context, o *Outgoing) error {
 		if err := s.wait(ctx, s.global); err != nil {
 			return &SendError{Kind: Temporary, Err: fmt.Errorf("waiting for rate: %w", err)}
 		}
-		se := s.attempt(ctx, from, to, data)
+		se := s.attempt(ctx, from, to, data, o)
 		if se == nil {
 			return nil
 		}
@@ -263,7 +270,7 @@ const (
 )
 
 // attempt makes one try over one connection of the pool.
-func (s *SMTP) attempt(ctx context.Context, from, to string, data []byte) *SendError {
+func (s *SMTP) attempt(ctx context.Context, from, to string, data []byte, o *Outgoing) *SendError {
 	sc, err := s.take(ctx)
 	if err != nil {
 		return &SendError{Kind: Temporary, Err: fmt.Errorf("smtp %s: %w", s.addr, err)}
@@ -288,9 +295,16 @@ func (s *SMTP) attempt(ctx context.Context, from, to string, data []byte) *SendE
 				return s.failed(ctx, sc, stepConnect, err)
 			}
 		}
-		step, err := s.transact(ctx, sc, from, to, data)
+		step, err := s.transact(ctx, sc, from, to, data, o)
 		if err == nil {
 			return nil
+		}
+		var wh *Withheld
+		if errors.As(err, &wh) {
+			// The server waits for the body: only closing the connection
+			// ends the transaction without handing the message over.
+			sc.close()
+			return &SendError{Kind: KindWithheld, Err: wh}
 		}
 		// A connection that sat in the pool may have been closed by the
 		// server meanwhile (silently, or saying 421 as Postfix does on
@@ -339,7 +353,7 @@ func (s *SMTP) put(sc *smtpConn) {
 
 // transact runs one mail transaction on an open connection. It returns
 // the step it failed at.
-func (s *SMTP) transact(ctx context.Context, sc *smtpConn, from, to string, data []byte) (string, error) {
+func (s *SMTP) transact(ctx context.Context, sc *smtpConn, from, to string, data []byte, o *Outgoing) (string, error) {
 	c, t := sc.client, s.cfg.Timeout
 	if err := sc.arm(ctx, t); err != nil {
 		return stepMail, err
@@ -366,6 +380,11 @@ func (s *SMTP) transact(ctx context.Context, sc *smtpConn, from, to string, data
 	_, _, err = c.Text.ReadResponse(354)
 	c.Text.EndResponse(id)
 	if err != nil {
+		return stepData, err
+	}
+	// The last moment before the message is handed over: the body and
+	// its final "." follow without waiting for the server.
+	if err := o.gate(ctx); err != nil {
 		return stepData, err
 	}
 	if err := sc.arm(ctx, t); err != nil {
@@ -496,6 +515,7 @@ func (s *SMTP) failed(ctx context.Context, sc *smtpConn, step string, err error)
 		}
 	}
 	se.Err = fmt.Errorf("smtp %s: %s: %w", s.addr, what, err)
+	se.Connect = step == stepConnect && ctx.Err() == nil
 
 	// A refused MAIL, RCPT or DATA leaves a session that RSET makes
 	// fit again, and a refused message a session already fit; anything

@@ -742,3 +742,80 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeKeepsEncodedWordsLiteral: contact data that looks like an
+// RFC 2047 encoded word reaches the reader as the text it is, not as
+// what a client would decode it to.
+func TestComposeKeepsEncodedWordsLiteral(t *testing.T) {
+	for _, subject := range []string{
+		"Hi =?utf-8?q?Your_CEO?=, a word",
+		"=?UTF-8?B?U2VjdXJpdHkgYWxlcnQ=?=",
+		strings.Repeat("Grüße =?x?q?y?= ", 12),
+		"Plain subject, no words",
+	} {
+		o := &Outgoing{Key: "k", FromName: "Acme =?utf-8?q?Bank?=", From: "news@acme.example", To: "ann@example.com", Subject: subject, Text: "hi", Date: time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)}
+		m, err := Compose(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw bytes.Buffer
+		if _, err := m.WriteTo(&raw); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := netmail.ReadMessage(&raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dec mime.WordDecoder
+		got, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(OneLine(subject), got); diff != "" {
+			t.Errorf("the subject as a client shows it (-want +got):\n%s\nheader: %q", diff, msg.Header.Get("Subject"))
+		}
+		from, err := msg.Header.AddressList("From")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff("Acme =?utf-8?q?Bank?=", from[0].Name); diff != "" {
+			t.Errorf("the sender's name as a client shows it (-want +got):\n%s", diff)
+		}
+	}
+}
+
+// TestSMTPGateWithholdsAtTheLastMoment: the Gate is asked after the
+// server took DATA, and a refusal leaves the server without the message;
+// the next message goes out over a new connection.
+func TestSMTPGateWithholdsAtTheLastMoment(t *testing.T) {
+	ts := (&testServer{}).start(t, "plain")
+	s, _ := newSender(t, ts.url(""), nil)
+	var asked []string
+	optedOut := errors.New("lead@example.com unsubscribed")
+	o := testOutgoing("withheld", "Lead Person <lead@example.com>")
+	o.Gate = func(context.Context) error {
+		mails, rcpts, _ := ts.counts()
+		asked = append(asked, fmt.Sprintf("asked after %d MAIL and %d RCPT", mails, rcpts))
+		return optedOut
+	}
+	err := s.Send(context.Background(), o)
+	var wh *Withheld
+	if !errors.As(err, &wh) || !errors.Is(err, optedOut) || KindOf(err) != KindWithheld {
+		t.Fatalf("Send = %v, want it withheld for the opt-out", err)
+	}
+	next := testOutgoing("next", "Other <other@example.com>")
+	next.Gate = func(context.Context) error { return nil }
+	if err := s.Send(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range ts.received() {
+		got = append(got, r.to)
+	}
+	if diff := cmp.Diff([]string{"other@example.com"}, got); diff != "" {
+		t.Errorf("messages the server took (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"asked after 1 MAIL and 1 RCPT"}, asked); diff != "" {
+		t.Errorf("when the gate was asked (-want +got):\n%s", diff)
+	}
+}

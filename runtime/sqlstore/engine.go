@@ -266,10 +266,12 @@ func (s *Store) ContactByID(ctx context.Context, id int64) (*runtime.Contact, er
 }
 
 // ClaimSends claims up to limit of the sends planned by now, oldest
-// first, for worker. The suppression list is checked again right before
-// sending: a send whose address is now suppressed is cancelled, not
-// claimed.
-func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, limit int) ([]runtime.Claim, error) {
+// first, for worker, and writes each one's Message-ID (messageID of its
+// key, when messageID is not nil) with the claim: a claim marks a message
+// that may be in flight, and a bounce naming the Message-ID finds it even
+// if the worker dies before recording the outcome. A send whose address
+// is now suppressed is cancelled, not claimed.
+func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -320,7 +322,17 @@ FROM sends s WHERE s.status = ? AND s.planned_at <= ? ORDER BY s.planned_at, s.i
 		}
 		if len(claimed) > 0 {
 			cond, args := s.idsIn("id", claimed)
-			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = ?, claimed_by = ? WHERE `+cond), append([]any{runtime.SendClaimed, s.t(now), worker}, args...)...); err != nil {
+			set, setArgs := "", []any{runtime.SendClaimed, s.t(now), worker}
+			if messageID != nil {
+				var q strings.Builder
+				q.WriteString(`, message_id = CASE id`)
+				for _, c := range out[len(out)-len(claimed):] {
+					q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
+					setArgs = append(setArgs, c.ID, messageID(c.Key))
+				}
+				set = q.String() + ` END`
+			}
+			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = ?, claimed_by = ?`+set+` WHERE `+cond), append(setArgs, args...)...); err != nil {
 				return nil, err
 			}
 		}

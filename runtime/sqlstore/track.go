@@ -222,6 +222,20 @@ func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.
 	}
 	q.WriteString(` END WHERE status = ? AND id IN (` + placeholders(len(keys)) + `)`)
 	args = append(append(args, runtime.SendClaimed), keys...)
-	_, err := s.db.ExecContext(ctx, s.rebind(q.String()), args...)
-	return err
+	if s.d.LazyCommit == "" {
+		_, err := s.db.ExecContext(ctx, s.rebind(q.String()), args...)
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.d.LazyCommit); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(q.String()), args...); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

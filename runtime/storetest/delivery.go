@@ -14,7 +14,11 @@ import (
 // deliveryStore is what delivery and the tracking server ask of a store.
 type deliveryStore interface {
 	runtime.Store
-	ClaimSends(ctx context.Context, worker string, now time.Time, limit int) ([]runtime.Claim, error)
+	ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
+	OptOutSerial(ctx context.Context) (int64, error)
+	OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error)
+	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
+	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
@@ -59,20 +63,25 @@ func testDelivery(t *testing.T, o Opener) {
 		t.Fatal(err)
 	}
 	// A claim of 2 takes a and cancels b: a claim may come back short.
-	cs, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 2)
+	cs, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 2, nil)
 	if err != nil || len(cs) != 1 || cs[0].Key != "a@x.example" {
 		t.Fatalf("first claim: %+v, %v", cs, err)
 	}
 	if b, _ := s.Send(ctx, sendID(t, o, s, "b@x.example")); b == nil || b.Status != runtime.SendCancelled {
 		t.Errorf("the suppressed address's send: %+v", b)
 	}
-	cs2, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10)
+	cs2, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10, func(key string) string { return "claim-" + key })
 	if err != nil || len(cs2) != 2 || cs2[0].Key != "c@x.example" || cs2[1].Key != "d@x.example" {
 		t.Fatalf("second claim: %+v, %v", cs2, err)
 	}
+	// The Message-ID is written with the claim: a bounce finds the send
+	// even if its worker never records it.
+	if d, err := s.SendByMessageID(ctx, "claim-d@x.example"); err != nil || d == nil || d.Status != runtime.SendClaimed {
+		t.Errorf("a claimed send by its Message-ID: %+v, %v", d, err)
+	}
 	cs = append(cs, cs2[0])
 	cs2 = cs2[1:]
-	if more, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10); err != nil || len(more) != 0 {
+	if more, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10, nil); err != nil || len(more) != 0 {
 		t.Errorf("third claim: %+v, %v", more, err)
 	}
 
@@ -91,7 +100,7 @@ func testDelivery(t *testing.T, o Opener) {
 	if none, err := s.SendByMessageID(ctx, "nothing@x.example"); none != nil || err != nil {
 		t.Errorf("an unknown Message-ID: %+v, %v", none, err)
 	}
-	if retry, err := s.ClaimSends(ctx, "w2", at.Add(30*time.Minute), 10); err != nil || len(retry) != 1 || retry[0].Key != "d@x.example" || retry[0].Attempts != 1 {
+	if retry, err := s.ClaimSends(ctx, "w2", at.Add(30*time.Minute), 10, nil); err != nil || len(retry) != 1 || retry[0].Key != "d@x.example" || retry[0].Attempts != 1 {
 		t.Errorf("the deferred send's next claim: %+v, %v", retry, err)
 	} else if err := s.FinishSend(ctx, retry[0].ID, runtime.SendUnknown, "mid-d@x.example", "lost after DATA", at.Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
@@ -193,4 +202,106 @@ func sendID(t *testing.T, o Opener, s deliveryStore, key string) int64 {
 	}
 	t.Fatalf("no send %s", key)
 	return 0
+}
+
+// testOptOutsAndLedger: the opt-out serial moves with every suppression
+// and preference written, OptOuts reads what keeps contacts from email,
+// and the ledger lists and requeues sends for an operator.
+func testOptOutsAndLedger(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	emails := []string{"a@x.example", "b@x.example", "c@x.example"}
+	var batch []runtime.ContactRecord
+	for i, e := range emails {
+		batch = append(batch, rec(i+2, e, "industry", "saas"))
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	serial := func() int64 {
+		t.Helper()
+		n, err := s.OptOutSerial(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	s0 := serial()
+	if _, err := s.Suppress(ctx, []runtime.Suppression{{Email: "A@x.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: Now}}); err != nil {
+		t.Fatal(err)
+	}
+	s1 := serial()
+	if s1 == s0 {
+		t.Error("a suppression did not move the opt-out serial")
+	}
+	if err := s.SetPreferences(ctx, ids["b@x.example"], runtime.Preferences{TopicsOut: []string{"news", "events"}}, Now); err != nil {
+		t.Fatal(err)
+	}
+	s2 := serial()
+	if s2 == s1 {
+		t.Error("a preference did not move the opt-out serial")
+	}
+	if serial() != s2 {
+		t.Error("reading moved the opt-out serial")
+	}
+	outs, err := s.OptOuts(ctx, []int64{ids["a@x.example"], ids["b@x.example"], ids["c@x.example"]})
+	want := map[int64]runtime.OptOut{
+		ids["a@x.example"]: {Suppressed: true},
+		ids["b@x.example"]: {TopicsOut: []string{"news", "events"}},
+	}
+	if diff := cmp.Diff(want, outs); err != nil || diff != "" {
+		t.Errorf("OptOuts: %v (-want +got):\n%s", err, diff)
+	}
+
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
+			"k-"+e, ids[e], Now.Add(time.Duration(i)*time.Hour))
+	}
+	o.Exec(t, s, `UPDATE sends SET status = 'unknown', message_id = 'mid-a', claimed_by = 'w1', error = 'lost' WHERE key = 'k-a@x.example'`)
+	list := func(f runtime.SendFilter) []string {
+		t.Helper()
+		rows, err := s.Ledger(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.Key+" "+r.Status+" "+r.Address)
+		}
+		return out
+	}
+	now := Now.Add(90 * time.Minute)
+	for _, tc := range []struct {
+		f    runtime.SendFilter
+		want []string
+	}{
+		{runtime.SendFilter{Now: now}, []string{"k-a@x.example unknown a@x.example", "k-b@x.example planned b@x.example", "k-c@x.example planned c@x.example"}},
+		{runtime.SendFilter{State: runtime.SendPlanned, Now: now}, []string{"k-b@x.example planned b@x.example"}},
+		{runtime.SendFilter{State: "held", Now: now}, []string{"k-c@x.example planned c@x.example"}},
+		{runtime.SendFilter{State: runtime.SendUnknown, Now: now}, []string{"k-a@x.example unknown a@x.example"}},
+		{runtime.SendFilter{Email: "C@X.example", Now: now}, []string{"k-c@x.example planned c@x.example"}},
+		{runtime.SendFilter{Sequence: "other", Now: now}, nil},
+		{runtime.SendFilter{Now: now, Limit: 1}, []string{"k-a@x.example unknown a@x.example"}},
+	} {
+		if diff := cmp.Diff(tc.want, list(tc.f)); diff != "" {
+			t.Errorf("Ledger(%+v) (-want +got):\n%s", tc.f, diff)
+		}
+	}
+	a := sendID(t, o, s, "k-a@x.example")
+	if ok, err := s.RequeueSend(ctx, a, now, "not in the mail server's log"); !ok || err != nil {
+		t.Errorf("requeue: %v, %v", ok, err)
+	}
+	if ok, _ := s.RequeueSend(ctx, a, now, "again"); ok {
+		t.Error("a planned send was requeued")
+	}
+	rows, _ := s.Ledger(ctx, runtime.SendFilter{Email: "a@x.example", Now: now})
+	if len(rows) != 1 || rows[0].Status != runtime.SendPlanned || !rows[0].PlannedAt.Equal(now) || rows[0].Error != "lost; requeued: not in the mail server's log" {
+		t.Errorf("after requeue: %+v", rows)
+	}
 }

@@ -49,6 +49,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, o) })
 	t.Run("Rehearse", func(t *testing.T) { testRehearse(t, o) })
 	t.Run("Handoffs", func(t *testing.T) { testHandoffs(t, o) })
+	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.

@@ -81,6 +81,9 @@ type Worker struct {
 
 	prog   *campaigns.Program
 	serial int64
+	// older holds the earlier versions sends were planned under, decoded
+	// once each.
+	older map[int64]*campaigns.Program
 	// rehearsal runs on a store whose writes are rolled back (Predict):
 	// it takes no lock, since nothing it decides is kept.
 	rehearsal bool
@@ -155,6 +158,7 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 	if res.Report, err = eng.Tick(ctx, now); err != nil {
 		return res, err
 	}
+	var sendErr error
 	if w.Sender != nil {
 		if w.TrackingURL != "" {
 			prog.Sender.TrackingURL = w.TrackingURL
@@ -163,9 +167,16 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 			return res, err
 		}
 		eng.Breaker, eng.Log = w.Breaker, w.Log
+		eng.Planned = func(serial int64) (*campaigns.Program, error) { return w.version(ctx, serial) }
 		d, err := eng.Deliver(ctx, w.Store, w.Sender, w.Name, now)
 		res.Delivered = &d
-		if err != nil {
+		// The decisions are saved whatever became of the email: a server
+		// that stopped taking mail is reported once the tick is recorded,
+		// and the next tick sends what stays planned.
+		var stopped *engine.DeliveryStopped
+		if errors.As(err, &stopped) {
+			sendErr = err
+		} else if err != nil {
 			return res, err
 		}
 	}
@@ -184,7 +195,10 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 	if err != nil {
 		return res, err
 	}
-	return res, w.Store.RecordTick(ctx, now, started, w.Name, v.Serial, string(b))
+	if err := w.Store.RecordTick(ctx, now, started, w.Name, v.Serial, string(b)); err != nil {
+		return res, err
+	}
+	return res, sendErr
 }
 
 // Since is the moment after which events are new to a tick at now: those
@@ -216,6 +230,29 @@ func (w *Worker) program(v *runtime.Version) (*campaigns.Program, error) {
 	}
 	w.prog, w.serial = prog, v.Serial
 	return prog, nil
+}
+
+// version decodes an earlier applied version, once.
+func (w *Worker) version(ctx context.Context, serial int64) (*campaigns.Program, error) {
+	if p := w.older[serial]; p != nil {
+		return p, nil
+	}
+	v, err := w.Store.Version(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, fmt.Errorf("the store has no version %d", serial)
+	}
+	p := new(campaigns.Program)
+	if err := json.Unmarshal(v.Program, p); err != nil {
+		return nil, fmt.Errorf("reading applied version %d: %w", serial, err)
+	}
+	if w.older == nil {
+		w.older = map[int64]*campaigns.Program{}
+	}
+	w.older[serial] = p
+	return p, nil
 }
 
 // lock takes the tick lock and renews its lease while the tick runs. The

@@ -14,6 +14,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
+	"github.com/nurture-dev/nurture/runtime/mail"
 	"github.com/nurture-dev/nurture/runtime/sqlite"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 	"github.com/nurture-dev/nurture/runtime/worker"
@@ -239,5 +240,57 @@ func TestLostLeaseStopsTheTick(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tick went on after losing its lock")
+	}
+}
+
+// keep is a sender that keeps what it is given.
+type keep struct {
+	mu   sync.Mutex
+	msgs []*mail.Outgoing
+}
+
+func (k *keep) Send(_ context.Context, m *mail.Outgoing) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.msgs = append(k.msgs, m)
+	return nil
+}
+
+// An email planned under one version goes out as that version wrote it,
+// even when a later version changed it before delivery: what the
+// reviewer approved is what the contact gets.
+func TestDeliveryRendersThePlannedVersion(t *testing.T) {
+	ctx := context.Background()
+	clock := monday
+	st, p := store(t, monday, &clock)
+	contact(t, st, p, "ann@acme.example", monday.Add(-time.Hour))
+	// Planned under version 1, with no sender to deliver it.
+	if _, err := (&worker.Worker{Store: st, Name: "test"}).Tick(ctx, monday, false); err != nil {
+		t.Fatal(err)
+	}
+	// Version 2 rewrites the subject of the same email.
+	cur, err := st.Applied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Emails["emails/welcome/hello.md"].Subjects[0].Subject = campaigns.Template{{Text: "Rewritten after planning"}}
+	body, err := campaigns.Canonical(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, runtime.Version{Hash: p.Hash(), AppliedAt: monday, AppliedBy: "test", Program: body},
+		campaigns.PlanBase{Serial: cur.Serial, Lineage: cur.Lineage, Hash: cur.Hash}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := &keep{}
+	clock = monday.Add(time.Minute)
+	if _, err := (&worker.Worker{Store: st, Name: "test", Sender: got}).Tick(ctx, clock, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.msgs) != 1 {
+		t.Fatalf("delivered %d messages; want ann's welcome", len(got.msgs))
+	}
+	if s := got.msgs[0].Subject; s != "Welcome to Acme, there" {
+		t.Errorf("the welcome planned under version 1 went out as %q; want version 1's subject", s)
 	}
 }

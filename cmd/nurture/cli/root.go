@@ -72,7 +72,7 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(), newRun(),
+	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(), newRun(), newSends(),
 		newServe(), newKeys(), newMailbox(), newSegments(), newContacts(), newEvents(), newSuppressions(), newSample(), newPreview(), newTest(), newSimulate(), newHandoffs())
 	return root
 }

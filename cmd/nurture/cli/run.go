@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
@@ -89,6 +90,7 @@ type metrics struct {
 	entered   *prometheus.CounterVec
 	exited    *prometheus.CounterVec
 	last      prometheus.Gauge
+	stopped   prometheus.Counter
 
 	mu       sync.Mutex
 	lastDone time.Time
@@ -105,7 +107,8 @@ func newMetrics() *metrics {
 	m.entered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_enrollments_total", Help: "Contacts entering sequences."}, []string{"sequence"})
 	m.exited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_exits_total", Help: "Contacts leaving sequences, by reason."}, []string{"reason"})
 	m.last = prometheus.NewGauge(prometheus.GaugeOpts{Name: "nurture_last_tick_timestamp_seconds", Help: "When the last tick finished."})
-	m.reg.MustRegister(m.ticks, m.duration, m.decisions, m.planned, m.deferred, m.delivered, m.entered, m.exited, m.last)
+	m.stopped = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_delivery_stopped_total", Help: "Delivery passes stopped because the mail server could not be reached or refused the connection or the login; alert when it moves."})
+	m.reg.MustRegister(m.ticks, m.duration, m.decisions, m.planned, m.deferred, m.delivered, m.entered, m.exited, m.last, m.stopped)
 	return m
 }
 
@@ -210,9 +213,13 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 		took := time.Since(t0)
 		m.record(res, took, err)
 		var locked *runtime.LockedError
+		var stopped *engine.DeliveryStopped
 		switch {
 		case errors.As(err, &locked):
 			log.Info("tick skipped", "why", lockedLine(locked.Lock))
+		case errors.As(err, &stopped):
+			m.stopped.Inc()
+			log.Error("delivery stopped", "server", stopped.Server, "err", stopped.Err.Error(), "took", took.String())
 		case err != nil:
 			log.Error("tick failed", "err", err.Error(), "took", took.String())
 		default:

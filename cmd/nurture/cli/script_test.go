@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,6 +34,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"replace": replace,
+			"sqlite":  sqliteExec,
 		},
 	})
 }
@@ -50,6 +52,20 @@ func replace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("replace: %q occurs %d times in %s, want once", args[1], n, args[0])
 	}
 	ts.Check(os.WriteFile(name, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
+}
+
+// sqlite DB STATEMENT runs one SQL statement on a SQLite store, so that a
+// script can put the ledger in a state only a crash or a lost connection
+// leaves (a send unknown, a claim never finished).
+func sqliteExec(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlite DB STATEMENT")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	_, err = db.Exec(args[1])
+	ts.Check(err)
 }
 
 func copyTree(from, to string) error {

@@ -42,7 +42,13 @@ by the cadence caps and the sending window when they say so.
 With --sender, the planned emails then go out: smtp://host:port hands
 them to an SMTP server (STARTTLS unless ?tls=tls or none; the password
 from $NURTURE_SMTP_PASSWORD), file:DIR writes each as an .eml file under
-DIR. The suppression list is checked again right before. A server's 4xx
+DIR. Suppressions and topic opt-outs are checked again right before each
+message is handed over. No more emails are claimed than the connections
+can send at once; a claim carries the Message-ID, so a worker that dies
+leaves at most that many unknown, and a bounce naming one resolves it
+(nurture sends lists and requeues them). A server that cannot be reached
+or refuses the connection stops delivery: the tick names it and exits 1,
+and the emails stay planned. A server's 4xx
 deferral plans the email again later; a 5xx for the address is a hard
 bounce that suppresses it. A connection lost after the message was handed
 over leaves it unknown: it counts as sent and is never sent again
@@ -135,7 +141,13 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 		}
 		return exitError(exitLocked)
 	}
-	if err != nil {
+	// A server that stopped taking mail fails the tick once what it
+	// decided is shown: the decisions are saved.
+	var stopped *engine.DeliveryStopped
+	var stopErr error
+	if errors.As(err, &stopped) {
+		stopErr = fmt.Errorf("%w; the tick's decisions are saved, and the next tick sends what is planned once the server takes mail", err)
+	} else if err != nil {
 		return err
 	}
 	r := res.Report
@@ -173,6 +185,9 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 	fmt.Fprintf(stdout, "  delivered: %s (%s)\n", deliveredLine(d), f.out.shown())
 	if d.Paused != "" {
 		fmt.Fprintf(stdout, "  paused: %s; sending resumes when the rate falls\n", d.Paused)
+	}
+	if stopErr != nil {
+		return stopErr
 	}
 	if d.Failed > d.Bounced {
 		return exitError(1)
