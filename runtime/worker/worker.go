@@ -319,3 +319,44 @@ func TrackingKeys(ctx context.Context, st interface {
 	}
 	return track.NewKeys(secrets...)
 }
+
+// Schedule says when Run ticks.
+type Schedule struct {
+	// Every is the time between the starts of two ticks.
+	Every time.Duration
+	// FullEvery is the time between two ticks that look at every
+	// contact: a reconciliation that also catches changes made to the
+	// store by hand.
+	FullEvery time.Duration
+}
+
+// Run ticks at once and then every s.Every, by the wall clock, until ctx
+// ends; the first tick, and then one every s.FullEvery, looks at every
+// contact. Ticks never overlap: one that overruns is followed by the
+// next at once. A tick under way when ctx ends finishes first, so that
+// what it claimed is delivered or recorded. done hears of each tick.
+func (w *Worker) Run(ctx context.Context, s Schedule, done func(res Result, took time.Duration, err error)) error {
+	if s.Every <= 0 {
+		return fmt.Errorf("a schedule needs a period between ticks")
+	}
+	next := time.Now()
+	var lastFull time.Time
+	for {
+		t0 := time.Now()
+		full := lastFull.IsZero() || t0.Sub(lastFull) >= s.FullEvery
+		res, err := w.Tick(context.WithoutCancel(ctx), t0, full)
+		if err == nil && res.Report.Full {
+			lastFull = t0
+		}
+		done(res, time.Since(t0), err)
+		next = next.Add(s.Every)
+		if now := time.Now(); next.Before(now) {
+			next = now
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(next)):
+		}
+	}
+}

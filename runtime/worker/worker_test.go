@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -292,5 +293,34 @@ func TestDeliveryRendersThePlannedVersion(t *testing.T) {
 	}
 	if s := got.msgs[0].Subject; s != "Welcome to Acme, there" {
 		t.Errorf("the welcome planned under version 1 went out as %q; want version 1's subject", s)
+	}
+}
+
+// Run ticks at once and then on its period, the first tick and then one
+// every FullEvery looking at every contact, and stops when asked once
+// the tick under way is over.
+func TestRunSchedule(t *testing.T) {
+	clock := monday
+	st, _ := store(t, monday, &clock)
+	w := &worker.Worker{Store: st, Name: "test"}
+	ctx, cancel := context.WithCancel(context.Background())
+	var fulls []bool
+	err := w.Run(ctx, worker.Schedule{Every: 20 * time.Millisecond, FullEvery: time.Hour}, func(res worker.Result, took time.Duration, err error) {
+		if err != nil {
+			t.Errorf("tick %d: %v", len(fulls)+1, err)
+		}
+		fulls = append(fulls, res.Report.Full)
+		if len(fulls) == 3 {
+			cancel()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, false}; !slices.Equal(fulls, want) {
+		t.Errorf("full ticks %v; want %v", fulls, want)
+	}
+	if err := w.Run(context.Background(), worker.Schedule{}, nil); err == nil {
+		t.Error("Run with no period: want an error")
 	}
 }

@@ -200,17 +200,7 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 		log.Info("serving health and metrics", "addr", ln.Addr().String())
 	}
 	log.Info("running", "worker", w.Name, "every", f.every.String(), "store", es.Dialect(), "sender", f.out.shown())
-	next := time.Now()
-	var lastFull time.Time
-	for {
-		// A tick under way finishes even when asked to stop.
-		t0 := time.Now()
-		full := lastFull.IsZero() || t0.Sub(lastFull) >= f.full
-		res, err := w.Tick(context.WithoutCancel(ctx), t0.UTC(), full)
-		if err == nil && res.Report.Full {
-			lastFull = t0
-		}
-		took := time.Since(t0)
+	err = w.Run(ctx, worker.Schedule{Every: f.every, FullEvery: f.full}, func(res worker.Result, took time.Duration, err error) {
 		m.record(res, took, err)
 		var locked *runtime.LockedError
 		var stopped *engine.DeliveryStopped
@@ -233,18 +223,7 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 			}
 			log.Info("tick", attrs...)
 		}
-		next = next.Add(f.every)
-		if now := time.Now(); next.Before(now) {
-			next = now // overran: start again at once, never twice at once
-		}
-		select {
-		case <-ctx.Done():
-			log.Info("stopping", "reason", context.Cause(ctx).Error())
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil
-			}
-			return ctx.Err()
-		case <-time.After(time.Until(next)):
-		}
-	}
+	})
+	log.Info("stopping", "reason", context.Cause(ctx).Error())
+	return err
 }
