@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,7 +90,17 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 	}
 	defer tx.Rollback()
 	if s.d.AnyArray && len(ds) > 1 {
-		err = s.decideBulk(ctx, tx, ds)
+		// decideBulk moves every enrollment before it enrolls anyone: a
+		// run of decisions ends at each that enrolls, so that its
+		// enrollments meet those the decisions after it end still active,
+		// as written in order they would.
+		for rest := ds; len(rest) > 0 && err == nil; {
+			n := 1 + slices.IndexFunc(rest, func(d runtime.Decision) bool { return len(d.Enroll) > 0 })
+			if n == 0 {
+				n = len(rest)
+			}
+			err, rest = s.decideBulk(ctx, tx, rest[:n]), rest[n:]
+		}
 	} else {
 		for _, d := range ds {
 			if err = s.decide(ctx, tx, d); err != nil {
