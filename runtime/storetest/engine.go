@@ -701,3 +701,73 @@ func testRecordHandoff(t *testing.T, o Opener) {
 		t.Errorf("due after both ended: %v; want none", got)
 	}
 }
+
+// DecideAll writes a batch in order: a decision that enrolls a contact in
+// a sequence meets the enrollments as the decisions before it left them.
+// Enrolling someone still active in the sequence changes nothing, even
+// when a later decision of the batch ends that enrollment; enrolling
+// someone an earlier decision took out of it starts them again. Both
+// happen when a contact is due in two sequences and one enrolls in the
+// other.
+func testDecideAllInOrder(t *testing.T, o Opener) {
+	h := time.Hour
+	at := Now.Add(h)
+	welcome := runtime.Enrollment{Sequence: "welcome", State: "active", Step: "after", StepSince: at, NextCheckAt: at.Add(24 * h), Version: 1, EnteredAt: Now.Add(-2 * h)}
+	done := runtime.Enrollment{Sequence: "onboarding", State: "exited", Step: "last", StepSince: Now.Add(-h), Version: 1, EnteredAt: Now.Add(-h), ExitedAt: at, ExitReason: "completed"}
+	again := runtime.Enrollment{Sequence: "onboarding", State: "active", Step: "first", StepSince: at, NextCheckAt: at, Version: 2, EnteredAt: at}
+	want := map[string][]runtime.Enrollment{
+		"ann": {done, welcome},
+		"bob": {again, done, welcome},
+	}
+	// In one batch as the engine writes a page, and one decision at a
+	// time: a store may write a batch of one and of many differently.
+	for _, oneByOne := range []bool{false, true} {
+		name := map[bool]string{false: "in one batch", true: "one by one"}[oneByOne]
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, o, team()...)
+			for _, who := range []string{"ann", "bob"} {
+				f.enroll(
+					enrollment{who: who, sequence: "welcome", state: "active", step: "handover", entered: Now.Add(-2 * h), next: Now},
+					enrollment{who: who, sequence: "onboarding", state: "active", step: "last", entered: Now.Add(-h), next: Now},
+				)
+			}
+			decision := func(who, sequence string) runtime.Decision {
+				a := f.enrolled(who, sequence)
+				return runtime.Decision{Enrollment: a.ID, Contact: a.Contact, At: at, Step: a.Step, StepSince: a.StepSince, Sequence: a.Sequence, Version: 2}
+			}
+			enrolls := func(who string) runtime.Decision {
+				d := decision(who, "welcome")
+				d.Step, d.StepSince, d.NextCheck = "after", at, at.Add(24*h)
+				d.Enroll = []runtime.Start{{Sequence: "onboarding", Step: "first"}}
+				return d
+			}
+			completes := func(who string) runtime.Decision {
+				d := decision(who, "onboarding")
+				d.Exit = "completed"
+				return d
+			}
+			ds := []runtime.Decision{enrolls("ann"), completes("ann"), completes("bob"), enrolls("bob")}
+			batches := [][]runtime.Decision{ds}
+			if oneByOne {
+				batches = [][]runtime.Decision{ds[:1], ds[1:2], ds[2:3], ds[3:]}
+			}
+			for _, b := range batches {
+				if err := f.s.DecideAll(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := map[string][]runtime.Enrollment{}
+			for _, who := range []string{"ann", "bob"} {
+				es, err := f.s.Enrollments(ctx, f.id[who])
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[who] = es
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("enrollments (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("ActiveWhere", func(t *testing.T) { testActiveWhere(t, o) })
 	t.Run("ContactsWhere", func(t *testing.T) { testContactsWhere(t, o) })
 	t.Run("DecideAll", func(t *testing.T) { testDecideAll(t, o) })
+	t.Run("DecideAllInOrder", func(t *testing.T) { testDecideAllInOrder(t, o) })
 	t.Run("SendsOf", func(t *testing.T) { testSendsOf(t, o) })
 	t.Run("ContactByID", func(t *testing.T) { testContactByID(t, o) })
 	t.Run("RecordHandoff", func(t *testing.T) { testRecordHandoff(t, o) })
