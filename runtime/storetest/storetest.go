@@ -62,6 +62,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, o) })
 	t.Run("Ticks", func(t *testing.T) { testTicks(t, o) })
 	t.Run("NextCheck", func(t *testing.T) { testNextCheck(t, o) })
+	t.Run("Milliseconds", func(t *testing.T) { testMilliseconds(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.

@@ -208,3 +208,44 @@ func testNextCheck(t *testing.T, o Opener) {
 		t.Errorf("NextCheck after dan moved on = %v; want cara's, %v", at, Now.Add(2*h))
 	}
 }
+
+// A store keeps times to the millisecond, whatever finer time it is
+// given: the engine's event windows leave out the first millisecond
+// after the last tick as the last tick's to see, and an import of the
+// same file again must find the same times unchanged.
+func testMilliseconds(t *testing.T, o Opener) {
+	ctx := context.Background()
+	f := newFixture(t, o, team()...)
+	fine := Now.Add(-time.Hour + 123456789*time.Nanosecond) // 123.456789ms past
+	kept := Now.Add(-time.Hour + 123*time.Millisecond)
+
+	if err := f.s.RecordTick(ctx, fine, fine.Add(time.Second), "w1", 1, `{}`); err != nil {
+		t.Fatal(err)
+	}
+	at, started, _, err := f.s.LastTick(ctx)
+	if err != nil || !at.Equal(kept) || !started.Equal(kept.Add(time.Second)) {
+		t.Errorf("LastTick = %v, %v, %v; want %v and a second later", at, started, err, kept)
+	}
+
+	f.enroll(enrollment{who: "ann", sequence: "welcome", state: "active", step: "a", entered: Now.Add(-2 * time.Hour), next: Now.Add(-2 * time.Hour)})
+	e := f.enrolled("ann", "welcome")
+	d := runtime.Decision{Enrollment: e.ID, Contact: e.Contact, At: fine, Step: "b", StepSince: fine, NextCheck: fine, Sequence: "welcome", Version: 1}
+	if err := f.s.DecideAll(ctx, []runtime.Decision{d}); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := f.s.NextCheck(ctx); err != nil || !next.Equal(kept) {
+		t.Errorf("NextCheck = %v, %v; want %v", next, err, kept)
+	}
+
+	ann := rec(2, "ann@x.example", "industry", "saas", "signup_at", fine)
+	if _, err := f.s.UpsertContacts(ctx, &f.p.Contact, []runtime.ContactRecord{ann}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := contacts(t, f.s)["ann@x.example"]["signup_at"]; got == nil || !got.(time.Time).Equal(kept) {
+		t.Errorf("signup_at as stored = %v; want %v", got, kept)
+	}
+	res, err := f.s.UpsertContacts(ctx, &f.p.Contact, []runtime.ContactRecord{ann}, "test")
+	if diff := cmp.Diff(runtime.UpsertResult{Unchanged: 1}, res); err != nil || diff != "" {
+		t.Errorf("importing the same time again: %v (-want +got):\n%s", err, diff)
+	}
+}
