@@ -527,6 +527,19 @@ func testDecideAll(t *testing.T, o Opener) {
 			t.Errorf("after a failed batch of %d (-want +got):\n%s", len(batch), diff)
 		}
 	}
+
+	// A step planned twice in one batch — a loop back to it — is planned
+	// once.
+	loop := decision(f.enrolled("ann", "welcome"))
+	loop.NextCheck, loop.Waiting = at.Add(48*h), "wait 2d"
+	loop.Send = &runtime.Send{Key: "ann/welcome/loop/2", Sequence: "welcome", Step: "loop", Email: "emails/loop.md"}
+	if err := f.s.DecideAll(ctx, []runtime.Decision{loop, loop}); err != nil {
+		t.Fatalf("DecideAll with one send twice: %v", err)
+	}
+	want.Sends[f.id["ann"]] = append(want.Sends[f.id["ann"]], runtime.Sent{Sequence: "welcome", At: at})
+	if diff := cmp.Diff(want, f.snapshot(), noIDs, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("after planning one send twice in a batch (-want +got):\n%s", diff)
+	}
 }
 
 // SendsOf lists each contact's emails planned or sent since a time,

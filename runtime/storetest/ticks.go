@@ -165,6 +165,12 @@ func testTicks(t *testing.T, o Opener) {
 			t.Errorf("LastTick after %s (-want +got):\n%s", c.name, diff)
 		}
 	}
+	// A tick recorded before stores kept when ticks began has no start:
+	// the worker then counts changes from when it ran.
+	f.o.Exec(t, f.s, `INSERT INTO ticks (at, worker, version, finished_at, report) VALUES (?, 'old', 3, ?, '{}')`, Now.Add(time.Hour), Now.Add(time.Hour))
+	if diff := cmp.Diff(tick{At: Now.Add(time.Hour), Version: 3}, last()); diff != "" {
+		t.Errorf("LastTick of a tick without a start (-want +got):\n%s", diff)
+	}
 }
 
 // NextCheck is the earliest next check of an active enrollment, which a
