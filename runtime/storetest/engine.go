@@ -72,7 +72,8 @@ func newFixture(t *testing.T, o Opener, people ...person) *fixture {
 	return f
 }
 
-// team is the fixture's usual cast: three in SaaS, two of them at acme.
+// team is the fixture's usual cast: ann, cara and dan in SaaS; ann and
+// bob at acme, cara at beta, dan and eve at no account.
 func team() []person {
 	return []person{
 		{name: "ann", industry: "saas", account: "acme", more: []any{"signup_at", Now.Add(-10 * 24 * time.Hour)}},
@@ -201,7 +202,7 @@ func testEnrollWhere(t *testing.T, o Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"ann", "dan"}, sortedNames(f, due)); diff != "" {
+	if diff := cmp.Diff([]string{"ann", "dan"}, slices.Sorted(slices.Values(namesOf(f, due)))); diff != "" {
 		t.Errorf("due at once after EnrollWhere (-want +got):\n%s", diff)
 	}
 	es, err := f.s.Enrollments(ctx, f.id["dan"])
@@ -220,15 +221,6 @@ func testEnrollWhere(t *testing.T, o Opener) {
 	if n, err := f.s.EnrollWhere(ctx, f.p, campaigns.All(campaigns.Contacts(f.ids("bob", "eve")), anyOf(saas, attr("industry", campaigns.CmpEq, "other"))), "welcome", "intro", 3, Now); err != nil || n != 1 {
 		t.Errorf("EnrollWhere of bob and eve, where eve meets it = %d, %v; want 1", n, err)
 	}
-}
-
-func sortedNames(f *fixture, as []runtime.Active) []string {
-	var out []string
-	for _, a := range as {
-		out = append(out, f.name[a.Contact])
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Active pages through active enrollments by ID; Due lists those whose
