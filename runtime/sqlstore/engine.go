@@ -118,13 +118,18 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 // extras (attributes, hand-offs, enrollments, suppressions) one by one:
 // where each statement is a round trip to a server, a page of a thousand
 // decisions one at a time cost a hundred times more. Each enrollment
-// ends where its last decision leaves it.
+// ends where its last decision leaves it, or where the first that ends
+// it does: written in order, the decisions after that one find it no
+// longer active.
 func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decision) error {
 	last := map[int64]int{}
 	var order []int64
 	for i, d := range ds {
-		if _, ok := last[d.Enrollment]; !ok {
+		j, ok := last[d.Enrollment]
+		if !ok {
 			order = append(order, d.Enrollment)
+		} else if ds[j].Exit != "" {
+			continue
 		}
 		last[d.Enrollment] = i
 	}
