@@ -713,16 +713,20 @@ func testRecordHandoff(t *testing.T, o Opener) {
 // when a later decision of the batch ends that enrollment; enrolling
 // someone an earlier decision took out of it starts them again. Both
 // happen when a contact is due in two sequences and one enrolls in the
-// other.
+// other. And a decision about an enrollment an earlier one ended changes
+// nothing of it.
 func testDecideAllInOrder(t *testing.T, o Opener) {
 	h := time.Hour
 	at := Now.Add(h)
 	welcome := runtime.Enrollment{Sequence: "welcome", State: "active", Step: "after", StepSince: at, NextCheckAt: at.Add(24 * h), Version: 1, EnteredAt: Now.Add(-2 * h)}
 	done := runtime.Enrollment{Sequence: "onboarding", State: "exited", Step: "last", StepSince: Now.Add(-h), Version: 1, EnteredAt: Now.Add(-h), ExitedAt: at, ExitReason: "completed"}
 	again := runtime.Enrollment{Sequence: "onboarding", State: "active", Step: "first", StepSince: at, NextCheckAt: at, Version: 2, EnteredAt: at}
+	converted := runtime.Enrollment{Sequence: "welcome", State: "exited", Step: "handover", StepSince: Now.Add(-2 * h), Version: 1, EnteredAt: Now.Add(-2 * h), ExitedAt: at, ExitReason: "converted"}
+	onboarding := runtime.Enrollment{Sequence: "onboarding", State: "active", Step: "last", StepSince: Now.Add(-h), NextCheckAt: Now, Version: 1, EnteredAt: Now.Add(-h)}
 	want := map[string][]runtime.Enrollment{
-		"ann": {done, welcome},
-		"bob": {again, done, welcome},
+		"ann":  {done, welcome},
+		"bob":  {again, done, welcome},
+		"cara": {onboarding, converted},
 	}
 	// In one batch as the engine writes a page, and one decision at a
 	// time: a store may write a batch of one and of many differently.
@@ -731,7 +735,7 @@ func testDecideAllInOrder(t *testing.T, o Opener) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			f := newFixture(t, o, team()...)
-			for _, who := range []string{"ann", "bob"} {
+			for _, who := range []string{"ann", "bob", "cara"} {
 				f.enroll(
 					enrollment{who: who, sequence: "welcome", state: "active", step: "handover", entered: Now.Add(-2 * h), next: Now},
 					enrollment{who: who, sequence: "onboarding", state: "active", step: "last", entered: Now.Add(-h), next: Now},
@@ -752,10 +756,17 @@ func testDecideAllInOrder(t *testing.T, o Opener) {
 				d.Exit = "completed"
 				return d
 			}
-			ds := []runtime.Decision{enrolls("ann"), completes("ann"), completes("bob"), enrolls("bob")}
+			converts := decision("cara", "welcome")
+			converts.Exit = "converted"
+			movesOn := decision("cara", "welcome")
+			movesOn.Step, movesOn.StepSince, movesOn.NextCheck = "after", at, at.Add(24*h)
+			ds := []runtime.Decision{enrolls("ann"), completes("ann"), completes("bob"), enrolls("bob"), converts, movesOn}
 			batches := [][]runtime.Decision{ds}
 			if oneByOne {
-				batches = [][]runtime.Decision{ds[:1], ds[1:2], ds[2:3], ds[3:]}
+				batches = nil
+				for i := range ds {
+					batches = append(batches, ds[i:i+1])
+				}
 			}
 			for _, b := range batches {
 				if err := f.s.DecideAll(ctx, b); err != nil {
@@ -763,7 +774,7 @@ func testDecideAllInOrder(t *testing.T, o Opener) {
 				}
 			}
 			got := map[string][]runtime.Enrollment{}
-			for _, who := range []string{"ann", "bob"} {
+			for _, who := range []string{"ann", "bob", "cara"} {
 				es, err := f.s.Enrollments(ctx, f.id[who])
 				if err != nil {
 					t.Fatal(err)
