@@ -90,10 +90,10 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 	}
 	defer tx.Rollback()
 	if s.d.AnyArray && len(ds) > 1 {
-		// decideBulk moves every enrollment before it enrolls anyone: a
-		// run of decisions ends at each that enrolls, so that its
-		// enrollments meet those the decisions after it end still active,
-		// as written in order they would.
+		// decideBulk moves every enrollment of its run before it starts
+		// any. A run ends at each decision that enrolls, so that the
+		// enrollments it starts meet the others as the decisions before
+		// it left them, as when written in order.
 		for rest := ds; len(rest) > 0 && err == nil; {
 			n := 1 + slices.IndexFunc(rest, func(d runtime.Decision) bool { return len(d.Enroll) > 0 })
 			if n == 0 {
