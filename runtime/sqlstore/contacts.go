@@ -198,11 +198,12 @@ func missingRequired(required []string, rec runtime.ContactRecord) string {
 	return ""
 }
 
-// sameValue compares a record's value with the stored one.
+// sameValue compares a record's value with the stored one. Times compare
+// to the millisecond the store keeps: finer is not a change.
 func sameValue(a, b any) bool {
 	if ta, ok := a.(time.Time); ok {
 		tb, ok := b.(time.Time)
-		return ok && ta.Equal(tb)
+		return ok && ta.Truncate(time.Millisecond).Equal(tb.Truncate(time.Millisecond))
 	}
 	return reflect.DeepEqual(a, b)
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,7 +90,17 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 	}
 	defer tx.Rollback()
 	if s.d.AnyArray && len(ds) > 1 {
-		err = s.decideBulk(ctx, tx, ds)
+		// decideBulk moves every enrollment of its run before it starts
+		// any. A run ends at each decision that enrolls, so that the
+		// enrollments it starts meet the others as the decisions before
+		// it left them, as when written in order.
+		for rest := ds; len(rest) > 0 && err == nil; {
+			n := 1 + slices.IndexFunc(rest, func(d runtime.Decision) bool { return len(d.Enroll) > 0 })
+			if n == 0 {
+				n = len(rest)
+			}
+			err, rest = s.decideBulk(ctx, tx, rest[:n]), rest[n:]
+		}
 	} else {
 		for _, d := range ds {
 			if err = s.decide(ctx, tx, d); err != nil {
@@ -107,13 +118,18 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 // extras (attributes, hand-offs, enrollments, suppressions) one by one:
 // where each statement is a round trip to a server, a page of a thousand
 // decisions one at a time cost a hundred times more. Each enrollment
-// ends where its last decision leaves it.
+// ends where its last decision leaves it, or where the first that ends
+// it does: written in order, the decisions after that one find it no
+// longer active.
 func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decision) error {
 	last := map[int64]int{}
 	var order []int64
 	for i, d := range ds {
-		if _, ok := last[d.Enrollment]; !ok {
+		j, ok := last[d.Enrollment]
+		if !ok {
 			order = append(order, d.Enrollment)
+		} else if ds[j].Exit != "" {
+			continue
 		}
 		last[d.Enrollment] = i
 	}

@@ -255,7 +255,9 @@ func (s *Store) t(t time.Time) any {
 	if s.d.IntTimes {
 		return t.UnixMilli()
 	}
-	return t.UTC()
+	// Both stores keep milliseconds, the unit the engine's windows
+	// assume; a timestamp column would keep microseconds.
+	return t.UTC().Truncate(time.Millisecond)
 }
 
 // scanTime decodes a time the store returned.

@@ -50,6 +50,20 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Rehearse", func(t *testing.T) { testRehearse(t, o) })
 	t.Run("Handoffs", func(t *testing.T) { testHandoffs(t, o) })
 	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
+	t.Run("EnrollWhere", func(t *testing.T) { testEnrollWhere(t, o) })
+	t.Run("ActiveDue", func(t *testing.T) { testActiveDue(t, o) })
+	t.Run("ActiveWhere", func(t *testing.T) { testActiveWhere(t, o) })
+	t.Run("ContactsWhere", func(t *testing.T) { testContactsWhere(t, o) })
+	t.Run("DecideAll", func(t *testing.T) { testDecideAll(t, o) })
+	t.Run("DecideAllInOrder", func(t *testing.T) { testDecideAllInOrder(t, o) })
+	t.Run("SendsOf", func(t *testing.T) { testSendsOf(t, o) })
+	t.Run("ContactByID", func(t *testing.T) { testContactByID(t, o) })
+	t.Run("RecordHandoff", func(t *testing.T) { testRecordHandoff(t, o) })
+	t.Run("Changed", func(t *testing.T) { testChanged(t, o) })
+	t.Run("Candidates", func(t *testing.T) { testCandidates(t, o) })
+	t.Run("Ticks", func(t *testing.T) { testTicks(t, o) })
+	t.Run("NextCheck", func(t *testing.T) { testNextCheck(t, o) })
+	t.Run("Milliseconds", func(t *testing.T) { testMilliseconds(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.
