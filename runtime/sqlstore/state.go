@@ -179,22 +179,16 @@ WHERE locks.expires_at < excluded.created_at`), l.Name, l.ID, l.Holder, l.Operat
 	if n, _ := r.RowsAffected(); n == 1 {
 		return l, nil
 	}
-	var held runtime.Lock
-	var created, expires any
-	err = s.db.QueryRowContext(ctx, s.rebind(`SELECT name, id, holder, operation, created_at, expires_at FROM locks WHERE name = ?`), l.Name).
-		Scan(&held.Name, &held.ID, &held.Holder, &held.Operation, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return s.AcquireLock(ctx, l, ttl) // released in between
-	}
+	held, ok, err := s.heldLock(ctx, l.Name)
 	if err != nil {
 		return l, err
 	}
-	held.Created, _ = s.scanTime(created)
-	held.Expires, _ = s.scanTime(expires)
+	if !ok {
+		return s.AcquireLock(ctx, l, ttl) // released in between
+	}
 	return l, &runtime.LockedError{Lock: held}
 }
 
-// ReleaseLock gives back the lease with this ID.
 // RenewLock extends a lease its holder still has to ttl from now. A lease
 // that expired and was taken over, or was removed by hand, is lost: the
 // holder learns it from the *runtime.LockedError and stops.
@@ -207,21 +201,34 @@ func (s *Store) RenewLock(ctx context.Context, l runtime.Lock, ttl time.Duration
 	if n, _ := r.RowsAffected(); n == 1 {
 		return l, nil
 	}
-	var held runtime.Lock
-	var created, expires any
-	err = s.db.QueryRowContext(ctx, s.rebind(`SELECT name, id, holder, operation, created_at, expires_at FROM locks WHERE name = ?`), l.Name).
-		Scan(&held.Name, &held.ID, &held.Holder, &held.Operation, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return l, &runtime.LockedError{Lock: runtime.Lock{Name: l.Name, Holder: "nobody (the lock was removed)"}}
-	}
+	held, ok, err := s.heldLock(ctx, l.Name)
 	if err != nil {
 		return l, err
 	}
-	held.Created, _ = s.scanTime(created)
-	held.Expires, _ = s.scanTime(expires)
+	if !ok {
+		held = runtime.Lock{Name: l.Name, Holder: "nobody (the lock was removed)"}
+	}
 	return l, &runtime.LockedError{Lock: held}
 }
 
+// heldLock reads the named lock, if anyone holds it.
+func (s *Store) heldLock(ctx context.Context, name string) (runtime.Lock, bool, error) {
+	var held runtime.Lock
+	var created, expires any
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT name, id, holder, operation, created_at, expires_at FROM locks WHERE name = ?`), name).
+		Scan(&held.Name, &held.ID, &held.Holder, &held.Operation, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return held, false, nil
+	}
+	if err != nil {
+		return held, false, err
+	}
+	held.Created, _ = s.scanTime(created)
+	held.Expires, _ = s.scanTime(expires)
+	return held, true, nil
+}
+
+// ReleaseLock gives back the lease with this ID.
 func (s *Store) ReleaseLock(ctx context.Context, name, id string) error {
 	_, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM locks WHERE name = ? AND id = ?`), name, id)
 	return err
