@@ -73,11 +73,11 @@ type Dialect struct {
 	// that two processes never migrate at once.
 	LockMigrations string
 	// LazyCommit, when set, runs first in a transaction that may be lost
-	// if the database itself crashes, because losing it is safe: an
-	// accepted send left claimed becomes unknown, never sent again.
-	// PostgreSQL's "SET LOCAL synchronous_commit = off" spares such a
-	// commit the wait for its WAL flush, 3 to 28 ms on the test machine's
-	// disk, which delivery would otherwise pay once per pool of messages.
+	// if the database server itself crashes, because losing it is safe:
+	// PostgreSQL's "SET LOCAL synchronous_commit = off". Delivery records
+	// accepted sends so, once per pool of messages: a lost record leaves
+	// the send claimed, then unknown, never sent again. Claims stay
+	// durable: a lost claim would plan a message already handed over.
 	LazyCommit string
 	// SkipLocked follows a SELECT of rows to claim, so that workers
 	// claiming at once take different rows (" FOR UPDATE SKIP LOCKED").
