@@ -252,12 +252,20 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		return e.record(rec, l, r.c, r.o, r.err, now, &d)
 	}
 	drained := false
+	// round is how long the last round of recording and claiming took.
+	// Its cost is the same for one message as for a pool, so after the
+	// first outcome the loop waits up to half of it for the others.
+	var round time.Duration
 	for {
 		if !drained && stopped == nil && d.Paused == "" && inflight < conc && ctx.Err() == nil {
-			// Recorded before claiming: at most conc sends are ever
-			// claimed and unrecorded.
-			if err := flush(); err != nil {
-				return d, err
+			t0 := time.Now()
+			// Recorded before claiming, or with the claim: at most conc
+			// sends are ever claimed and unrecorded.
+			_, together := l.(acceptAndClaimer)
+			if !together || e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
+				if err := flush(); err != nil {
+					return d, err
+				}
 			}
 			if e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
 				sinceBreaker = 0
@@ -272,7 +280,13 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 				if err != nil {
 					return d, err
 				}
-				claims, err := l.ClaimSends(ctx, worker, now, conc-inflight, messageID)
+				var claims []runtime.Claim
+				if ac, ok := l.(acceptAndClaimer); ok {
+					claims, err = ac.AcceptAndClaim(ctx, accepted, now, worker, now, conc-inflight, messageID)
+					clear(accepted)
+				} else {
+					claims, err = l.ClaimSends(ctx, worker, now, conc-inflight, messageID)
+				}
 				if err != nil {
 					return d, err
 				}
@@ -306,6 +320,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					jobs <- job{c, o}
 				}
 			}
+			round = time.Since(t0)
 		}
 		if inflight == 0 && (drained || stopped != nil || d.Paused != "" || ctx.Err() != nil) {
 			break
@@ -319,17 +334,20 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		if err := handle(r); err != nil {
 			return d, err
 		}
+		wait := time.NewTimer(round / 2)
 		for more := true; more && inflight > 0; {
 			select {
 			case r := <-results:
 				inflight--
 				if err := handle(r); err != nil {
+					wait.Stop()
 					return d, err
 				}
-			default:
+			case <-wait.C:
 				more = false
 			}
 		}
+		wait.Stop()
 	}
 	if err := flush(); err != nil {
 		return d, err
@@ -338,6 +356,12 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		return d, stopped
 	}
 	return d, ctx.Err()
+}
+
+// acceptAndClaimer is a ledger that records the accepted sends and
+// claims the next ones in one transaction, one commit a round.
+type acceptAndClaimer interface {
+	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error)
 }
 
 // optGate is the last check of a message before it is handed over: is
