@@ -110,6 +110,11 @@ var _ runtime.Store = (*Store)(nil)
 
 // Open migrates db and returns a store over it.
 func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	// database/sql keeps 2 idle connections by default. Delivery queries
+	// from every SMTP connection at once (the opt-out check) beside the
+	// claims: with 2 kept, the rest were closed after each query and the
+	// next opened a new one — a new PostgreSQL backend per message.
+	db.SetMaxIdleConns(16)
 	s := &Store{db: db, d: d, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err

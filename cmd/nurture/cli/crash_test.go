@@ -229,6 +229,9 @@ func TestTickKilledAtRandom(t *testing.T) {
 				if t.Failed() {
 					return
 				}
+				if kills > 50 {
+					t.Logf("%d kill points checked, %d mid-delivery", done, midDelivery)
+				}
 			}
 			t.Logf("%d kill points in %d rounds, %d of them while the worker had sends claimed", kills, rounds, midDelivery)
 			if midDelivery == 0 {
