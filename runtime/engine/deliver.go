@@ -376,6 +376,58 @@ type optGate struct {
 	latest int64
 	held   map[int64]int
 	outs   map[int64]runtime.OptOut
+
+	rmu     sync.Mutex
+	next    *serialRead // the read the next callers join; not started
+	reading bool        // a readLoop runs
+}
+
+// serialRead is one read of the opt-out serial that checks share.
+type serialRead struct {
+	done chan struct{}
+	n    int64
+	err  error
+}
+
+// read returns the opt-out serial as read after read was called. Checks
+// from several connections at once share reads: a caller joins the next
+// read to start, never one already under way (that could miss a change
+// committed just before the caller came), so one read serves every
+// check that arrived while the previous one ran.
+func (g *optGate) read(ctx context.Context) (int64, error) {
+	g.rmu.Lock()
+	r := g.next
+	if r == nil {
+		r = &serialRead{done: make(chan struct{})}
+		g.next = r
+		if !g.reading {
+			g.reading = true
+			go g.readLoop(context.WithoutCancel(ctx))
+		}
+	}
+	g.rmu.Unlock()
+	select {
+	case <-r.done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (g *optGate) readLoop(ctx context.Context) {
+	for {
+		g.rmu.Lock()
+		r := g.next
+		g.next = nil
+		if r == nil {
+			g.reading = false
+			g.rmu.Unlock()
+			return
+		}
+		g.rmu.Unlock()
+		r.n, r.err = g.l.OptOutSerial(ctx)
+		close(r.done)
+	}
 }
 
 // before is a serial read before now: the latest a check read, which
@@ -424,7 +476,7 @@ func (g *optGate) release(contact int64) {
 // change committed before check began is seen: the serial is read first,
 // and the opt-outs re-read when it moved.
 func (g *optGate) check(ctx context.Context, contact int64, topic string) error {
-	n, err := g.l.OptOutSerial(ctx)
+	n, err := g.read(ctx)
 	if err != nil {
 		return fmt.Errorf("checking the opt-outs: %w", err)
 	}
