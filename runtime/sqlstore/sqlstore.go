@@ -111,10 +111,12 @@ var _ runtime.Store = (*Store)(nil)
 // Open migrates db and returns a store over it.
 func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	// database/sql keeps 2 idle connections by default. Delivery queries
-	// from every SMTP connection at once (the opt-out check) beside the
-	// claims: with 2 kept, the rest were closed after each query and the
-	// next opened a new one — a new PostgreSQL backend per message.
-	db.SetMaxIdleConns(16)
+	// from its claim loop and its opt-out checks at once, beside the
+	// tracking server's or a second worker's queries: with 2 kept, the
+	// rest were closed after each query and the next opened a new one —
+	// a new PostgreSQL backend per message. 8 covers that without
+	// holding many of PostgreSQL's 100 default connections idle.
+	db.SetMaxIdleConns(8)
 	s := &Store{db: db, d: d, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err

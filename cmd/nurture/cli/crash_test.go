@@ -251,6 +251,10 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 	peer := startSlowPeer(t, 2*time.Millisecond)
 	sender := fmt.Sprintf("smtp://%s?tls=none&pool=%d", peer.Addr, pool)
 	st, ref := newCrashStore(t, kind), newCrashStore(t, kind)
+	// Closed with the round: a long run would otherwise hold two pools of
+	// connections per round until the end.
+	defer st.db.Close()
+	defer ref.db.Close()
 	for _, s := range []crashStore{st, ref} {
 		for _, args := range [][]string{
 			{"contacts", "import", contacts, "--dir", "testdata/base", "--rejects", filepath.Join(t.TempDir(), "r.csv")},
