@@ -254,7 +254,9 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	drained := false
 	// round is how long the last round of recording and claiming took.
 	// Its cost is the same for one message as for a pool, so after the
-	// first outcome the loop waits up to half of it for the others.
+	// first outcome the loop waits up to half of it for the others. It
+	// is measured on the wall clock: it paces the loop and decides
+	// nothing about any send.
 	var round time.Duration
 	for {
 		if !drained && stopped == nil && d.Paused == "" && inflight < conc && ctx.Err() == nil {
