@@ -252,12 +252,22 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		return e.record(rec, l, r.c, r.o, r.err, now, &d)
 	}
 	drained := false
+	// round is how long the last round of recording and claiming took.
+	// Its cost is the same for one message as for a pool, so after the
+	// first outcome the loop waits up to half of it for the others. It
+	// is measured on the wall clock: it paces the loop and decides
+	// nothing about any send.
+	var round time.Duration
 	for {
 		if !drained && stopped == nil && d.Paused == "" && inflight < conc && ctx.Err() == nil {
-			// Recorded before claiming: at most conc sends are ever
-			// claimed and unrecorded.
-			if err := flush(); err != nil {
-				return d, err
+			t0 := time.Now()
+			// Recorded before claiming, or with the claim: at most conc
+			// sends are ever claimed and unrecorded.
+			_, together := l.(acceptAndClaimer)
+			if !together || e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
+				if err := flush(); err != nil {
+					return d, err
+				}
 			}
 			if e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
 				sinceBreaker = 0
@@ -272,7 +282,13 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 				if err != nil {
 					return d, err
 				}
-				claims, err := l.ClaimSends(ctx, worker, now, conc-inflight, messageID)
+				var claims []runtime.Claim
+				if ac, ok := l.(acceptAndClaimer); ok {
+					claims, err = ac.AcceptAndClaim(ctx, accepted, now, worker, now, conc-inflight, messageID)
+					clear(accepted)
+				} else {
+					claims, err = l.ClaimSends(ctx, worker, now, conc-inflight, messageID)
+				}
 				if err != nil {
 					return d, err
 				}
@@ -306,6 +322,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					jobs <- job{c, o}
 				}
 			}
+			round = time.Since(t0)
 		}
 		if inflight == 0 && (drained || stopped != nil || d.Paused != "" || ctx.Err() != nil) {
 			break
@@ -319,17 +336,20 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		if err := handle(r); err != nil {
 			return d, err
 		}
+		wait := time.NewTimer(round / 2)
 		for more := true; more && inflight > 0; {
 			select {
 			case r := <-results:
 				inflight--
 				if err := handle(r); err != nil {
+					wait.Stop()
 					return d, err
 				}
-			default:
+			case <-wait.C:
 				more = false
 			}
 		}
+		wait.Stop()
 	}
 	if err := flush(); err != nil {
 		return d, err
@@ -338,6 +358,12 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		return d, stopped
 	}
 	return d, ctx.Err()
+}
+
+// acceptAndClaimer is a ledger that records the accepted sends and
+// claims the next ones in one transaction, one commit a round.
+type acceptAndClaimer interface {
+	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error)
 }
 
 // optGate is the last check of a message before it is handed over: is
@@ -352,6 +378,58 @@ type optGate struct {
 	latest int64
 	held   map[int64]int
 	outs   map[int64]runtime.OptOut
+
+	rmu     sync.Mutex
+	next    *serialRead // the read the next callers join; not started
+	reading bool        // a readLoop runs
+}
+
+// serialRead is one read of the opt-out serial that checks share.
+type serialRead struct {
+	done chan struct{}
+	n    int64
+	err  error
+}
+
+// read returns the opt-out serial as read after read was called. Checks
+// from several connections at once share reads: a caller joins the next
+// read to start, never one already under way (that could miss a change
+// committed just before the caller came), so one read serves every
+// check that arrived while the previous one ran.
+func (g *optGate) read(ctx context.Context) (int64, error) {
+	g.rmu.Lock()
+	r := g.next
+	if r == nil {
+		r = &serialRead{done: make(chan struct{})}
+		g.next = r
+		if !g.reading {
+			g.reading = true
+			go g.readLoop(context.WithoutCancel(ctx))
+		}
+	}
+	g.rmu.Unlock()
+	select {
+	case <-r.done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (g *optGate) readLoop(ctx context.Context) {
+	for {
+		g.rmu.Lock()
+		r := g.next
+		g.next = nil
+		if r == nil {
+			g.reading = false
+			g.rmu.Unlock()
+			return
+		}
+		g.rmu.Unlock()
+		r.n, r.err = g.l.OptOutSerial(ctx)
+		close(r.done)
+	}
 }
 
 // before is a serial read before now: the latest a check read, which
@@ -400,7 +478,7 @@ func (g *optGate) release(contact int64) {
 // change committed before check began is seen: the serial is read first,
 // and the opt-outs re-read when it moved.
 func (g *optGate) check(ctx context.Context, contact int64, topic string) error {
-	n, err := g.l.OptOutSerial(ctx)
+	n, err := g.read(ctx)
 	if err != nil {
 		return fmt.Errorf("checking the opt-outs: %w", err)
 	}

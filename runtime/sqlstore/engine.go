@@ -288,11 +288,25 @@ func (s *Store) ContactByID(ctx context.Context, id int64) (*runtime.Contact, er
 // if the worker dies before recording the outcome. A send whose address
 // is now suppressed is cancelled, not claimed.
 func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error) {
+	return s.AcceptAndClaim(ctx, nil, time.Time{}, worker, now, limit, messageID)
+}
+
+// AcceptAndClaim records accepted sends (by ID with their Message-IDs)
+// at acceptedAt as AcceptSends does, and claims as ClaimSends does, in
+// one transaction: delivery records a pool's outcomes and claims the next
+// pool at once, with one commit instead of two.
+func (s *Store) AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
+	if len(accepted) > 0 {
+		q, args := s.acceptSends(accepted, acceptedAt)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return nil, err
+		}
+	}
 	// A claim never finished means its worker died between claiming and
 	// recording: the email may or may not have gone. It is never sent
 	// again blindly; it becomes unknown for a person to resolve.

@@ -74,11 +74,11 @@ type Dialect struct {
 	// that two processes never migrate at once.
 	LockMigrations string
 	// LazyCommit, when set, runs first in a transaction that may be lost
-	// if the database itself crashes, because losing it is safe: an
-	// accepted send left claimed becomes unknown, never sent again.
-	// PostgreSQL's "SET LOCAL synchronous_commit = off" spares such a
-	// commit the wait for its WAL flush, 3 to 28 ms on the test machine's
-	// disk, which delivery would otherwise pay once per pool of messages.
+	// if the database server itself crashes, because losing it is safe:
+	// PostgreSQL's "SET LOCAL synchronous_commit = off". Delivery records
+	// accepted sends so, once per pool of messages: a lost record leaves
+	// the send claimed, then unknown, never sent again. Claims stay
+	// durable: a lost claim would plan a message already handed over.
 	LazyCommit string
 	// SkipLocked follows a SELECT of rows to claim, so that workers
 	// claiming at once take different rows (" FOR UPDATE SKIP LOCKED").
@@ -119,6 +119,13 @@ var _ runtime.Store = (*Store)(nil)
 
 // Open migrates db and returns a store over it.
 func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	// database/sql keeps 2 idle connections by default. Delivery queries
+	// from its claim loop and its opt-out checks at once, beside the
+	// tracking server's or a second worker's queries: with 2 kept, the
+	// rest were closed after each query and the next opened a new one —
+	// a new PostgreSQL backend per message. 8 covers that without
+	// holding many of PostgreSQL's 100 default connections idle.
+	db.SetMaxIdleConns(8)
 	s := &Store{db: db, d: d, Now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err

@@ -211,6 +211,27 @@ func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.
 	if len(ids) == 0 {
 		return nil
 	}
+	q, args := s.acceptSends(ids, now)
+	if s.d.LazyCommit == "" {
+		_, err := s.db.ExecContext(ctx, q, args...)
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.d.LazyCommit); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// acceptSends is the statement that records claimed sends as accepted.
+func (s *Store) acceptSends(ids map[int64]string, now time.Time) (string, []any) {
 	var q strings.Builder
 	args := []any{runtime.SendAccepted, s.t(now)}
 	q.WriteString(`UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = CASE id`)
@@ -222,20 +243,5 @@ func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.
 	}
 	q.WriteString(` END WHERE status = ? AND id IN (` + placeholders(len(keys)) + `)`)
 	args = append(append(args, runtime.SendClaimed), keys...)
-	if s.d.LazyCommit == "" {
-		_, err := s.db.ExecContext(ctx, s.rebind(q.String()), args...)
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.d.LazyCommit); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, s.rebind(q.String()), args...); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return s.rebind(q.String()), args
 }

@@ -19,6 +19,7 @@ type deliveryStore interface {
 	OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error)
 	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
+	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
@@ -303,5 +304,25 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 	rows, _ := s.Ledger(ctx, runtime.SendFilter{Email: "a@x.example", Now: now})
 	if len(rows) != 1 || rows[0].Status != runtime.SendPlanned || !rows[0].PlannedAt.Equal(now) || rows[0].Error != "lost; requeued: not in the mail server's log" {
 		t.Errorf("after requeue: %+v", rows)
+	}
+
+	// A round of delivery records the last pool's outcomes and claims the
+	// next in one transaction.
+	later := Now.Add(3 * time.Hour)
+	first, err := s.AcceptAndClaim(ctx, nil, later, "w2", later, 1, nil)
+	if err != nil || len(first) != 1 || first[0].Key != "k-b@x.example" {
+		t.Fatalf("AcceptAndClaim without outcomes: %+v, %v", first, err)
+	}
+	next, err := s.AcceptAndClaim(ctx, map[int64]string{first[0].ID: "mid-b"}, later, "w2", later, 1, func(k string) string { return "claim-" + k })
+	// a's address is suppressed: cancelled, and c claimed in its place.
+	if err != nil || len(next) != 1 || next[0].Key != "k-c@x.example" {
+		t.Fatalf("AcceptAndClaim: %+v, %v", next, err)
+	}
+	got := list(runtime.SendFilter{Now: later})
+	if diff := cmp.Diff([]string{"k-b@x.example accepted b@x.example", "k-a@x.example cancelled a@x.example", "k-c@x.example claimed c@x.example"}, got); diff != "" {
+		t.Errorf("after AcceptAndClaim (-want +got):\n%s", diff)
+	}
+	if b, _ := s.SendByMessageID(ctx, "mid-b"); b == nil || b.Status != runtime.SendAccepted || !b.SentAt.Equal(later) {
+		t.Errorf("the accepted send: %+v", b)
 	}
 }

@@ -267,6 +267,9 @@ func TestOptOutWinsTheRace(t *testing.T) {
 			if cancelled != withheld {
 				t.Errorf("%d sends cancelled, but %d unsubscribed addresses got nothing", cancelled, withheld)
 			}
+			if want := fmt.Sprintf("%d withheld (opted out while waiting to go; cancelled)", late); late > 0 && !strings.Contains(out, want) {
+				t.Errorf("the tick's report lacks %q:\n%s", want, out)
+			}
 			if withheld == 0 || before == 0 || late == 0 {
 				t.Errorf("%d unsubscribes came before their email, %d after, %d withheld at the last moment: the race was not run; tick said:\n%s", withheld, before, late, out)
 			}

@@ -141,6 +141,7 @@ func (m *metrics) record(res worker.Result, took time.Duration, err error) {
 		m.delivered.WithLabelValues("bounced").Add(float64(d.Bounced))
 		m.delivered.WithLabelValues("deferred").Add(float64(d.Deferred))
 		m.delivered.WithLabelValues("unknown").Add(float64(d.Unknown))
+		m.delivered.WithLabelValues("withheld").Add(float64(d.Withheld))
 	}
 	now := time.Now()
 	m.last.Set(float64(now.Unix()))
@@ -216,7 +217,7 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 			attrs := []any{"version", res.Version, "full", res.Report.Full, "looked", res.Report.Looked, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
 				"planned", res.Report.Planned, "held_back", res.Report.Deferred}
 			if d := res.Delivered; d != nil {
-				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed, "bounced", d.Bounced, "deferred", d.Deferred, "unknown", d.Unknown)
+				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed, "bounced", d.Bounced, "deferred", d.Deferred, "unknown", d.Unknown, "withheld", d.Withheld)
 				if d.Paused != "" {
 					log.Warn("sending paused", "why", d.Paused)
 				}

@@ -201,7 +201,7 @@ func deliveredLine(d *engine.Delivered) string {
 	if d.Bounced > 0 {
 		parts = append(parts, plural(d.Bounced, "hard bounce")+" (suppressed)")
 	}
-	if n := d.Failed - d.Bounced; n > 0 || d.Accepted+d.Bounced+d.Deferred+d.Unknown == 0 {
+	if n := d.Failed - d.Bounced; n > 0 || d.Accepted+d.Bounced+d.Deferred+d.Unknown+d.Withheld == 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", n))
 	}
 	if d.Deferred > 0 {
@@ -209,6 +209,9 @@ func deliveredLine(d *engine.Delivered) string {
 	}
 	if d.Unknown > 0 {
 		parts = append(parts, fmt.Sprintf("%d unknown (connection lost after the message was sent; not sent again)", d.Unknown))
+	}
+	if d.Withheld > 0 {
+		parts = append(parts, fmt.Sprintf("%d withheld (opted out while waiting to go; cancelled)", d.Withheld))
 	}
 	return strings.Join(parts, ", ")
 }
