@@ -83,8 +83,15 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) contact(email string, signedUp time.Time, kv ...any) {
 	w.t.Helper()
-	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp}}
+	// The programme's lawful basis is consent: the contact opted in as
+	// it signed up, unless the test says consent: false.
+	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp},
+		Consent: &runtime.Consent{Email: email, At: signedUp, Source: "signup_form", Wording: "v1", Who: "test"}}
 	for i := 0; i < len(kv); i += 2 {
+		if kv[i] == "consent" {
+			r.Consent = nil
+			continue
+		}
 		r.Values[kv[i].(string)] = kv[i+1]
 	}
 	if _, err := w.st.UpsertContacts(context.Background(), &w.eng.Program.Contact, []runtime.ContactRecord{r}, "test"); err != nil {
