@@ -291,8 +291,10 @@ func explainBasis(ctx context.Context, b *strings.Builder, st runtime.Store, pro
 	for _, k := range cs {
 		fmt.Fprintf(b, "  ✓ consent given %s (%s, wording %s)\n", k.At.UTC().Format(time.RFC3339), k.Source, k.Wording)
 	}
-	li := prog.Sender.LegitimateInterest
-	if li != nil {
+	if len(cs) > 0 {
+		return nil
+	}
+	if li := prog.Sender.LegitimateInterest; li != nil {
 		met, err := st.Matches(ctx, prog, c.ID, []campaigns.Predicate{*li}, now)
 		if err != nil {
 			return err
@@ -306,7 +308,7 @@ func explainBasis(ctx context.Context, b *strings.Builder, st runtime.Store, pro
 			return nil
 		}
 	}
-	if len(cs) == 0 {
+	{
 		fmt.Fprintf(b, "  ✗ no consent record for this address: marketing sequences do not enroll it (transactional ones do); import its consent_at to record one\n")
 	}
 	return nil
