@@ -75,7 +75,8 @@ const DefaultRun = 90 * 24 * time.Hour
 
 // builtinExits are the reasons the engine itself ends enrollments for:
 // suppression, a topic opted out of, the last step done, a lead sales
-// returned, and steps or sequences an apply removed.
+// returned, a sequence of higher priority taking the contact, no lawful
+// basis to mail it, and steps or sequences an apply removed.
 var builtinExits = []string{"completed", "suppressed", "opted_out", "returned", "interrupted", "no_consent", campaigns.ExitStepRemoved, campaigns.ExitSequenceRemoved}
 
 // scenarios compiles the programme's scenario tests. They need the
