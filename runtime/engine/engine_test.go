@@ -205,6 +205,33 @@ func TestQuietHoursDeferTheSend(t *testing.T) {
 	}
 }
 
+// The programme's lawful basis is consent: a contact without a consent
+// record enters no marketing sequence, and enters at the next tick once
+// an import records its consent, though none of its attributes changed.
+func TestConsentRecordedLaterEnrolls(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	signedUp := monday.AddDate(0, 0, -1)
+	w.contact("ann@acme.example", signedUp)
+	w.contact("bob@acme.example", signedUp, "consent", false)
+	if r := w.tick(monday); r.Enrolled["welcome"] != 1 {
+		t.Fatalf("first tick: %+v; want ann alone enrolled", r)
+	}
+	w.clock = monday.Add(time.Hour)
+	rec := runtime.ContactRecord{Email: "bob@acme.example", Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp},
+		Consent: &runtime.Consent{Email: "bob@acme.example", At: monday.Add(time.Hour), Source: "preference_page", Wording: "v1"}}
+	if _, err := w.st.UpsertContacts(ctx, &w.eng.Program.Contact, []runtime.ContactRecord{rec}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tick(monday.Add(2 * time.Hour))
+	if r.Full || r.Enrolled["welcome"] != 1 {
+		t.Fatalf("tick after the consent: %+v; want bob enrolled by an incremental tick", r)
+	}
+	if got := w.sends("bob@acme.example"); len(got) != 1 {
+		t.Errorf("bob's sends: %v; want the welcome", got)
+	}
+}
+
 func TestExitRuleEndsTheJourney(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
