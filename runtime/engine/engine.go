@@ -115,18 +115,28 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 			return r, nil
 		}
 		// Apply the exit rules to an enrollment that began this tick
-		// before its first step (and suppression, consent and opt-outs
-		// to one a decision started, which no entry condition checked),
-		// then read the page again without those that ended.
-		var fresh []int64
+		// before its first step, then read the page again without those
+		// that ended. One a decision started meets every check (no entry
+		// condition checked it); one an entry segment admitted, the rules
+		// its entry could not settle (see admits).
+		var started, entered []int64
 		for _, a := range due {
-			if (e.started[a.Contact] || !a.EnteredAt.Before(now.Truncate(time.Millisecond))) && !checked[a.ID] {
-				checked[a.ID] = true
-				fresh = append(fresh, a.Contact)
+			switch {
+			case checked[a.ID]:
+			case e.started[a.Contact]:
+				started = append(started, a.Contact)
+			case !a.EnteredAt.Before(now.Truncate(time.Millisecond)):
+				entered = append(entered, a.Contact)
+			default:
+				continue
 			}
+			checked[a.ID] = true
 		}
-		if len(fresh) > 0 {
-			if err := e.exitChunk(ctx, now, fresh, &r); err != nil {
+		if len(started)+len(entered) > 0 {
+			if err := e.exitChunk(ctx, now, started, &r, false); err != nil {
+				return r, err
+			}
+			if err := e.exitChunk(ctx, now, entered, &r, true); err != nil {
 				return r, err
 			}
 			continue
@@ -334,13 +344,21 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r 
 		}
 		// Contacts this sequence admits leave the sequences of lower
 		// priority they are in for this one, in the decision that ends
-		// them.
-		for _, lower := range e.sequences() {
-			if q := e.Program.Sequences[lower]; lower == name || q.Transactional() || q.Priority >= seq.Priority {
-				continue
+		// them. One query first asks whether there are any: mostly there
+		// are none, and then one query stands for one per sequence.
+		if lower, ok := e.activeIn(name, func(q *campaigns.Sequence) bool { return q.Priority < seq.Priority }); ok {
+			p := within(ids, campaigns.All(append(slices.Clone(conds), lower)...))
+			some, err := e.Store.ContactsWhere(ctx, e.Program, p, now, 0, 1)
+			if err != nil {
+				return fmt.Errorf("%s interrupting: %w", name, err)
 			}
-			if err := e.interrupt(ctx, now, lower, name, within(ids, campaigns.All(conds...)), r); err != nil {
-				return err
+			for _, l := range e.sequences() {
+				if q := e.Program.Sequences[l]; len(some) == 0 || l == name || q.Transactional() || q.Priority >= seq.Priority {
+					continue
+				}
+				if err := e.interrupt(ctx, now, l, name, within(ids, campaigns.All(conds...)), r); err != nil {
+					return err
+				}
 			}
 		}
 		if lower, ok := e.activeIn(name, func(*campaigns.Sequence) bool { return true }); ok {
@@ -370,7 +388,7 @@ func (e *Engine) admits(name string) []campaigns.Predicate {
 	seq := e.Program.Sequences[name]
 	var conds []campaigns.Predicate
 	for _, x := range e.exitRules(name) {
-		if x.Rule.When == nil || x.Rule.Handoff != "" || x.Rule.Enroll != "" || x.Rule.Suppress {
+		if x.Rule.When == nil || acts(x.Rule) {
 			continue // none yet in the sequence; or it acts when it fires
 		}
 		if p := atEntry(*x.Rule.When); !(p.Op == campaigns.OpAny && len(p.Args) == 0) {
@@ -389,6 +407,10 @@ func (e *Engine) admits(name string) []campaigns.Predicate {
 	}
 	return conds
 }
+
+// acts reports whether an exit rule does something when it fires beside
+// ending the enrollment.
+func acts(r campaigns.ExitRule) bool { return r.Handoff != "" || r.Enroll != "" || r.Suppress }
 
 // atEntry is what p says of a contact entering a sequence: an event
 // condition without a window of its own counts the events since the
@@ -476,7 +498,7 @@ func (e *Engine) exitRules(name string) []indexedRule {
 // rule that fires is the one that counts.
 func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) error {
 	for _, ids := range sc.chunks() {
-		if err := e.exitChunk(ctx, now, ids, r); err != nil {
+		if err := e.exitChunk(ctx, now, ids, r, false); err != nil {
 			return err
 		}
 	}
@@ -484,8 +506,13 @@ func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) 
 }
 
 // exitChunk applies the exit rules to the contacts of one chunk of the
-// scope.
-func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report) error {
+// scope. With unsettled, only the rules an entry condition could not
+// settle: those that act when they fire, and those that count events
+// since entry.
+func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report, unsettled bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		fire := func(rule campaigns.ExitRule, ref string, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
@@ -538,6 +565,9 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 		for _, x := range e.exitRules(name) {
 			var err error
 			rule, ref := x.Rule, RuleRef(e.Program, name, x.I)
+			if unsettled && (rule.When == nil || !acts(rule) && !hasOpenEvent(*rule.When)) {
+				continue
+			}
 			switch {
 			case rule.When != nil:
 				err = fire(rule, ref, *rule.When, time.Time{}, hasOpenEvent(*rule.When))
@@ -550,6 +580,9 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 			if err != nil {
 				return err
 			}
+		}
+		if unsettled {
+			continue
 		}
 		// The rules the programme writes come first, so that its own
 		// reason and what follows it (a hand-off, a suppression) apply
