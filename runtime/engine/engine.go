@@ -133,11 +133,17 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 			checked[a.ID] = true
 		}
 		if len(started)+len(entered) > 0 {
-			if err := e.exitChunk(ctx, now, started, &r, false); err != nil {
-				return r, err
-			}
-			if err := e.exitChunk(ctx, now, entered, &r, true); err != nil {
-				return r, err
+			// Nil ids would mean every contact: call only with some.
+			for _, c := range []struct {
+				ids       []int64
+				unsettled bool
+			}{{started, false}, {entered, true}} {
+				if len(c.ids) == 0 {
+					continue
+				}
+				if err := e.exitChunk(ctx, now, c.ids, &r, c.unsettled); err != nil {
+					return r, err
+				}
 			}
 			continue
 		}
@@ -510,9 +516,6 @@ func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) 
 // settle: those that act when they fire, and those that count events
 // since entry.
 func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report, unsettled bool) error {
-	if len(ids) == 0 {
-		return nil
-	}
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		fire := func(rule campaigns.ExitRule, ref string, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
