@@ -795,3 +795,45 @@ func TestDeliveryStopsOnSetupError(t *testing.T) {
 		t.Errorf("after a refused login: %d planned, %d otherwise, %+v", planned, other, got)
 	}
 }
+
+// A wait_for counts the events since the enrollment's last email: a click
+// on the welcome during the wait before the wait_for answers it. Never
+// one from before the version was applied.
+func TestWaitForSeesTheWaitBefore(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		applied time.Time
+		want    string
+	}{
+		{"the click during the wait counts", time.Time{}, "clicked"},
+		{"a click before the apply does not", monday.AddDate(0, 0, 1).Add(time.Hour), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			seq := w.eng.Program.Sequences["welcome"]
+			seq.Steps = []campaigns.Step{seq.Steps[0],
+				{Name: "pause", Kind: campaigns.StepWait, Wait: campaigns.MustDuration("2d")},
+				{Name: "answered", Kind: campaigns.StepWaitFor, WaitFor: &campaigns.WaitFor{
+					Event: campaigns.EventCondition{Name: campaigns.EventClicked, MinCount: 1}, Within: campaigns.MustDuration("3d"),
+					Then: campaigns.Action{Exit: "clicked"}, Else: campaigns.Action{Exit: "quiet"}}},
+			}
+			w.eng.AppliedAt = tc.applied
+			w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+			w.tick(monday)
+			w.clock = monday.AddDate(0, 0, 1)
+			if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "c1", Email: "ann@acme.example", Name: campaigns.EventClicked, At: w.clock,
+				Props: map[string]any{"sequence": "welcome", "step": "hello"}}}); err != nil {
+				t.Fatal(err)
+			}
+			w.tick(monday.AddDate(0, 0, 2))
+			es := w.enrollments("ann@acme.example")
+			if len(es) != 1 {
+				t.Fatalf("enrollments: %+v", es)
+			}
+			if es[0].ExitReason != tc.want {
+				t.Errorf("after the wait: %s %q; want %q", es[0].State, es[0].ExitReason, tc.want)
+			}
+		})
+	}
+}
