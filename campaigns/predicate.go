@@ -22,6 +22,9 @@ const (
 	// OpOptedOut is internal too: the contact opted out of Topic on the
 	// preference page.
 	OpOptedOut = "opted_out"
+	// OpConsented is internal too: the contact's address has a consent
+	// record.
+	OpConsented = "consented"
 )
 
 // Predicate is a condition on one contact, as a tree. Exactly the fields
@@ -162,6 +165,9 @@ func (prog *Program) WalkPredicates(fn func(*Predicate)) {
 		}
 	}
 	exits(prog.Exits)
+	if prog.Sender.LegitimateInterest != nil {
+		prog.Sender.LegitimateInterest.Walk(fn)
+	}
 	for _, seq := range prog.Sequences {
 		exits(seq.Exits)
 		for _, st := range seq.Steps {

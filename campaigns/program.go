@@ -28,6 +28,10 @@ type Sender struct {
 	ReplyTo     string `json:"reply_to,omitempty"`
 	Address     string `json:"address,omitempty"`
 	LawfulBasis string `json:"lawful_basis"`
+	// LegitimateInterest holds of the contacts marketing may mail without
+	// a consent record. Nil: all of them when LawfulBasis is
+	// legitimate_interest, none when it is consent.
+	LegitimateInterest *Predicate `json:"legitimate_interest,omitempty"`
 	// TrackingURL is the base URL of the tracking server, if any.
 	TrackingURL     string `json:"tracking_url,omitempty"`
 	UnsubscribeMail string `json:"unsubscribe_mailto,omitempty"`
@@ -136,6 +140,28 @@ func BuiltinEvents() map[string]*EventType {
 	}
 }
 
+// Lawful bases.
+const (
+	BasisConsent            = "consent"
+	BasisLegitimateInterest = "legitimate_interest"
+)
+
+// Lawful is the condition that marketing may mail the contact at all: a
+// consent record for the address, or the legitimate interest the sender
+// declares. Withdrawal is an unsubscribe, which suppression covers. Nil
+// when every contact may be mailed.
+func (s Sender) Lawful() *Predicate {
+	consented := Predicate{Op: OpConsented}
+	switch {
+	case s.LegitimateInterest != nil:
+		p := Predicate{Op: OpAny, Args: []Predicate{consented, *s.LegitimateInterest}}
+		return &p
+	case s.LawfulBasis == BasisConsent:
+		return &consented
+	}
+	return nil
+}
+
 // IsEngagement reports whether an event counts as engagement for inactivity
 // rules: opens, clicks, replies and every declared behavioural event.
 func IsEngagement(event string) bool {
@@ -144,6 +170,16 @@ func IsEngagement(event string) bool {
 		return false
 	}
 	return true
+}
+
+// Engages reports whether an event with these properties is engagement:
+// an open marked unreliable — a privacy proxy or a scanner fetching the
+// images on delivery — is a machine's, not the contact's.
+func Engages(event string, props map[string]any) bool {
+	if event == EventOpened && props["unreliable"] == true {
+		return false
+	}
+	return IsEngagement(event)
 }
 
 // ScoringModel turns attributes and events into a lead score.

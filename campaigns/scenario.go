@@ -33,6 +33,9 @@ type Scenario struct {
 	// Variants picks the A/B arm of send steps: "sequence.step" → the
 	// variant's name. Steps not named take the arm the contact would.
 	Variants map[string]string `json:"variants,omitempty"`
+	// NoConsent leaves the contact's address without a consent record;
+	// otherwise it has one from Start.
+	NoConsent bool `json:"no_consent,omitempty"`
 }
 
 // Source is a place in a programme's files: an absolute path, and the
@@ -71,8 +74,11 @@ type Happening struct {
 	Event string         `json:"event,omitempty"`
 	Props map[string]any `json:"props,omitempty"`
 	// Email is the email clicked, opened or replied to.
-	Email string         `json:"email,omitempty"`
-	Set   map[string]any `json:"set,omitempty"`
+	Email string `json:"email,omitempty"`
+	// Machine marks an open a machine made (a privacy proxy fetching the
+	// images): the event is marked unreliable.
+	Machine bool           `json:"machine,omitempty"`
+	Set     map[string]any `json:"set,omitempty"`
 	// Frequency and TopicsOut are the preference page's choices.
 	Frequency string   `json:"frequency,omitempty"`
 	TopicsOut []string `json:"topics_out,omitempty"`

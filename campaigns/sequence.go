@@ -105,6 +105,9 @@ type Step struct {
 	Goto      string         `json:"goto,omitempty"`
 	Exit      string         `json:"exit,omitempty"`
 	Suppress  string         `json:"suppress,omitempty"`
+	// Demote lets a set step move the stage back down contact.stages;
+	// without it the stage only moves forward.
+	Demote bool `json:"demote,omitempty"`
 }
 
 // Variant is one arm of a send: an email and the share of contacts who get
@@ -155,6 +158,19 @@ type ExitRule struct {
 	// Then: enroll in another sequence, or suppress the contact from marketing.
 	Enroll   string `json:"enroll,omitempty"`
 	Suppress bool   `json:"suppress,omitempty"`
+	// Except names the sequences a programme-wide rule spares: an open
+	// opportunity ends every nurture but the opportunity sequence.
+	Except []string `json:"except,omitempty"`
+}
+
+// Spares reports whether the rule leaves the sequence alone.
+func (r ExitRule) Spares(sequence string) bool {
+	for _, s := range r.Except {
+		if s == sequence {
+			return true
+		}
+	}
+	return false
 }
 
 // Cadence caps how often contacts hear from marketing.

@@ -108,6 +108,11 @@ func (c *checker) check() {
 	c.events()
 	c.scoring()
 	c.segments()
+	// Read once the contact, events and segments it may name are known.
+	if r := c.raw.Sender; r != nil && len(r.LegitimateInterest) > 0 {
+		li := c.predicate([]string{"sender", "legitimate_interest"}, r.LegitimateInterest, scopeContact)
+		c.prog.Sender.LegitimateInterest = &li
+	}
 	c.cadence()
 	c.handoffs()
 	c.prog.Exits = c.exitRules([]string{"exits"}, c.raw.Exits)
@@ -147,6 +152,7 @@ func (c *checker) sender() {
 	if len(r.Topics) > 0 {
 		s.Topics = r.Topics
 	}
+
 	s.UTM = campaigns.UTM{Source: or(r.UTM.Source, "nurture"), Medium: or(r.UTM.Medium, "email"), Campaign: r.UTM.Campaign, Content: r.UTM.Content}
 }
 
@@ -494,6 +500,15 @@ func (c *checker) exitRules(path []string, rs []rawExit) []campaigns.ExitRule {
 			if e.Enroll != "" && e.Suppress {
 				c.errorf(sub(p, "then"), "NRT209", "choose one", "exit rule %s both enrolls and suppresses", r.Reason)
 			}
+		}
+		for j, name := range r.Except {
+			if path[0] != "exits" {
+				c.errorf(sub(p, "except"), "NRT209", "a sequence's own rule applies to it alone: move the rule to the programme's exits, or drop except",
+					"exit rule %s of a sequence spares sequences", r.Reason)
+				break
+			}
+			c.sequenceRef(sub(p, "except", itoa(j)), name)
+			e.Except = append(e.Except, name)
 		}
 		out = append(out, e)
 	}

@@ -179,6 +179,9 @@ func describeStep(st campaigns.Step) string {
 		for i, k := range keys {
 			parts[i] = k + " = " + describeValue(st.Set[k])
 		}
+		if st.Demote {
+			return "set " + strings.Join(parts, ", ") + " (may demote)"
+		}
 		return "set " + strings.Join(parts, ", ")
 	case campaigns.StepHandoff:
 		return "hand off to " + st.Handoff
@@ -213,6 +216,9 @@ func describeExit(e campaigns.ExitRule) string {
 	}
 	if e.Suppress {
 		b.WriteString(", suppress")
+	}
+	if len(e.Except) > 0 {
+		b.WriteString(" (not in " + strings.Join(e.Except, ", ") + ")")
 	}
 	return b.String()
 }

@@ -33,8 +33,9 @@ type rawSender struct {
 	Unsubscribe *struct {
 		Mailto string `json:"mailto"`
 	} `json:"unsubscribe"`
-	UTM    rawUTM            `json:"utm"`
-	Topics map[string]string `json:"topics"`
+	UTM                rawUTM            `json:"utm"`
+	Topics             map[string]string `json:"topics"`
+	LegitimateInterest json.RawMessage   `json:"legitimate_interest"`
 }
 
 type rawUTM struct {
@@ -144,6 +145,7 @@ type rawStep struct {
 	Goto     string          `json:"goto"`
 	Exit     string          `json:"exit"`
 	Suppress string          `json:"suppress"`
+	Demote   bool            `json:"demote"`
 }
 
 type rawExit struct {
@@ -156,6 +158,7 @@ type rawExit struct {
 		Enroll   string `json:"enroll"`
 		Suppress bool   `json:"suppress"`
 	} `json:"then"`
+	Except []string `json:"except"`
 }
 
 type rawHandoff struct {

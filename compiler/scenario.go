@@ -26,6 +26,7 @@ type rawScenario struct {
 	Ordered     bool                         `json:"ordered"`
 	Strict      bool                         `json:"strict"`
 	Variants    map[string]map[string]string `json:"variants"`
+	Consent     *bool                        `json:"consent"`
 }
 
 type rawHappening struct {
@@ -34,6 +35,7 @@ type rawHappening struct {
 	Props       map[string]any `json:"props"`
 	Click       string         `json:"click"`
 	Open        string         `json:"open"`
+	Machine     bool           `json:"machine"`
 	Reply       string         `json:"reply"`
 	Unsubscribe bool           `json:"unsubscribe"`
 	Bounce      bool           `json:"bounce"`
@@ -73,8 +75,9 @@ const DefaultRun = 90 * 24 * time.Hour
 
 // builtinExits are the reasons the engine itself ends enrollments for:
 // suppression, a topic opted out of, the last step done, a lead sales
-// returned, and steps or sequences an apply removed.
-var builtinExits = []string{"completed", "suppressed", "opted_out", "returned", campaigns.ExitStepRemoved, campaigns.ExitSequenceRemoved}
+// returned, a sequence of higher priority taking the contact, no lawful
+// basis to mail it, and steps or sequences an apply removed.
+var builtinExits = []string{"completed", "suppressed", "opted_out", "returned", "interrupted", "no_consent", campaigns.ExitStepRemoved, campaigns.ExitSequenceRemoved}
 
 // scenarios compiles the programme's scenario tests. They need the
 // compiled programme to check their references against.
@@ -98,7 +101,7 @@ func (c *checker) scenario(name string, r rawScenario) *campaigns.Scenario {
 	p := []string{"tests", name}
 	errs := len(c.diags)
 	s := &campaigns.Scenario{Name: name, Description: r.Description, Pos: c.source(p),
-		Ordered: r.Ordered, Strict: r.Strict, Contact: map[string]any{}}
+		Ordered: r.Ordered, Strict: r.Strict, Contact: map[string]any{}, NoConsent: r.Consent != nil && !*r.Consent}
 
 	// The contact, typed by the contact schema.
 	cp := sub(p, "contact")
@@ -331,6 +334,11 @@ func (c *checker) happening(p []string, h rawHappening) *campaigns.Happening {
 		"give one of event, click, open, reply, unsubscribe, bounce, complain, set and preferences; write two happenings for two things") {
 		return nil
 	}
+	if h.Machine && x.Kind != campaigns.HappenOpen {
+		c.errorf(sub(p, "machine"), "NRT506", "machine goes with open", "only an open is a machine's")
+		return nil
+	}
+	x.Machine = h.Machine
 	if len(h.Props) > 0 && x.Kind != campaigns.HappenEvent {
 		c.errorf(sub(p, "props"), "NRT506", "props go with event", "only an event has props")
 		return nil

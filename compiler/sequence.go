@@ -379,6 +379,9 @@ func (c *checker) step(p []string, r rawStep, kind string) campaigns.Step {
 			return st
 		}
 	}
+	if r.Demote && st.Kind != campaigns.StepSet {
+		c.errorf(sub(p, "demote"), "NRT209", "demote goes with a set step that moves the stage back", "a %s step has no demote", st.Kind)
+	}
 	if (r.Then != nil || r.Else != nil) && st.Kind != campaigns.StepWaitFor && st.Kind != campaigns.StepBranch {
 		c.errorf(sub(p, thenOrElse(r)), "NRT209", "then and else go with wait_for and branch steps", "a %s step has no then or else", st.Kind)
 	}
@@ -407,6 +410,7 @@ func (c *checker) step(p []string, r rawStep, kind string) campaigns.Step {
 			Then: action(r.Then), Else: action(r.Else)}
 	case campaigns.StepSet:
 		st.Set = c.setAttrs(sub(p, "set"), r.Set)
+		st.Demote = r.Demote
 	case campaigns.StepHandoff:
 		st.Handoff = r.Handoff
 		c.handoffRef(sub(p, "handoff"), r.Handoff)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -50,9 +51,17 @@ type Engine struct {
 	// steps take the arm Variant gives the contact.
 	Variants map[string]string
 
+	// AppliedAt is when the version was applied: a wait_for never counts
+	// an event from before it. Zero: no floor.
+	AppliedAt time.Time
+
 	// touched holds the contacts this tick's exits decided about: they
 	// may enter another sequence in the same tick.
 	touched map[int64]bool
+	// started holds the contacts a decision of this tick enrolled in a
+	// sequence (a step, an exit rule's then, an interruption): their
+	// exit rules are applied before their first step is decided.
+	started map[int64]bool
 }
 
 // Report counts what one tick decided.
@@ -89,8 +98,8 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 		return r, fmt.Errorf("finding the contacts to look at: %w", err)
 	}
 	r.Full, r.Looked = sc.all, len(sc.ids)
-	e.touched = map[int64]bool{}
-	defer func() { e.touched = nil }()
+	e.touched, e.started = map[int64]bool{}, map[int64]bool{}
+	defer func() { e.touched, e.started = nil, nil }()
 	if err := e.exits(ctx, now, sc, &r); err != nil {
 		return r, err
 	}
@@ -100,6 +109,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 	if err := e.enroll(ctx, now, sc.add(e.touched), &r); err != nil {
 		return r, err
 	}
+	checked := map[int64]bool{}
 	for {
 		due, err := e.Store.Due(ctx, now, e.batch())
 		if err != nil {
@@ -107,6 +117,39 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 		}
 		if len(due) == 0 {
 			return r, nil
+		}
+		// Apply the exit rules to an enrollment that began this tick
+		// before its first step, then read the page again without those
+		// that ended. One a decision started meets every check (no entry
+		// condition checked it); one an entry segment admitted, the rules
+		// its entry could not settle (see admits).
+		var started, entered []int64
+		for _, a := range due {
+			switch {
+			case checked[a.ID]:
+			case e.started[a.Contact]:
+				started = append(started, a.Contact)
+			case !a.EnteredAt.Before(now.Truncate(time.Millisecond)):
+				entered = append(entered, a.Contact)
+			default:
+				continue
+			}
+			checked[a.ID] = true
+		}
+		if len(started)+len(entered) > 0 {
+			// Nil ids would mean every contact: call only with some.
+			for _, c := range []struct {
+				ids       []int64
+				unsettled bool
+			}{{started, false}, {entered, true}} {
+				if len(c.ids) == 0 {
+					continue
+				}
+				if err := e.exitChunk(ctx, now, c.ids, &r, c.unsettled); err != nil {
+					return r, err
+				}
+			}
+			continue
 		}
 		if err := e.advanceAll(ctx, due, now, &r); err != nil {
 			return r, err
@@ -136,12 +179,22 @@ func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.T
 	for _, seq := range e.Program.Sequences {
 		span = max(span, e.capSpan(seq))
 	}
+	// A wait_for reads the enrollment's last email, which may be older
+	// than any cap looks back.
+	from := now.Add(-span)
+	for _, a := range as {
+		if seq := e.Program.Sequences[a.Sequence]; seq != nil {
+			if hasWaitFor(seq) && a.EnteredAt.Before(from) {
+				from = a.EnteredAt
+			}
+		}
+	}
 	pg := &page{}
 	var err error
 	if pg.contacts, err = e.Store.ContactsByID(ctx, ids); err != nil {
 		return err
 	}
-	if pg.sent, err = e.Store.SendsOf(ctx, ids, now.Add(-span)); err != nil {
+	if pg.sent, err = e.Store.SendsOf(ctx, ids, from); err != nil {
 		return err
 	}
 	if len(e.Program.Cadence.PerAccount) > 0 {
@@ -170,16 +223,17 @@ func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.T
 }
 
 // decideAll writes decisions, noting the contacts whose enrollments they
-// end.
+// end or start.
 func (e *Engine) decideAll(ctx context.Context, ds []runtime.Decision) error {
 	if err := e.Store.DecideAll(ctx, ds); err != nil {
 		return err
 	}
-	if e.touched != nil {
-		for _, d := range ds {
-			if d.Exit != "" {
-				e.touched[d.Contact] = true
-			}
+	for _, d := range ds {
+		if d.Exit != "" && e.touched != nil {
+			e.touched[d.Contact] = true
+		}
+		if len(d.Enroll) > 0 && e.started != nil {
+			e.started[d.Contact] = true
 		}
 	}
 	return nil
@@ -230,26 +284,34 @@ func (e *Engine) sequences() []string {
 }
 
 // enroll admits the contacts each entry segment holds. A contact is in at
-// most one marketing sequence at a time, so sequences take contacts in
-// order of priority; suppressed contacts enter none, and re-entry
-// follows each sequence's policy.
+// most one marketing sequence at a time: sequences take contacts in order
+// of priority, and a sequence of higher priority takes a contact from one
+// of lower priority (see ReasonInterrupted). Suppressed contacts, those
+// marketing has no lawful basis to mail and those an exit rule of the
+// sequence would end enter none; re-entry follows each sequence's policy.
 func (e *Engine) enroll(ctx context.Context, now time.Time, sc scope, r *Report) error {
-	var marketing []campaigns.Predicate
-	for _, name := range e.sequences() {
-		if !e.Program.Sequences[name].Transactional() {
-			marketing = append(marketing, campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: name, Active: true}})
-		}
-	}
 	for _, ids := range sc.chunks() {
-		if err := e.enrollChunk(ctx, now, ids, marketing, r); err != nil {
+		if err := e.enrollChunk(ctx, now, ids, r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// activeIn is the condition that the contact is active in one of the
+// marketing sequences keep admits, other than name.
+func (e *Engine) activeIn(name string, keep func(*campaigns.Sequence) bool) (campaigns.Predicate, bool) {
+	var in []campaigns.Predicate
+	for _, other := range e.sequences() {
+		if q := e.Program.Sequences[other]; other != name && !q.Transactional() && keep(q) {
+			in = append(in, campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: &campaigns.Enrolled{Sequence: other, Active: true}})
+		}
+	}
+	return campaigns.Predicate{Op: campaigns.OpAny, Args: in}, len(in) > 0
+}
+
 // enrollChunk enrolls the contacts of one chunk of the scope.
-func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, marketing []campaigns.Predicate, r *Report) error {
+func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r *Report) error {
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		var entry campaigns.Predicate
@@ -278,14 +340,39 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, ma
 			entry,
 			campaigns.Not(campaigns.Predicate{Op: campaigns.OpEnrolled, Enrolled: in}),
 		}
-		if !seq.Transactional() {
-			conds = append(conds, campaigns.Not(campaigns.Predicate{Op: campaigns.OpSuppressed}))
-			if len(marketing) > 0 {
-				conds = append(conds, campaigns.Not(campaigns.Predicate{Op: campaigns.OpAny, Args: marketing}))
+		conds = append(conds, e.admits(name)...)
+		if seq.Transactional() {
+			n, err := e.Store.EnrollWhere(ctx, e.Program, within(ids, campaigns.All(conds...)), name, seq.Steps[0].Name, e.Version, now)
+			if err != nil {
+				return fmt.Errorf("entering %s: %w", name, err)
 			}
-			if seq.Topic != "" {
-				conds = append(conds, campaigns.Not(optedOut(seq.Topic)))
+			r.Enrolled[name] += n
+			continue
+		}
+		if higher, ok := e.activeIn(name, func(q *campaigns.Sequence) bool { return q.Priority >= seq.Priority }); ok {
+			conds = append(conds, campaigns.Not(higher))
+		}
+		// Contacts this sequence admits leave the sequences of lower
+		// priority they are in for this one, in the decision that ends
+		// them. One query first asks whether there are any: mostly there
+		// are none, and then one query stands for one per sequence.
+		if lower, ok := e.activeIn(name, func(q *campaigns.Sequence) bool { return q.Priority < seq.Priority }); ok {
+			p := within(ids, campaigns.All(append(slices.Clone(conds), lower)...))
+			some, err := e.Store.ContactsWhere(ctx, e.Program, p, now, 0, 1)
+			if err != nil {
+				return fmt.Errorf("%s interrupting: %w", name, err)
 			}
+			for _, l := range e.sequences() {
+				if q := e.Program.Sequences[l]; len(some) == 0 || l == name || q.Transactional() || q.Priority >= seq.Priority {
+					continue
+				}
+				if err := e.interrupt(ctx, now, l, name, within(ids, campaigns.All(conds...)), r); err != nil {
+					return err
+				}
+			}
+		}
+		if lower, ok := e.activeIn(name, func(*campaigns.Sequence) bool { return true }); ok {
+			conds = append(conds, campaigns.Not(lower))
 		}
 		// One statement: the store selects and enrolls the contacts in one
 		// pass, with nothing of them held here.
@@ -298,6 +385,122 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, ma
 	return nil
 }
 
+// admits is what a contact must meet, beside the entry condition, to
+// enter sequence name: no exit rule of it that only ends the journey
+// holds, and, for marketing, the address is not suppressed, marketing
+// has a lawful basis to mail it, and it has not opted out of the topic.
+// The same checks end an enrollment later (see exitChunk). A rule that
+// does something when it fires — a hand-off, an enrollment, a
+// suppression — does not keep the contact out: the contact enters and
+// the rule ends the enrollment before its first step (see Tick), so that
+// what it does happens. No email goes out either way.
+func (e *Engine) admits(name string) []campaigns.Predicate {
+	seq := e.Program.Sequences[name]
+	var conds []campaigns.Predicate
+	for _, x := range e.exitRules(name) {
+		if x.Rule.When == nil || acts(x.Rule) {
+			continue // none yet in the sequence; or it acts when it fires
+		}
+		if p := atEntry(*x.Rule.When); !(p.Op == campaigns.OpAny && len(p.Args) == 0) {
+			conds = append(conds, campaigns.Not(p))
+		}
+	}
+	if seq.Transactional() {
+		return conds
+	}
+	conds = append(conds, campaigns.Not(campaigns.Predicate{Op: campaigns.OpSuppressed}))
+	if l := e.Program.Sender.Lawful(); l != nil {
+		conds = append(conds, *l)
+	}
+	if seq.Topic != "" {
+		conds = append(conds, campaigns.Not(optedOut(seq.Topic)))
+	}
+	return conds
+}
+
+// acts reports whether an exit rule does something when it fires beside
+// ending the enrollment.
+func acts(r campaigns.ExitRule) bool { return r.Handoff != "" || r.Enroll != "" || r.Suppress }
+
+// atEntry is what p says of a contact entering a sequence: an event
+// condition without a window of its own counts the events since the
+// contact entered, and there are none yet.
+func atEntry(p campaigns.Predicate) campaigns.Predicate {
+	if p.Op == campaigns.OpEvent && p.Event != nil && p.Event.Within == 0 {
+		if p.Event.MinCount == 0 {
+			return campaigns.All()
+		}
+		return campaigns.Predicate{Op: campaigns.OpAny}
+	}
+	if len(p.Args) > 0 {
+		args := make([]campaigns.Predicate, len(p.Args))
+		for i, a := range p.Args {
+			args[i] = atEntry(a)
+		}
+		p.Args = args
+	}
+	return p
+}
+
+// ReasonInterrupted ends a marketing enrollment when a sequence of higher
+// priority admits the contact: the decision that ends it starts the
+// contact in that sequence, which the trace and the enrollments record.
+const ReasonInterrupted = "interrupted"
+
+// interrupt ends the enrollments in sequence lower of the contacts that
+// meet p, the entry of sequence by, and starts them in by.
+func (e *Engine) interrupt(ctx context.Context, now time.Time, lower, by string, p campaigns.Predicate, r *Report) error {
+	var after int64
+	for {
+		as, err := e.Store.ActiveWhere(ctx, e.Program, lower, "", time.Time{}, p, now, after, e.batch())
+		if err != nil {
+			return fmt.Errorf("%s interrupting %s: %w", by, lower, err)
+		}
+		if len(as) == 0 {
+			return nil
+		}
+		ds := make([]runtime.Decision, 0, len(as))
+		for _, a := range as {
+			after = a.ID
+			d := e.decision(a, now)
+			d.Exit, d.Enroll = ReasonInterrupted, e.starts(by)
+			ds = append(ds, d)
+			r.Exited[ReasonInterrupted]++
+			r.Enrolled[by]++
+			r.Steps++
+			e.trace(Trace{At: now, Contact: a.Contact, Sequence: lower, Rule: PriorityRef(by), Decision: d})
+		}
+		if err := e.decideAll(ctx, ds); err != nil {
+			return err
+		}
+	}
+}
+
+// PriorityRef names the priority of a sequence that interrupted another,
+// where a trace names the exit rule that fired.
+func PriorityRef(sequence string) string { return "sequences." + sequence + ".priority" }
+
+// indexedRule is an exit rule with its index for RuleRef.
+type indexedRule struct {
+	I    int
+	Rule campaigns.ExitRule
+}
+
+// exitRules are the rules that end an enrollment in sequence name, in
+// the order they are tried: its own, then the programme's that do not
+// spare it.
+func (e *Engine) exitRules(name string) []indexedRule {
+	seq := e.Program.Sequences[name]
+	var out []indexedRule
+	for i, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
+		if i >= len(seq.Exits) && rule.Spares(name) {
+			continue
+		}
+		out = append(out, indexedRule{i, rule})
+	}
+	return out
+}
+
 // exits ends the active enrollments whose exit rules fire, and every
 // marketing enrollment of a suppressed contact; and moves on the contacts
 // waiting for an event that came. Each rule is one query over the
@@ -305,7 +508,7 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, ma
 // rule that fires is the one that counts.
 func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) error {
 	for _, ids := range sc.chunks() {
-		if err := e.exitChunk(ctx, now, ids, r); err != nil {
+		if err := e.exitChunk(ctx, now, ids, r, false); err != nil {
 			return err
 		}
 	}
@@ -313,8 +516,10 @@ func (e *Engine) exits(ctx context.Context, now time.Time, sc scope, r *Report) 
 }
 
 // exitChunk applies the exit rules to the contacts of one chunk of the
-// scope.
-func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report) error {
+// scope. With unsettled, only the rules an entry condition could not
+// settle: those that act when they fire, and those that count events
+// since entry.
+func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *Report, unsettled bool) error {
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		fire := func(rule campaigns.ExitRule, ref string, p campaigns.Predicate, enteredBy time.Time, confirm bool) error {
@@ -352,16 +557,24 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 					ds = append(ds, d)
 					r.Exited[rule.Reason]++
 					r.Steps++
-					e.trace(Trace{At: now, Contact: a.Contact, Sequence: name, Rule: ref, Decision: ds[len(ds)-1]})
+				}
+				if err := e.keepStages(ctx, ds); err != nil {
+					return err
+				}
+				for _, d := range ds {
+					e.trace(Trace{At: now, Contact: d.Contact, Sequence: name, Rule: ref, Decision: d})
 				}
 				if err := e.decideAll(ctx, ds); err != nil {
 					return err
 				}
 			}
 		}
-		for i, rule := range append(slices.Clone(seq.Exits), e.Program.Exits...) {
+		for _, x := range e.exitRules(name) {
 			var err error
-			ref := RuleRef(e.Program, name, i)
+			rule, ref := x.Rule, RuleRef(e.Program, name, x.I)
+			if unsettled && (rule.When == nil || !acts(rule) && !hasOpenEvent(*rule.When)) {
+				continue
+			}
 			switch {
 			case rule.When != nil:
 				err = fire(rule, ref, *rule.When, time.Time{}, hasOpenEvent(*rule.When))
@@ -375,6 +588,9 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 				return err
 			}
 		}
+		if unsettled {
+			continue
+		}
 		// The rules the programme writes come first, so that its own
 		// reason and what follows it (a hand-off, a suppression) apply
 		// when one fires, say on the unsubscribe itself; a suppressed
@@ -382,6 +598,11 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 		if !seq.Transactional() {
 			if err := fire(campaigns.ExitRule{Reason: ReasonSuppressed}, "", campaigns.Predicate{Op: campaigns.OpSuppressed}, time.Time{}, false); err != nil {
 				return err
+			}
+			if l := e.Program.Sender.Lawful(); l != nil {
+				if err := fire(campaigns.ExitRule{Reason: ReasonNoConsent}, "", campaigns.Not(*l), time.Time{}, false); err != nil {
+					return err
+				}
 			}
 		}
 		if seq.Topic != "" {
@@ -430,6 +651,11 @@ func hasOpenEvent(p campaigns.Predicate) bool {
 // suppressed: unsubscribed, bounced, complained or listed by hand.
 const ReasonSuppressed = "suppressed"
 
+// ReasonNoConsent ends the marketing enrollments of a contact marketing
+// has no lawful basis to mail: no consent record for the address, and no
+// legitimate interest the sender declares.
+const ReasonNoConsent = "no_consent"
+
 // ReasonOptedOut ends the enrollments of a contact who opted out of the
 // sequence's topic on the preference page.
 const ReasonOptedOut = "opted_out"
@@ -469,6 +695,53 @@ func eventSince(ev campaigns.EventCondition, since, now time.Time) campaigns.Pre
 	}
 	ev.MinCount = max(ev.MinCount, 1)
 	return campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}
+}
+
+// keepStage drops from d.Set a move of the stage back down
+// contact.stages from current, which only a step that says demote may
+// make: a hand-off that set sql stays sql when a later step of another
+// sequence sets mql.
+func (e *Engine) keepStage(d *runtime.Decision, current any, demote bool) {
+	to, ok := d.Set[campaigns.AttrStage]
+	if !ok || demote {
+		return
+	}
+	cur, _ := current.(string)
+	order := e.Program.Contact.Stages
+	from, at := slices.Index(order, cur), slices.Index(order, fmt.Sprint(to))
+	if from < 0 || at < 0 || at >= from {
+		return
+	}
+	set := maps.Clone(d.Set)
+	delete(set, campaigns.AttrStage)
+	d.Set = set
+	if len(set) == 0 {
+		d.Set = nil
+	}
+}
+
+// keepStages applies keepStage to decisions of exit rules, whose
+// contacts the engine has not read.
+func (e *Engine) keepStages(ctx context.Context, ds []runtime.Decision) error {
+	var ids []int64
+	for _, d := range ds {
+		if _, ok := d.Set[campaigns.AttrStage]; ok {
+			ids = append(ids, d.Contact)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	cs, err := e.Store.ContactsByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := range ds {
+		if c := cs[ds[i].Contact]; c != nil {
+			e.keepStage(&ds[i], c.Values[campaigns.AttrStage], false)
+		}
+	}
+	return nil
 }
 
 // handoff hands the lead to sales with the decision, and moves it to
@@ -671,7 +944,20 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			}
 		case campaigns.StepWaitFor:
 			wf := st.WaitFor
-			met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, a.StepSince, now)}, now)
+			// The events since the enrollment's last email count, or
+			// since entry when it sent none: a click on that email during
+			// the wait before this step answers it. Never one from
+			// before the version was applied.
+			since := a.EnteredAt
+			for _, s := range pg.sent[a.Contact] {
+				if s.Sequence == a.Sequence && s.At.After(since) && !s.At.After(now) {
+					since = s.At
+				}
+			}
+			if e.AppliedAt.After(since) {
+				since = e.AppliedAt
+			}
+			met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, since, now)}, now)
 			if err != nil {
 				return err
 			}
@@ -716,6 +1002,12 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		default:
 			return fmt.Errorf("step %s: unknown kind %q", st.Name, st.Kind)
 		}
+		if len(d.Set) > 0 {
+			e.keepStage(&d, c.Values[campaigns.AttrStage], st.Kind == campaigns.StepSet && st.Demote)
+			// Later steps, of this enrollment or another of the page,
+			// read the contact as it now is.
+			maps.Copy(c.Values, d.Set)
+		}
 		pg.ds = append(pg.ds, d)
 		if e.Observe != nil {
 			t.Decision = d
@@ -757,6 +1049,15 @@ func (e *Engine) variant(st campaigns.Step, a runtime.Active) campaigns.Variant 
 		}
 	}
 	return Variant(st.Send, a.Contact, a.Sequence, st.Name)
+}
+
+func hasWaitFor(seq *campaigns.Sequence) bool {
+	for _, st := range seq.Steps {
+		if st.Kind == campaigns.StepWaitFor {
+			return true
+		}
+	}
+	return false
 }
 
 // capSpan is the longest window any cap on seq looks back over.

@@ -86,8 +86,15 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) contact(email string, signedUp time.Time, kv ...any) {
 	w.t.Helper()
-	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp}}
+	// The programme's lawful basis is consent: the contact opted in as
+	// it signed up, unless the test says consent: false.
+	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp},
+		Consent: &runtime.Consent{Email: email, At: signedUp, Source: "signup_form", Wording: "v1", Who: "test"}}
 	for i := 0; i < len(kv); i += 2 {
+		if kv[i] == "consent" {
+			r.Consent = nil
+			continue
+		}
 		r.Values[kv[i].(string)] = kv[i+1]
 	}
 	if _, err := w.st.UpsertContacts(context.Background(), &w.eng.Program.Contact, []runtime.ContactRecord{r}, "test"); err != nil {
@@ -198,6 +205,33 @@ func TestQuietHoursDeferTheSend(t *testing.T) {
 	}
 	if r := w.tick(monday8); r.Planned != 1 {
 		t.Errorf("not sent when the window opened: %+v", r)
+	}
+}
+
+// The programme's lawful basis is consent: a contact without a consent
+// record enters no marketing sequence, and enters at the next tick once
+// an import records its consent, though none of its attributes changed.
+func TestConsentRecordedLaterEnrolls(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	signedUp := monday.AddDate(0, 0, -1)
+	w.contact("ann@acme.example", signedUp)
+	w.contact("bob@acme.example", signedUp, "consent", false)
+	if r := w.tick(monday); r.Enrolled["welcome"] != 1 {
+		t.Fatalf("first tick: %+v; want ann alone enrolled", r)
+	}
+	w.clock = monday.Add(time.Hour)
+	rec := runtime.ContactRecord{Email: "bob@acme.example", Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp},
+		Consent: &runtime.Consent{Email: "bob@acme.example", At: monday.Add(time.Hour), Source: "preference_page", Wording: "v1"}}
+	if _, err := w.st.UpsertContacts(ctx, &w.eng.Program.Contact, []runtime.ContactRecord{rec}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r := w.tick(monday.Add(2 * time.Hour))
+	if r.Full || r.Enrolled["welcome"] != 1 {
+		t.Fatalf("tick after the consent: %+v; want bob enrolled by an incremental tick", r)
+	}
+	if got := w.sends("bob@acme.example"); len(got) != 1 {
+		t.Errorf("bob's sends: %v; want the welcome", got)
 	}
 }
 
@@ -902,4 +936,45 @@ func (s *countClaims) Send(ctx context.Context, o *mail.Outgoing) error {
 	s.most = max(s.most, n)
 	s.mu.Unlock()
 	return nil
+}
+// A wait_for counts the events since the enrollment's last email: a click
+// on the welcome during the wait before the wait_for answers it. Never
+// one from before the version was applied.
+func TestWaitForSeesTheWaitBefore(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		applied time.Time
+		want    string
+	}{
+		{"the click during the wait counts", time.Time{}, "clicked"},
+		{"a click before the apply does not", monday.AddDate(0, 0, 1).Add(time.Hour), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			seq := w.eng.Program.Sequences["welcome"]
+			seq.Steps = []campaigns.Step{seq.Steps[0],
+				{Name: "pause", Kind: campaigns.StepWait, Wait: campaigns.MustDuration("2d")},
+				{Name: "answered", Kind: campaigns.StepWaitFor, WaitFor: &campaigns.WaitFor{
+					Event: campaigns.EventCondition{Name: campaigns.EventClicked, MinCount: 1}, Within: campaigns.MustDuration("3d"),
+					Then: campaigns.Action{Exit: "clicked"}, Else: campaigns.Action{Exit: "quiet"}}},
+			}
+			w.eng.AppliedAt = tc.applied
+			w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+			w.tick(monday)
+			w.clock = monday.AddDate(0, 0, 1)
+			if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "c1", Email: "ann@acme.example", Name: campaigns.EventClicked, At: w.clock,
+				Props: map[string]any{"sequence": "welcome", "step": "hello"}}}); err != nil {
+				t.Fatal(err)
+			}
+			w.tick(monday.AddDate(0, 0, 2))
+			es := w.enrollments("ann@acme.example")
+			if len(es) != 1 {
+				t.Fatalf("enrollments: %+v", es)
+			}
+			if es[0].ExitReason != tc.want {
+				t.Errorf("after the wait: %s %q; want %q", es[0].State, es[0].ExitReason, tc.want)
+			}
+		})
+	}
 }

@@ -270,7 +270,7 @@ func (r *run) nextTurn(now time.Time, w runtime.Watch) time.Time {
 				consider(ev.At, s.Span)
 			}
 		}
-		if campaigns.IsEngagement(ev.Name) && ev.At.After(engaged) {
+		if campaigns.Engages(ev.Name, ev.Props) && ev.At.After(engaged) {
 			engaged = ev.At
 		}
 	}
@@ -318,6 +318,9 @@ func (r *run) arrive(ctx context.Context) error {
 	rec, err := r.record(r.sc.Contact)
 	if err != nil {
 		return fmt.Errorf("the scenario's contact: %w", err)
+	}
+	if !r.sc.NoConsent {
+		rec.Consent = &runtime.Consent{Email: rec.Email, At: r.sc.Start, Source: "scenario", Wording: "scenario"}
 	}
 	res, err := r.w.Store.UpsertContacts(ctx, &r.prog.Contact, []runtime.ContactRecord{rec}, "scenario")
 	if err != nil {
@@ -380,8 +383,15 @@ func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 		}
 		name := map[string]string{campaigns.HappenClick: campaigns.EventClicked, campaigns.HappenOpen: campaigns.EventOpened,
 			campaigns.HappenReply: campaigns.EventReplied}[h.Kind]
-		events = append(events, runtime.Event{ID: id, Email: r.email, Name: name, At: h.At, Props: sendProps(sent)})
+		props := sendProps(sent)
+		if h.Machine {
+			props["unreliable"] = true
+		}
+		events = append(events, runtime.Event{ID: id, Email: r.email, Name: name, At: h.At, Props: props})
 		did.Detail = h.Kind + "s " + h.Email
+		if h.Machine {
+			did.Detail = "a machine opens " + h.Email + " (unreliable)"
+		}
 	case campaigns.HappenUnsubscribe:
 		sup, did.Detail = runtime.ReasonUnsubscribed, "unsubscribes"
 		events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventUnsubscribed, At: h.At, Props: sendProps(r.lastSend("", h.At))})

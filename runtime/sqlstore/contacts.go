@@ -330,8 +330,26 @@ func (s *Store) recordConsents(ctx context.Context, conn *sql.Conn, tx *sql.Tx, 
 	if err := s.insertRows(ctx, conn, tx, "consents", cols, types, fresh); err != nil {
 		return err
 	}
-	_, err := s.insertCount(ctx, tx, "consents", cols, types, ` ON CONFLICT (email_key, at, source, wording) DO NOTHING`, known)
-	return err
+	n, err := s.insertCount(ctx, tx, "consents", cols, types, ` ON CONFLICT (email_key, at, source, wording) DO NOTHING`, known)
+	if err != nil || n == 0 {
+		return err
+	}
+	// A stored contact that has just consented may now enter marketing
+	// sequences: the next tick must look at it, even when none of its
+	// attributes changed.
+	keys := make([]string, len(known))
+	for i, row := range known {
+		keys[i] = row[0].(string)
+	}
+	conds, args := s.keysIn("email_key", keys)
+	for i, cond := range conds {
+		q := `UPDATE contacts SET changed_at = ? WHERE ` + cond +
+			` AND EXISTS (SELECT 1 FROM consents k WHERE k.email_key = contacts.email_key AND k.recorded_at = ?)`
+		if _, err := tx.ExecContext(ctx, s.rebind(q), append(append([]any{s.t(now)}, args[i]...), s.t(now))...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Consents returns the address's consent records, oldest first.

@@ -67,7 +67,7 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 			props = string(b)
 		}
 		rows = append(rows, []any{e.ID, id, e.Name, s.t(e.At), props})
-		if campaigns.IsEngagement(e.Name) && e.At.After(engaged[id]) {
+		if campaigns.Engages(e.Name, e.Props) && e.At.After(engaged[id]) {
 			engaged[id] = e.At
 		}
 	}

@@ -180,6 +180,9 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		return "EXISTS (SELECT 1 FROM preferences pf WHERE pf.contact_id = c.id AND pf.topics_out LIKE " + b.arg("%,"+p.Topic+",%") + ")", nil
 	case campaigns.OpSuppressed:
 		return "EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = c.email_key)", nil
+	case campaigns.OpConsented:
+		// The consents' unique key leads with email_key: an index probe.
+		return "EXISTS (SELECT 1 FROM consents k WHERE k.email_key = c.email_key)", nil
 	case campaigns.OpInactive:
 		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
 	}

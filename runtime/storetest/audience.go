@@ -71,7 +71,7 @@ func audienceCases() []struct {
 		{"event within", pe(&campaigns.EventCondition{Name: "demo_requested", Within: d("7d"), MinCount: 1}), []string{"bob"}},
 		{"any", anyOf(campaigns.Predicate{Op: campaigns.OpSegment, Segment: "saas"}, pe(ev("demo_requested"))), []string{"ann", "bob", "dan", "eve"}},
 		{"segment and not event", all(campaigns.Predicate{Op: campaigns.OpSegment, Segment: "saas"}, not(pe(ev("page_view")))), []string{"eve"}},
-		{"inactive", campaigns.Predicate{Op: campaigns.OpInactive, Inactive: d("2d")}, []string{"bob"}},
+		{"inactive, machine opens not counted", campaigns.Predicate{Op: campaigns.OpInactive, Inactive: d("2d")}, []string{"bob"}},
 		{"score reached, none scored", campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: campaigns.CmpGte, Value: 50}}, nil},
 		{"score below, unscored count as zero", campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: campaigns.CmpLt, Value: 50}}, everyone},
 		{"empty all", all(), everyone},
@@ -110,6 +110,9 @@ func audienceData(t *testing.T, s runtime.Store, p *campaigns.Program) {
 		{ID: "a4", Email: "ann@acme.example", Name: campaigns.EventOpened, At: Now.Add(-day)},
 		view("b1", "bob@bank.example", "/pricing", 20*day),
 		{ID: "b2", Email: "bob@bank.example", Name: "demo_requested", At: Now.Add(-5 * day)},
+		// A privacy proxy fetched the images of an email to bob: a
+		// machine's open, which does not make him engaged.
+		{ID: "b3", Email: "bob@bank.example", Name: campaigns.EventOpened, At: Now.Add(-time.Hour), Props: map[string]any{"unreliable": true}},
 		view("d1", "dan@dev.example", "/docs/api", time.Hour, "seconds", int64(30)),
 	})
 	if err != nil {

@@ -340,4 +340,17 @@ func testConsents(t *testing.T, o Opener) {
 			t.Errorf("Consents(%s) = %v, %v; want none", email, got, err)
 		}
 	}
+	// The engine's consent condition, pushed down: whoever has a record,
+	// whatever the case of the address.
+	_, sample, err := s.Audience(ctx, p, campaigns.Predicate{Op: campaigns.OpConsented}, Now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consented []string
+	for _, c := range sample {
+		consented = append(consented, runtime.EmailKey(c.Email))
+	}
+	if diff := cmp.Diff([]string{"ann@acme.example"}, consented); diff != "" {
+		t.Errorf("consented (-want +got):\n%s", diff)
+	}
 }

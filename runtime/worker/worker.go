@@ -149,6 +149,9 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 	}
 	eng := &engine.Engine{Store: w.Store, Program: prog, Version: v.Serial,
 		Since: Since(last, v.AppliedAt, now), ChangedSince: changedSince,
+		// No event before the apply (or before now, for a tick dated
+		// before it) moves a wait_for on.
+		AppliedAt: Since(time.Time{}, v.AppliedAt, now),
 		// The first tick of a version looks at every contact: the
 		// programme it judges them by is new.
 		Full: full || lastVersion != v.Serial}

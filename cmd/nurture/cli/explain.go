@@ -15,6 +15,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/engine"
 )
 
 type explainFlags struct {
@@ -161,6 +162,10 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		fmt.Fprintf(b, "  (scored now; segments and exit rules read the score nurture run last stored)\n")
 	}
 
+	if err := explainBasis(ctx, b, st, prog, c, now); err != nil {
+		return err
+	}
+
 	if len(prog.Segments) > 0 {
 		// Each segment's condition, then — when it is a conjunction — each
 		// of its parts, so that a miss can name the parts it fails.
@@ -210,6 +215,16 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		fmt.Fprintf(b, "  none: nurture run has not enrolled this contact in any sequence\n")
 	}
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	// The sequence that interrupted an enrollment is the one the contact
+	// entered as it left.
+	took := func(left runtime.Enrollment) string {
+		for _, x := range es {
+			if x.Sequence != left.Sequence && x.EnteredAt.Equal(left.ExitedAt) {
+				return x.Sequence
+			}
+		}
+		return ""
+	}
 	for _, e := range es {
 		line := fmt.Sprintf("  %s\t%s\tentered %s", e.Sequence, e.State, e.EnteredAt.UTC().Format(time.RFC3339))
 		if e.State == "active" {
@@ -222,6 +237,9 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 			}
 		} else {
 			line += "\tleft " + e.ExitedAt.UTC().Format(time.RFC3339) + ": " + e.ExitReason
+			if by := took(e); e.ExitReason == engine.ReasonInterrupted && by != "" {
+				line += " by " + by + " (higher priority)"
+			}
 		}
 		fmt.Fprintln(tw, line)
 	}
@@ -262,4 +280,44 @@ func sortedByValue(m map[string]float64) []string {
 		return 0
 	})
 	return names
+}
+
+// explainBasis says whether marketing may mail the contact at all: the
+// consent record the lawful basis asks for, or the legitimate interest
+// the sender declares — and, when neither, that marketing sequences do
+// not enroll it.
+func explainBasis(ctx context.Context, b *strings.Builder, st runtime.Store, prog *campaigns.Program, c *runtime.Contact, now time.Time) error {
+	lawful := prog.Sender.Lawful()
+	if lawful == nil {
+		return nil
+	}
+	fmt.Fprintf(b, "\nLawful basis: %s\n", prog.Sender.LawfulBasis)
+	cs, err := st.Consents(ctx, c.Email)
+	if err != nil {
+		return err
+	}
+	for _, k := range cs {
+		fmt.Fprintf(b, "  ✓ consent given %s (%s, wording %s)\n", k.At.UTC().Format(time.RFC3339), k.Source, k.Wording)
+	}
+	if len(cs) > 0 {
+		return nil
+	}
+	if li := prog.Sender.LegitimateInterest; li != nil {
+		met, err := st.Matches(ctx, prog, c.ID, []campaigns.Predicate{*li}, now)
+		if err != nil {
+			return err
+		}
+		mark := "✗"
+		if met[0] {
+			mark = "✓"
+		}
+		fmt.Fprintf(b, "  %s legitimate interest: %s\n", mark, compiler.DescribePredicate(*li))
+		if met[0] {
+			return nil
+		}
+	}
+	{
+		fmt.Fprintf(b, "  ✗ no consent record for this address: marketing sequences do not enroll it (transactional ones do); import its consent_at to record one\n")
+	}
+	return nil
 }

@@ -56,7 +56,8 @@ func TestIncrementalTicksMatchFull(t *testing.T) {
 			at = start.Add(time.Duration(rng.Int64N(int64(60 * 24 * time.Hour))))
 		}
 		signup := at.Add(-time.Duration(rng.Int64N(int64(15 * 24 * time.Hour))))
-		arrivals = append(arrivals, arrival{at, runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "signup_at": signup}}})
+		arrivals = append(arrivals, arrival{at, runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "signup_at": signup},
+			Consent: &runtime.Consent{Email: email, At: signup, Source: "signup_form", Wording: "v1"}}})
 		for t := at.Add(time.Duration(rng.Int64N(int64(10 * 24 * time.Hour)))); t.Before(end); t = t.Add(time.Duration(rng.Int64N(int64(28 * 24 * time.Hour)))) {
 			for k := range 1 + rng.IntN(5) {
 				events = append(events, runtime.Event{ID: fmt.Sprintf("%s-%d-%d", email, t.Unix(), k), Email: email, Name: "page_view",

@@ -45,7 +45,7 @@ func newTracked(t *testing.T) *tracked {
 	}
 	for name, src := range map[string]string{
 		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsequences: welcome: topic: \"product\"\n",
-		"contacts.csv": "email,company,industry,employees,signup_at,first_name\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy\n",
+		"contacts.csv": "email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann,2026-11-20T09:00:00Z,signup_form,v1\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy,2026-11-22T09:00:00Z,signup_form,v1\n",
 	} {
 		if err := os.WriteFile(filepath.Join(prog, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)

@@ -28,8 +28,10 @@ func seedStore(t *testing.T, now time.Time) string {
 	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
 		t.Fatal(err)
 	}
+	// The base programme's lawful basis is consent: every contact opted in.
 	rec := func(email string, kv ...any) runtime.ContactRecord {
-		r := runtime.ContactRecord{Email: email, Values: map[string]any{}}
+		r := runtime.ContactRecord{Email: email, Values: map[string]any{},
+			Consent: &runtime.Consent{Email: email, At: now.Add(-60 * 24 * time.Hour), Source: "signup_form", Wording: "v1"}}
 		for i := 0; i < len(kv); i += 2 {
 			r.Values[kv[i].(string)] = kv[i+1]
 		}

@@ -57,9 +57,9 @@ func TestThreeWorkersOnePostgresStore(t *testing.T) {
 	dir := progCopy(t)
 	csv := filepath.Join(t.TempDir(), "contacts.csv")
 	var rows strings.Builder
-	rows.WriteString("email,company,industry,signup_at\n")
+	rows.WriteString("email,company,industry,signup_at,consent_at,consent_source,consent_wording\n")
 	for i := range 60 {
-		rows.WriteString("lead" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "@acme.example,Acme,saas,2026-11-20T09:00:00Z\n")
+		rows.WriteString("lead" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "@acme.example,Acme,saas,2026-11-20T09:00:00Z,2026-11-20T09:00:00Z,signup_form,v1\n")
 	}
 	if err := os.WriteFile(csv, []byte(rows.String()), 0o644); err != nil {
 		t.Fatal(err)
