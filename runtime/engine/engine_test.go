@@ -937,6 +937,7 @@ func (s *countClaims) Send(ctx context.Context, o *mail.Outgoing) error {
 	s.mu.Unlock()
 	return nil
 }
+
 // A wait_for counts the events since the enrollment's last email: a click
 // on the welcome during the wait before the wait_for answers it. Never
 // one from before the version was applied.
