@@ -43,7 +43,8 @@ type importFlags struct {
 // suppressions.
 type importKind struct {
 	noun string // "contacts"
-	// program says the kind needs the programme in --dir.
+	// program says the kind needs a programme: the applied one, or the
+	// source in --dir.
 	program bool
 	// open makes the reader for a file; load stores what it reads (st is
 	// nil on a dry run, and load only reads).
@@ -65,7 +66,7 @@ type importRun struct {
 func (f *importFlags) add(cmd *cobra.Command, k importKind) {
 	fl := cmd.Flags()
 	if k.program {
-		fl.StringVar(&f.dir, "dir", ".", "the programme whose declarations type the file")
+		fl.StringVar(&f.dir, "dir", "", "type the file by the programme source in this directory (default: the programme applied to the store)")
 	}
 	storeFlag(cmd, &f.store)
 	fl.StringVar(&f.format, "format", "", "csv or jsonl (default: from the file name)")
@@ -126,7 +127,7 @@ func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path
 	var prog *campaigns.Program
 	if k.program {
 		var err error
-		if prog, err = compileFor(stderr, f.dir); err != nil {
+		if prog, err = dataProgram(ctx, stderr, f.store, f.dir); err != nil {
 			return err
 		}
 	}
@@ -338,10 +339,12 @@ var contactsImport = importKind{
 	long: `Import reads contacts from FILE (CSV with a header, or JSON Lines) and
 upserts them into the store by email address.
 
-Columns are email, the attributes the programme in --dir declares
-(stage, timezone, account and account_tier included) and, for opt-in
-records, consent_at, consent_source and consent_wording. Each value is
-checked against its declaration: type, enum values, required.
+Columns are email, the attributes the programme declares (stage,
+timezone, account and account_tier included) and, for opt-in records,
+consent_at, consent_source and consent_wording. Each value is checked
+against its declaration: type, enum values, required. The programme is
+the one applied to the store; to import before applying, name its source
+with --dir DIR.
 
 Addresses are trimmed and their domains lower-cased (IDN domains become
 their ASCII form); an address given twice in the file is rejected the
@@ -381,12 +384,17 @@ var eventsImport = importKind{
 	program: true,
 	long: `Import reads events from FILE (CSV or JSON Lines) and records them.
 
-Each event has an email, a name, an RFC 3339 time (at), properties
-(JSON Lines: an object; CSV: one column per property) and optionally an
-id. Names and properties are checked against the programme's event
-declarations in --dir. An event is recorded once by its id; without one
-its id is derived from its contents, so importing a file twice records
-each event once.
+Each event has an email, a name, an RFC 3339 time (at), properties and
+optionally an id. In JSON Lines each line is an object with the keys
+email, name, at, properties (an object) and id; event and props, as a
+scenario's timeline writes them, are other spellings of name and
+properties. In CSV the columns are email, name (or event), at and id,
+and every other column is a property. Names and properties are checked
+against the event declarations of the programme applied to the store (or
+of the source in --dir DIR). A row with an unknown or missing key is
+rejected alone. An event is recorded once by its id; without one its id
+is derived from its contents, so importing a file twice records each
+event once.
 
 Events of addresses the store does not hold are rejected: import the
 contacts first.`,

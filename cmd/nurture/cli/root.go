@@ -61,6 +61,9 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkReadOnlyStore(cmd)
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
