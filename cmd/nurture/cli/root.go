@@ -74,9 +74,46 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	return root
 }
 
+// version is the module version and the revision it was built from, as
+// the Go toolchain stamps them: "v0.0.0-… (rev 3e0cfe8, modified)". A
+// build outside a module or a VCS checkout says what it lacks.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel (no build information)"
 	}
-	return "devel"
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	detail := "rev " + rev
+	if at != "" {
+		detail += ", " + at
+	}
+	if modified {
+		detail += ", modified"
+	}
+	return fmt.Sprintf("%s (%s)", v, detail)
 }
