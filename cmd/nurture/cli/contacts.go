@@ -20,6 +20,8 @@ func newContacts() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "contacts",
 		Short: "Import and export contacts",
+		Example: `  nurture contacts import contacts.csv
+  nurture contacts export -o contacts.csv`,
 	}
 	cmd.AddCommand(newImportCommand(contactsImport), newContactsExport())
 	return cmd
@@ -36,6 +38,9 @@ func newContactsExport() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write every contact as CSV",
+		Example: `  nurture contacts export -o contacts.csv
+  # before anything is applied, by the programme's source
+  nurture contacts export --dir examples/b2b-saas`,
 		Long: `Export writes every contact in the store as CSV with a header: email, the
 built-in attributes, then the attributes the programme applied to the store
 declares (or the programme source in --dir DIR, before applying).

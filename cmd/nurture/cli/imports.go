@@ -53,8 +53,9 @@ type importKind struct {
 	summary func(importer.Summary) string
 	// flags adds the kind's own flags.
 	flags func(fl *pflag.FlagSet, f *importFlags)
-	// long is the command's help.
-	long string
+	// long is the command's help; example its Example.
+	long    string
+	example string
 }
 
 // importRun is one opened import file.
@@ -98,10 +99,11 @@ func whoAmI() string {
 func newImportCommand(k importKind) *cobra.Command {
 	var f importFlags
 	cmd := &cobra.Command{
-		Use:   "import FILE",
-		Short: "Import " + k.noun + " from a CSV or JSON Lines file",
-		Long:  k.long,
-		Args:  exactArgs(1, "name the file to import, or - for standard input"),
+		Use:     "import FILE",
+		Short:   "Import " + k.noun + " from a CSV or JSON Lines file",
+		Long:    k.long,
+		Example: k.example,
+		Args:    exactArgs(1, "name the file to import, or - for standard input"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
 				return err
@@ -336,6 +338,13 @@ func newProgress(w io.Writer, size int64, what string) *progressbar.ProgressBar 
 var contactsImport = importKind{
 	noun:    "contacts",
 	program: true,
+	example: `  # by the programme applied to the store
+  nurture contacts import contacts.csv
+  # before applying, by the programme's source
+  nurture contacts import contacts.csv --dir examples/b2b-saas
+  # check a file in CI without storing it
+  nurture contacts import leads.jsonl --dry-run --strict
+  crm-export | nurture contacts import - --format csv`,
 	long: `Import reads contacts from FILE (CSV with a header, or JSON Lines) and
 upserts them into the store by email address.
 
@@ -382,6 +391,8 @@ Rows go to the store 1000 at a time, each batch one transaction.`,
 var eventsImport = importKind{
 	noun:    "events",
 	program: true,
+	example: `  nurture events import events.jsonl
+  nurture events import webinar.csv --dir examples/b2b-saas --rejects webinar.rejects.csv`,
 	long: `Import reads events from FILE (CSV or JSON Lines) and records them.
 
 Each event has an email, a name, an RFC 3339 time (at), properties and
@@ -417,6 +428,8 @@ contacts first.`,
 
 var suppressionsImport = importKind{
 	noun: "suppressions",
+	example: `  nurture suppressions import opt-outs.csv
+  nurture suppressions import bounces.jsonl --strict`,
 	long: `Import reads suppressions — existing opt-outs, bounces and complaints —
 from FILE (CSV or JSON Lines) and adds them to the store. No marketing
 email goes to a suppressed address.

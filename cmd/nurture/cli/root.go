@@ -58,6 +58,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `nurture keeps a B2B email nurture programme as code: segments, lead
 scoring, email sequences, cadence caps and exit rules in CUE, email bodies
 in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
+		Example: `  nurture validate examples/b2b-saas
+  nurture contacts import examples/b2b-saas/contacts.csv --dir examples/b2b-saas
+  nurture plan examples/b2b-saas -o review.plan
+  nurture apply review.plan
+  nurture run --every 5m --sender smtp://mail.example.com:587`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
@@ -68,9 +73,9 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(), newRun(),
 		newServe(), newKeys(), newMailbox(), newSegments(), newContacts(), newEvents(), newSuppressions(), newSample(), newPreview(), newTest(), newSimulate(), newHandoffs())
+	conventions(root)
 	return root
 }
 

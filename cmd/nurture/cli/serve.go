@@ -30,6 +30,8 @@ func newServe() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve tracked links, unsubscribes, preferences and the events API",
+		Example: `  nurture serve
+  nurture serve --listen :8080 --store postgres://nurture@db.example/nurture`,
 		Long: `Serve runs the tracking and ingestion HTTP server the applied programme's
 sender.tracking.base_url points at:
 
