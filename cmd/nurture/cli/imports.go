@@ -37,6 +37,7 @@ type importFlags struct {
 	dryRun      bool
 	strict      bool
 	batch       int
+	keepUnknown string
 }
 
 // importKind is what differs between importing contacts, events and
@@ -85,7 +86,29 @@ func (f *importFlags) check() error {
 	if f.batch < 1 {
 		return fmt.Errorf("--batch must be 1 or more, not %d", f.batch)
 	}
+	if _, err := parseKeepUnknown(f.keepUnknown); err != nil {
+		return err
+	}
 	return nil
+}
+
+// keep is --keep-unknown as a span, checked already.
+func (f *importFlags) keep() time.Duration {
+	d, _ := parseKeepUnknown(f.keepUnknown)
+	return d
+}
+
+// parseKeepUnknown reads --keep-unknown: a span written as in the
+// language ("30d", "2 weeks"), or 0 to reject unknown addresses' events.
+func parseKeepUnknown(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := campaigns.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("--keep-unknown: %w", err)
+	}
+	return d.Std(), nil
 }
 
 // whoAmI is who an import records consent as when --who is not given.
@@ -177,8 +200,9 @@ func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path
 	var shown []string
 	const show = 5
 	iopt := importer.Options{
-		Batch: f.batch,
-		Who:   cmp.Or(f.who, whoAmI()),
+		Batch:       f.batch,
+		Who:         cmp.Or(f.who, whoAmI()),
+		KeepUnknown: f.keep(),
 		Reject: func(rej *ingest.Reject) error {
 			if len(shown) < show {
 				shown = append(shown, fmt.Sprintf("%s:%d: %s", name, rej.Line, rej.Reason))
@@ -407,8 +431,12 @@ rejected alone. An event is recorded once by its id; without one its id
 is derived from its contents, so importing a file twice records each
 event once.
 
-Events of addresses the store does not hold are rejected: import the
-contacts first.`,
+Events of addresses the store does not hold yet — a web visitor who is
+not a lead yet — wait in the store for --keep-unknown (30 days; 0 rejects
+them) and join the contact's events when the contact is imported.`,
+	flags: func(fl *pflag.FlagSet, f *importFlags) {
+		fl.StringVar(&f.keepUnknown, "keep-unknown", "30d", "how long events of addresses not imported yet wait for their contact, as \"30d\" or \"2 weeks\"; 0 rejects them")
+	},
 	open: func(r io.Reader, name string, f ingest.Format, prog *campaigns.Program, opt ingest.Options) (importRun, error) {
 		er, err := ingest.NewEventReader(r, name, f, prog.Events, opt)
 		if err != nil {
@@ -422,7 +450,11 @@ contacts first.`,
 		}}, nil
 	},
 	summary: func(s importer.Summary) string {
-		return fmt.Sprintf("%d recorded, %d already recorded, %d rejected", s.Inserted, s.Duplicate, s.Rejected)
+		waiting := ""
+		if s.Pending > 0 {
+			waiting = fmt.Sprintf(", %d waiting for their contact", s.Pending)
+		}
+		return fmt.Sprintf("%d recorded, %d already recorded%s, %d rejected", s.Inserted, s.Duplicate, waiting, s.Rejected)
 	},
 }
 
