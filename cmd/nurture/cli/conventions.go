@@ -109,7 +109,7 @@ var unknownFlag = regexp.MustCompile(`^unknown (?:shorthand )?flag: (?:'(.)' in 
 func flagError(cmd *cobra.Command, err error) error {
 	m := unknownFlag.FindStringSubmatch(err.Error())
 	if m == nil {
-		return fmt.Errorf("%w (nurture %s --help lists the flags)", err, strings.TrimPrefix(cmd.CommandPath(), "nurture "))
+		return fmt.Errorf("%w (%s --help lists the flags)", err, cmd.CommandPath())
 	}
 	typed := m[2]
 	if typed == "" {
