@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -13,8 +14,9 @@ const (
 	Week = 7 * Day
 )
 
-// Duration is a span written as people write it: "30m", "12h", "2d", "3w"
-// or a sum such as "1d12h". It encodes to JSON in that form.
+// Duration is a span written as people write it: "30m", "12h", "2d", "3w",
+// a sum such as "1d12h", or in words, "14 days", "2 weeks", "36 hours",
+// "1 day 12 hours". It encodes to JSON in its canonical short form.
 type Duration time.Duration
 
 var durationUnits = []struct {
@@ -22,36 +24,58 @@ var durationUnits = []struct {
 	size   time.Duration
 }{{'w', Week}, {'d', Day}, {'h', time.Hour}, {'m', time.Minute}}
 
-// ParseDuration reads "2d", "12h", "3w", "45m" or a sum like "1w2d".
+const maxDuration = 100 * 366 * Day
+
+// DurationPattern is every way a duration may be written, as the schema's
+// #Duration states it (a test keeps the two the same). A part is a number
+// and a unit: one letter right after the number ("2d"), or a word, after
+// a space or not ("2 days", "2days"). Parts follow each other directly
+// ("1d12h") or after a space, a comma or "and" ("1 day, 12 hours",
+// "1 week and 2 days"). One-letter units stay attached to their number,
+// so "2 d" is not a duration.
+const DurationPattern = `^` + durationPart + `((,? (and )?)?` + durationPart + `)*$`
+
+const durationPart = `[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?))`
+
+var (
+	durationRe     = regexp.MustCompile(DurationPattern)
+	durationPartRe = regexp.MustCompile(`([0-9]+) ?([a-z]+)`)
+)
+
+// durationWords are the units' names, each for the letter it stands for.
+var durationWords = map[string]byte{
+	"w": 'w', "week": 'w', "weeks": 'w', "wk": 'w', "wks": 'w',
+	"d": 'd', "day": 'd', "days": 'd',
+	"h": 'h', "hour": 'h', "hours": 'h', "hr": 'h', "hrs": 'h',
+	"m": 'm', "minute": 'm', "minutes": 'm', "min": 'm', "mins": 'm',
+}
+
+// ParseDuration reads "2d", "12h", "3w", "45m", a sum like "1w2d", or the
+// same in words: "14 days", "2 weeks", "1 day 12 hours".
 func ParseDuration(s string) (Duration, error) {
 	if s == "" {
-		return 0, fmt.Errorf("empty duration: write a number and a unit, like \"2d\"")
+		return 0, fmt.Errorf("empty duration: write a number and a unit, like \"2d\" or \"2 days\"")
+	}
+	if !durationRe.MatchString(s) {
+		return 0, fmt.Errorf("invalid duration %q: write a number and a unit (m, h, d, w, or minutes, hours, days, weeks), like \"2d\", \"14 days\" or \"1 day 12 hours\"", s)
 	}
 	var total time.Duration
-	rest := s
-	for rest != "" {
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 0 || i == len(rest) {
-			return 0, fmt.Errorf("invalid duration %q: write a number and a unit (m, h, d, w), like \"2d\" or \"1d12h\"", s)
-		}
-		n, err := strconv.ParseInt(rest[:i], 10, 64)
+	for _, m := range durationPartRe.FindAllStringSubmatch(s, -1) {
+		n, err := strconv.ParseInt(m[1], 10, 64)
 		if err != nil || n > 100000 {
 			return 0, fmt.Errorf("duration %q is too long", s)
 		}
-		var unit time.Duration
+		unit := durationWords[m[2]]
 		for _, u := range durationUnits {
-			if rest[i] == u.suffix {
-				unit = u.size
+			if u.suffix == unit {
+				total += time.Duration(n) * u.size
 			}
 		}
-		if unit == 0 {
-			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use m, h, d or w)", s, rest[i])
+		// 100000 weeks would overflow: no span in a programme is longer
+		// than a century.
+		if total > maxDuration {
+			return 0, fmt.Errorf("duration %q is too long", s)
 		}
-		total += time.Duration(n) * unit
-		rest = rest[i+1:]
 	}
 	return Duration(total), nil
 }

@@ -21,6 +21,21 @@ func TestParseDuration(t *testing.T) {
 		{"36h", 36 * time.Hour, "1d12h"},
 		{"1w2d", 9 * 24 * time.Hour, "9d"},
 		{"90m", 90 * time.Minute, "1h30m"},
+		// As people write them: the canonical form is unchanged.
+		{"14 days", 14 * 24 * time.Hour, "2w"},
+		{"2 weeks", 14 * 24 * time.Hour, "2w"},
+		{"36 hours", 36 * time.Hour, "1d12h"},
+		{"1 day 12 hours", 36 * time.Hour, "1d12h"},
+		{"1 day", 24 * time.Hour, "1d"},
+		{"1 week and 2 days", 9 * 24 * time.Hour, "9d"},
+		{"1 day, 12 hours", 36 * time.Hour, "1d12h"},
+		{"45 minutes", 45 * time.Minute, "45m"},
+		{"90 mins", 90 * time.Minute, "1h30m"},
+		{"2 hrs", 2 * time.Hour, "2h"},
+		{"3 wks", 21 * 24 * time.Hour, "3w"},
+		{"2days", 48 * time.Hour, "2d"},
+		{"1d 12h", 36 * time.Hour, "1d12h"},
+		{"0d", 0, "0m"},
 	} {
 		d, err := ParseDuration(tc.in)
 		if err != nil {
@@ -33,12 +48,19 @@ func TestParseDuration(t *testing.T) {
 		if d.String() != tc.out {
 			t.Errorf("ParseDuration(%q).String() = %q, want %q", tc.in, d.String(), tc.out)
 		}
+		if tc.want == 0 {
+			continue
+		}
 		back, err := ParseDuration(d.String())
 		if err != nil || back != d {
 			t.Errorf("%q does not round-trip: %v, %v", d.String(), back, err)
 		}
 	}
-	for _, bad := range []string{"", "2", "d", "2x", "2 d", "-2d", "2d3", "999999999w"} {
+	for _, bad := range []string{
+		"", "2", "d", "2x", "2 d", "-2d", "2d3", "999999999w", "100000w",
+		"two days", "2  days", " 2 days", "2 days ", "2 Days", "2 fortnights", "2 days and", "and 2 days",
+		"1 day,12 hours", "2 dayss", "1.5 days",
+	} {
 		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) succeeded", bad)
 		}
@@ -65,4 +87,22 @@ func TestTemplateString(t *testing.T) {
 	if got, want := tpl.String(), `Hi {{ first_name | default "there" }}, see {{ link 2 }}`; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
+}
+
+// FuzzParseDuration: any text is a duration or an error, never a panic,
+// and a duration's canonical form reads back as the same duration.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"2d", "1d12h", "14 days", "1 day 12 hours", "1 week and 2 days", "1 day, 12 hours", "90 mins", "2 d", "100000w", "9999999999999999999m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil || d <= 0 {
+			return
+		}
+		back, err := ParseDuration(d.String())
+		if err != nil || back != d {
+			t.Errorf("%q is %v, whose form %q reads back as %v, %v", s, d.Std(), d.String(), back.Std(), err)
+		}
+	})
 }

@@ -203,13 +203,13 @@ func (s *source) cueDiagnostics(err error, code string) Diagnostics {
 
 // boundNames says in words what the schema's patterns ask for.
 var boundNames = []struct{ pattern, want string }{
-	{`=~"^([0-9]+[mhdw])+$"`, `a duration: a number and a unit (m, h, d, w), like "2d", "12h" or "1d12h"`},
+	{`=~"^[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?))((,? (and )?)?[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?)))*$"`, `a duration: a number and a unit (m, h, d, w, or minutes, hours, days, weeks), like "2d", "14 days" or "1 day 12 hours"`},
 	{`=~"^[a-z][a-z0-9_]*$"`, "a name: lower-case letters, digits and _, starting with a letter"},
 	{`=~"^([01][0-9]|2[0-3]):[0-5][0-9]$"`, `a time of day on a 24-hour clock, like "08:30"`},
 	{`=~"^[^@\\s<>]+@[^@\\s<>]+\\.[^@\\s<>]+$"`, "an email address"},
 	{`=~"^https?://"`, "an http:// or https:// URL"},
 	{`=~"^[A-Z_][A-Z0-9_]*$"`, "an environment variable name, like CRM_WEBHOOK_SECRET"},
-	{`=~"^(day [0-9]+( ([01][0-9]|2[0-3]):[0-5][0-9])?|([0-9]+[mhdw])+)$"`, `a moment of the scenario: "day 3", "day 3 10:00" or a span after the start, like "2d4h"`},
+	{`=~"^(day [0-9]+( ([01][0-9]|2[0-3]):[0-5][0-9])?|[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?))((,? (and )?)?[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?)))*)$"`, `a moment of the scenario: "day 3", "day 3 10:00" or a span after the start, like "2d4h"`},
 	{`=~"^[0-9]{4}-[0-9]{2}-[0-9]{2}( ([01][0-9]|2[0-3]):[0-5][0-9])?$"`, `a start date and time, like "2026-01-05 09:00" or "2026-01-05"`},
 }
 

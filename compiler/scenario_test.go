@@ -27,6 +27,9 @@ func TestParseOffset(t *testing.T) {
 		// A span is elapsed time: 3 days of 24 hours land at 10:00 local.
 		{"3d", start.Add(72 * time.Hour), start.Add(72*time.Hour + time.Minute), "day 3", local(9, 0, 0)},
 		{"1d16h", start.Add(40 * time.Hour), start.Add(40*time.Hour + time.Minute), "day 2", local(8, 0, 0)},
+		// A span in words is the same span.
+		{"3 days", start.Add(72 * time.Hour), start.Add(72*time.Hour + time.Minute), "day 3", local(9, 0, 0)},
+		{"1 day 16 hours", start.Add(40 * time.Hour), start.Add(40*time.Hour + time.Minute), "day 2", local(8, 0, 0)},
 	} {
 		o, err := parseOffset(tc.in, start, ny)
 		if err != nil {
@@ -37,7 +40,7 @@ func TestParseOffset(t *testing.T) {
 			t.Errorf("%q: from %s until %s, %s from %s; want %s, %s, %s, %s", tc.in, o.from, o.until(), o.day(), o.dayStart, tc.from, tc.until, tc.day, tc.dayStart)
 		}
 	}
-	for _, bad := range []string{"", "day", "day -1", "day 3 24:00", "3 days", "day 99999", "day 0 07:00"} {
+	for _, bad := range []string{"", "day", "day -1", "day 3 24:00", "3 dayz", "3 d", "day 99999", "day 0 07:00"} {
 		if _, err := parseOffset(bad, start, ny); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
@@ -47,7 +50,7 @@ func TestParseOffset(t *testing.T) {
 // FuzzParseOffset: any text is a moment at or after the start, or an
 // error; never a panic.
 func FuzzParseOffset(f *testing.F) {
-	for _, s := range []string{"day 0", "day 3 10:00", "2d4h", "day 12 23:59", "90d", "day 1 25:00", "1w1d1h1m"} {
+	for _, s := range []string{"day 0", "day 3 10:00", "2d4h", "day 12 23:59", "90d", "day 1 25:00", "1w1d1h1m", "2 days 4 hours"} {
 		f.Add(s)
 	}
 	start := time.Date(2026, 1, 5, 14, 0, 0, 0, time.UTC)

@@ -82,7 +82,7 @@ func (c *checker) duration(path []string, raw json.RawMessage) campaigns.Duratio
 func (c *checker) durationString(path []string, s string) campaigns.Duration {
 	d, err := campaigns.ParseDuration(s)
 	if err != nil {
-		c.errorf(path, "NRT002", "write a number and a unit (m, h, d, w), like \"2d\"", "%v", err)
+		c.errorf(path, "NRT002", "write a number and a unit, like \"2d\" or \"14 days\"", "%v", err)
 	}
 	return d
 }

@@ -126,7 +126,10 @@ type UpsertResult struct {
 // EventResult counts what happened to a batch of events.
 type EventResult struct {
 	Inserted, Duplicate int
-	Rejected            []Rejected
+	// Pending counts the events kept for addresses not imported yet
+	// (RecordEventsPending); RecordEvents rejects those instead.
+	Pending  int
+	Rejected []Rejected
 }
 
 // Rejected is a record the store would not take, and why.

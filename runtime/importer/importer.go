@@ -42,6 +42,16 @@ type Options struct {
 	// Now is the import's time, given to suppressions whose file does not
 	// say when; time.Now when nil.
 	Now func() time.Time
+	// KeepUnknown is how long events of addresses the store does not hold
+	// yet wait for their contact's import (a store that can keep them:
+	// see PendingRecorder); zero rejects them.
+	KeepUnknown time.Duration
+}
+
+// PendingRecorder is a store that keeps events of addresses not yet
+// imported until a given time.
+type PendingRecorder interface {
+	RecordEventsPending(ctx context.Context, batch []runtime.Event, keepUntil time.Time) (runtime.EventResult, error)
 }
 
 func (o *Options) batch() int {
@@ -59,13 +69,15 @@ type Summary struct {
 	Updated, Unchanged int
 	// Duplicate events or suppressions were stored already.
 	Duplicate int
+	// Pending events wait for their contact's import (KeepUnknown).
+	Pending int
 	// Rejected rows were not stored; each went to Options.Reject.
 	Rejected int
 }
 
 // Rows is how many rows the import read.
 func (s Summary) Rows() int {
-	return s.Inserted + s.Updated + s.Unchanged + s.Duplicate + s.Rejected
+	return s.Inserted + s.Updated + s.Unchanged + s.Duplicate + s.Pending + s.Rejected
 }
 
 // StoreError is the store failing part way: the rows before Line are
@@ -216,19 +228,31 @@ func Contacts(ctx context.Context, st runtime.Store, schema *campaigns.ContactSc
 }
 
 // Events records the events r reads into st, each once by its ID. Events
-// of addresses the store does not hold are rejected: import the contacts
-// first.
+// of addresses the store does not hold wait for their contact's import for
+// Options.KeepUnknown, or without it are rejected.
 func Events(ctx context.Context, st runtime.Store, r *ingest.EventReader, opt Options) (Summary, error) {
 	var sum Summary
+	record := st.RecordEvents
+	if pr, ok := st.(PendingRecorder); ok && opt.KeepUnknown > 0 {
+		now := opt.Now
+		if now == nil {
+			now = time.Now
+		}
+		until := now().Add(opt.KeepUnknown)
+		record = func(ctx context.Context, batch []runtime.Event) (runtime.EventResult, error) {
+			return pr.RecordEventsPending(ctx, batch, until)
+		}
+	}
 	err := run(ctx, r, r.Raw, opt, &sum,
 		func(e runtime.Event) int { return e.Line },
 		func(batch []runtime.Event) ([]runtime.Rejected, error) {
-			res, err := st.RecordEvents(ctx, batch)
+			res, err := record(ctx, batch)
 			if err != nil {
 				return nil, err
 			}
 			sum.Inserted += res.Inserted
 			sum.Duplicate += res.Duplicate
+			sum.Pending += res.Pending
 			return res.Rejected, nil
 		})
 	return sum, err

@@ -27,6 +27,26 @@ const (
 	ColumnProperties = "properties"
 )
 
+// The scenario timeline writes an event as {event, props}; a file written
+// by hand after a scenario may use the same words, so they are accepted as
+// other spellings of name and properties.
+const (
+	aliasName       = "event"
+	aliasProperties = "props"
+)
+
+// eventRole is the key a field stands for: its name, or the key an alias
+// spells.
+func eventRole(k string) string {
+	switch k {
+	case aliasName:
+		return ColumnName
+	case aliasProperties:
+		return ColumnProperties
+	}
+	return k
+}
+
 const maxEventID = 200
 
 // EventReader reads behavioural events, checked against the programme's
@@ -77,14 +97,16 @@ func NewEventReader(r io.Reader, name string, f Format, events map[string]*campa
 			case s.skip[i]:
 			case c == ColumnID || c == ColumnEmail || c == ColumnName || c == ColumnAt || seen[c]:
 				er.byIdx[i] = c
+			case c == aliasName && !s.has(ColumnName):
+				er.byIdx[i] = ColumnName
 			default:
 				problems = append(problems, fmt.Sprintf("unknown column %q%s: no event has a property of that name; declare it under events.<event>.properties, or ignore it (--ignore %s)",
 					clip(c), didYouMean(c, append([]string{ColumnID, ColumnEmail, ColumnName, ColumnAt}, er.props...)), c))
 			}
 		}
 		for _, c := range []string{ColumnEmail, ColumnName, ColumnAt} {
-			if !s.has(c) {
-				problems = append(problems, fmt.Sprintf("there is no %s column; an events file needs the columns email, name and at", c))
+			if !s.has(c) && (c != ColumnName || !s.has(aliasName)) {
+				problems = append(problems, fmt.Sprintf("there is no %s column; an events file needs the columns email, name (or event) and at", c))
 			}
 		}
 		if len(problems) > 0 {
@@ -95,18 +117,10 @@ func NewEventReader(r io.Reader, name string, f Format, events map[string]*campa
 		if err != nil {
 			return nil, err
 		}
+		// Unlike contacts, a JSONL key the first row misspells does not
+		// reject the file: each row with an unknown key is rejected alone,
+		// so that one odd row never stops the others.
 		er.src = s
-		if line, fields := s.firstFields(); fields != nil {
-			var problems []string
-			for _, f := range fields {
-				if !eventKey(f.name) {
-					problems = append(problems, unknownEventKey(f.name))
-				}
-			}
-			if len(problems) > 0 {
-				return nil, fileError(name, line, problems...)
-			}
-		}
 	default:
 		return nil, fmt.Errorf("%s: no format given; want CSV or JSONL", name)
 	}
@@ -114,7 +128,7 @@ func NewEventReader(r io.Reader, name string, f Format, events map[string]*campa
 }
 
 func eventKey(k string) bool {
-	switch k {
+	switch eventRole(k) {
 	case ColumnID, ColumnEmail, ColumnName, ColumnAt, ColumnProperties:
 		return true
 	}
@@ -122,8 +136,8 @@ func eventKey(k string) bool {
 }
 
 func unknownEventKey(k string) string {
-	return fmt.Sprintf("unknown key %q%s: an event has the keys id, email, name, at and properties (an object)",
-		clip(k), didYouMean(k, []string{ColumnID, ColumnEmail, ColumnName, ColumnAt, ColumnProperties}))
+	return fmt.Sprintf("unknown key %q%s: an event has the keys id, email, name (or event), at and properties (or props, an object)",
+		clip(k), didYouMean(k, []string{ColumnID, ColumnEmail, ColumnName, aliasName, ColumnAt, ColumnProperties, aliasProperties}))
 }
 
 // Header is a CSV file's header as written, for a RejectWriter; nil for
@@ -168,8 +182,9 @@ func (er *EventReader) event(line int, fields []field) (runtime.Event, []string)
 	var props []field
 	var et *campaigns.EventType
 	has := map[string]bool{}
+	spelled := map[string]string{} // role → the key that gave it, for a row that gives both spellings
 	for _, f := range fields {
-		role := f.name
+		role := eventRole(f.name)
 		if f.idx >= 0 {
 			role = er.byIdx[f.idx]
 		}
@@ -177,6 +192,13 @@ func (er *EventReader) event(line int, fields []field) (runtime.Event, []string)
 			problems = append(problems, unknownEventKey(f.name))
 			continue
 		}
+		if f.idx < 0 {
+			if other, ok := spelled[role]; ok && other != f.name {
+				problems = append(problems, fmt.Sprintf("key %s and key %s are the same (%s); keep one", other, f.name, role))
+				continue
+			}
+		}
+		spelled[role] = f.name
 		if f.c.empty() {
 			continue
 		}
@@ -205,11 +227,11 @@ func (er *EventReader) event(line int, fields []field) (runtime.Event, []string)
 		case ColumnName:
 			n := strings.TrimSpace(f.c.text)
 			if f.c.kind != kText {
-				problems = append(problems, fmt.Sprintf("%s name: want the event's name as text, not %s", word, clip(f.c.text)))
+				problems = append(problems, fmt.Sprintf("%s %s: want the event's name as text, not %s", word, f.name, clip(f.c.text)))
 				continue
 			}
 			if et = er.events[n]; et == nil {
-				problems = append(problems, fmt.Sprintf("%s name: event %q is not declared%s; declare it under events", word, clip(n), didYouMean(n, er.names)))
+				problems = append(problems, fmt.Sprintf("%s %s: event %q is not declared%s; declare it under events", word, f.name, clip(n), didYouMean(n, er.names)))
 				continue
 			}
 			ev.Name = n
@@ -226,12 +248,12 @@ func (er *EventReader) event(line int, fields []field) (runtime.Event, []string)
 			ev.At = t
 		case ColumnProperties:
 			if f.c.kind != kComposite || !strings.HasPrefix(f.c.text, "{") {
-				problems = append(problems, fmt.Sprintf("key properties: want an object, {\"path\": \"/pricing\"}, not %s", f.c.describe()))
+				problems = append(problems, fmt.Sprintf("key %s: want an object, {\"path\": \"/pricing\"}, not %s", f.name, f.c.describe()))
 				continue
 			}
 			ps, reason := parseObject([]byte(f.c.text), nil, er.opt.maxCell(), nil)
 			if reason != "" {
-				problems = append(problems, "key properties: "+reason)
+				problems = append(problems, "key "+f.name+": "+reason)
 				continue
 			}
 			props = ps
@@ -241,7 +263,7 @@ func (er *EventReader) event(line int, fields []field) (runtime.Event, []string)
 	}
 	for _, c := range []string{ColumnEmail, ColumnName, ColumnAt} {
 		if !has[c] {
-			problems = append(problems, fmt.Sprintf("%s %s has no value; every event needs its contact's email, its name and the time it happened (at)", word, c))
+			problems = append(problems, fmt.Sprintf("%s %s has no value; every event needs its contact's email, its name (name or event) and the time it happened (at)", word, c))
 		}
 	}
 	if et != nil {

@@ -59,12 +59,30 @@ func TestEventsJSONL(t *testing.T) {
 			rej(2, "a@acme.example", `key at: "2026-11-23T09:30:00" has no time zone; add Z for UTC or an offset such as +01:00; property pth: event page_view has no property pth (did you mean "path"?); declare it under events.page_view.properties; property seconds: "a while" is not a whole number; property path is missing; event page_view requires it`),
 			rej(3, "a@acme.example", `key at: "2026-11-23" is not a time; write it as RFC 3339 with a time zone (2026-11-23T09:30:00Z); property path is missing; event page_view requires it`),
 			rej(4, "a@acme", `key email: the domain "acme" has no dot; want a full domain such as example.com; key at: 1700000000 is not a time; write it as RFC 3339 with a time zone (2026-11-23T09:30:00Z); key properties: want an object, {"path": "/pricing"}, not ["x"]`),
-			rej(5, "", `key email has no value; every event needs its contact's email, its name and the time it happened (at); key at has no value; every event needs its contact's email, its name and the time it happened (at); property plan: "Growth" is not one of starter, growth (did you mean "growth"?)`),
-			rej(6, "a@acme.example", `unknown key "when": an event has the keys id, email, name, at and properties (an object)`),
+			rej(5, "", `key email has no value; every event needs its contact's email, its name (name or event) and the time it happened (at); key at has no value; every event needs its contact's email, its name (name or event) and the time it happened (at); property plan: "Growth" is not one of starter, growth (did you mean "growth"?)`),
+			rej(6, "a@acme.example", `unknown key "when": an event has the keys id, email, name (or event), at and properties (or props, an object)`),
 			rej(7, "a@acme.example", `key properties: key plan appears twice; keep one`),
 			rej(8, "a@acme.example", `key id: the id is longer than 200 bytes`),
 		},
 		want: []runtime.Event{{Line: 9, ID: EventID("ok@acme.example", "demo_requested", at, nil), Email: "ok@acme.example", Name: "demo_requested", At: at}},
+	}, {
+		// The scenario timeline's spellings are accepted, and a row whose
+		// keys are wrong is rejected alone, even on the first line.
+		name: "the timeline's keys and unknown keys row by row",
+		in: `{"email": "a@acme.example", "evnt": "page_view", "at": "2026-11-23T09:30:00Z"}` + "\n" +
+			`{"email": "a@acme.example", "event": "page_view", "at": "2026-11-23T09:30:00Z", "props": {"path": "/pricing", "seconds": 42}}` + "\n" +
+			`{"email": "a@acme.example", "event": "page_view", "name": "page_view", "at": "2026-11-23T09:30:00Z", "props": {"path": "/pricing"}}` + "\n" +
+			`{"email": "a@acme.example", "event": "pageview", "at": "2026-11-23T09:30:00Z", "props": 3}` + "\n" +
+			`{"email": "a@acme.example", "name": "demo_requested", "at": "2026-11-23T09:30:00Z"}` + "\n",
+		wantRej: []Reject{
+			rej(1, "a@acme.example", `unknown key "evnt" (did you mean "event"?): an event has the keys id, email, name (or event), at and properties (or props, an object); key name has no value; every event needs its contact's email, its name (name or event) and the time it happened (at)`),
+			rej(3, "a@acme.example", `key event and key name are the same (name); keep one`),
+			rej(4, "a@acme.example", `key event: event "pageview" is not declared (did you mean "page_view"?); declare it under events; key props: want an object, {"path": "/pricing"}, not 3`),
+		},
+		want: []runtime.Event{
+			{Line: 2, ID: EventID("a@acme.example", "page_view", at, pageView), Email: "a@acme.example", Name: "page_view", At: at, Props: pageView},
+			{Line: 5, ID: EventID("a@acme.example", "demo_requested", at, nil), Email: "a@acme.example", Name: "demo_requested", At: at},
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,9 +134,8 @@ func TestEventsFileErrors(t *testing.T) {
 		f    Format
 		want string
 	}{
-		{"missing columns", "email,path\n", CSV, "events.csv:1: there is no name column; an events file needs the columns email, name and at\nevents.csv:1: there is no at column; an events file needs the columns email, name and at"},
+		{"missing columns", "email,path\n", CSV, "events.csv:1: there is no name column; an events file needs the columns email, name (or event) and at\nevents.csv:1: there is no at column; an events file needs the columns email, name (or event) and at"},
 		{"unknown column", "email,name,at,pth\n", CSV, `events.csv:1: unknown column "pth" (did you mean "path"?): no event has a property of that name; declare it under events.<event>.properties, or ignore it (--ignore pth)`},
-		{"unknown key", `{"email": "a@acme.example", "event": "page_view"}` + "\n", JSONL, `events.jsonl:1: unknown key "event": an event has the keys id, email, name, at and properties (an object)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,5 +184,20 @@ func TestEventID(t *testing.T) {
 	}
 	if EventID("a@acme.example", "x", at, nil) != EventID("a@acme.example", "x", at, map[string]any{}) {
 		t.Error("nil and empty properties give different IDs")
+	}
+}
+
+// A CSV file may name the event's column event, as the scenario timeline
+// does; the event is the same as with name.
+func TestEventsCSVEventColumn(t *testing.T) {
+	at := date(2026, 11, 23, 9, 30)
+	got, gotRej := readEvents(t, "email,event,at,plan\nbo@acme.example,demo_requested,2026-11-23T09:30:00Z,growth\n", CSV)
+	props := map[string]any{"plan": "growth"}
+	want := []runtime.Event{{Line: 2, ID: EventID("bo@acme.example", "demo_requested", at, props), Email: "bo@acme.example", Name: "demo_requested", At: at, Props: props}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if len(gotRej) != 0 {
+		t.Errorf("rejects: %v", gotRej)
 	}
 }

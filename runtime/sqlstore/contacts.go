@@ -173,6 +173,15 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 	if err := s.recordConsents(ctx, conn, tx, batch, accepted, existing, who, now); err != nil {
 		return res, err
 	}
+	if len(inserts) > 0 {
+		keys := make([]string, len(inserts))
+		for i, row := range inserts {
+			keys[i] = row[1].(string)
+		}
+		if err := s.attachPending(ctx, tx, keys, now); err != nil {
+			return res, fmt.Errorf("attaching the events kept for the new contacts: %w", err)
+		}
+	}
 	return res, tx.Commit()
 }
 

@@ -16,6 +16,20 @@ import (
 // RecordEvents stores the batch's events once each by ID and moves each
 // contact's last engagement forward.
 func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtime.EventResult, error) {
+	return s.recordEvents(ctx, batch, time.Time{})
+}
+
+// RecordEventsPending is RecordEvents, except that an event of an address
+// the store does not hold yet is kept, not rejected, until keepUntil: a
+// web visitor's history that arrives before the visitor becomes a lead.
+// UpsertContacts attaches a new contact's kept events to it. Events whose
+// time has passed are dropped on each call; a kept event counts in
+// Pending (or, given again, in Duplicate).
+func (s *Store) RecordEventsPending(ctx context.Context, batch []runtime.Event, keepUntil time.Time) (runtime.EventResult, error) {
+	return s.recordEvents(ctx, batch, keepUntil)
+}
+
+func (s *Store) recordEvents(ctx context.Context, batch []runtime.Event, keepUntil time.Time) (runtime.EventResult, error) {
 	var res runtime.EventResult
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -49,15 +63,9 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 		}
 	}
 
-	var rows [][]any
+	var rows, pending [][]any
 	engaged := map[int64]time.Time{}
 	for _, e := range batch {
-		id, ok := ids[runtime.EmailKey(e.Email)]
-		if !ok {
-			res.Rejected = append(res.Rejected, runtime.Rejected{Line: e.Line, Email: e.Email,
-				Reason: "no contact has this address: import the contact first"})
-			continue
-		}
 		props := "{}"
 		if len(e.Props) > 0 {
 			b, err := json.Marshal(e.Props)
@@ -65,6 +73,17 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 				return res, fmt.Errorf("line %d: properties: %w", e.Line, err)
 			}
 			props = string(b)
+		}
+		key := runtime.EmailKey(e.Email)
+		id, ok := ids[key]
+		if !ok && !keepUntil.IsZero() {
+			pending = append(pending, []any{e.ID, key, e.Name, s.t(e.At), props, s.t(keepUntil)})
+			continue
+		}
+		if !ok {
+			res.Rejected = append(res.Rejected, runtime.Rejected{Line: e.Line, Email: e.Email,
+				Reason: "no contact has this address: import the contact first"})
+			continue
 		}
 		rows = append(rows, []any{e.ID, id, e.Name, s.t(e.At), props})
 		if campaigns.Engages(e.Name, e.Props) && e.At.After(engaged[id]) {
@@ -80,6 +99,18 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 		res.Inserted = int(n)
 		res.Duplicate = len(rows) - int(n)
 	}
+	if !keepUntil.IsZero() {
+		if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM pending_events WHERE expires_at < ?`), s.t(s.Now())); err != nil {
+			return res, err
+		}
+		n, err := s.insertCount(ctx, tx, "pending_events", []string{"id", "email_key", "name", "at", "props", "expires_at"},
+			[]string{str, str, str, tim, typeJSON, tim}, ` ON CONFLICT (id) DO NOTHING`, pending)
+		if err != nil {
+			return res, err
+		}
+		res.Pending = int(n)
+		res.Duplicate += len(pending) - int(n)
+	}
 	if err := s.markEngaged(ctx, tx, engaged); err != nil {
 		return res, err
 	}
@@ -87,6 +118,61 @@ func (s *Store) RecordEvents(ctx context.Context, batch []runtime.Event) (runtim
 		return res, err
 	}
 	return res, tx.Commit()
+}
+
+// attachPending moves the events kept for the addresses keys, contacts
+// this transaction created, to those contacts, unless they expired before
+// now. It costs an import one query a batch while nothing is kept.
+func (s *Store) attachPending(ctx context.Context, tx *sql.Tx, keys []string, now time.Time) error {
+	var held int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pending_events LIMIT 1) p`).Scan(&held)
+	if err != nil || held == 0 {
+		return err
+	}
+	conds, args := s.keysIn("p.email_key", keys)
+	plain, _ := s.keysIn("email_key", keys)
+	var rows [][]any
+	engaged := map[int64]time.Time{}
+	for i, cond := range conds {
+		q, err := tx.QueryContext(ctx, s.rebind(`SELECT p.id, c.id, p.name, p.at, p.props FROM pending_events p
+			JOIN contacts c ON c.email_key = p.email_key WHERE p.expires_at >= ? AND `+cond),
+			append([]any{s.t(now)}, args[i]...)...)
+		if err != nil {
+			return err
+		}
+		for q.Next() {
+			var id, name string
+			var contact int64
+			var at any
+			var props []byte
+			if err := q.Scan(&id, &contact, &name, &at, &props); err != nil {
+				q.Close()
+				return err
+			}
+			rows = append(rows, []any{id, contact, name, at, string(props)})
+			if t, ok := s.scanTime(at); ok && campaigns.IsEngagement(name) && t.After(engaged[contact]) {
+				engaged[contact] = t
+			}
+		}
+		q.Close()
+		if err := q.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM pending_events WHERE `+plain[i]), args[i]...); err != nil {
+			return err
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := s.insertCount(ctx, tx, "events", []string{"id", "contact_id", "name", "at", "props"},
+		[]string{str, campaigns.TypeInt, str, tim, typeJSON}, ` ON CONFLICT (id) DO NOTHING`, rows); err != nil {
+		return err
+	}
+	if err := s.markEngaged(ctx, tx, engaged); err != nil {
+		return err
+	}
+	return s.markChanged(ctx, tx, rows)
 }
 
 // markEngaged moves contacts' last_engaged_at forward to the times given,

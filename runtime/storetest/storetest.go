@@ -38,6 +38,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Schema", func(t *testing.T) { testSchema(t, o) })
 	t.Run("Upsert", func(t *testing.T) { testUpsert(t, o) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, o) })
+	t.Run("PendingEvents", func(t *testing.T) { testPendingEvents(t, o) })
 	t.Run("Suppressions", func(t *testing.T) { testSuppressions(t, o) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, o) })
 	t.Run("ScoreShift", func(t *testing.T) { testScoreShift(t, o) })
@@ -261,6 +262,78 @@ func testEvents(t *testing.T, o Opener) {
 	}
 	if diff := cmp.Diff(runtime.EventResult{Duplicate: 2}, res); diff != "" {
 		t.Errorf("the same events again (-want +got):\n%s", diff)
+	}
+}
+
+// pendingRecorder keeps the events of addresses not yet imported.
+type pendingRecorder interface {
+	RecordEventsPending(ctx context.Context, batch []runtime.Event, keepUntil time.Time) (runtime.EventResult, error)
+}
+
+// An event of an address not yet imported waits until its time is up and
+// joins the contact's events when the contact is imported; one whose time
+// is up by then does not.
+func testPendingEvents(t *testing.T, o Opener) {
+	ctx := context.Background()
+	s, p := open(t, o)
+	pr, ok := s.(pendingRecorder)
+	if !ok {
+		t.Fatalf("%T cannot keep events of addresses not yet imported", s)
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{rec(1, "ann@acme.example", "industry", "saas")}, "t"); err != nil {
+		t.Fatal(err)
+	}
+	kept := []runtime.Event{
+		{Line: 1, ID: "v1", Email: "Visitor@acme.example", Name: "page_view", At: Now.Add(-2 * time.Hour), Props: map[string]any{"path": "/pricing"}},
+		{Line: 2, ID: "v2", Email: "visitor@acme.example", Name: "email.clicked", At: Now.Add(-time.Hour)},
+		{Line: 3, ID: "a1", Email: "ann@acme.example", Name: "demo_requested", At: Now.Add(-time.Hour)},
+	}
+	res, err := pr.RecordEventsPending(ctx, kept, Now.Add(30*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(runtime.EventResult{Inserted: 1, Pending: 2}, res); diff != "" {
+		t.Errorf("events of a known and an unknown address (-want +got):\n%s", diff)
+	}
+	// Given again while they wait, they are duplicates.
+	if res, err = pr.RecordEventsPending(ctx, kept[:2], Now.Add(30*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(runtime.EventResult{Duplicate: 2}, res); diff != "" {
+		t.Errorf("the kept events again (-want +got):\n%s", diff)
+	}
+	// An event whose time is already up is kept no longer than that.
+	late := []runtime.Event{{Line: 1, ID: "l1", Email: "late@acme.example", Name: "page_view", At: Now.Add(-time.Hour), Props: map[string]any{"path": "/"}}}
+	if _, err := pr.RecordEventsPending(ctx, late, Now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	up, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		rec(1, "visitor@acme.example", "industry", "saas"),
+		rec(2, "late@acme.example", "industry", "saas"),
+	}, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Inserted != 2 {
+		t.Fatalf("upsert: %+v", up)
+	}
+	// The visitor's events are the contact's now: recording them again
+	// finds them stored. The late one's time was up: it was never attached.
+	res, err = s.RecordEvents(ctx, append(kept[:2:2], late...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(runtime.EventResult{Inserted: 1, Duplicate: 2}, res); diff != "" {
+		t.Errorf("after the import (-want +got):\n%s", diff)
+	}
+	// Plain RecordEvents still rejects an unknown address.
+	res, err = s.RecordEvents(ctx, []runtime.Event{{Line: 7, ID: "n1", Email: "nobody@acme.example", Name: "page_view", At: Now, Props: map[string]any{"path": "/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 || res.Pending != 0 {
+		t.Errorf("RecordEvents of an unknown address: %+v", res)
 	}
 }
 

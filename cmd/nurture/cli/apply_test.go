@@ -76,11 +76,15 @@ func TestApplyWaitsForTheLock(t *testing.T) {
 // plans afresh against the new version and finds nothing to do.
 func TestConcurrentApplies(t *testing.T) {
 	dir := progCopy(t)
-	store := "--store=sqlite:" + filepath.Join(t.TempDir(), "nurture.db")
-	// Create the store first so that the two do not race to migrate it.
-	if _, errOut, code := run(t, "state", "list", store); code != 0 {
-		t.Fatal(errOut)
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "nurture.db")
+	store := "--store=" + spec
+	// Create the store first so that the two do not race to migrate it
+	// (state list, which only reads, no longer creates one).
+	st, err := openStore(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
 	}
+	st.Close()
 	var wg sync.WaitGroup
 	outs := make([]string, 2)
 	for i := range outs {

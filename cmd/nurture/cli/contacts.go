@@ -20,6 +20,8 @@ func newContacts() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "contacts",
 		Short: "Import and export contacts",
+		Example: `  nurture contacts import contacts.csv
+  nurture contacts export -o contacts.csv`,
 	}
 	cmd.AddCommand(newImportCommand(contactsImport), newContactsExport())
 	return cmd
@@ -36,17 +38,21 @@ func newContactsExport() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write every contact as CSV",
+		Example: `  nurture contacts export -o contacts.csv
+  # before anything is applied, by the programme's source
+  nurture contacts export --dir examples/b2b-saas`,
 		Long: `Export writes every contact in the store as CSV with a header: email, the
-built-in attributes, then the attributes the programme in --dir declares.
+built-in attributes, then the attributes the programme applied to the store
+declares (or the programme source in --dir DIR, before applying).
 A text cell that a spreadsheet would run as a formula (it starts with =, +,
 -, @, a tab or a carriage return) is written with a leading apostrophe.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			prog, err := compileFor(cmd.ErrOrStderr(), f.dir)
+			ctx := cmd.Context()
+			prog, err := dataProgram(ctx, cmd.ErrOrStderr(), f.store, f.dir)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
 			st, err := openStore(ctx, f.store)
 			if err != nil {
 				return err
@@ -75,7 +81,7 @@ A text cell that a spreadsheet would run as a formula (it starts with =, +,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&f.dir, "dir", ".", "the programme whose contact schema names the columns")
+	cmd.Flags().StringVar(&f.dir, "dir", "", "name the columns by the programme source in this directory (default: the programme applied to the store)")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "write to this file instead of standard output")
 	storeFlag(cmd, &f.store)
 	return cmd

@@ -29,6 +29,9 @@ func newExplain() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain EMAIL",
 		Short: "Explain one contact: its score rule by rule, its segments and why not the others, its enrollments",
+		Example: `  nurture explain ann@acme.example
+  # under the programme's source instead of the applied version
+  nurture explain ann@acme.example --dir examples/b2b-saas --now 2026-11-23T00:00:00Z`,
 		Long: `Explain shows what the programme makes of one contact: its score under
 each model, rule by rule; each segment it is in, and for the others the
 conditions it fails; and its enrollments with their steps.

@@ -13,8 +13,9 @@ import (
 
 func newExport() *cobra.Command {
 	return &cobra.Command{
-		Use:   "export [DIR]",
-		Short: "Print the compiled programme as canonical JSON",
+		Use:     "export [DIR]",
+		Short:   "Print the compiled programme as canonical JSON",
+		Example: `  nurture export examples/b2b-saas > programme.json`,
 		Long: `Export compiles the programme in DIR (default: the current directory) and
 prints the compiled model as canonical JSON: what plan diffs and run
 executes. It fails, printing the diagnostics, if the programme has errors.`,

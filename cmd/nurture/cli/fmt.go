@@ -14,6 +14,9 @@ func newFmt() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fmt [DIR]",
 		Short: "Format a programme's CUE files in the canonical style",
+		Example: `  nurture fmt examples/b2b-saas
+  # in CI: list the files that are not in canonical style, and fail
+  nurture fmt --check`,
 		Long: `Fmt rewrites the .cue files in DIR (default: the current directory) in the
 canonical CUE style, as cue fmt does, and lists the files it changed.
 

@@ -37,13 +37,15 @@ type importFlags struct {
 	dryRun      bool
 	strict      bool
 	batch       int
+	keepUnknown string
 }
 
 // importKind is what differs between importing contacts, events and
 // suppressions.
 type importKind struct {
 	noun string // "contacts"
-	// program says the kind needs the programme in --dir.
+	// program says the kind needs a programme: the applied one, or the
+	// source in --dir.
 	program bool
 	// open makes the reader for a file; load stores what it reads (st is
 	// nil on a dry run, and load only reads).
@@ -52,8 +54,9 @@ type importKind struct {
 	summary func(importer.Summary) string
 	// flags adds the kind's own flags.
 	flags func(fl *pflag.FlagSet, f *importFlags)
-	// long is the command's help.
-	long string
+	// long is the command's help; example its Example.
+	long    string
+	example string
 }
 
 // importRun is one opened import file.
@@ -65,7 +68,7 @@ type importRun struct {
 func (f *importFlags) add(cmd *cobra.Command, k importKind) {
 	fl := cmd.Flags()
 	if k.program {
-		fl.StringVar(&f.dir, "dir", ".", "the programme whose declarations type the file")
+		fl.StringVar(&f.dir, "dir", "", "type the file by the programme source in this directory (default: the programme applied to the store)")
 	}
 	storeFlag(cmd, &f.store)
 	fl.StringVar(&f.format, "format", "", "csv or jsonl (default: from the file name)")
@@ -83,7 +86,29 @@ func (f *importFlags) check() error {
 	if f.batch < 1 {
 		return fmt.Errorf("--batch must be 1 or more, not %d", f.batch)
 	}
+	if _, err := parseKeepUnknown(f.keepUnknown); err != nil {
+		return err
+	}
 	return nil
+}
+
+// keep is --keep-unknown as a span, checked already.
+func (f *importFlags) keep() time.Duration {
+	d, _ := parseKeepUnknown(f.keepUnknown)
+	return d
+}
+
+// parseKeepUnknown reads --keep-unknown: a span written as in the
+// language ("30d", "2 weeks"), or 0 to reject unknown addresses' events.
+func parseKeepUnknown(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := campaigns.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("--keep-unknown: %w", err)
+	}
+	return d.Std(), nil
 }
 
 // whoAmI is who an import records consent as when --who is not given.
@@ -97,10 +122,11 @@ func whoAmI() string {
 func newImportCommand(k importKind) *cobra.Command {
 	var f importFlags
 	cmd := &cobra.Command{
-		Use:   "import FILE",
-		Short: "Import " + k.noun + " from a CSV or JSON Lines file",
-		Long:  k.long,
-		Args:  exactArgs(1, "name the file to import, or - for standard input"),
+		Use:     "import FILE",
+		Short:   "Import " + k.noun + " from a CSV or JSON Lines file",
+		Long:    k.long,
+		Example: k.example,
+		Args:    exactArgs(1, "name the file to import, or - for standard input"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.check(); err != nil {
 				return err
@@ -126,7 +152,7 @@ func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path
 	var prog *campaigns.Program
 	if k.program {
 		var err error
-		if prog, err = compileFor(stderr, f.dir); err != nil {
+		if prog, err = dataProgram(ctx, stderr, f.store, f.dir); err != nil {
 			return err
 		}
 	}
@@ -174,8 +200,9 @@ func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path
 	var shown []string
 	const show = 5
 	iopt := importer.Options{
-		Batch: f.batch,
-		Who:   cmp.Or(f.who, whoAmI()),
+		Batch:       f.batch,
+		Who:         cmp.Or(f.who, whoAmI()),
+		KeepUnknown: f.keep(),
 		Reject: func(rej *ingest.Reject) error {
 			if len(shown) < show {
 				shown = append(shown, fmt.Sprintf("%s:%d: %s", name, rej.Line, rej.Reason))
@@ -335,13 +362,22 @@ func newProgress(w io.Writer, size int64, what string) *progressbar.ProgressBar 
 var contactsImport = importKind{
 	noun:    "contacts",
 	program: true,
+	example: `  # by the programme applied to the store
+  nurture contacts import contacts.csv
+  # before applying, by the programme's source
+  nurture contacts import contacts.csv --dir examples/b2b-saas
+  # check a file in CI without storing it
+  nurture contacts import leads.jsonl --dry-run --strict
+  crm-export | nurture contacts import - --format csv`,
 	long: `Import reads contacts from FILE (CSV with a header, or JSON Lines) and
 upserts them into the store by email address.
 
-Columns are email, the attributes the programme in --dir declares
-(stage, timezone, account and account_tier included) and, for opt-in
-records, consent_at, consent_source and consent_wording. Each value is
-checked against its declaration: type, enum values, required.
+Columns are email, the attributes the programme declares (stage,
+timezone, account and account_tier included) and, for opt-in records,
+consent_at, consent_source and consent_wording. Each value is checked
+against its declaration: type, enum values, required. The programme is
+the one applied to the store; to import before applying, name its source
+with --dir DIR.
 
 Addresses are trimmed and their domains lower-cased (IDN domains become
 their ASCII form); an address given twice in the file is rejected the
@@ -379,17 +415,28 @@ Rows go to the store 1000 at a time, each batch one transaction.`,
 var eventsImport = importKind{
 	noun:    "events",
 	program: true,
+	example: `  nurture events import events.jsonl
+  nurture events import webinar.csv --dir examples/b2b-saas --rejects webinar.rejects.csv`,
 	long: `Import reads events from FILE (CSV or JSON Lines) and records them.
 
-Each event has an email, a name, an RFC 3339 time (at), properties
-(JSON Lines: an object; CSV: one column per property) and optionally an
-id. Names and properties are checked against the programme's event
-declarations in --dir. An event is recorded once by its id; without one
-its id is derived from its contents, so importing a file twice records
-each event once.
+Each event has an email, a name, an RFC 3339 time (at), properties and
+optionally an id. In JSON Lines each line is an object with the keys
+email, name, at, properties (an object) and id; event and props, as a
+scenario's timeline writes them, are other spellings of name and
+properties. In CSV the columns are email, name (or event), at and id,
+and every other column is a property. Names and properties are checked
+against the event declarations of the programme applied to the store (or
+of the source in --dir DIR). A row with an unknown or missing key is
+rejected alone. An event is recorded once by its id; without one its id
+is derived from its contents, so importing a file twice records each
+event once.
 
-Events of addresses the store does not hold are rejected: import the
-contacts first.`,
+Events of addresses the store does not hold yet — a web visitor who is
+not a lead yet — wait in the store for --keep-unknown (30 days; 0 rejects
+them) and join the contact's events when the contact is imported.`,
+	flags: func(fl *pflag.FlagSet, f *importFlags) {
+		fl.StringVar(&f.keepUnknown, "keep-unknown", "30d", "how long events of addresses not imported yet wait for their contact, as \"30d\" or \"2 weeks\"; 0 rejects them")
+	},
 	open: func(r io.Reader, name string, f ingest.Format, prog *campaigns.Program, opt ingest.Options) (importRun, error) {
 		er, err := ingest.NewEventReader(r, name, f, prog.Events, opt)
 		if err != nil {
@@ -403,12 +450,18 @@ contacts first.`,
 		}}, nil
 	},
 	summary: func(s importer.Summary) string {
-		return fmt.Sprintf("%d recorded, %d already recorded, %d rejected", s.Inserted, s.Duplicate, s.Rejected)
+		waiting := ""
+		if s.Pending > 0 {
+			waiting = fmt.Sprintf(", %d waiting for their contact", s.Pending)
+		}
+		return fmt.Sprintf("%d recorded, %d already recorded%s, %d rejected", s.Inserted, s.Duplicate, waiting, s.Rejected)
 	},
 }
 
 var suppressionsImport = importKind{
 	noun: "suppressions",
+	example: `  nurture suppressions import opt-outs.csv
+  nurture suppressions import bounces.jsonl --strict`,
 	long: `Import reads suppressions — existing opt-outs, bounces and complaints —
 from FILE (CSV or JSON Lines) and adds them to the store. No marketing
 email goes to a suppressed address.

@@ -39,11 +39,28 @@ func openKeyStore(ctx context.Context, spec string) (keyStore, error) {
 	return ks, nil
 }
 
+func listKeys(cmd *cobra.Command, store string) error {
+	ks, err := openKeyStore(cmd.Context(), store)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	keys, err := ks.AllTrackingKeys(cmd.Context())
+	if err != nil {
+		return err
+	}
+	writeKeys(cmd.OutOrStdout(), keys)
+	return nil
+}
+
 func newKeys() *cobra.Command {
 	var store string
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "List the keys that sign tracked links; rotate and retire them",
+		Example: `  nurture keys list
+  nurture keys rotate
+  nurture keys retire 1`,
 		Long: `Tracked links (clicks, opens, unsubscribes, the preference page) carry a
 token signed with the store's tracking key. The store makes the first key
 when it first needs one. The newest key signs; every key not retired
@@ -52,24 +69,28 @@ the mail it signed is old enough: unsubscribe links must keep working for
 30 days at least.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := openKeyStore(cmd.Context(), store)
-			if err != nil {
-				return err
-			}
-			defer ks.Close()
-			keys, err := ks.AllTrackingKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			writeKeys(cmd.OutOrStdout(), keys)
-			return nil
+			return listKeys(cmd, store)
 		},
 	}
 	storeFlag(cmd, &store)
+	// keys list is the same listing, named as state list and
+	// suppressions list name theirs.
+	var listStore string
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List the tracking keys: which signs, which verify, which are retired",
+		Example: "  nurture keys list\n  nurture keys list --store postgres://nurture@db.example/nurture",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return listKeys(cmd, listStore)
+		},
+	}
+	storeFlag(list, &listStore)
 	rotate := &cobra.Command{
-		Use:   "rotate",
-		Short: "Add a new key that signs from now on; older keys still verify",
-		Args:  cobra.NoArgs,
+		Use:     "rotate",
+		Short:   "Add a new key that signs from now on; older keys still verify",
+		Example: `  nurture keys rotate`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ks, err := openKeyStore(cmd.Context(), store)
 			if err != nil {
@@ -89,7 +110,9 @@ the mail it signed is old enough: unsubscribe links must keep working for
 	retire := &cobra.Command{
 		Use:   "retire ID",
 		Short: "Stop a key verifying: links it signed stop working",
-		Args:  cobra.ExactArgs(1),
+		Example: `  # IDs as nurture keys list shows them
+  nurture keys retire 1`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil {
@@ -130,7 +153,7 @@ the mail it signed is old enough: unsubscribe links must keep working for
 	}
 	storeFlag(retire, &store)
 	retire.Flags().BoolVar(&force, "force", false, "retire a key whose links are younger than 30 days")
-	cmd.AddCommand(rotate, retire)
+	cmd.AddCommand(list, rotate, retire)
 	return cmd
 }
 

@@ -23,6 +23,9 @@ func newMailbox() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mailbox",
 		Short: "A local SMTP server that keeps what it gets: to watch a programme's mail",
+		Example: `  nurture mailbox --dir mailbox
+  # in another terminal
+  nurture tick --sender 'smtp://127.0.0.1:2525?tls=none'`,
 		Long: `Mailbox listens for SMTP on a loopback address and writes every message
 it receives to --dir as an .eml file, printing a line for each. Point a
 tick at it to see a programme's email as recipients would, headers and

@@ -85,6 +85,11 @@ func newPlan() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan [DIR]",
 		Short: "Show what applying the programme would change, and which contacts it affects",
+		Example: `  nurture plan examples/b2b-saas
+  # save the plan to apply it exactly as reviewed
+  nurture plan examples/b2b-saas -o review.plan
+  # in CI: exit 2 when there are changes, and a comment for the pull request
+  nurture plan --detailed-exitcode --format markdown`,
 		Long: `Plan compiles the programme in DIR (default: the current directory) and
 compares it with the version applied to the store: every segment, scoring
 model, sequence, email, cadence cap, exit rule and hand-off that would be
@@ -202,6 +207,8 @@ func newApply() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply [PLANFILE | DIR]",
 		Short: "Install the programme in the store",
+		Example: `  nurture apply review.plan
+  nurture apply examples/b2b-saas --auto-approve`,
 		Long: `Apply installs a programme version in the store.
 
 Given a directory (default: the current one) it plans, shows the plan and
@@ -351,7 +358,9 @@ func newShow() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show PLANFILE",
 		Short: "Print a saved plan",
-		Args:  exactArgs(1, "name the plan file nurture plan --out saved"),
+		Example: `  nurture show review.plan
+  nurture show review.plan --json`,
+		Args: exactArgs(1, "name the plan file nurture plan --out saved"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := backend.Load(args[0])
 			if err != nil {
@@ -373,6 +382,8 @@ func newForceUnlock() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "force-unlock ID",
 		Short: "Free a lock whose holder died",
+		Example: `  # the ID is the one the failed apply or tick names
+  nurture force-unlock 3f2a9c`,
 		Long: `Force-unlock removes the lock with this ID, whoever holds it. Use it only
 when the holder is gone: an apply still running would no longer be
 protected from another.`,

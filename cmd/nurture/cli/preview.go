@@ -53,6 +53,8 @@ func newPreview() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "preview [DIR] --email PATH",
 		Short: "Render one email for a contact and write it as HTML, text and .eml files",
+		Example: `  nurture preview examples/b2b-saas --email emails/welcome.md
+  nurture preview --email emails/welcome.md --contact ann@acme.example --variant b --open`,
 		Long: `Preview compiles the programme in DIR (default: the current directory) and
 renders the email at --email (its path in the programme, as a sequence
 sends it) as it would go out: for the contact --contact names, read from

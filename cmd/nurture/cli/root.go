@@ -64,22 +64,67 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `nurture keeps a B2B email nurture programme as code: segments, lead
 scoring, email sequences, cadence caps and exit rules in CUE, email bodies
 in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
+		Example: `  nurture validate examples/b2b-saas
+  nurture contacts import examples/b2b-saas/contacts.csv --dir examples/b2b-saas
+  nurture plan examples/b2b-saas -o review.plan
+  nurture apply review.plan
+  nurture run --every 5m --sender smtp://mail.example.com:587`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return checkReadOnlyStore(cmd)
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(), newRun(), newSends(),
 		newServe(), newKeys(), newMailbox(), newSegments(), newContacts(), newEvents(), newSuppressions(), newSample(), newPreview(), newTest(), newSimulate(), newHandoffs())
+	conventions(root)
 	return root
 }
 
+// version is the module version and the revision it was built from, as
+// the Go toolchain stamps them: "v0.0.0-… (rev 3e0cfe8, modified)". A
+// build outside a module or a VCS checkout says what it lacks.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel (no build information)"
 	}
-	return "devel"
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	detail := "rev " + rev
+	if at != "" {
+		detail += ", " + at
+	}
+	if modified {
+		detail += ", modified"
+	}
+	return fmt.Sprintf("%s (%s)", v, detail)
 }

@@ -36,6 +36,8 @@ func newRun() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the applied programme on a schedule: a tick every --every",
+		Example: `  nurture run --every 5m --sender smtp://mail.example.com:587
+  nurture run --sender file:outbox --listen :9090`,
 		Long: `Run ticks the applied programme on a schedule (see nurture tick): at
 start, then every --every. A tick never overlaps the previous one; when
 one overruns, the next starts when it ends. Workers sharing a store take

@@ -41,6 +41,8 @@ func newSample() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sample [DIR]",
 		Short: "Write synthetic sample contacts and events for a programme",
+		Example: `  nurture sample examples/b2b-saas
+  nurture sample examples/b2b-saas --contacts 10000 --seed 7 --out data`,
 		Long: `Sample compiles the programme in DIR (default: the current directory) and
 writes made-up data to try it with: contacts.csv and events.jsonl in
 --out (default: DIR), in the formats nurture contacts import and nurture

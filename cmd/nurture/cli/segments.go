@@ -37,6 +37,8 @@ func newSegments() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "segments [DIR]",
 		Short: "Show each segment's live size and a few of its contacts",
+		Example: `  nurture segments examples/b2b-saas --now 2026-11-23T00:00:00Z
+  nurture segments --format json --sample 0`,
 		Long: `Segments compiles the programme in DIR (default: the current directory),
 runs every segment against the contact store and prints how many contacts
 each holds now, with a few of them as a sample.

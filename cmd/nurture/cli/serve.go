@@ -15,14 +15,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/importer"
 	"github.com/nurture-dev/nurture/runtime/track"
 	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
 type serveFlags struct {
-	store   string
-	listen  string
-	refresh time.Duration
+	store       string
+	listen      string
+	refresh     time.Duration
+	keepUnknown string
 }
 
 func newServe() *cobra.Command {
@@ -30,6 +33,8 @@ func newServe() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve tracked links, unsubscribes, preferences and the events API",
+		Example: `  nurture serve
+  nurture serve --listen :8080 --store postgres://nurture@db.example/nurture`,
 		Long: `Serve runs the tracking and ingestion HTTP server the applied programme's
 sender.tracking.base_url points at:
 
@@ -39,6 +44,8 @@ sender.tracking.base_url points at:
   POST /u/TOKEN   unsubscribes at once (RFC 8058 one-click)
   GET  /p/TOKEN   the preference page: frequency and topics
   POST /v1/events   events as JSON Lines, as nurture events import takes
+                    them; an address not imported yet keeps its events
+                    for --keep-unknown (30 days) until its import
   POST /v1/bounces  bounce and complaint notices of a mail provider
   GET  /healthz
 
@@ -55,7 +62,33 @@ HTTPS proxy at the base URL.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "the address to listen on")
 	fl.DurationVar(&f.refresh, "refresh", 30*time.Second, "how often to pick up a newly applied programme and rotated keys")
+	fl.StringVar(&f.keepUnknown, "keep-unknown", "30d", "how long API events of addresses not imported yet wait for their contact, as \"30d\" or \"2 weeks\"; 0 rejects them")
 	return cmd
+}
+
+// keepingStore records the API's events as nurture events import does:
+// those of an address the store does not hold yet wait for the contact's
+// import until keep has passed, instead of being rejected, so that a web
+// visitor who becomes a lead later keeps their history.
+type keepingStore struct {
+	track.Store
+	pending importer.PendingRecorder
+	keep    time.Duration
+	now     func() time.Time
+}
+
+func (k keepingStore) RecordEvents(ctx context.Context, batch []runtime.Event) (runtime.EventResult, error) {
+	return k.pending.RecordEventsPending(ctx, batch, k.now().Add(k.keep))
+}
+
+// keepUnknown wraps ts to keep unknown addresses' events for keep, when
+// the store can and keep is not zero.
+func keepUnknown(ts track.Store, keep time.Duration, now func() time.Time) track.Store {
+	pr, ok := ts.(importer.PendingRecorder)
+	if !ok || keep <= 0 {
+		return ts
+	}
+	return keepingStore{Store: ts, pending: pr, keep: keep, now: now}
 }
 
 func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
@@ -68,6 +101,11 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	if !ok {
 		return fmt.Errorf("the %s store cannot serve tracking", es.Dialect())
 	}
+	keep, err := parseKeepUnknown(f.keepUnknown)
+	if err != nil {
+		return err
+	}
+	ts = keepUnknown(ts, keep, time.Now)
 	log := newLogger(stderr)
 	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log}
 	load := func() error {

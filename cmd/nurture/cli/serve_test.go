@@ -431,3 +431,34 @@ func TestServeAPI(t *testing.T) {
 		}
 	}
 }
+
+// The API keeps an event of an address not imported yet, as events import
+// does, and the contact's import attaches it: a web visitor who becomes a
+// lead later keeps their history.
+func TestServeAPIKeepsUnknownAddresses(t *testing.T) {
+	tr := newTracked(t)
+	now := func() time.Time { return time.Date(2026, 11, 23, 16, 0, 0, 0, time.UTC) }
+	tr.srv.Store = keepUnknown(tr.srv.Store, 30*24*time.Hour, now)
+	const body = `{"id":"web-1","email":"dee@delta.example","name":"page_view","at":"2026-11-23T15:00:00Z","properties":{"path":"/pricing"}}
+`
+	resp, b := tr.do("POST", "/v1/events", body, "Authorization", "Bearer s3cret-token")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b, `"rejected":[]`) {
+		t.Fatalf("an unknown address's event: %s %s", resp.Status, b)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM pending_events WHERE id = 'web-1'`); n != 1 {
+		t.Fatalf("%d events kept, want 1", n)
+	}
+	csv := filepath.Join(t.TempDir(), "dee.csv")
+	if err := os.WriteFile(csv, []byte("email,company,industry,employees,signup_at,first_name\ndee@delta.example,Delta,saas,80,2026-11-23T16:30:00Z,Dee\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, e, code := run(t, "contacts", "import", csv, tr.store); code != 0 {
+		t.Fatalf("import: %s%s", o, e)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM events e JOIN contacts c ON c.id = e.contact_id WHERE e.id = 'web-1' AND c.email = 'dee@delta.example'`); n != 1 {
+		t.Errorf("the kept event is not the new contact's: %d", n)
+	}
+	if n := tr.count(`SELECT COUNT(*) FROM pending_events`); n != 0 {
+		t.Errorf("%d events still kept after the import", n)
+	}
+}

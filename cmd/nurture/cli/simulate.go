@@ -63,6 +63,8 @@ func newSimulate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "simulate [DIR]",
 		Short: "Run the programme over sample contacts on a virtual clock and chart the cadence pressure",
+		Example: `  nurture simulate examples/b2b-saas --contacts examples/b2b-saas/contacts.csv --events examples/b2b-saas/events.jsonl
+  nurture simulate --generate 5000 --seed 3 --days 60 --html pressure.html`,
 		Long: `Simulate compiles the programme in DIR (default: the current directory)
 and runs it for --days over a set of contacts, before it goes live: a
 tick every --every, as nurture run would, on a virtual clock, against a

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -12,24 +13,32 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
+	"github.com/nurture-dev/nurture/runtime"
 )
 
 func newState() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
 		Short: "List and show the programme versions applied to the store",
+		Example: `  nurture state list
+  nurture state show 2`,
 	}
 	cmd.AddCommand(newStateList(), newStateShow())
 	return cmd
 }
 
 func newStateList() *cobra.Command {
-	var store string
+	var store, format string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the applied versions, newest first",
-		Args:  cobra.NoArgs,
+		Example: `  nurture state list
+  nurture state list --format json | jq '.[0].hash'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return fmt.Errorf("--format must be text or json, not %q", format)
+			}
 			st, err := openStore(cmd.Context(), store)
 			if err != nil {
 				return err
@@ -40,6 +49,9 @@ func newStateList() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if format == "json" {
+				return writeVersionsJSON(out, vs)
+			}
 			if len(vs) == 0 {
 				fmt.Fprintln(out, "Nothing is applied to this store yet: nurture apply DIR installs a programme.")
 				return nil
@@ -60,7 +72,34 @@ func newStateList() *cobra.Command {
 		},
 	}
 	storeFlag(cmd, &store)
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
+}
+
+// versionJSON is one applied version as state list --format json prints
+// it: what the table shows, with the full hash, without the programme
+// (state show prints that).
+type versionJSON struct {
+	Serial    int64     `json:"serial"`
+	InForce   bool      `json:"in_force"`
+	AppliedAt time.Time `json:"applied_at"`
+	AppliedBy string    `json:"applied_by"`
+	Hash      string    `json:"hash"`
+	GitCommit string    `json:"git_commit,omitempty"`
+	Lineage   string    `json:"lineage"`
+}
+
+// writeVersionsJSON prints the versions newest first, [] when there are
+// none, so that a script needs no special case.
+func writeVersionsJSON(w io.Writer, vs []runtime.Version) error {
+	out := make([]versionJSON, 0, len(vs))
+	for i, v := range vs {
+		out = append(out, versionJSON{v.Serial, i == 0, v.AppliedAt.UTC(), v.AppliedBy, v.Hash, v.GitCommit, v.Lineage})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func newStateShow() *cobra.Command {
@@ -68,7 +107,9 @@ func newStateShow() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show [SERIAL]",
 		Short: "Print an applied version's programme as canonical JSON (default: the one in force)",
-		Args:  cobra.MaximumNArgs(1),
+		Example: `  nurture state show
+  nurture state show 2 > version-2.json`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := openStore(cmd.Context(), store)
 			if err != nil {

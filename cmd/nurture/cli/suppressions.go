@@ -16,8 +16,9 @@ import (
 
 func newEvents() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "events",
-		Short: "Import behavioural events",
+		Use:     "events",
+		Short:   "Import behavioural events",
+		Example: `  nurture events import events.jsonl`,
 	}
 	cmd.AddCommand(newImportCommand(eventsImport))
 	return cmd
@@ -27,6 +28,8 @@ func newSuppressions() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "suppressions",
 		Short: "Import and list the addresses no marketing email goes to",
+		Example: `  nurture suppressions import opt-outs.csv
+  nurture suppressions list --format csv`,
 	}
 	cmd.AddCommand(newImportCommand(suppressionsImport), newSuppressionsList())
 	return cmd
@@ -37,7 +40,9 @@ func newSuppressionsList() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List every suppression: address, reason, source and time",
-		Args:  cobra.NoArgs,
+		Example: `  nurture suppressions list
+  nurture suppressions list --format csv > suppressions.csv`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "csv" && format != "json" {
 				return fmt.Errorf("--format must be text, csv or json, not %q", format)

@@ -57,6 +57,10 @@ func newTest() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test [DIR]",
 		Short: "Run the programme's scenario tests on a virtual clock",
+		Example: `  nurture test examples/b2b-saas
+  nurture test --run welcome --verbose
+  # in CI: fail when a step or exit rule goes untested
+  nurture test --coverage --min-coverage 100`,
 		Long: `Test runs every scenario under tests: in the programme in DIR (default:
 the current directory) against the real engine, each with a SQLite store
 of its own and a sender that keeps the mail, on a virtual clock: months of

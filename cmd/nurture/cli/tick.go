@@ -32,6 +32,10 @@ func newTick() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tick",
 		Short: "Run the applied programme once: score, exit, enroll, advance, send",
+		Example: `  nurture tick
+  nurture tick --sender file:outbox --now 2026-11-23T15:00:00Z
+  # from cron, leaving a running worker be
+  nurture tick --skip-if-locked --sender smtp://mail.example.com:587`,
 		Long: `Tick makes every decision the applied programme has due now, once: it
 scores contacts, ends the enrollments an exit rule or a suppression ends,
 enrolls the contacts the entry segments admit (highest priority first),

@@ -34,6 +34,9 @@ func newValidate() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
 		Short: "Check a programme: schema, references, journeys and emails",
+		Example: `  nurture validate examples/b2b-saas
+  # annotations on a pull request's diff
+  nurture validate --format github`,
 		Long: `Validate compiles the programme in DIR (default: the current directory)
 and reports every problem it finds, each with its file:line:col and a
 stable code (see docs/diagnostics.md).
