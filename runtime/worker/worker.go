@@ -149,9 +149,11 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 	}
 	eng := &engine.Engine{Store: w.Store, Program: prog, Version: v.Serial,
 		Since: Since(last, v.AppliedAt, now), ChangedSince: changedSince,
-		// No event before the apply (or before now, for a tick dated
-		// before it) moves a wait_for on.
-		AppliedAt: Since(time.Time{}, v.AppliedAt, now),
+		// No event before the apply moves a wait_for on. A tick dated
+		// before the apply (a replay on a virtual clock) has no such
+		// floor: its first tick's Since already kept the history out,
+		// and a floor of each tick's own now would blind every wait.
+		AppliedAt: appliedFloor(v.AppliedAt, now),
 		// The first tick of a version looks at every contact: the
 		// programme it judges them by is new.
 		Full: full || lastVersion != v.Serial}
@@ -215,6 +217,14 @@ func Since(lastTick, appliedAt, now time.Time) time.Time {
 		return lastTick
 	case appliedAt.IsZero() || appliedAt.After(now):
 		return now
+	}
+	return appliedAt
+}
+
+// appliedFloor is the apply time when it is in the tick's past, else zero.
+func appliedFloor(appliedAt, now time.Time) time.Time {
+	if appliedAt.After(now) {
+		return time.Time{}
 	}
 	return appliedAt
 }

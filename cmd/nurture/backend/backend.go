@@ -26,8 +26,9 @@ import (
 
 // Plan compares prog with the store's applied version and counts the
 // impact in the store: sample example contacts per impact (0: none), and
-// the next tick rehearsed on the store when it can rehearse one.
-func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir string, now time.Time, sample int) (*campaigns.Plan, error) {
+// with nextTick, the next tick rehearsed on the store when it can
+// rehearse one: it costs what a tick costs.
+func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir string, now time.Time, sample int, nextTick bool) (*campaigns.Plan, error) {
 	// New attributes need their columns before the store can count by
 	// them; adding columns changes nothing stored.
 	if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
@@ -64,7 +65,7 @@ func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir st
 		if p.Impact, err = runtime.Impact(ctx, st, old, prog, changes, ms, func() time.Time { return now }, sample); err != nil {
 			return nil, fmt.Errorf("counting the audience impact: %w", err)
 		}
-		if r, ok := st.(worker.Rehearser); ok {
+		if r, ok := st.(worker.Rehearser); ok && nextTick {
 			body, err := campaigns.Canonical(prog)
 			if err != nil {
 				return nil, err

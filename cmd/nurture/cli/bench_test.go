@@ -505,7 +505,7 @@ func BenchmarkPlan(b *testing.B) {
 		for _, k := range []int{0, 1, 10} {
 			b.Run(fmt.Sprintf("%s/changed-%d", st.dialect, k), func(b *testing.B) {
 				for range b.N {
-					p, err := backend.Plan(ctx, s, progs[k], applied, benchNow, 3)
+					p, err := backend.Plan(ctx, s, progs[k], applied, benchNow, 3, true)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -517,7 +517,7 @@ func BenchmarkPlan(b *testing.B) {
 		}
 		b.Run(st.dialect+"/scoring-changed", func(b *testing.B) {
 			for range b.N {
-				p, err := backend.Plan(ctx, s, progs[-1], applied, benchNow, 3)
+				p, err := backend.Plan(ctx, s, progs[-1], applied, benchNow, 3, true)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -158,9 +158,9 @@ func TestOptOutWinsTheRace(t *testing.T) {
 	}
 	const n = 160
 	var csv strings.Builder
-	csv.WriteString("email,company,industry,employees,signup_at,first_name\n")
+	csv.WriteString("email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\n")
 	for i := range n {
-		fmt.Fprintf(&csv, "c%04d@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,C%d\n", i, i)
+		fmt.Fprintf(&csv, "c%04d@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,C%d,2026-11-20T09:00:00Z,signup_form,v1\n", i, i)
 	}
 	contacts := filepath.Join(t.TempDir(), "contacts.csv")
 	if err := os.WriteFile(contacts, []byte(csv.String()), 0o644); err != nil {

@@ -32,6 +32,8 @@ type planFlags struct {
 	// showContacts puts example contacts' addresses in the plan; without
 	// it the plan has counts only.
 	showContacts bool
+	// nextTick rehearses the next tick on the store.
+	nextTick bool
 	// apply only
 	auto        bool
 	who         string
@@ -60,6 +62,7 @@ func planCommonFlags(cmd *cobra.Command, f *planFlags) {
 	fl.BoolVar(&f.noColor, "no-color", false, "never colour the output (it is coloured only on a terminal)")
 	fl.StringVar(&f.now, "now", "", "measure audience impact as of this RFC 3339 time instead of now")
 	fl.BoolVar(&f.showContacts, "show-contacts", false, "name example contacts in the audience impact (hidden by default: plans go to pull requests, CI logs and saved files)")
+	fl.BoolVar(&f.nextTick, "next-tick", true, "rehearse the next tick on the store and show what it would do (it costs what a tick costs; --next-tick=false skips it)")
 	fl.IntVar(&f.sample, "sample", 3, "with --show-contacts, how many example contacts to name for each impact")
 }
 
@@ -140,7 +143,7 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		return err
 	}
 	defer st.Close()
-	p, err := backend.Plan(ctx, st, res.Program, dir, now, f.samples())
+	p, err := backend.Plan(ctx, st, res.Program, dir, now, f.samples(), f.nextTick)
 	if err != nil {
 		return err
 	}
@@ -286,7 +289,7 @@ func runApply(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, ta
 
 	p := saved
 	if p == nil {
-		if p, err = backend.Plan(ctx, st, prog, dir, now, f.samples()); err != nil {
+		if p, err = backend.Plan(ctx, st, prog, dir, now, f.samples(), f.nextTick); err != nil {
 			return err
 		}
 		hideContacts(p, f)

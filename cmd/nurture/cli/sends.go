@@ -63,7 +63,9 @@ func (f *sendsFlags) check() error {
 func newSends() *cobra.Command {
 	var f sendsFlags
 	cmd := &cobra.Command{
-		Use:   "sends",
+		Use: "sends",
+		Example: `  nurture sends --state unknown
+  nurture sends --state planned --sequence welcome --format json`,
 		Short: "List the send ledger by state; resolve or requeue unknown sends",
 		Long: `Sends lists the send ledger: every email a decision planned, by state.
 
@@ -200,8 +202,9 @@ func listSends(ctx context.Context, stdout io.Writer, f sendsFlags, now time.Tim
 func newSendsResolve() *cobra.Command {
 	var store, as, why string
 	cmd := &cobra.Command{
-		Use:   "resolve ID --as accepted|failed --why TEXT",
-		Short: "Settle an unknown send on evidence: accepted or failed",
+		Use:     "resolve ID --as accepted|failed --why TEXT",
+		Example: `  nurture sends resolve 1842 --as accepted --why "in the relay's log as 250 OK"`,
+		Short:   "Settle an unknown send on evidence: accepted or failed",
 		Long: `Resolve settles an unknown send: --as accepted when the mail server's log
 shows it took the message (look for its Message-ID), --as failed when it
 did not and the email should not go again. --why is recorded with the
@@ -232,8 +235,9 @@ operator's name.`,
 func newSendsRequeue() *cobra.Command {
 	var store, why, now string
 	cmd := &cobra.Command{
-		Use:   "requeue ID --why TEXT",
-		Short: "Plan an unknown send again, when the mail server never got it",
+		Use:     "requeue ID --why TEXT",
+		Example: `  nurture sends requeue 1842 --why "not in the relay's log: never handed over"`,
+		Short:   "Plan an unknown send again, when the mail server never got it",
 		Long: `Requeue plans an unknown send again: the next delivery sends it, with the
 same Message-ID. Do it only when the mail server's log shows it never
 took the message, or the contact gets it twice. --why is recorded with
