@@ -87,7 +87,9 @@ func store(t *testing.T, appliedAt time.Time, clock *time.Time) (*sqlstore.Store
 
 func contact(t *testing.T, st *sqlstore.Store, p *campaigns.Program, email string, signedUp time.Time) {
 	t.Helper()
-	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp}}
+	// The programme mails on consent: the contact gave it at sign-up.
+	r := runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": "saas", "signup_at": signedUp},
+		Consent: &runtime.Consent{Email: email, At: signedUp, Source: "signup_form", Wording: "v1", Who: "test"}}
 	if _, err := st.UpsertContacts(context.Background(), &p.Contact, []runtime.ContactRecord{r}, "test"); err != nil {
 		t.Fatal(err)
 	}
