@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/nurture-dev/nurture/compiler"
 )
 
 // conventions gives every command in the tree what they all share, in one
@@ -136,7 +138,7 @@ func flagError(cmd *cobra.Command, err error) error {
 func closest(typed string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
-		d := levenshtein(typed, n)
+		d := compiler.EditDistance(typed, n)
 		if strings.HasPrefix(n, typed) && len(typed) >= 3 && d > 2 {
 			d = 2
 		}
@@ -145,24 +147,4 @@ func closest(typed string, names []string) string {
 		}
 	}
 	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
