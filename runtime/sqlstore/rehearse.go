@@ -71,16 +71,11 @@ type rehearsalConn struct {
 }
 
 func (c *rehearsalConn) exec(ctx context.Context, q string) error {
-	if e, ok := c.Conn.(driver.ExecerContext); ok {
-		_, err := e.ExecContext(ctx, q, nil)
-		return err
+	e, ok := c.Conn.(driver.ExecerContext)
+	if !ok {
+		return errors.New("the store's driver cannot rehearse: it runs no statement directly")
 	}
-	st, err := c.Conn.Prepare(q)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	_, err = st.Exec(nil) //nolint:staticcheck // drivers without ExecerContext
+	_, err := e.ExecContext(ctx, q, nil)
 	return err
 }
 

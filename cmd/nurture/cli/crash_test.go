@@ -245,15 +245,7 @@ func TestTickKilledAtRandom(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n, pool = 600, 4
-	var csv strings.Builder
-	csv.WriteString("email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\n")
-	for i := range n {
-		fmt.Fprintf(&csv, "c%04d@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,C%d,2026-11-20T09:00:00Z,signup_form,v1\n", i, i)
-	}
-	contacts := filepath.Join(t.TempDir(), "contacts.csv")
-	if err := os.WriteFile(contacts, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	contacts := signups(t, n)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 17))
@@ -405,4 +397,20 @@ func firstRowDiff(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// signups writes a contacts file of n new sign-ups of the base programme
+// who gave their consent, c0000@acme.example on.
+func signups(t *testing.T, n int) string {
+	t.Helper()
+	var csv strings.Builder
+	csv.WriteString("email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\n")
+	for i := range n {
+		fmt.Fprintf(&csv, "c%04d@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,C%d,2026-11-20T09:00:00Z,signup_form,v1\n", i, i)
+	}
+	contacts := filepath.Join(t.TempDir(), "contacts.csv")
+	if err := os.WriteFile(contacts, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return contacts
 }

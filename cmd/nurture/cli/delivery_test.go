@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -157,15 +156,7 @@ func TestOptOutWinsTheRace(t *testing.T) {
 		t.Skip("delivers to a slow SMTP peer")
 	}
 	const n = 160
-	var csv strings.Builder
-	csv.WriteString("email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\n")
-	for i := range n {
-		fmt.Fprintf(&csv, "c%04d@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,C%d,2026-11-20T09:00:00Z,signup_form,v1\n", i, i)
-	}
-	contacts := filepath.Join(t.TempDir(), "contacts.csv")
-	if err := os.WriteFile(contacts, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	contacts := signups(t, n)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()

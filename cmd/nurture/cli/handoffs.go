@@ -26,7 +26,7 @@ func (f *handoffsFlags) check() error {
 	switch f.status {
 	case "", runtime.HandoffPending, runtime.HandoffDone, runtime.HandoffFailed:
 	default:
-		return fmt.Errorf("--status %q: want pending, done or failed", f.status)
+		return fmt.Errorf("--state %q: want pending, done or failed", f.status)
 	}
 	if f.format != "text" && f.format != "json" {
 		return fmt.Errorf("--format %q: want text or json", f.format)
@@ -47,7 +47,7 @@ A failed hand-off stays failed until someone looks: fix the cause (the
 CRM's URL, its secret, its outage) and queue it again with
 nurture handoffs retry; the next tick posts it with the same
 Idempotency-Key, so the CRM never takes one lead twice.`,
-		Example: `  nurture handoffs --status failed
+		Example: `  nurture handoffs --state failed
   nurture handoffs --contact ann@acme.example --format json
   nurture handoffs retry --failed`,
 		Args: cobra.NoArgs,
@@ -89,7 +89,7 @@ Idempotency-Key, so the CRM never takes one lead twice.`,
 	}
 	storeFlag(cmd, &f.store)
 	fl := cmd.Flags()
-	fl.StringVar(&f.status, "status", "", "only hand-offs in this state: pending, done or failed")
+	fl.StringVar(&f.status, "state", "", "only hand-offs in this state: pending, done or failed")
 	fl.StringVar(&f.contact, "contact", "", "only the hand-offs of the contact with this address")
 	fl.IntVar(&f.limit, "limit", 100, "at most this many, newest first (0: all)")
 	fl.StringVar(&f.format, "format", "text", "text or json")
@@ -147,7 +147,7 @@ tick (nurture tick or run) posts them.`,
 			for i, a := range args {
 				id, err := strconv.ParseInt(a, 10, 64)
 				if err != nil || id <= 0 {
-					return fmt.Errorf("%q is not a hand-off ID: nurture handoffs --status failed lists them", a)
+					return fmt.Errorf("%q is not a hand-off ID: nurture handoffs --state failed lists them", a)
 				}
 				ids[i] = id
 			}
@@ -167,7 +167,7 @@ tick (nurture tick or run) posts them.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s queued again; the next tick posts them.\n", plural(n, "failed hand-off"))
 			if len(ids) > n {
-				fmt.Fprintf(out, "%d of the IDs named no failed hand-off: nurture handoffs --status failed lists them.\n", len(ids)-n)
+				fmt.Fprintf(out, "%d of the IDs named no failed hand-off: nurture handoffs --state failed lists them.\n", len(ids)-n)
 				return exitError(1)
 			}
 			return nil

@@ -66,10 +66,10 @@ func TestFailedHandoffListedAndRetried(t *testing.T) {
 	}
 
 	failed := regexp.MustCompile(`(?m)^(\d+) +2026-11-23T15:15:00Z +ann@acme\.example +sales +converted in welcome +failed after 2 attempts: \$CRM_WEBHOOK_SECRET, the webhook's signing secret, is not set$`)
-	out = step("handoffs", "--status", "failed")
+	out = step("handoffs", "--state", "failed")
 	m := failed.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("handoffs --status failed:\n%s", out)
+		t.Fatalf("handoffs --state failed:\n%s", out)
 	}
 	out = step("explain", "ann@acme.example", "--now", monday.Add(20*time.Minute).Format(time.RFC3339))
 	if !strings.Contains(out, "\nHand-offs to sales\n") || !strings.Contains(out, "failed after 2 attempts") {
@@ -88,7 +88,7 @@ func TestFailedHandoffListedAndRetried(t *testing.T) {
 	if !strings.Contains(out, "handed to sales: 1\n") || posts.Load() != 1 {
 		t.Fatalf("the retried hand-off was not delivered (%d posts):\n%s", posts.Load(), out)
 	}
-	if out := step("handoffs", "--status", "done"); !strings.Contains(out, "ann@acme.example") {
-		t.Errorf("handoffs --status done:\n%s", out)
+	if out := step("handoffs", "--state", "done"); !strings.Contains(out, "ann@acme.example") {
+		t.Errorf("handoffs --state done:\n%s", out)
 	}
 }
