@@ -63,6 +63,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Changed", func(t *testing.T) { testChanged(t, o) })
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, o) })
 	t.Run("Ticks", func(t *testing.T) { testTicks(t, o) })
+	t.Run("TickMarks", func(t *testing.T) { testTickMarks(t, o) })
 	t.Run("NextCheck", func(t *testing.T) { testNextCheck(t, o) })
 	t.Run("Milliseconds", func(t *testing.T) { testMilliseconds(t, o) })
 }

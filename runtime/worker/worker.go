@@ -33,7 +33,13 @@ type Store interface {
 	// LastTick is when the last recorded tick ran (its --now), when it
 	// began by the store's clock, and on which version.
 	LastTick(ctx context.Context) (at, started time.Time, version int64, err error)
+	// RecordTick records a finished tick and removes the marks of
+	// unfinished ones.
 	RecordTick(ctx context.Context, at, started time.Time, worker string, version int64, report string) error
+	// MarkTick records how far a tick that has not finished got;
+	// TickMark is the latest such mark, or nil. LastTick ignores marks.
+	MarkTick(ctx context.Context, m runtime.TickMark) error
+	TickMark(ctx context.Context) (*runtime.TickMark, error)
 	// RenewLock extends a lease the holder still has by ttl from now; it
 	// returns a *runtime.LockedError when the lease was lost.
 	RenewLock(ctx context.Context, l runtime.Lock, ttl time.Duration) (runtime.Lock, error)
@@ -157,6 +163,26 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 		// The first tick of a version looks at every contact: the
 		// programme it judges them by is new.
 		Full: full || lastVersion != v.Serial}
+	if !w.rehearsal {
+		// A tick at the same time on the same version was interrupted
+		// (killed, its disk full): this one takes up after the last
+		// phase it completed, on the same contacts, rather than decide
+		// again on a store that phase had begun to change. It counts
+		// changes from when that one began, which saw fewer of them.
+		mark, err := w.Store.TickMark(ctx)
+		if err != nil {
+			return res, err
+		}
+		if mark != nil && mark.At.Equal(now) && mark.Version == v.Serial {
+			eng.Resume, eng.Full = mark.Reached, eng.Full || mark.Full
+			if !mark.Started.IsZero() && mark.Started.Before(started) {
+				started = mark.Started
+			}
+		}
+		eng.Reached = func(ctx context.Context, phase string) error {
+			return w.Store.MarkTick(ctx, runtime.TickMark{At: now, Started: started, Worker: w.Name, Version: v.Serial, Reached: phase, Full: eng.Full})
+		}
+	}
 	if w.Configure != nil {
 		w.Configure(eng)
 	}
