@@ -18,6 +18,7 @@ func TestReadmeNamesTheDailyTools(t *testing.T) {
 	root := newRoot(io.Discard, io.Discard)
 	for _, args := range [][]string{
 		{"queue"},
+		{"explain"},
 	} {
 		c, _, err := root.Find(args)
 		if err != nil || c.CommandPath() != "nurture "+strings.Join(args, " ") {
