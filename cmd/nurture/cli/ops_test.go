@@ -19,6 +19,8 @@ func TestReadmeNamesTheDailyTools(t *testing.T) {
 	for _, args := range [][]string{
 		{"queue"},
 		{"explain"},
+		{"pause"},
+		{"resume"},
 	} {
 		c, _, err := root.Find(args)
 		if err != nil || c.CommandPath() != "nurture "+strings.Join(args, " ") {

@@ -234,6 +234,9 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 		fmt.Fprintf(stdout, ", %d held back by the caps or the sending window", r.Deferred)
 	}
 	fmt.Fprintln(stdout)
+	if len(res.Paused) > 0 {
+		fmt.Fprintf(stdout, "  held by a pause: %s (nurture queue lists what waits; nurture resume lifts it)\n", pausedList(res.Paused))
+	}
 	if res.HandedOff+res.HandoffsFailed > 0 {
 		fmt.Fprintf(stdout, "  handed to sales: %d", res.HandedOff)
 		if res.HandoffsFailed > 0 {
@@ -261,12 +264,25 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 	return nil
 }
 
+// pausedList names what Result.Paused holds: "all sending", or
+// sequences.
+func pausedList(ps []string) string {
+	var out []string
+	for _, p := range ps {
+		if p == worker.PausedAll {
+			p = "all sending"
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ", ")
+}
+
 // tickSummary is what a tick did, for --format json.
 func tickSummary(res worker.Result, now time.Time, sender string, stopped error) TickSummary {
 	r := res.Report
 	t := TickSummary{At: now, Version: res.Version, Full: r.Full, Looked: r.Looked, Scored: r.Scored, Decisions: r.Steps,
 		Entered: r.Enrolled, Left: r.Exited, Returned: r.Returned,
-		Planned: r.Planned, HeldBack: r.Deferred, HandedOff: res.HandedOff, HandoffsFailed: res.HandoffsFailed}
+		Planned: r.Planned, HeldBack: r.Deferred, HandedOff: res.HandedOff, HandoffsFailed: res.HandoffsFailed, Paused: res.Paused}
 	if t.Entered == nil {
 		t.Entered = map[string]int{}
 	}
