@@ -21,6 +21,7 @@ func TestReadmeNamesTheDailyTools(t *testing.T) {
 		{"explain"},
 		{"pause"},
 		{"resume"},
+		{"backup"},
 	} {
 		c, _, err := root.Find(args)
 		if err != nil || c.CommandPath() != "nurture "+strings.Join(args, " ") {
