@@ -38,3 +38,22 @@ type Pause struct {
 	Reason   string
 	At       time.Time
 }
+
+// ReasonErased is the suppression an erased contact leaves behind.
+const ReasonErased = "erased"
+
+// Erasure is a contact erased on request: who did it, when and why.
+type Erasure struct {
+	Email  string
+	By     string
+	Reason string
+	At     time.Time
+}
+
+// Erased counts the rows an erasure removed, by table.
+type Erased struct {
+	// Found is false when the store held no contact by that address;
+	// the suppression is recorded all the same.
+	Found   bool
+	Removed map[string]int
+}

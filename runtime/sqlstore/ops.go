@@ -146,3 +146,71 @@ func (s *Store) Pauses(ctx context.Context) ([]runtime.Pause, error) {
 	}
 	return out, rows.Err()
 }
+
+// erasable are the tables that hold a contact's personal data by its ID,
+// in the order they are emptied (the contact row last).
+var erasable = []string{"events", "scores", "enrollments", "sends", "handoffs", "preferences"}
+
+// Erase removes a contact and everything the store holds about it — its
+// attributes, events, scores, enrollments, sends, hand-offs, preferences,
+// consent records and events waiting for it — and suppresses the address,
+// in one transaction, so that it is never mailed again. The erasure is
+// logged without the address.
+func (s *Store) Erase(ctx context.Context, e runtime.Erasure) (runtime.Erased, error) {
+	out := runtime.Erased{Removed: map[string]int{}}
+	key := runtime.EmailKey(e.Email)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return out, err
+	}
+	defer tx.Rollback()
+	count := func(table string, r sql.Result) {
+		if n, _ := r.RowsAffected(); n > 0 {
+			out.Removed[table] += int(n)
+		}
+	}
+	var id int64
+	switch err := tx.QueryRowContext(ctx, s.rebind(`SELECT id FROM contacts WHERE email_key = ?`), key).Scan(&id); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return out, err
+	default:
+		out.Found = true
+		for _, t := range erasable {
+			r, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM `+t+` WHERE contact_id = ?`), id)
+			if err != nil {
+				return out, fmt.Errorf("erasing from %s: %w", t, err)
+			}
+			count(t, r)
+		}
+		r, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM contacts WHERE id = ?`), id)
+		if err != nil {
+			return out, err
+		}
+		count("contacts", r)
+	}
+	for _, t := range []string{"consents", "pending_events"} {
+		r, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM `+t+` WHERE email_key = ?`), key)
+		if err != nil {
+			return out, fmt.Errorf("erasing from %s: %w", t, err)
+		}
+		count(t, r)
+	}
+	// The suppressions for other reasons stay: they are the record of
+	// why the address was not mailed, and hold nothing but it.
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO suppressions (email_key, email, reason, source, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (email_key, reason) DO NOTHING`),
+		key, key, runtime.ReasonErased, "erasure", s.t(e.At)); err != nil {
+		return out, err
+	}
+	var parts []string
+	for _, t := range append(erasable, "contacts", "consents", "pending_events") {
+		if n := out.Removed[t]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO erasures (erased_at, erased_by, reason, removed) VALUES (?, ?, ?, ?)`),
+		s.t(e.At), e.By, e.Reason, strings.Join(parts, ", ")); err != nil {
+		return out, err
+	}
+	return out, tx.Commit()
+}

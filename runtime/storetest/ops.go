@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -182,5 +183,89 @@ func testPauses(t *testing.T, o Opener) {
 	cs, err = s.ClaimSends(ctx, "w1", Now, 10, nil)
 	if err != nil || len(cs) != 2 || cs[0].Sequence != "welcome" || cs[1].Sequence != "welcome" {
 		t.Fatalf("claim after resuming: %+v, %v", cs, err)
+	}
+}
+
+type eraseStore interface {
+	opsStore
+	Erase(ctx context.Context, e runtime.Erasure) (runtime.Erased, error)
+	Handoffs(ctx context.Context, f runtime.HandoffFilter) ([]runtime.HandoffRecord, error)
+	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
+}
+
+// Erasing a contact removes everything the store holds about it and
+// leaves only a suppression of its address; the other contacts keep
+// theirs.
+func testErase(t *testing.T, o Opener) {
+	ctx := context.Background()
+	seeded, ids := seedOps(t, o)
+	s, ok := seeded.(eraseStore)
+	if !ok {
+		t.Skip("the store cannot erase")
+	}
+	p := Program()
+	ann := ids["ann@acme.example"]
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{{Email: "ann@acme.example", Values: map[string]any{"industry": "saas"},
+		Consent: &runtime.Consent{Email: "ann@acme.example", At: Now, Source: "form", Wording: "v1", Who: "test"}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, email := range []string{"ann@acme.example", "bo@acme.example"} {
+		if _, err := s.RecordEvents(ctx, []runtime.Event{{ID: "ev-" + email, Email: email, Name: "page_view", At: Now, Props: map[string]any{"path": "/"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Exec(t, s, `INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at) VALUES (?, 'sales', 'converted', 'welcome', 'done', ?)`, ann, Now)
+	o.Exec(t, s, `INSERT INTO preferences (contact_id, frequency, topics_out, updated_at) VALUES (?, 'monthly', '', ?)`, ann, Now)
+	o.Exec(t, s, `INSERT INTO scores (contact_id, model, score, computed_at) VALUES (?, 'lead', 40, ?)`, ann, Now)
+	if _, err := s.Suppress(ctx, []runtime.Suppression{{Email: "ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: Now}}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.Erase(ctx, runtime.Erasure{Email: "ANN@acme.example", By: "dpo", Reason: "request 42", At: Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.Erased{Found: true, Removed: map[string]int{"contacts": 1, "events": 1, "scores": 1, "enrollments": 1, "sends": 1, "handoffs": 1, "preferences": 1, "consents": 1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Erase (-want +got):\n%s", diff)
+	}
+	if c, err := s.Contact(ctx, "ann@acme.example"); err != nil || c != nil {
+		t.Errorf("the erased contact: %+v, %v", c, err)
+	}
+	if evs, err := s.ContactEvents(ctx, ann); err != nil || len(evs) != 0 {
+		t.Errorf("the erased contact's events: %+v, %v", evs, err)
+	}
+	if rows, err := s.Ledger(ctx, runtime.SendFilter{Email: "ann@acme.example"}); err != nil || len(rows) != 0 {
+		t.Errorf("the erased contact's sends: %+v, %v", rows, err)
+	}
+	if hs, err := s.Handoffs(ctx, runtime.HandoffFilter{Contact: ann}); err != nil || len(hs) != 0 {
+		t.Errorf("the erased contact's hand-offs: %+v, %v", hs, err)
+	}
+	if cs, err := s.Consents(ctx, "ann@acme.example"); err != nil || len(cs) != 0 {
+		t.Errorf("the erased contact's consents: %+v, %v", cs, err)
+	}
+	if qs, err := s.Queued(ctx, []runtime.StepRef{{Sequence: "welcome", Step: "guide"}}, 0); err != nil || len(qs) != 0 {
+		t.Errorf("the erased contact's enrollment: %+v, %v", qs, err)
+	}
+	var sup []string
+	_ = s.Suppressions(ctx, func(x runtime.Suppression) error { sup = append(sup, x.Email+" "+x.Reason); return nil })
+	if diff := cmp.Diff([]string{"ann@acme.example erased", "ann@acme.example unsubscribed"}, sup); diff != "" {
+		t.Errorf("suppressions after the erasure (-want +got):\n%s", diff)
+	}
+	// The others keep everything.
+	if c, err := s.Contact(ctx, "bo@acme.example"); err != nil || c == nil {
+		t.Fatalf("bo after ann's erasure: %+v, %v", c, err)
+	} else if evs, _ := s.ContactEvents(ctx, c.ID); len(evs) != 1 {
+		t.Errorf("bo's events after ann's erasure: %+v", evs)
+	}
+	// An address the store never held is suppressed all the same.
+	got, err = s.Erase(ctx, runtime.Erasure{Email: "nobody@acme.example", By: "dpo", Reason: "request 43", At: Now})
+	if err != nil || got.Found || len(got.Removed) != 0 {
+		t.Errorf("erasing an unknown address: %+v, %v", got, err)
+	}
+	sup = nil
+	_ = s.Suppressions(ctx, func(x runtime.Suppression) error { sup = append(sup, x.Email+" "+x.Reason); return nil })
+	if !slices.Contains(sup, "nobody@acme.example erased") {
+		t.Errorf("the unknown address is not suppressed: %v", sup)
 	}
 }

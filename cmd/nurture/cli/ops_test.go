@@ -22,6 +22,7 @@ func TestReadmeNamesTheDailyTools(t *testing.T) {
 		{"pause"},
 		{"resume"},
 		{"backup"},
+		{"contacts", "erase"},
 	} {
 		c, _, err := root.Find(args)
 		if err != nil || c.CommandPath() != "nurture "+strings.Join(args, " ") {

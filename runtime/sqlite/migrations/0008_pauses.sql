@@ -7,3 +7,15 @@ CREATE TABLE pauses (
 	reason    TEXT    NOT NULL,
 	paused_at INTEGER NOT NULL
 );
+
+-- Contacts erased on request (nurture contacts erase): who erased one,
+-- when, why, and how many rows of each kind went. It names no address
+-- and no contact: the suppression that keeps the address from being
+-- mailed again is the only trace of it.
+CREATE TABLE erasures (
+	id        INTEGER PRIMARY KEY,
+	erased_at INTEGER NOT NULL,
+	erased_by TEXT    NOT NULL,
+	reason    TEXT    NOT NULL,
+	removed   TEXT    NOT NULL
+);
