@@ -35,6 +35,10 @@ type Plan struct {
 	Impact     *Impact     `json:"impact,omitempty"`
 	// Next is what the first tick after the apply would do.
 	Next *NextTick `json:"next_tick,omitempty"`
+	// Paused lists the sequences an operator paused (nurture pause),
+	// "*" for all sending: ticks neither advance nor send them, applied
+	// or not, until they are resumed.
+	Paused []string `json:"paused,omitempty"`
 	// Program is the programme to apply. A saved plan carries it so that
 	// applying the plan applies exactly what was reviewed.
 	Program *Program `json:"programme,omitempty"`

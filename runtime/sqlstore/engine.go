@@ -72,7 +72,7 @@ func (s *Store) Active(ctx context.Context, after int64, limit int) ([]runtime.A
 
 // Due lists active enrollments whose next check has come, earliest first.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]runtime.Active, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+activeCols+` FROM enrollments WHERE state = ? AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`), stateActive, s.t(now), limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+activeCols+` FROM enrollments WHERE state = ? AND next_check_at <= ? AND `+notPaused("enrollments.sequence")+` ORDER BY next_check_at, id LIMIT ?`), stateActive, s.t(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +319,7 @@ WHERE status = ? AND claimed_at < ?`), runtime.SendUnknown, runtime.SendClaimed,
 	for len(out) == 0 {
 		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT s.id, s.key, s.contact_id, s.sequence, s.step, s.email, COALESCE(s.variant, ''), s.version, s.attempts,
   EXISTS (SELECT 1 FROM contacts c JOIN suppressions x ON x.email_key = c.email_key WHERE c.id = s.contact_id)
-FROM sends s WHERE s.status = ? AND s.planned_at <= ? ORDER BY s.planned_at, s.id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
+FROM sends s WHERE s.status = ? AND s.planned_at <= ? AND `+notPaused("s.sequence")+` ORDER BY s.planned_at, s.id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
 		if err != nil {
 			return nil, err
 		}
@@ -727,7 +727,7 @@ func (s *Store) ContactsWhere(ctx context.Context, prog *campaigns.Program, p ca
 // looked at again, or zero when none is. A virtual clock jumps to it.
 func (s *Store) NextCheck(ctx context.Context) (time.Time, error) {
 	var v any
-	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT MIN(next_check_at) FROM enrollments WHERE state = ?`), stateActive).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT MIN(next_check_at) FROM enrollments WHERE state = ? AND `+notPaused("enrollments.sequence")), stateActive).Scan(&v); err != nil {
 		return time.Time{}, err
 	}
 	t, _ := s.scanTime(v)

@@ -10,6 +10,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,11 @@ type Store interface {
 	TrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error)
 	// Clock is the store's own clock, which stamps imports and events.
 	Clock() time.Time
+	// Pauses are the sequences an operator paused, and whether all
+	// sending is. The store itself keeps their enrollments from coming
+	// due and their planned email from being claimed, so that every
+	// tick, rehearsal and delivery pass honours them alike.
+	Pauses(ctx context.Context) ([]runtime.Pause, error)
 }
 
 // LockName is the lease every tick holds: one tick at a time per store.
@@ -105,7 +111,14 @@ type Result struct {
 	// those that failed for good.
 	HandedOff      int `json:"handed_off"`
 	HandoffsFailed int `json:"handoffs_failed"`
+	// Paused lists the sequences a pause held during the tick, "*" for
+	// all sending: their enrollments were not advanced and their email
+	// not delivered. Exit rules and suppressions still ended theirs.
+	Paused []string `json:"paused,omitempty"`
 }
+
+// PausedAll is how Result.Paused names a pause of all sending.
+const PausedAll = "*"
 
 // ErrNothingApplied is returned by Tick on a store with no programme.
 var ErrNothingApplied = errors.New("nothing is applied to this store: nurture apply DIR installs a programme first")
@@ -152,6 +165,13 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 	last, changedSince, lastVersion, err := w.Store.LastTick(ctx)
 	if err != nil {
 		return res, err
+	}
+	pauses, err := w.Store.Pauses(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, p := range pauses {
+		res.Paused = append(res.Paused, cmp.Or(p.Sequence, PausedAll))
 	}
 	eng := &engine.Engine{Store: w.Store, Program: prog, Version: v.Serial,
 		Since: Since(last, v.AppliedAt, now), ChangedSince: changedSince,
