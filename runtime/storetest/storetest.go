@@ -65,6 +65,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Ticks", func(t *testing.T) { testTicks(t, o) })
 	t.Run("NextCheck", func(t *testing.T) { testNextCheck(t, o) })
 	t.Run("Milliseconds", func(t *testing.T) { testMilliseconds(t, o) })
+	t.Run("Report", func(t *testing.T) { testReport(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.
