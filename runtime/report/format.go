@@ -127,6 +127,18 @@ func Text(w io.Writer, r Report) error {
 		fmt.Fprintln(w, "  "+funnelLine(s.Outcome))
 	}
 	fmt.Fprintln(w, "\n"+machineNote(r))
+	if len(r.Experiments) > 0 {
+		fmt.Fprintf(w, "\nExperiments (%s of delivered, %.0f%% intervals):\n", ExperimentMetric, 100*Confidence)
+		for _, ex := range r.Experiments {
+			fmt.Fprintf(w, "  %s\n", where(ex.Sequence, ex.Step, ""))
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, a := range ex.Arms {
+				fmt.Fprintf(tw, "    %s\t%s\t%d of %d\t%s\t%s\n", a.Variant, a.Email, a.Rate.Count, a.Rate.Of, Percent(float64(a.Rate.Value)), interval(a.Rate))
+			}
+			tw.Flush()
+			fmt.Fprintf(w, "    → %s\n", ex.Verdict)
+		}
+	}
 	writeFlags(w, r, "")
 	return nil
 }
@@ -172,6 +184,21 @@ func Markdown(w io.Writer, r Report) error {
 		fmt.Fprintln(w, funnelLine(s.Outcome)+".")
 	}
 	fmt.Fprintln(w, "\n"+strings.Replace(machineNote(r), "* ", "\\* ", 1))
+	if len(r.Experiments) > 0 {
+		fmt.Fprintf(w, "\n### Experiments\n\n%s of delivered, %.0f%% intervals.\n\n", strings.ToUpper(ExperimentMetric[:1])+ExperimentMetric[1:], 100*Confidence)
+		fmt.Fprintln(w, "| step | arm | email | clicks | rate | interval | verdict |")
+		fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | --- |")
+		for _, ex := range r.Experiments {
+			for i, a := range ex.Arms {
+				step, verdict := where(ex.Sequence, ex.Step, ""), ex.Verdict
+				if i > 0 {
+					step, verdict = " ", " "
+				}
+				fmt.Fprintf(w, "| %s |\n", strings.Join(mdCells([]string{step, a.Variant, a.Email,
+					fmt.Sprintf("%d of %d", a.Rate.Count, a.Rate.Of), Percent(float64(a.Rate.Value)), interval(a.Rate), verdict}), " | "))
+			}
+		}
+	}
 	if len(r.Flags) > 0 {
 		fmt.Fprintln(w, "\n**Flags**")
 		fmt.Fprintln(w)
@@ -180,6 +207,14 @@ func Markdown(w io.Writer, r Report) error {
 		}
 	}
 	return nil
+}
+
+// interval writes a rate's interval.
+func interval(r Rate) string {
+	if r.Of == 0 {
+		return "–"
+	}
+	return Percent(float64(r.Low)) + "–" + Percent(float64(r.High))
 }
 
 func mdCells(cs []string) []string {

@@ -34,6 +34,8 @@ type Report struct {
 	Until         time.Time  `json:"until"`
 	Sequence      string     `json:"sequence,omitempty"`
 	Sequences     []Sequence `json:"sequences"`
+	// Experiments judges every step with more than one A/B arm.
+	Experiments []Experiment `json:"experiments"`
 	// Flags lists every rate out of line, for a reader who reads only
 	// this.
 	Flags []Flag `json:"flags"`
@@ -234,6 +236,7 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		}
 		r.Sequences = append(r.Sequences, *s)
 	}
+	r.Experiments = experiments(r.Sequences)
 	return r
 }
 

@@ -93,3 +93,61 @@ func TestFunnel(t *testing.T) {
 		t.Errorf("hand-off rate %d of %d, want 2 of 10", hr.Count, hr.Of)
 	}
 }
+
+// The test and the power calculation against published values: R's
+// prop.test(c(120, 90), c(1000, 1000), correct = FALSE) gives
+// X-squared = 4.7878 (z = 2.188), p = 0.02867; telling 10% from 12% at
+// 5% with 80% power takes 3841 per arm (Fleiss, uncorrected).
+func TestStatistics(t *testing.T) {
+	z, p := TwoProportionZ(120, 1000, 90, 1000)
+	if math.Abs(z*z-4.7878) > 1e-3 || math.Abs(p-0.02867) > 1e-4 {
+		t.Errorf("z = %v (z² %v), p = %v; want z² 4.7878, p 0.02867", z, z*z, p)
+	}
+	if n := SampleSize(0.10, 0.12, 0.05, 0.8); n != 3841 {
+		t.Errorf("sample size %d, want 3841", n)
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	arms := func(xn ...int) runtime.ReportData {
+		var d runtime.ReportData
+		for i := 0; i < len(xn); i += 2 {
+			d.Emails = append(d.Emails, runtime.EmailStats{Sequence: "welcome", Step: "hello", Email: "emails/hello.md",
+				Variant: string(rune('a' + i/2)), Sent: xn[i+1], Clicks: xn[i], OpenedOrClicked: xn[i+1] / 2})
+		}
+		return d
+	}
+	for _, c := range []struct {
+		name    string
+		data    runtime.ReportData
+		winner  string
+		more    int
+		verdict string
+	}{
+		{"b clicked twice as often", arms(60, 1000, 120, 1000), "b", 0, "b wins: 12% against 6% for a (p = < 0.001)"},
+		// 5% against 10%: 435 per arm would tell them apart, 395 more.
+		{"too few to tell", arms(2, 40, 4, 40), "", 400, "not enough data yet: need ~400 more sends per arm (p = 0.396)"},
+		// 2 of 2 against 0 of 2 gives p = 0.046, but the test means
+		// nothing before each arm expects 5 clicks and 5 misses: 10 here.
+		{"four sends are no evidence", arms(2, 2, 0, 2), "", 8, "not enough data yet: need ~8 more sends per arm (p = 0.046)"},
+		{"nothing clicked yet", arms(0, 40, 0, 40), "", 0, "not enough data yet: no arm has a click"},
+		{"an arm never delivered", arms(3, 40, 0, 0), "", 0, "not enough data yet: an arm has no delivered sends"},
+		{"as good as each other", arms(900, 30000, 910, 30000), "", 0, "no difference: a lift of 20% on 3% would most likely have shown by now (p = 0.811)"},
+		// b against c: p = 0.0162, under 0.025, the level split in two.
+		{"three arms, split the level", arms(60, 1000, 100, 1000, 70, 1000), "b", 0, "b wins: 10% against 7% for c (p = 0.032)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := Build(c.data, runtime.ReportFilter{}, nil)
+			if len(r.Experiments) != 1 {
+				t.Fatalf("%d experiments, want 1", len(r.Experiments))
+			}
+			ex := r.Experiments[0]
+			if ex.Winner != c.winner || ex.MoreNeeded != c.more || ex.Verdict != c.verdict {
+				t.Errorf("winner %q, %d more, %q; want %q, %d more, %q", ex.Winner, ex.MoreNeeded, ex.Verdict, c.winner, c.more, c.verdict)
+			}
+		})
+	}
+	if r := Build(arms(5, 100), runtime.ReportFilter{}, nil); len(r.Experiments) != 0 {
+		t.Errorf("a step with one arm is an experiment: %+v", r.Experiments)
+	}
+}

@@ -91,6 +91,14 @@ Each rate is judged against the playbooks' benchmarks (CTR 2–4%, CTOR
 interval sits under half the benchmark, or an unsubscribe, bounce or
 complaint rate at its limit, is marked ! and listed under Flags.
 
+Every step with A/B arms is an experiment, judged on clicks of delivered
+(the language names no other metric per experiment): each arm's rate
+with its 95% Wilson interval, and a verdict from a two-proportion z-test
+(split among the comparisons when there are more than two arms) — the
+leading arm wins, or there is no difference a 20% lift would not have
+shown, or it must keep running, with the sends each arm still needs for
+80% power.
+
 The store aggregates in SQL; the report reads a row per email, not per
 send.`,
 		Example: `  nurture report
