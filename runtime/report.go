@@ -15,6 +15,10 @@ type ReportFilter struct {
 type ReportData struct {
 	Emails   []EmailStats
 	Outcomes []SequenceOutcome
+	// Programme is the outcome of every sequence at once, each contact
+	// counted once (Sequence empty); nil when the report is of one
+	// sequence.
+	Programme *SequenceOutcome
 }
 
 // EmailStats counts the sends of one email of a step and arm, and what
@@ -56,11 +60,13 @@ func (e EmailStats) Delivered() int { return max(0, e.Sent-e.Bounced-e.Failed) }
 // counts them by the lifecycle stage they are at now (the stage history
 // is not kept, and a stage only moves forward unless a step demotes it).
 // Exits counts the enrollments that ended in the period by reason, and
-// Handoffs the hand-offs to sales the sequence made in it.
+// Handoffs the hand-offs to sales the sequence made in it, HandoffReasons
+// those by reason.
 type SequenceOutcome struct {
-	Sequence string         `json:"sequence"`
-	Contacts int            `json:"contacts"`
-	Stages   map[string]int `json:"stages"`
-	Exits    map[string]int `json:"exits"`
-	Handoffs int            `json:"handoffs"`
+	Sequence       string         `json:"sequence"`
+	Contacts       int            `json:"contacts"`
+	Stages         map[string]int `json:"stages"`
+	Exits          map[string]int `json:"exits"`
+	Handoffs       int            `json:"handoffs"`
+	HandoffReasons map[string]int `json:"handoff_reasons"`
 }

@@ -75,16 +75,23 @@ func funnelLine(o Outcome) string {
 	}
 	fmt.Fprintf(&b, "; %d %s to sales", o.Handoffs, plural(o.Handoffs, "hand-off", "hand-offs"))
 	if o.HandoffRate.Of > 0 {
-		b.WriteString(" (" + Percent(float64(o.HandoffRate.Value)) + ")")
+		b.WriteString(" (" + Percent(float64(o.HandoffRate.Value)) + " of contacts)")
+	}
+	if len(o.HandoffReasons) > 0 {
+		b.WriteString(": " + counts(o.HandoffReasons))
 	}
 	if len(o.Exits) > 0 {
-		parts := make([]string, len(o.Exits))
-		for i, e := range o.Exits {
-			parts[i] = e.Reason + " " + strconv.Itoa(e.Count)
-		}
-		b.WriteString("; exits " + strings.Join(parts, ", "))
+		b.WriteString("; exits " + counts(o.Exits))
 	}
 	return b.String()
+}
+
+func counts(rs []Reason) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.Reason + " " + strconv.Itoa(r.Count)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func plural(n int, one, many string) string {
@@ -125,6 +132,9 @@ func Text(w io.Writer, r Report) error {
 			tw.Flush()
 		}
 		fmt.Fprintln(w, "  "+funnelLine(s.Outcome))
+	}
+	if r.Programme != nil {
+		fmt.Fprintln(w, "\nAll sequences, each contact once:\n  "+funnelLine(*r.Programme))
 	}
 	fmt.Fprintln(w, "\n"+machineNote(r))
 	if len(r.Experiments) > 0 {
@@ -182,6 +192,9 @@ func Markdown(w io.Writer, r Report) error {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintln(w, funnelLine(s.Outcome)+".")
+	}
+	if r.Programme != nil {
+		fmt.Fprintln(w, "\n### All sequences\n\nEach contact once: "+funnelLine(*r.Programme)+".")
 	}
 	fmt.Fprintln(w, "\n"+strings.Replace(machineNote(r), "* ", "\\* ", 1))
 	if len(r.Experiments) > 0 {

@@ -8,6 +8,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -34,6 +35,9 @@ type Report struct {
 	Until         time.Time  `json:"until"`
 	Sequence      string     `json:"sequence,omitempty"`
 	Sequences     []Sequence `json:"sequences"`
+	// Programme is every sequence's outcome at once, each contact
+	// counted once; absent from a report of one sequence.
+	Programme *Outcome `json:"programme,omitempty"`
 	// Experiments judges every step with more than one A/B arm.
 	Experiments []Experiment `json:"experiments"`
 	// Flags lists every rate out of line, for a reader who reads only
@@ -108,8 +112,10 @@ type Outcome struct {
 	// contacts at that stage or a later one now.
 	Funnel []Stage `json:"funnel"`
 	// Exits counts the enrollments that ended in the period, by reason.
-	Exits    []Exit `json:"exits"`
-	Handoffs int    `json:"handoffs"`
+	Exits    []Reason `json:"exits"`
+	Handoffs int      `json:"handoffs"`
+	// HandoffReasons counts the hand-offs by why they happened.
+	HandoffReasons []Reason `json:"handoff_reasons"`
 	// HandoffRate is hand-offs out of the contacts enrolled.
 	HandoffRate Rate `json:"handoff_rate"`
 }
@@ -120,8 +126,8 @@ type Stage struct {
 	Reached int    `json:"reached"`
 }
 
-// Exit counts the exits for one reason.
-type Exit struct {
+// Reason counts the exits or hand-offs for one reason.
+type Reason struct {
 	Reason string `json:"reason"`
 	Count  int    `json:"count"`
 }
@@ -236,6 +242,10 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		}
 		r.Sequences = append(r.Sequences, *s)
 	}
+	if data.Programme != nil {
+		o := outcome(*data.Programme, prog)
+		r.Programme = &o
+	}
 	r.Experiments = experiments(r.Sequences)
 	return r
 }
@@ -286,7 +296,7 @@ func rates(row *Row, seq string, repliesRecorded bool) []Flag {
 // ones. Stages the schema does not know (a programme that dropped one)
 // come last, each counting only itself.
 func outcome(o runtime.SequenceOutcome, prog *campaigns.Program) Outcome {
-	out := Outcome{Contacts: o.Contacts, Handoffs: o.Handoffs, Funnel: []Stage{}, Exits: []Exit{},
+	out := Outcome{Contacts: o.Contacts, Handoffs: o.Handoffs, Funnel: []Stage{},
 		HandoffRate: NewRate(o.Handoffs, o.Contacts)}
 	var order []string
 	if prog != nil {
@@ -309,17 +319,20 @@ func outcome(o runtime.SequenceOutcome, prog *campaigns.Program) Outcome {
 	for _, st := range other {
 		out.Funnel = append(out.Funnel, Stage{Stage: st, Reached: o.Stages[st]})
 	}
-	var reasons []string
-	for k := range o.Exits {
-		reasons = append(reasons, k)
-	}
-	slices.Sort(reasons)
-	for _, k := range reasons {
+	out.Exits = reasons(o.Exits)
+	out.HandoffReasons = reasons(o.HandoffReasons)
+	return out
+}
+
+// reasons lists counts by reason, in order of reason.
+func reasons(m map[string]int) []Reason {
+	out := []Reason{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		name := k
 		if name == "" {
 			name = "(none)"
 		}
-		out.Exits = append(out.Exits, Exit{Reason: name, Count: o.Exits[k]})
+		out = append(out, Reason{Reason: name, Count: m[k]})
 	}
 	return out
 }

@@ -46,8 +46,45 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 		return a.Email < b.Email
 	})
 	var err error
-	out.Outcomes, err = s.reportOutcomes(ctx, f)
+	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
+		return out, err
+	}
+	out.Programme, err = s.reportProgramme(ctx, f)
 	return out, err
+}
+
+// reportProgramme counts the contacts enrolled in any sequence in the
+// period, each once, by their stage now, and every hand-off in it.
+func (s *Store) reportProgramme(ctx context.Context, f runtime.ReportFilter) (*runtime.SequenceOutcome, error) {
+	o := &runtime.SequenceOutcome{Stages: map[string]int{}, Exits: map[string]int{}, HandoffReasons: map[string]int{}}
+	since, until := s.t(f.Since), s.t(f.Until)
+	err := s.scanRows(ctx, `SELECT COALESCE(c.stage, ''), COUNT(*) FROM contacts c
+WHERE EXISTS (SELECT 1 FROM enrollments n WHERE n.contact_id = c.id AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?))
+GROUP BY COALESCE(c.stage, '')`, []any{until, since}, func(r *sql.Rows) error {
+		var stage string
+		var n int
+		if err := r.Scan(&stage, &n); err != nil {
+			return err
+		}
+		o.Stages[stage] += n
+		o.Contacts += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.scanRows(ctx, `SELECT reason, COUNT(*) FROM handoffs WHERE created_at >= ? AND created_at < ? GROUP BY reason`,
+		[]any{since, until}, func(r *sql.Rows) error {
+			var reason string
+			var n int
+			if err := r.Scan(&reason, &n); err != nil {
+				return err
+			}
+			o.Handoffs += n
+			o.HandoffReasons[reason] += n
+			return nil
+		})
+	return o, err
 }
 
 // reportSends counts the sends handed over in the period. A bounce is
@@ -128,7 +165,7 @@ func (s *Store) reportOutcomes(ctx context.Context, f runtime.ReportFilter) ([]r
 		if o := seqs[name]; o != nil {
 			return o
 		}
-		o := &runtime.SequenceOutcome{Sequence: name, Stages: map[string]int{}, Exits: map[string]int{}}
+		o := &runtime.SequenceOutcome{Sequence: name, Stages: map[string]int{}, Exits: map[string]int{}, HandoffReasons: map[string]int{}}
 		seqs[name] = o
 		return o
 	}
@@ -173,14 +210,16 @@ WHERE exited_at >= ? AND exited_at < ?`+cond+` GROUP BY sequence, COALESCE(exit_
 		return nil, err
 	}
 	cond, args = only("sequence", []any{since, until})
-	err = s.scanRows(ctx, `SELECT sequence, COUNT(*) FROM handoffs
-WHERE sequence IS NOT NULL AND created_at >= ? AND created_at < ?`+cond+` GROUP BY sequence`, args, func(r *sql.Rows) error {
-		var seq string
+	err = s.scanRows(ctx, `SELECT sequence, reason, COUNT(*) FROM handoffs
+WHERE sequence IS NOT NULL AND created_at >= ? AND created_at < ?`+cond+` GROUP BY sequence, reason`, args, func(r *sql.Rows) error {
+		var seq, reason string
 		var n int
-		if err := r.Scan(&seq, &n); err != nil {
+		if err := r.Scan(&seq, &reason, &n); err != nil {
 			return err
 		}
-		get(seq).Handoffs += n
+		o := get(seq)
+		o.Handoffs += n
+		o.HandoffReasons[reason] += n
 		return nil
 	})
 	if err != nil {

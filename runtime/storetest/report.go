@@ -107,6 +107,9 @@ func ReportFixture(t *testing.T, o Opener, s runtime.Store, p *campaigns.Program
 	}
 	handoff("b", Now.Add(-day))
 	handoff("c", Now.Add(-15*day))
+	// A global exit rule's hand-off belongs to no sequence.
+	o.Exec(t, s, `INSERT INTO handoffs (contact_id, handoff, reason, status, created_at) VALUES (?, 'sales', 'sales_ready', 'pending', ?)`,
+		ids["e"], Now.Add(-day))
 }
 
 // The report's figures, counted by hand from ReportFixture.
@@ -128,8 +131,12 @@ func testReport(t *testing.T, o Opener) {
 	welcome := runtime.SequenceOutcome{Sequence: "welcome", Contacts: 4,
 		Stages:   map[string]int{"lead": 1, "mql": 2, "customer": 1},
 		Exits:    map[string]int{"converted": 1, "unsubscribed": 1},
-		Handoffs: 1}
-	nurture := runtime.SequenceOutcome{Sequence: "nurture", Contacts: 1, Stages: map[string]int{"lead": 1}, Exits: map[string]int{}}
+		Handoffs: 1, HandoffReasons: map[string]int{"converted": 1}}
+	nurture := runtime.SequenceOutcome{Sequence: "nurture", Contacts: 1, Stages: map[string]int{"lead": 1}, Exits: map[string]int{},
+		HandoffReasons: map[string]int{}}
+	// a is in both sequences and counts once.
+	programme := &runtime.SequenceOutcome{Contacts: 4, Stages: map[string]int{"lead": 1, "mql": 2, "customer": 1},
+		Exits: map[string]int{}, Handoffs: 2, HandoffReasons: map[string]int{"converted": 1, "sales_ready": 1}}
 
 	for _, c := range []struct {
 		name string
@@ -137,15 +144,17 @@ func testReport(t *testing.T, o Opener) {
 		want runtime.ReportData
 	}{
 		{"a week of every sequence", week, runtime.ReportData{
-			Emails:   []runtime.EmailStats{cs, helloA, helloB},
-			Outcomes: []runtime.SequenceOutcome{nurture, welcome},
+			Emails:    []runtime.EmailStats{cs, helloA, helloB},
+			Outcomes:  []runtime.SequenceOutcome{nurture, welcome},
+			Programme: programme,
 		}},
 		{"one sequence", runtime.ReportFilter{Since: week.Since, Until: week.Until, Sequence: "nurture"}, runtime.ReportData{
 			Emails:   []runtime.EmailStats{cs},
 			Outcomes: []runtime.SequenceOutcome{nurture},
 		}},
 		{"a period before anything", runtime.ReportFilter{Since: Now.Add(-100 * 24 * time.Hour), Until: Now.Add(-90 * 24 * time.Hour)}, runtime.ReportData{
-			Outcomes: []runtime.SequenceOutcome{},
+			Outcomes:  []runtime.SequenceOutcome{},
+			Programme: &runtime.SequenceOutcome{Stages: map[string]int{}, Exits: map[string]int{}, HandoffReasons: map[string]int{}},
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
