@@ -157,3 +157,52 @@ func TestReportFlags(t *testing.T) {
 		})
 	}
 }
+
+// The README's example report is the report of a store the benchmark's
+// generator fills with 4,000 sends: the test runs the command it shows
+// and compares the output with the text beneath it (NURTURE_UPDATE=1
+// rewrites it).
+func TestReadmeReport(t *testing.T) {
+	const readme = "../../../README.md"
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmdLine = "$ nurture report --since 2026-10-24 --until 2026-11-23 --store sqlite:nurture.db\n"
+	text := string(b)
+	start := strings.Index(text, cmdLine)
+	if start < 0 {
+		t.Fatalf("the README shows no %q", strings.TrimSpace(cmdLine))
+	}
+	start += len(cmdLine)
+	end := strings.Index(text[start:], "```")
+	if end < 0 {
+		t.Fatal("the README's example report has no end")
+	}
+	path := filepath.Join(t.TempDir(), "nurture.db")
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedReportBench(t, st, 4000)
+	p, _ := json.Marshal(storetest.Program())
+	if _, err := st.Apply(context.Background(), runtime.Version{Hash: "readme", AppliedBy: "test", Program: p}, campaigns.PlanBase{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	args := strings.Fields(strings.TrimPrefix(strings.TrimSpace(cmdLine), "$ nurture "))
+	args[len(args)-1] = "sqlite:" + path
+	out, errOut, code := run(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if os.Getenv("NURTURE_UPDATE") != "" {
+		if err := os.WriteFile(readme, []byte(text[:start]+out+text[start+end:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got := text[start : start+end]; got != out {
+		t.Errorf("the README's example report is not what the command prints (NURTURE_UPDATE=1 rewrites it); it prints:\n%s", out)
+	}
+}
