@@ -71,12 +71,12 @@ type Row struct {
 	Unsubscribes int `json:"unsubscribes"`
 	Complaints   int `json:"complaints"`
 
-	CTR         Rate `json:"ctr"`
-	CTOR        Rate `json:"ctor"`
-	ReplyRate   Rate `json:"reply_rate"`
-	UnsubRate   Rate `json:"unsubscribe_rate"`
-	BounceRate  Rate `json:"bounce_rate"`
-	ComplaintRt Rate `json:"complaint_rate"`
+	CTR           Rate `json:"ctr"`
+	CTOR          Rate `json:"ctor"`
+	ReplyRate     Rate `json:"reply_rate"`
+	UnsubRate     Rate `json:"unsubscribe_rate"`
+	BounceRate    Rate `json:"bounce_rate"`
+	ComplaintRate Rate `json:"complaint_rate"`
 
 	openedOrClicked int
 }
@@ -261,7 +261,7 @@ func rates(row *Row, seq string, repliesRecorded bool) []Flag {
 	row.ReplyRate = NewRate(row.Replies, row.Delivered)
 	row.UnsubRate = NewRate(row.Unsubscribes, row.Delivered)
 	row.BounceRate = NewRate(row.Bounced, row.Sent)
-	row.ComplaintRt = NewRate(row.Complaints, row.Delivered)
+	row.ComplaintRate = NewRate(row.Complaints, row.Delivered)
 	var flags []Flag
 	judge := func(key string, r *Rate) {
 		b := Benchmarks[key]
@@ -287,7 +287,7 @@ func rates(row *Row, seq string, repliesRecorded bool) []Flag {
 	}
 	judge("unsubscribe", &row.UnsubRate)
 	judge("bounce", &row.BounceRate)
-	judge("complaint", &row.ComplaintRt)
+	judge("complaint", &row.ComplaintRate)
 	return flags
 }
 
