@@ -78,7 +78,16 @@ type Row struct {
 	BounceRate    Rate `json:"bounce_rate"`
 	ComplaintRate Rate `json:"complaint_rate"`
 
+	// Links counts the contacts who clicked each link, most first.
+	Links []Link `json:"links,omitempty"`
+
 	openedOrClicked int
+}
+
+// Link is how many contacts clicked one link.
+type Link struct {
+	URL    string `json:"url"`
+	Clicks int    `json:"clicks"`
 }
 
 // Rate is Count out of Of, with its Wilson score interval at
@@ -225,6 +234,17 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		t.Unsubscribes += row.Unsubscribes
 		t.Complaints += row.Complaints
 		t.openedOrClicked += row.openedOrClicked
+	}
+	for _, l := range data.Links {
+		s := bySeq[l.Sequence]
+		if s == nil {
+			continue
+		}
+		for i := range s.Emails {
+			if e := &s.Emails[i]; e.Step == l.Step && e.Variant == l.Variant {
+				e.Links = append(e.Links, Link{URL: l.URL, Clicks: l.Clicks})
+			}
+		}
 	}
 	for _, o := range data.Outcomes {
 		s := seq(o.Sequence)
