@@ -19,6 +19,18 @@ type ReportData struct {
 	// counted once (Sequence empty); nil when the report is of one
 	// sequence.
 	Programme *SequenceOutcome
+	// Links counts the contacts who clicked each link of each email.
+	Links []LinkClicks
+}
+
+// LinkClicks counts the distinct contacts who clicked one link of an
+// email of a step and arm in the period.
+type LinkClicks struct {
+	Sequence string `json:"sequence"`
+	Step     string `json:"step"`
+	Variant  string `json:"variant,omitempty"`
+	URL      string `json:"url"`
+	Clicks   int    `json:"clicks"`
 }
 
 // EmailStats counts the sends of one email of a step and arm, and what

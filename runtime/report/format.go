@@ -149,6 +149,12 @@ func Text(w io.Writer, r Report) error {
 			fmt.Fprintf(w, "    → %s\n", ex.Verdict)
 		}
 	}
+	if links := linkLines(r); len(links) > 0 {
+		fmt.Fprintln(w, "\nClicks per link (contacts):")
+		for _, l := range links {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
 	writeFlags(w, r, "")
 	return nil
 }
@@ -212,6 +218,12 @@ func Markdown(w io.Writer, r Report) error {
 			}
 		}
 	}
+	if links := linkLines(r); len(links) > 0 {
+		fmt.Fprint(w, "\n**Clicks per link** (contacts)\n\n")
+		for _, l := range links {
+			fmt.Fprintln(w, "- "+l)
+		}
+	}
 	if len(r.Flags) > 0 {
 		fmt.Fprintln(w, "\n**Flags**")
 		fmt.Fprintln(w)
@@ -220,6 +232,19 @@ func Markdown(w io.Writer, r Report) error {
 		}
 	}
 	return nil
+}
+
+// linkLines lists the links clicked, email by email.
+func linkLines(r Report) []string {
+	var out []string
+	for _, s := range r.Sequences {
+		for _, e := range s.Emails {
+			for _, l := range e.Links {
+				out = append(out, fmt.Sprintf("%s: %d %s", where(s.Name, e.Step, e.Variant), l.Clicks, l.URL))
+			}
+		}
+	}
+	return out
 }
 
 // interval writes a rate's interval.

@@ -71,14 +71,23 @@ type Row struct {
 	Unsubscribes int `json:"unsubscribes"`
 	Complaints   int `json:"complaints"`
 
-	CTR         Rate `json:"ctr"`
-	CTOR        Rate `json:"ctor"`
-	ReplyRate   Rate `json:"reply_rate"`
-	UnsubRate   Rate `json:"unsubscribe_rate"`
-	BounceRate  Rate `json:"bounce_rate"`
-	ComplaintRt Rate `json:"complaint_rate"`
+	CTR           Rate `json:"ctr"`
+	CTOR          Rate `json:"ctor"`
+	ReplyRate     Rate `json:"reply_rate"`
+	UnsubRate     Rate `json:"unsubscribe_rate"`
+	BounceRate    Rate `json:"bounce_rate"`
+	ComplaintRate Rate `json:"complaint_rate"`
+
+	// Links counts the contacts who clicked each link, most first.
+	Links []Link `json:"links,omitempty"`
 
 	openedOrClicked int
+}
+
+// Link is how many contacts clicked one link.
+type Link struct {
+	URL    string `json:"url"`
+	Clicks int    `json:"clicks"`
 }
 
 // Rate is Count out of Of, with its Wilson score interval at
@@ -226,6 +235,17 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		t.Complaints += row.Complaints
 		t.openedOrClicked += row.openedOrClicked
 	}
+	for _, l := range data.Links {
+		s := bySeq[l.Sequence]
+		if s == nil {
+			continue
+		}
+		for i := range s.Emails {
+			if e := &s.Emails[i]; e.Step == l.Step && e.Variant == l.Variant {
+				e.Links = append(e.Links, Link{URL: l.URL, Clicks: l.Clicks})
+			}
+		}
+	}
 	for _, o := range data.Outcomes {
 		s := seq(o.Sequence)
 		s.Outcome = outcome(o, prog)
@@ -261,7 +281,7 @@ func rates(row *Row, seq string, repliesRecorded bool) []Flag {
 	row.ReplyRate = NewRate(row.Replies, row.Delivered)
 	row.UnsubRate = NewRate(row.Unsubscribes, row.Delivered)
 	row.BounceRate = NewRate(row.Bounced, row.Sent)
-	row.ComplaintRt = NewRate(row.Complaints, row.Delivered)
+	row.ComplaintRate = NewRate(row.Complaints, row.Delivered)
 	var flags []Flag
 	judge := func(key string, r *Rate) {
 		b := Benchmarks[key]
@@ -287,7 +307,7 @@ func rates(row *Row, seq string, repliesRecorded bool) []Flag {
 	}
 	judge("unsubscribe", &row.UnsubRate)
 	judge("bounce", &row.BounceRate)
-	judge("complaint", &row.ComplaintRt)
+	judge("complaint", &row.ComplaintRate)
 	return flags
 }
 

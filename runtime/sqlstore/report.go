@@ -46,6 +46,9 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 		return a.Email < b.Email
 	})
 	var err error
+	if out.Links, err = s.reportLinks(ctx, f); err != nil {
+		return out, err
+	}
 	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
 		return out, err
 	}
@@ -158,6 +161,33 @@ FROM (
 		e.Opens, e.MachineOpens, e.Clicks, e.OpenedOrClicked, e.Replies, e.Unsubscribes, e.Complaints, e.Bounced = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
 		return nil
 	})
+}
+
+// reportLinks counts the contacts who clicked each link, most clicked
+// first within each step and arm.
+func (s *Store) reportLinks(ctx context.Context, f runtime.ReportFilter) ([]runtime.LinkClicks, error) {
+	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
+	q := `SELECT x.sequence, x.step, x.variant, x.url, COUNT(DISTINCT x.contact_id) FROM (
+  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + prop("step") + ` AS step, ` + prop("variant") + ` AS variant, ` + prop("url") + ` AS url
+  FROM events e WHERE e.name = ? AND e.at >= ? AND e.at < ?
+) x WHERE x.sequence <> ''`
+	args := []any{campaigns.EventClicked, s.t(f.Since), s.t(f.Until)}
+	if f.Sequence != "" {
+		q += ` AND x.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += ` GROUP BY x.sequence, x.step, x.variant, x.url
+ORDER BY x.sequence, x.step, x.variant, COUNT(DISTINCT x.contact_id) DESC, x.url`
+	var out []runtime.LinkClicks
+	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var l runtime.LinkClicks
+		if err := r.Scan(&l.Sequence, &l.Step, &l.Variant, &l.URL, &l.Clicks); err != nil {
+			return err
+		}
+		out = append(out, l)
+		return nil
+	})
+	return out, err
 }
 
 // reportOutcomes counts, per sequence, the contacts enrolled in the

@@ -83,7 +83,7 @@ func ReportFixture(t *testing.T, o Opener, s runtime.Store, p *campaigns.Program
 		ev("d-spam", "d", campaigns.EventComplained, "b", at),
 		ev("e-old-click", "e", campaigns.EventClicked, "b", Now.Add(-8*day)),
 		{ID: "a-case", Email: "a@x.example", Name: campaigns.EventClicked, At: Now.Add(-day + time.Hour),
-			Props: map[string]any{"sequence": "nurture", "step": "case", "email": cs}},
+			Props: map[string]any{"sequence": "nurture", "step": "case", "email": cs, "url": "https://x.example/case"}},
 		// Unsubscribed from no email in particular.
 		{ID: "f-unsub", Email: "f@x.example", Name: campaigns.EventUnsubscribed, At: at},
 	}); err != nil {
@@ -138,6 +138,11 @@ func testReport(t *testing.T, o Opener) {
 		Handoffs: 1, HandoffReasons: map[string]int{"converted": 1}}
 	nurture := runtime.SequenceOutcome{Sequence: "nurture", Contacts: 1, Stages: map[string]int{"lead": 1}, Exits: map[string]int{},
 		HandoffReasons: map[string]int{}}
+	// a clicked link 1 and link 2, b link 1; the old click of e is
+	// outside the period.
+	link1 := runtime.LinkClicks{Sequence: "welcome", Step: "hello", Variant: "a", URL: "https://x.example/1", Clicks: 2}
+	link2 := runtime.LinkClicks{Sequence: "welcome", Step: "hello", Variant: "a", URL: "https://x.example/2", Clicks: 1}
+	caseLink := runtime.LinkClicks{Sequence: "nurture", Step: "case", URL: "https://x.example/case", Clicks: 1}
 	// a is in both sequences and counts once.
 	programme := &runtime.SequenceOutcome{Contacts: 4, Stages: map[string]int{"lead": 1, "mql": 2, "customer": 1},
 		Exits: map[string]int{}, Handoffs: 2, HandoffReasons: map[string]int{"converted": 1, "sales_ready": 1}}
@@ -149,11 +154,13 @@ func testReport(t *testing.T, o Opener) {
 	}{
 		{"a week of every sequence", week, runtime.ReportData{
 			Emails:    []runtime.EmailStats{cs, helloA, helloB},
+			Links:     []runtime.LinkClicks{caseLink, link1, link2},
 			Outcomes:  []runtime.SequenceOutcome{nurture, welcome},
 			Programme: programme,
 		}},
 		{"one sequence", runtime.ReportFilter{Since: week.Since, Until: week.Until, Sequence: "nurture"}, runtime.ReportData{
 			Emails:   []runtime.EmailStats{cs},
+			Links:    []runtime.LinkClicks{caseLink},
 			Outcomes: []runtime.SequenceOutcome{nurture},
 		}},
 		{"a period before anything", runtime.ReportFilter{Since: Now.Add(-100 * 24 * time.Hour), Until: Now.Add(-90 * 24 * time.Hour)}, runtime.ReportData{

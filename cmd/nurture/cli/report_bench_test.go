@@ -21,10 +21,11 @@ import (
 // 100,000 sends to 25,000 contacts over two sequences with A/B arms, and
 // the opens, clicks, replies, bounces and unsubscribes they drew — beside
 // a bare aggregate over the same tables: the sends grouped by sequence,
-// step, email and arm, and the events by name, in the same period. The
-// report does that and more (event properties, distinct contacts, the
-// bounce join, enrollments, hand-offs, the statistics and the JSON);
-// x-bare is its time over the bare query's. Run with
+// step, email and arm, the events by name, the enrollments and hand-offs
+// by sequence, in the same period. The report does that and more (event
+// properties, distinct contacts, the refused sends' bounces, stages, exit
+// reasons, the statistics and the JSON); x-bare is its time over the
+// bare queries'. Run with
 //
 //	NURTURE_BENCH_SENDS=100000 \
 //	NURTURE_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' \
@@ -51,6 +52,8 @@ func BenchmarkReport(b *testing.B) {
 				}{
 					{`SELECT sequence, step, email, COALESCE(variant, ''), COUNT(*) FROM sends WHERE sent_at >= ? AND sent_at < ? GROUP BY sequence, step, email, COALESCE(variant, '')`, 5},
 					{`SELECT name, COUNT(*) FROM events WHERE at >= ? AND at < ? GROUP BY name`, 2},
+					{`SELECT sequence, COUNT(*) FROM enrollments WHERE (exited_at IS NULL OR exited_at >= ?) AND entered_at < ? GROUP BY sequence`, 2},
+					{`SELECT sequence, COUNT(*) FROM handoffs WHERE created_at >= ? AND created_at < ? GROUP BY sequence`, 2},
 				} {
 					rows, err := s.DB().QueryContext(ctx, rebindFor(s, q.sql), timeArg(s, f.Since), timeArg(s, f.Until))
 					if err != nil {
