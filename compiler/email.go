@@ -34,10 +34,13 @@ const (
 )
 
 // markdown renders email bodies: GFM, raw HTML left out (goldmark's
-// default), code blocks by codeBlocks so that they carry their style.
+// default), code blocks by codeBlocks so that they carry their style. A
+// line break inside a paragraph is kept as <br>, as the text part keeps
+// it: an email is written the way it is read, so a signature's two lines
+// stay two lines; a paragraph is one line of source.
 var markdown = goldmark.New(
 	goldmark.WithExtensions(extension.GFM),
-	goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100))),
+	goldmark.WithRendererOptions(gmhtml.WithHardWraps(), renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100))),
 )
 
 // compileEmails reads, checks and renders every email a step sends, once.
