@@ -17,6 +17,8 @@ type Program struct {
 	Cadence       Cadence                  `json:"cadence"`
 	Exits         []ExitRule               `json:"exits"`
 	Handoffs      map[string]*Handoff      `json:"handoffs"`
+	// Layout is how every email looks, unless its sequence overrides it.
+	Layout *Layout `json:"layout,omitempty"`
 	// Emails by their path relative to the programme directory, slash-separated.
 	Emails map[string]*Email `json:"emails"`
 }

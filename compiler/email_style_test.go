@@ -30,7 +30,7 @@ const styleEmail = "---\nsubject: Hi\n---\n" +
 // escaped inside its styled block.
 func TestEmailInlineStyles(t *testing.T) {
 	c := emailChecker()
-	e := c.emailSource("email.md", []byte(styleEmail), campaigns.KindMarketing)
+	e := c.emailSource("email.md", []byte(styleEmail), campaigns.KindMarketing, nil)
 	if c.diags.HasErrors() || e == nil {
 		t.Fatalf("does not compile: %v", c.diags)
 	}
@@ -88,7 +88,7 @@ func TestEmailInlineStyles(t *testing.T) {
 func TestEmailAutolinkSiblings(t *testing.T) {
 	c := emailChecker()
 	src := "---\nsubject: Hi\n---\nSee https://a.example/one, <https://a.example/two>, then [three](https://a.example/three) or <help@a.example>.\n\n![x](javascript:alert)\n"
-	e := c.emailSource("email.md", []byte(src), campaigns.KindMarketing)
+	e := c.emailSource("email.md", []byte(src), campaigns.KindMarketing, nil)
 	if e == nil {
 		t.Fatal("nothing compiled")
 	}
@@ -156,7 +156,7 @@ func TestEmailLineBreaks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := emailChecker()
-			e := c.emailSource("email.md", []byte("---\nsubject: Hi\n---\n"+tt.body), campaigns.KindTransactional)
+			e := c.emailSource("email.md", []byte("---\nsubject: Hi\n---\n"+tt.body), campaigns.KindTransactional, nil)
 			if c.diags.HasErrors() || e == nil {
 				t.Fatalf("does not compile: %v", c.diags)
 			}

@@ -376,3 +376,28 @@ func mirrorTemplate(b *testing.B, e *campaigns.Email, values map[string]any, o r
 	}
 	return tmpl, data
 }
+
+// TestExampleLayout renders two emails of the example: one of a sequence
+// that overrides the programme's layout, one that does not. Both carry
+// the programme's logo and brand bar; each has its own footer line.
+func TestExampleLayout(t *testing.T) {
+	p := exampleProgram(t)
+	for _, c := range []struct{ email, footer, other string }{
+		{"emails/leaders/01-the-monday-report.md", "Northwind Analytics: reporting your whole team trusts.", "while you set up"},
+		{"emails/onboarding/01-welcome.md", "You get these emails while you set up your Northwind trial.", "reporting your whole team trusts"},
+	} {
+		e := p.Emails[c.email]
+		if e == nil {
+			t.Fatalf("the example has no %s", c.email)
+		}
+		m := render.Render(e, contactFor(e), "seed", production(p, 7, 42, campaigns.UTM{}))
+		for _, want := range []string{`alt="Northwind"`, "border-top:4px solid #0f766e", c.footer} {
+			if !strings.Contains(m.HTML, want) {
+				t.Errorf("%s: HTML lacks %q", c.email, want)
+			}
+		}
+		if !strings.Contains(m.Text, c.footer) || strings.Contains(m.HTML+m.Text, c.other) {
+			t.Errorf("%s: the footer line is not its sequence's own:\n%s", c.email, m.Text)
+		}
+	}
+}
