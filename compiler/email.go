@@ -482,6 +482,13 @@ func (c *checker) body(f *mdFile, bodyOff int, e *campaigns.Email, fields map[st
 		x.Parent().ReplaceChild(x.Parent(), x, l)
 	}
 
+	isButton, stray, buttonLink := buttons(doc, src, e.Layout)
+	for _, x := range stray {
+		// At the outer bracket: the link's text starts at the inner one.
+		c.mdError(f, at(x)-1, Error, "NRT433", "a button stands alone in its paragraph: put a blank line before and after [[Book a demo]](https://…)",
+			"button [%s] is not on a paragraph of its own", string(nodeText(x, src)))
+	}
+
 	var links []campaigns.Link
 	th := newTheme(e.Layout)
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
@@ -490,6 +497,9 @@ func (c *checker) body(f *mdFile, bodyOff int, e *campaigns.Email, fields map[st
 		}
 		if st := styleOf(n); st != "" {
 			n.SetAttributeString("style", th.style(st))
+		}
+		if x, ok := n.(*ast.Link); ok && isButton[x] {
+			n.SetAttributeString("style", buttonLink)
 		}
 		switch x := n.(type) {
 		case *ast.Link:
@@ -779,6 +789,7 @@ type codeBlocks struct{}
 func (codeBlocks) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
 	reg.Register(ast.KindCodeBlock, renderCodeBlock)
 	reg.Register(ast.KindFencedCodeBlock, renderCodeBlock)
+	codeBlocks{}.registerButton(reg)
 }
 
 func renderCodeBlock(w util.BufWriter, src []byte, n ast.Node, entering bool) (ast.WalkStatus, error) {
@@ -938,6 +949,10 @@ func plainText(doc ast.Node, src []byte) string {
 					tb.WriteString(strings.Join(cells, " | "))
 				}
 				write(prefix, tb.String())
+			case *buttonBlock:
+				if l, ok := x.FirstChild().(*ast.Link); ok {
+					write(prefix, string(nodeText(l, src))+": "+string(l.Destination))
+				}
 			case *ast.HTMLBlock:
 			default:
 				block(x, prefix)
