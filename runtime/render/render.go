@@ -35,6 +35,9 @@ type Options struct {
 	// OpenPixel, when set, is the URL of a 1×1 image at the end of the
 	// HTML that records an open.
 	OpenPixel string
+	// WebViewURL, when set, is where the email can be read in a browser:
+	// a "View in your browser" line above it in the HTML.
+	WebViewURL string
 }
 
 // Message is an email filled for one contact.
@@ -91,6 +94,11 @@ func Render(e *campaigns.Email, values map[string]any, seed string, o Options) M
 		b.WriteString(preheaderStart)
 		writeHTML(&b, m.Preheader)
 		b.WriteString(preheaderEnd)
+	}
+	if o.WebViewURL != "" {
+		b.WriteString(webViewStart)
+		writeHTML(&b, o.WebViewURL)
+		b.WriteString(webViewEnd)
 	}
 	b.WriteString(pe.start)
 	f.fill(&b, e.HTML, true)
@@ -156,6 +164,11 @@ const (
 </tr>
 </table>
 `
+	// The web-view line sits above the column, small and grey: for the
+	// reader whose client shows the email badly.
+	webViewStart = `<p class="webview" style="margin:0;padding:12px 12px 0;text-align:center;font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;font-size:12px;line-height:1.5;color:#6b7280"><a href="`
+	webViewEnd   = `" style="color:#6b7280;text-decoration:underline">View in your browser</a></p>` + "\n"
+
 	pixelStart = `<img src="`
 	pixelEnd   = `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">` + "\n"
 	docEnd     = "</body>\n</html>\n"

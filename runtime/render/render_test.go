@@ -508,3 +508,18 @@ func TestLayoutFrame(t *testing.T) {
 		t.Errorf("an email without a layout does not keep the default frame:\n%s", plain.HTML)
 	}
 }
+
+// TestWebViewLine checks the "View in your browser" line: above the
+// column, its URL escaped, and absent when there is no web view.
+func TestWebViewLine(t *testing.T) {
+	values := map[string]any{"first_name": "Ann", "company": "Acme"}
+	m := Render(mergeEmail(), values, "k", Options{WebViewURL: "https://go.acme.example/v/tok?a=1&b=2"})
+	link := `<a href="https://go.acme.example/v/tok?a=1&amp;b=2" style="color:#6b7280;text-decoration:underline">View in your browser</a>`
+	i, j := strings.Index(m.HTML, link), strings.Index(m.HTML, `class="container"`)
+	if i < 0 || j < 0 || i > j {
+		t.Errorf("the web-view link is not above the column:\n%s", m.HTML)
+	}
+	if m := Render(mergeEmail(), values, "k", Options{}); strings.Contains(m.HTML, "View in your browser") {
+		t.Errorf("a web-view line without a web view:\n%s", m.HTML)
+	}
+}

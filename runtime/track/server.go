@@ -19,6 +19,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/ingest"
+	"github.com/nurture-dev/nurture/runtime/render"
 )
 
 // Store is what the tracking server needs of the contact store.
@@ -44,6 +45,9 @@ type Server struct {
 	APIToken string
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Programs returns an applied version of the programme, for the web
+	// view of a send planned under it. Nil: the programme in force.
+	Programs func(ctx context.Context, version int64) (*campaigns.Program, error)
 
 	keys atomic.Pointer[Keys]
 	prog atomic.Pointer[campaigns.Program]
@@ -64,6 +68,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /p/{token}", s.preferencesPage)
 	mux.HandleFunc("POST /p/{token}", s.savePreferences)
+	mux.HandleFunc("GET /v/{token}", s.webView)
 	mux.HandleFunc("POST /v1/events", s.api(s.events))
 	mux.HandleFunc("POST /v1/bounces", s.api(s.bounces))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -222,6 +227,55 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/gif")
 	w.Header().Set("Cache-Control", "no-store, max-age=0")
 	w.Write(pixel)
+}
+
+// webView shows the email a send delivered, in the browser: the version
+// of the email the send was planned under, rendered for the contact with
+// the same signed links, the sender in force (as the engine sends it);
+// without the open pixel and without a link to itself. It records
+// nothing: a page a link scanner may fetch.
+func (s *Server) webView(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, WebView)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	send, c, err := s.sendOf(ctx, t)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.prog.Load()
+	if send == nil || now == nil {
+		http.NotFound(w, r)
+		return
+	}
+	p := now
+	if s.Programs != nil && send.Version != 0 {
+		old, err := s.Programs(ctx, send.Version)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if old != nil {
+			q := *old
+			q.Sender = now.Sender
+			p = &q
+		}
+	}
+	e := p.Emails[send.Email]
+	if e == nil {
+		http.NotFound(w, r)
+		return
+	}
+	o := SendOptions(p, s.keys.Load(), send.ID, c.ID, send.Sequence, send.Step)
+	o.OpenPixel, o.WebViewURL = "", ""
+	m := render.Render(e, c.Values, send.Key, o)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Robots-Tag", "noindex")
+	io.WriteString(w, m.HTML)
 }
 
 // unsubscribePage asks to confirm: a GET is what link scanners and

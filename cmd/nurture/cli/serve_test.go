@@ -462,3 +462,77 @@ func TestServeAPIKeepsUnknownAddresses(t *testing.T) {
 		t.Errorf("%d events still kept after the import", n)
 	}
 }
+
+// TestServeWebView follows the "View in your browser" link of a delivered
+// email on the real server: the page is the email the contact got, with
+// the same signed links, as the version it was planned under, even after
+// a new version changed the email; it counts no open and links to no web
+// view; a forged token, or a token of another kind, gets 404.
+func TestServeWebView(t *testing.T) {
+	tr := newTracked(t)
+	tr.srv.Programs = appliedVersions(tr.st)
+	m := tr.mail["ann@acme.example"]
+	view := tr.link("ann@acme.example", track.WebView)
+	if !strings.Contains(m.HTML, ">View in your browser</a>") {
+		t.Fatalf("the email has no web-view line:\n%s", m.HTML)
+	}
+	content := func(page string) string {
+		i := strings.Index(page, `class="content"`)
+		j := strings.LastIndex(page, "</td>")
+		if i < 0 || j < i {
+			t.Fatalf("no content cell in:\n%s", page)
+		}
+		return page[i:j]
+	}
+	check := func(when string) {
+		t.Helper()
+		resp, body := tr.do("GET", view, "")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: web view: %s %s\n%s", when, resp.Status, resp.Header.Get("Content-Type"), body)
+		}
+		// The message's lines end in CRLF, as mail's do.
+		if got, want := content(body), content(strings.ReplaceAll(m.HTML, "\r\n", "\n")); got != want {
+			t.Errorf("%s: the web view is not the email Ann got:\n--- email\n%s\n--- web view\n%s", when, want, got)
+		}
+		if strings.Contains(body, "/o/") || strings.Contains(body, "/v/") {
+			t.Errorf("%s: the web view carries the open pixel or a link to itself:\n%s", when, body)
+		}
+	}
+	check("as applied")
+	if n := tr.events("email.opened"); n != 0 {
+		t.Errorf("the web view recorded %d opens", n)
+	}
+
+	// A new version rewrites the welcome email; Ann's web view still
+	// shows the one she got.
+	hello := filepath.Join(tr.prog, "emails", "welcome", "hello.md")
+	src, _ := os.ReadFile(hello)
+	if err := os.WriteFile(hello, []byte(strings.Replace(string(src), "Welcome to Acme.", "A rewritten welcome.", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, e, code := run(t, "apply", tr.prog, "--auto-approve", tr.store); code != 0 {
+		t.Fatalf("apply: %s%s", o, e)
+	}
+	v, err := tr.st.Applied(context.Background())
+	if err != nil || v.Serial != 2 {
+		t.Fatalf("applied version: %+v, %v", v, err)
+	}
+	p := new(campaigns.Program)
+	if err := json.Unmarshal(v.Program, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Emails["emails/welcome/hello.md"].HTML.String(), "A rewritten welcome.") {
+		t.Fatalf("the new version does not rewrite the email")
+	}
+	tr.srv.SetProgram(p)
+	check("after a new version")
+
+	forged := []byte(view)
+	forged[len(forged)-2] ^= 1
+	unsub := strings.Replace(tr.link("ann@acme.example", track.Unsubscribe), "/u/", "/v/", 1)
+	for _, path := range []string{string(forged), unsub, "/v/"} {
+		if resp, _ := tr.do("GET", path, ""); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %s, want 404", path, resp.Status)
+		}
+	}
+}
