@@ -25,9 +25,11 @@ type Program struct {
 
 // Sender says who mail is from and what compliance asks of it.
 type Sender struct {
-	FromName    string `json:"from_name"`
-	FromEmail   string `json:"from_email"`
-	ReplyTo     string `json:"reply_to,omitempty"`
+	FromName  string `json:"from_name"`
+	FromEmail string `json:"from_email"`
+	ReplyTo   string `json:"reply_to,omitempty"`
+	// Company is who the mail is from, as pages name it.
+	Company     string `json:"company,omitempty"`
 	Address     string `json:"address,omitempty"`
 	LawfulBasis string `json:"lawful_basis"`
 	// LegitimateInterest holds of the contacts marketing may mail without

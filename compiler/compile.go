@@ -143,7 +143,7 @@ func (c *checker) sender() {
 	}
 	s := &c.prog.Sender
 	s.FromName, s.FromEmail, s.ReplyTo = r.From.Name, r.From.Email, r.ReplyTo
-	s.Address, s.LawfulBasis = r.Address, r.LawfulBasis
+	s.Address, s.LawfulBasis, s.Company = r.Address, r.LawfulBasis, r.Company
 	if r.Tracking != nil {
 		s.TrackingURL = r.Tracking.BaseURL
 	}

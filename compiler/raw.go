@@ -46,6 +46,7 @@ type rawSender struct {
 		Email string `json:"email"`
 	} `json:"from"`
 	ReplyTo     string `json:"reply_to"`
+	Company     string `json:"company"`
 	Address     string `json:"address"`
 	LawfulBasis string `json:"lawful_basis"`
 	Tracking    *struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/sqlite"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 	"github.com/nurture-dev/nurture/runtime/track"
@@ -44,7 +45,7 @@ func newTracked(t *testing.T) *tracked {
 		t.Fatal(err)
 	}
 	for name, src := range map[string]string{
-		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsequences: welcome: topic: \"product\"\n",
+		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsender: company: \"Acme Analytics\"\n\nsequences: welcome: topic: \"product\"\n",
 		"contacts.csv": "email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann,2026-11-20T09:00:00Z,signup_form,v1\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy,2026-11-22T09:00:00Z,signup_form,v1\n",
 	} {
 		if err := os.WriteFile(filepath.Join(prog, name), []byte(src), 0o644); err != nil {
@@ -534,5 +535,105 @@ func TestServeWebView(t *testing.T) {
 		if resp, _ := tr.do("GET", path, ""); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %s, want 404", path, resp.Status)
 		}
+	}
+}
+
+// TestServeUnsubscribeChoices walks the unsubscribe page on the real
+// server: it names the company, offers one email a month instead, says
+// "you are unsubscribed" with an undo once done and never asks again,
+// undoes only what it did, and the preference page names the company.
+func TestServeUnsubscribeChoices(t *testing.T) {
+	tr := newTracked(t)
+	ctx := context.Background()
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	page := tr.link("cy@gamma.example", track.Unsubscribe)
+	asks := func(body string) bool { return strings.Contains(body, "Unsubscribe from Acme Analytics?</h1>") }
+	get := func(path string) string {
+		t.Helper()
+		resp, body := tr.do("GET", path, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+		return body
+	}
+	post := func(path, data string) string {
+		t.Helper()
+		resp, body := tr.do("POST", path, data, form...)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s %s: %s\n%s", path, data, resp.Status, body)
+		}
+		return body
+	}
+	suppressed := func(email string) int {
+		return tr.count(`SELECT COUNT(*) FROM suppressions WHERE email = ? AND reason = 'unsubscribed'`, email)
+	}
+
+	body := get(page)
+	if !asks(body) || !strings.Contains(body, `name="instead" value="monthly"`) || !strings.Contains(body, "no more marketing email from Acme Analytics") {
+		t.Fatalf("the confirm page does not name the company or offer less often:\n%s", body)
+	}
+
+	// Less often instead: a preference, not a suppression.
+	body = post(page, "instead=monthly")
+	if !strings.Contains(body, "at most one email a month from Acme Analytics") || !strings.Contains(body, `href="/p/`) {
+		t.Errorf("less often: %s", body)
+	}
+	cy, err := tr.st.Contact(ctx, "cy@gamma.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := tr.st.Preferences(ctx, cy.ID); err != nil || p.Frequency != "monthly" {
+		t.Errorf("less often stored %+v, %v; want monthly", p, err)
+	}
+	if n := suppressed("cy@gamma.example"); n != 0 {
+		t.Errorf("less often unsubscribed")
+	}
+	if body = get(page); !asks(body) || strings.Contains(body, `name="instead"`) {
+		t.Errorf("after choosing monthly, the page should still ask, without offering monthly again:\n%s", body)
+	}
+
+	// Unsubscribed: the page says so, with an undo, and never asks again.
+	body = post(page, "List-Unsubscribe=One-Click")
+	if !strings.Contains(body, "You are unsubscribed") || !strings.Contains(body, `name="undo"`) {
+		t.Errorf("after unsubscribing: %s", body)
+	}
+	body = get(page)
+	if asks(body) || strings.Contains(body, "Unsubscribe?") || !strings.Contains(body, "You are unsubscribed") || !strings.Contains(body, `name="undo"`) {
+		t.Errorf("the page asks again once unsubscribed:\n%s", body)
+	}
+	prefs := tr.link("cy@gamma.example", track.Preferences)
+	if body = get(prefs); !strings.Contains(body, "Email from Acme Analytics to cy@gamma.example") || !strings.Contains(body, "You are unsubscribed") {
+		t.Errorf("the preference page does not name the company or the unsubscribe:\n%s", body)
+	}
+
+	// Undo.
+	if body = post(page, "undo=1"); !strings.Contains(body, "You are subscribed again") {
+		t.Errorf("undo: %s", body)
+	}
+	if n := suppressed("cy@gamma.example"); n != 0 {
+		t.Errorf("undo left %d suppressions", n)
+	}
+	if body = get(page); !asks(body) {
+		t.Errorf("after the undo the page should ask again:\n%s", body)
+	}
+	// A one-click POST unsubscribes whatever else it carries.
+	post(page, "List-Unsubscribe=One-Click&undo=1")
+	if n := suppressed("cy@gamma.example"); n != 1 {
+		t.Errorf("a one-click POST with undo did not unsubscribe")
+	}
+
+	// An unsubscribe that did not come through the page stays.
+	if _, err := tr.st.Suppress(ctx, []runtime.Suppression{{Email: "ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "old-esp.csv", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	ann := tr.link("ann@acme.example", track.Unsubscribe)
+	if body = get(ann); asks(body) || !strings.Contains(body, "You are unsubscribed") {
+		t.Errorf("Ann, unsubscribed elsewhere, is asked again:\n%s", body)
+	}
+	if body = post(ann, "undo=1"); !strings.Contains(body, "cannot be undone here") {
+		t.Errorf("undoing an imported unsubscribe: %s", body)
+	}
+	if n := suppressed("ann@acme.example"); n != 1 {
+		t.Errorf("the page lifted an unsubscribe it did not make")
 	}
 }
