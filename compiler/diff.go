@@ -453,6 +453,14 @@ func diffEmail(a, b *campaigns.Email) []campaigns.Detail {
 		if len(e.Preheader) > 0 {
 			ls.add("preheader", describeTemplate(e.Preheader))
 		}
+		// The look it was compiled in: a layout change changes the email.
+		if e.Layout != nil {
+			var parts []string
+			for _, l := range fieldLines(e.Layout) {
+				parts = append(parts, l.path+" "+l.text)
+			}
+			ls.add("layout", strings.Join(parts, ", "))
+		}
 		return ls
 	}
 	out := compare(meta(a), meta(b))

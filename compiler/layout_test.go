@@ -141,3 +141,47 @@ func TestNoLayout(t *testing.T) {
 		t.Errorf("an object hash for a layout nobody declared")
 	}
 }
+
+// TestLayoutDiff checks that a plan shows a layout change: the
+// programme's as the layout object, a sequence's in its settings, and the
+// emails whose look changed.
+func TestLayoutDiff(t *testing.T) {
+	compile := func(src string) *campaigns.Program {
+		t.Helper()
+		res := compileWith(t, "layout.cue", src)
+		if res.Program == nil {
+			t.Fatalf("does not compile: %v", res.Diagnostics)
+		}
+		return res.Program
+	}
+	before := compile("package nurture\n\nlayout: brand_colour: \"#0f766e\"\n")
+	after := compile("package nurture\n\nlayout: {brand_colour: \"#b91c1c\", footer: \"Acme\"}\n\nsequences: welcome: layout: button: shape: \"pill\"\n")
+	changes, _ := Diff(before, after)
+	var got []string
+	for _, c := range changes {
+		for _, d := range c.Details {
+			got = append(got, marks[c.Action]+" "+c.Address+" "+marks[d.Action]+" "+d.Path+": "+d.Before+" → "+d.After)
+		}
+	}
+	want := []string{
+		`~ layout ~ brand_colour: "#0f766e" → "#b91c1c"`,
+		`~ layout + footer:  → "Acme"`,
+		`~ sequences.welcome + layout.button.shape:  → "pill"`,
+	}
+	if diff := cmp.Diff(want, got[:min(len(got), len(want))]); diff != "" {
+		t.Errorf("changes (-want +got):\n%s\nall: %q", diff, got)
+	}
+	var emails []string
+	for _, c := range changes {
+		if c.Kind == "email" && len(c.Details) == 1 && c.Details[0].Path == "layout" {
+			emails = append(emails, c.Address+": "+c.Details[0].After)
+		}
+	}
+	wantEmails := []string{
+		`emails.emails/case-study.md: brand_colour "#b91c1c", button.shape "pill", footer "Acme"`,
+		`emails.emails/welcome.md: brand_colour "#b91c1c", button.shape "pill", footer "Acme"`,
+	}
+	if diff := cmp.Diff(wantEmails, emails); diff != "" {
+		t.Errorf("emails whose look changed (-want +got):\n%s", diff)
+	}
+}
