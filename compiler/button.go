@@ -102,6 +102,9 @@ func buttons(doc ast.Node, src []byte, l *campaigns.Layout) (found map[*ast.Link
 	return found, stray, linkStyle
 }
 
-func (codeBlocks) registerButton(reg renderer.NodeRendererFuncRegisterer) {
+// buttonRenderer renders buttonBlock, which goldmark does not know.
+type buttonRenderer struct{}
+
+func (buttonRenderer) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
 	reg.Register(kindButton, renderButton)
 }

@@ -34,13 +34,14 @@ const (
 )
 
 // markdown renders email bodies: GFM, raw HTML left out (goldmark's
-// default), code blocks by codeBlocks so that they carry their style. A
+// default), code blocks by codeBlocks so that they carry their style,
+// buttons by buttonRenderer. A
 // line break inside a paragraph is kept as <br>, as the text part keeps
 // it: an email is written the way it is read, so a signature's two lines
 // stay two lines; a paragraph is one line of source.
 var markdown = goldmark.New(
 	goldmark.WithExtensions(extension.GFM),
-	goldmark.WithRendererOptions(gmhtml.WithHardWraps(), renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100))),
+	goldmark.WithRendererOptions(gmhtml.WithHardWraps(), renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100), util.Prioritized(buttonRenderer{}, 100))),
 )
 
 // compileEmails reads, checks and renders every email a step sends, once.
@@ -789,7 +790,6 @@ type codeBlocks struct{}
 func (codeBlocks) RegisterFuncs(reg renderer.NodeRendererFuncRegisterer) {
 	reg.Register(ast.KindCodeBlock, renderCodeBlock)
 	reg.Register(ast.KindFencedCodeBlock, renderCodeBlock)
-	codeBlocks{}.registerButton(reg)
 }
 
 func renderCodeBlock(w util.BufWriter, src []byte, n ast.Node, entering bool) (ast.WalkStatus, error) {
