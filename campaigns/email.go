@@ -30,6 +30,9 @@ type Email struct {
 	Fields []string `json:"fields"`
 	// Source is the Markdown body as written, for review diffs.
 	Source string `json:"source"`
+	// Layout is the look the email was compiled with, its sequence's
+	// layout over the programme's; nil when neither declares one.
+	Layout *Layout `json:"layout,omitempty"`
 }
 
 // SubjectVariant is one subject line and the share of contacts who get it.

@@ -45,6 +45,9 @@ func (p *Program) ObjectHashes() map[string]string {
 		"cadence":  Hash(p.Cadence),
 		"exits":    Hash(p.Exits),
 	}
+	if p.Layout != nil {
+		out["layout"] = Hash(p.Layout)
+	}
 	add := func(kind string, name string, v any) { out[kind+"."+name] = Hash(v) }
 	for n, v := range p.Events {
 		add("events", n, v)

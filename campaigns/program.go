@@ -17,15 +17,19 @@ type Program struct {
 	Cadence       Cadence                  `json:"cadence"`
 	Exits         []ExitRule               `json:"exits"`
 	Handoffs      map[string]*Handoff      `json:"handoffs"`
+	// Layout is how every email looks, unless its sequence overrides it.
+	Layout *Layout `json:"layout,omitempty"`
 	// Emails by their path relative to the programme directory, slash-separated.
 	Emails map[string]*Email `json:"emails"`
 }
 
 // Sender says who mail is from and what compliance asks of it.
 type Sender struct {
-	FromName    string `json:"from_name"`
-	FromEmail   string `json:"from_email"`
-	ReplyTo     string `json:"reply_to,omitempty"`
+	FromName  string `json:"from_name"`
+	FromEmail string `json:"from_email"`
+	ReplyTo   string `json:"reply_to,omitempty"`
+	// Company is who the mail is from, as pages name it.
+	Company     string `json:"company,omitempty"`
 	Address     string `json:"address,omitempty"`
 	LawfulBasis string `json:"lawful_basis"`
 	// LegitimateInterest holds of the contacts marketing may mail without

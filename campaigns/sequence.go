@@ -18,6 +18,9 @@ type Sequence struct {
 	Steps []Step     `json:"steps"`
 	Exits []ExitRule `json:"exits"`
 	UTM   UTM        `json:"utm"`
+	// Layout overrides fields of the programme's layout for this
+	// sequence's email.
+	Layout *Layout `json:"layout,omitempty"`
 	// Moved maps old step names to the steps that replaced them, so that a
 	// renamed step keeps its contacts.
 	Moved map[string]string `json:"moved,omitempty"`

@@ -137,7 +137,7 @@ func BenchmarkMarkdown(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if e := c.emailSource(f, src, campaigns.KindMarketing); e == nil {
+					if e := c.emailSource(f, src, campaigns.KindMarketing, nil); e == nil {
 						b.Fatalf("%s does not compile: %v", f, c.diags)
 					}
 				}

@@ -12,7 +12,7 @@ import (
 )
 
 // topLevel are the fields a programme may declare at its top level.
-var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "tests"}
+var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "layout", "tests"}
 
 // Result is a compiled programme and what the compiler had to say. Program
 // is nil when any diagnostic is an error.
@@ -113,6 +113,7 @@ func (c *checker) check() {
 		li := c.predicate([]string{"sender", "legitimate_interest"}, r.LegitimateInterest, scopeContact)
 		c.prog.Sender.LegitimateInterest = &li
 	}
+	c.prog.Layout = c.layout([]string{"layout"}, c.raw.Layout)
 	c.cadence()
 	c.handoffs()
 	c.prog.Exits = c.exitRules([]string{"exits"}, c.raw.Exits)
@@ -142,7 +143,7 @@ func (c *checker) sender() {
 	}
 	s := &c.prog.Sender
 	s.FromName, s.FromEmail, s.ReplyTo = r.From.Name, r.From.Email, r.ReplyTo
-	s.Address, s.LawfulBasis = r.Address, r.LawfulBasis
+	s.Address, s.LawfulBasis, s.Company = r.Address, r.LawfulBasis, r.Company
 	if r.Tracking != nil {
 		s.TrackingURL = r.Tracking.BaseURL
 	}

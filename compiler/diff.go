@@ -28,6 +28,9 @@ func Diff(old, new *campaigns.Program) ([]campaigns.Change, []campaigns.Migratio
 	d.single("accounts", "accounts", old.Accounts, new.Accounts, old.FormatVersion == 0, diffFields)
 	d.single("cadence", "cadence", old.Cadence, new.Cadence, old.FormatVersion == 0, diffCadence)
 	d.single("exits", "exits", old.Exits, new.Exits, old.FormatVersion == 0 && len(new.Exits) > 0, diffExits)
+	if old.Layout != nil || new.Layout != nil {
+		d.single("layout", "layout", old.Layout, new.Layout, old.FormatVersion == 0, diffFields)
+	}
 	named(&d, "events", "event", declared(old.Events), declared(new.Events), diffEvent)
 	named(&d, "scoring", "scoring_model", old.Scoring, new.Scoring, diffScoring)
 	named(&d, "segments", "segment", old.Segments, new.Segments, diffSegment)
@@ -354,6 +357,11 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 			ls.add("description", strconv.Quote(s.Description))
 		}
 		ls.add("utm", canonicalLine(s.UTM))
+		if s.Layout != nil {
+			for _, l := range fieldLines(s.Layout) {
+				ls.add("layout."+l.path, l.text)
+			}
+		}
 		return ls
 	}
 	out := compare(settings(a), settings(b))
@@ -444,6 +452,14 @@ func diffEmail(a, b *campaigns.Email) []campaigns.Detail {
 		}
 		if len(e.Preheader) > 0 {
 			ls.add("preheader", describeTemplate(e.Preheader))
+		}
+		// The look it was compiled in: a layout change changes the email.
+		if e.Layout != nil {
+			var parts []string
+			for _, l := range fieldLines(e.Layout) {
+				parts = append(parts, l.path+" "+l.text)
+			}
+			ls.add("layout", strings.Join(parts, ", "))
 		}
 		return ls
 	}

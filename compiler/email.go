@@ -34,10 +34,14 @@ const (
 )
 
 // markdown renders email bodies: GFM, raw HTML left out (goldmark's
-// default), code blocks by codeBlocks so that they carry their style.
+// default), code blocks by codeBlocks so that they carry their style,
+// buttons by buttonRenderer. A
+// line break inside a paragraph is kept as <br>, as the text part keeps
+// it: an email is written the way it is read, so a signature's two lines
+// stay two lines; a paragraph is one line of source.
 var markdown = goldmark.New(
 	goldmark.WithExtensions(extension.GFM),
-	goldmark.WithRendererOptions(renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100))),
+	goldmark.WithRendererOptions(gmhtml.WithHardWraps(), renderer.WithNodeRenderers(util.Prioritized(codeBlocks{}, 100), util.Prioritized(buttonRenderer{}, 100))),
 )
 
 // compileEmails reads, checks and renders every email a step sends, once.
@@ -57,7 +61,7 @@ func (c *checker) compileEmails() {
 		if kind == campaigns.KindMarketing && firstMarketing == nil {
 			firstMarketing = u.kinds[campaigns.KindMarketing]
 		}
-		if e := c.email(rel, kind, u.path); e != nil {
+		if e := c.email(rel, kind, u.path, c.emailLayout(rel, u)); e != nil {
 			c.prog.Emails[rel] = e
 		}
 	}
@@ -106,7 +110,7 @@ func (c *checker) mdError(f *mdFile, off int, sev Severity, code, detail, format
 }
 
 // email compiles one Markdown email.
-func (c *checker) email(rel, kind string, usePath []string) *campaigns.Email {
+func (c *checker) email(rel, kind string, usePath []string, layout *campaigns.Layout) *campaigns.Email {
 	abs := filepath.Join(c.dir, filepath.FromSlash(rel))
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		if root, err := filepath.EvalSymlinks(c.dir); err == nil {
@@ -121,11 +125,12 @@ func (c *checker) email(rel, kind string, usePath []string) *campaigns.Email {
 		c.errorf(usePath, "NRT103", "create the file, or fix the path (relative to the programme directory)", "email file %s does not exist", rel)
 		return nil
 	}
-	return c.emailSource(abs, src, kind)
+	return c.emailSource(abs, src, kind, layout)
 }
 
-// emailSource compiles the Markdown of one email read from file name.
-func (c *checker) emailSource(name string, src []byte, kind string) *campaigns.Email {
+// emailSource compiles the Markdown of one email read from file name, in
+// a layout (nil for the default look).
+func (c *checker) emailSource(name string, src []byte, kind string, layout *campaigns.Layout) *campaigns.Email {
 	f := newMDFile(name, src)
 	if len(src) > maxEmailSize {
 		c.mdError(f, 0, Error, "NRT409", "split the content: an email this large will be clipped by mail clients", "email is %d bytes, over the limit of %d", len(src), maxEmailSize)
@@ -139,7 +144,7 @@ func (c *checker) emailSource(name string, src []byte, kind string) *campaigns.E
 	if !ok {
 		return nil
 	}
-	e := &campaigns.Email{Kind: kind, Source: string(src[bodyOff:])}
+	e := &campaigns.Email{Kind: kind, Source: string(src[bodyOff:]), Layout: layout}
 	fields := map[string]bool{}
 	e.Subjects = c.subjects(f, fm, fields)
 	if fm.preheader != nil {
@@ -478,13 +483,24 @@ func (c *checker) body(f *mdFile, bodyOff int, e *campaigns.Email, fields map[st
 		x.Parent().ReplaceChild(x.Parent(), x, l)
 	}
 
+	isButton, stray, buttonLink := buttons(doc, src, e.Layout)
+	for _, x := range stray {
+		// At the outer bracket: the link's text starts at the inner one.
+		c.mdError(f, at(x)-1, Error, "NRT433", "a button stands alone in its paragraph: put a blank line before and after [[Book a demo]](https://…)",
+			"button [%s] is not on a paragraph of its own", string(nodeText(x, src)))
+	}
+
 	var links []campaigns.Link
+	th := newTheme(e.Layout)
 	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
 		if !entering {
 			return ast.WalkContinue, nil
 		}
 		if st := styleOf(n); st != "" {
-			n.SetAttributeString("style", st)
+			n.SetAttributeString("style", th.style(st))
+		}
+		if x, ok := n.(*ast.Link); ok && isButton[x] {
+			n.SetAttributeString("style", buttonLink)
 		}
 		switch x := n.(type) {
 		case *ast.Link:
@@ -623,8 +639,16 @@ func inURLAttr(s string) bool {
 // footer adds what the law asks of marketing email: the sender's postal
 // address, an unsubscribe link and a preferences link.
 func (c *checker) footer(e *campaigns.Email) {
-	addr := c.prog.Sender.Address
-	start := "<hr style=\"" + styleHR + "\">\n<p class=\"footer\" style=\"" + styleFooter + "\">"
+	// The layout's line of footer text leads the footer, in both parts.
+	var lines []string
+	if e.Layout != nil && e.Layout.Footer != "" {
+		lines = append(lines, e.Layout.Footer)
+	}
+	if a := strings.TrimSpace(c.prog.Sender.Address); a != "" {
+		lines = append(lines, a)
+	}
+	addr := strings.Join(lines, "\n")
+	start := "<hr style=\"" + styleHR + "\">\n<p class=\"footer\" style=\"" + newTheme(e.Layout).style(styleFooter) + "\">"
 	if e.Kind != campaigns.KindMarketing {
 		if addr != "" {
 			e.HTML = appendText(e.HTML, start+htmlLines(addr)+"</p>\n")
@@ -652,7 +676,7 @@ func (c *checker) footer(e *campaigns.Email) {
 // looks like must not depend on one. A system font stack at 16px/1.6 in
 // dark grey, blue underlined links.
 const (
-	fontStack = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
+	fontStack = campaigns.DefaultFont
 	monoStack = "SFMono-Regular,Menlo,Consolas,'Liberation Mono',monospace"
 	textStyle = "font-family:" + fontStack + ";font-size:16px;line-height:1.6;color:#1f2937"
 
@@ -676,6 +700,30 @@ const (
 	styleFooter     = "margin:0;font-family:" + fontStack + ";font-size:13px;line-height:1.5;color:#6b7280"
 	styleFooterLink = "color:#6b7280;text-decoration:underline"
 )
+
+// theme writes the default styles in a layout's font and colours. The
+// styles above are written in the default look; a layout swaps its own
+// font, text and link colours in, values the compiler has checked.
+type theme struct{ r *strings.Replacer }
+
+func newTheme(l *campaigns.Layout) theme {
+	if l == nil {
+		return theme{}
+	}
+	rl := l.Resolved()
+	return theme{strings.NewReplacer(
+		"font-family:"+fontStack, "font-family:"+rl.Font,
+		"color:"+campaigns.DefaultBrand, "color:"+rl.Link,
+		"color:"+campaigns.DefaultText, "color:"+rl.Text,
+	)}
+}
+
+func (t theme) style(s string) string {
+	if t.r == nil {
+		return s
+	}
+	return t.r.Replace(s)
+}
 
 // headingStyle is the style of a heading of level 1 to 6; the first
 // block of the email has no space above it.
@@ -901,6 +949,10 @@ func plainText(doc ast.Node, src []byte) string {
 					tb.WriteString(strings.Join(cells, " | "))
 				}
 				write(prefix, tb.String())
+			case *buttonBlock:
+				if l, ok := x.FirstChild().(*ast.Link); ok {
+					write(prefix, string(nodeText(l, src))+": "+string(l.Destination))
+				}
 			case *ast.HTMLBlock:
 			default:
 				block(x, prefix)

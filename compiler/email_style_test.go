@@ -30,7 +30,7 @@ const styleEmail = "---\nsubject: Hi\n---\n" +
 // escaped inside its styled block.
 func TestEmailInlineStyles(t *testing.T) {
 	c := emailChecker()
-	e := c.emailSource("email.md", []byte(styleEmail), campaigns.KindMarketing)
+	e := c.emailSource("email.md", []byte(styleEmail), campaigns.KindMarketing, nil)
 	if c.diags.HasErrors() || e == nil {
 		t.Fatalf("does not compile: %v", c.diags)
 	}
@@ -88,7 +88,7 @@ func TestEmailInlineStyles(t *testing.T) {
 func TestEmailAutolinkSiblings(t *testing.T) {
 	c := emailChecker()
 	src := "---\nsubject: Hi\n---\nSee https://a.example/one, <https://a.example/two>, then [three](https://a.example/three) or <help@a.example>.\n\n![x](javascript:alert)\n"
-	e := c.emailSource("email.md", []byte(src), campaigns.KindMarketing)
+	e := c.emailSource("email.md", []byte(src), campaigns.KindMarketing, nil)
 	if e == nil {
 		t.Fatal("nothing compiled")
 	}
@@ -120,4 +120,53 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestEmailLineBreaks checks that a line break inside a paragraph stays a
+// line break in both parts: <br> in the HTML, a newline in the text.
+func TestEmailLineBreaks(t *testing.T) {
+	tests := []struct {
+		name, body, html, text string
+	}{
+		{
+			name: "a two-line signature stays two lines",
+			body: "Thanks,\n\nMaya Okafor\nNorthwind Analytics\n",
+			html: "<p style=\"" + styleP + "\">Maya Okafor<br>\nNorthwind Analytics</p>",
+			text: "Thanks,\n\nMaya Okafor\nNorthwind Analytics\n",
+		},
+		{
+			name: "a break before a merge tag keeps the tag",
+			body: "With regards,\n{{ company }}\n",
+			html: "<p style=\"" + styleP + "\">With regards,<br>\n{{ company }}</p>",
+			text: "With regards,\n{{ company }}\n",
+		},
+		{
+			name: "a break inside a list item",
+			body: "- one\n  and more\n- two\n",
+			html: "one<br>\nand more</li>",
+			text: "- one\nand more\n- two\n",
+		},
+		{
+			name: "a paragraph on one line has no break",
+			body: "One line of prose.\n",
+			html: "<p style=\"" + styleP + "\">One line of prose.</p>",
+			text: "One line of prose.\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := emailChecker()
+			e := c.emailSource("email.md", []byte("---\nsubject: Hi\n---\n"+tt.body), campaigns.KindTransactional, nil)
+			if c.diags.HasErrors() || e == nil {
+				t.Fatalf("does not compile: %v", c.diags)
+			}
+			if html := e.HTML.String(); !strings.Contains(html, tt.html) {
+				t.Errorf("HTML lacks %q:\n%s", tt.html, html)
+			}
+			text := e.Text.String()
+			if !strings.HasPrefix(text, tt.text) {
+				t.Errorf("text part (-want +got):\n%s", cmp.Diff(tt.text, text[:min(len(text), len(tt.text))]))
+			}
+		})
+	}
 }

@@ -41,7 +41,7 @@ func FuzzEmail(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c := emailChecker()
-		e := c.emailSource("email.md", src, campaigns.KindMarketing)
+		e := c.emailSource("email.md", src, campaigns.KindMarketing, nil)
 		for _, d := range c.diags {
 			if d.Code == "" || d.Pos.File != "email.md" || d.Pos.Line < 1 || d.Summary == "" {
 				t.Fatalf("diagnostic without code or position: %+v", d)

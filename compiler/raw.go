@@ -17,6 +17,27 @@ type rawProgram struct {
 	Exits     []rawExit                  `json:"exits"`
 	Handoffs  map[string]rawHandoff      `json:"handoffs"`
 	Tests     map[string]rawScenario     `json:"tests"`
+	Layout    *rawLayout                 `json:"layout"`
+}
+
+type rawLayout struct {
+	Logo *struct {
+		URL   string `json:"url"`
+		Alt   string `json:"alt"`
+		Width int    `json:"width"`
+		Href  string `json:"href"`
+	} `json:"logo"`
+	Brand      string `json:"brand_colour"`
+	Background string `json:"background_colour"`
+	Text       string `json:"text_colour"`
+	Link       string `json:"link_colour"`
+	Button     struct {
+		Colour     string `json:"colour"`
+		TextColour string `json:"text_colour"`
+		Shape      string `json:"shape"`
+	} `json:"button"`
+	Footer string `json:"footer"`
+	Font   string `json:"font"`
 }
 
 type rawSender struct {
@@ -25,6 +46,7 @@ type rawSender struct {
 		Email string `json:"email"`
 	} `json:"from"`
 	ReplyTo     string `json:"reply_to"`
+	Company     string `json:"company"`
 	Address     string `json:"address"`
 	LawfulBasis string `json:"lawful_basis"`
 	Tracking    *struct {
@@ -115,6 +137,7 @@ type rawSequence struct {
 	Steps   []rawStep         `json:"steps"`
 	Exit    []rawExit         `json:"exit"`
 	UTM     rawUTM            `json:"utm"`
+	Layout  *rawLayout        `json:"layout"`
 	Moved   map[string]string `json:"moved"`
 	Removed map[string]string `json:"removed"`
 }

@@ -15,6 +15,7 @@ type emailUse struct {
 	path  []string // the first send step naming it
 	kind  string
 	kinds map[string][]string // kind → first step path of that kind
+	seqs  map[string][]string // sequence → first step path in it
 }
 
 func (c *checker) sequences() {
@@ -43,6 +44,7 @@ func (c *checker) sequences() {
 			Campaign: or(r.UTM.Campaign, or(c.prog.Sender.UTM.Campaign, name)),
 			Content:  or(r.UTM.Content, c.prog.Sender.UTM.Content),
 		}
+		s.Layout = c.layout(sub(p, "layout"), r.Layout)
 		kind := campaigns.KindMarketing
 		if s.Transactional() {
 			kind = campaigns.KindTransactional
@@ -506,8 +508,13 @@ func (c *checker) useEmail(p []string, file, kind string) string {
 	}
 	u := c.emails[clean]
 	if u == nil {
-		u = &emailUse{path: p, kind: kind, kinds: map[string][]string{}}
+		u = &emailUse{path: p, kind: kind, kinds: map[string][]string{}, seqs: map[string][]string{}}
 		c.emails[clean] = u
+	}
+	if len(p) > 1 && p[0] == "sequences" {
+		if _, ok := u.seqs[p[1]]; !ok {
+			u.seqs[p[1]] = p
+		}
 	}
 	if _, ok := u.kinds[kind]; !ok {
 		u.kinds[kind] = p

@@ -114,6 +114,9 @@ type SendRecord struct {
 	Status    string
 	MessageID string
 	SentAt    time.Time
+	// Version is the programme version the send was planned under: the
+	// email it renders.
+	Version int64
 }
 
 // TrackingKey signs tracked links.

@@ -568,23 +568,8 @@ func (e *Engine) outgoing(c runtime.Claim, ct *runtime.Contact, now time.Time) (
 	if ct == nil {
 		return nil, fmt.Errorf("contact %d is gone", c.Contact)
 	}
-	utm := campaigns.UTM{Source: p.Sender.UTM.Source, Medium: p.Sender.UTM.Medium, Campaign: p.Sender.UTM.Campaign, Content: c.Step}
-	if seq := p.Sequences[c.Sequence]; seq != nil {
-		utm = seq.UTM
-		if utm.Content == "" {
-			utm.Content = c.Step
-		}
-	}
-	o := render.Options{UTM: utm}
-	if base := p.Sender.TrackingURL; base != "" && e.Keys != nil {
-		sign := func(t track.Token) string { return track.URL(base, t.Kind, e.Keys.Sign(t)) }
-		o.TrackLink = func(n int, u string) string {
-			return sign(track.Token{Kind: track.Click, Send: c.ID, Contact: c.Contact, Link: n, URL: u})
-		}
-		o.OpenPixel = sign(track.Token{Kind: track.Open, Send: c.ID, Contact: c.Contact})
-		o.UnsubscribeURL = sign(track.Token{Kind: track.Unsubscribe, Send: c.ID, Contact: c.Contact})
-		o.PreferencesURL = sign(track.Token{Kind: track.Preferences, Send: c.ID, Contact: c.Contact})
-	} else if p.Sender.UnsubscribeMail != "" {
+	o := track.SendOptions(p, e.Keys, c.ID, c.Contact, c.Sequence, c.Step)
+	if o.UnsubscribeURL == "" && p.Sender.UnsubscribeMail != "" {
 		// Without a tracking server the way out is the unsubscribe
 		// mailbox.
 		o.UnsubscribeURL = "mailto:" + p.Sender.UnsubscribeMail + "?subject=" + url.QueryEscape("unsubscribe "+ct.Email)

@@ -376,3 +376,67 @@ func mirrorTemplate(b *testing.B, e *campaigns.Email, values map[string]any, o r
 	}
 	return tmpl, data
 }
+
+// TestExampleLayout renders two emails of the example: one of a sequence
+// that overrides the programme's layout, one that does not. Both carry
+// the programme's logo and brand bar; each has its own footer line.
+func TestExampleLayout(t *testing.T) {
+	p := exampleProgram(t)
+	for _, c := range []struct{ email, footer, other string }{
+		{"emails/leaders/01-the-monday-report.md", "Northwind Analytics: reporting your whole team trusts.", "while you set up"},
+		{"emails/onboarding/01-welcome.md", "You get these emails while you set up your Northwind trial.", "reporting your whole team trusts"},
+	} {
+		e := p.Emails[c.email]
+		if e == nil {
+			t.Fatalf("the example has no %s", c.email)
+		}
+		m := render.Render(e, contactFor(e), "seed", production(p, 7, 42, campaigns.UTM{}))
+		for _, want := range []string{`alt="Northwind"`, "border-top:4px solid #0f766e", c.footer} {
+			if !strings.Contains(m.HTML, want) {
+				t.Errorf("%s: HTML lacks %q", c.email, want)
+			}
+		}
+		if !strings.Contains(m.Text, c.footer) || strings.Contains(m.HTML+m.Text, c.other) {
+			t.Errorf("%s: the footer line is not its sequence's own:\n%s", c.email, m.Text)
+		}
+	}
+}
+
+// TestExampleButtons renders the example's buttons as production does:
+// in the layout's button colour and shape, the link tracked like any
+// other, and "label: URL" in the text part with the same tracked URL.
+func TestExampleButtons(t *testing.T) {
+	p := exampleProgram(t)
+	clickPrefix := track.URL(p.Sender.TrackingURL, track.Click, "")
+	for _, c := range []struct{ email, label, radius string }{
+		{"emails/leaders/03-see-it-on-your-data.md", "Pick a time for a demo", "border-radius:6px"},
+		{"emails/onboarding/03-first-dashboard.md", "Browse the templates", "border-radius:0;"},
+	} {
+		e := p.Emails[c.email]
+		m := render.Render(e, contactFor(e), "seed", production(p, 7, 42, campaigns.UTM{}))
+		doc, err := html.Parse(strings.NewReader(m.HTML))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var button *html.Node
+		walk(doc, func(n *html.Node) {
+			if n.Type == html.ElementNode && n.Data == "a" && n.Parent != nil && attr(n.Parent, "bgcolor") == "#0f766e" {
+				button = n
+			}
+		})
+		if button == nil {
+			t.Errorf("%s: no button in the brand colour:\n%s", c.email, m.HTML)
+			continue
+		}
+		href := attr(button, "href")
+		if !strings.HasPrefix(href, clickPrefix) {
+			t.Errorf("%s: the button's link is not tracked: %s", c.email, href)
+		}
+		if !strings.Contains(attr(button, "style"), c.radius) {
+			t.Errorf("%s: button style %q lacks %q", c.email, attr(button, "style"), c.radius)
+		}
+		if !strings.Contains(m.Text, c.label+": "+href+"\n") {
+			t.Errorf("%s: the text part lacks %q:\n%s", c.email, c.label+": "+href, m.Text)
+		}
+	}
+}

@@ -7,7 +7,9 @@
 package render
 
 import (
+	"fmt"
 	"hash/fnv"
+	"html"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,6 +35,9 @@ type Options struct {
 	// OpenPixel, when set, is the URL of a 1×1 image at the end of the
 	// HTML that records an open.
 	OpenPixel string
+	// WebViewURL, when set, is where the email can be read in a browser:
+	// a "View in your browser" line above it in the HTML.
+	WebViewURL string
 }
 
 // Message is an email filled for one contact.
@@ -84,13 +89,18 @@ func Render(e *campaigns.Email, values map[string]any, seed string, o Options) M
 	b.Grow(layoutSize + 2*len(m.Subject) + 2*len(m.Preheader) + len(o.OpenPixel) + pe.htmlSize + pe.htmlSubs*substSize)
 	b.WriteString(docStart)
 	writeHTML(&b, m.Subject)
-	b.WriteString(docHead)
+	b.WriteString(pe.head)
 	if m.Preheader != "" {
 		b.WriteString(preheaderStart)
 		writeHTML(&b, m.Preheader)
 		b.WriteString(preheaderEnd)
 	}
-	b.WriteString(bodyStart)
+	if o.WebViewURL != "" {
+		b.WriteString(webViewStart)
+		writeHTML(&b, o.WebViewURL)
+		b.WriteString(webViewEnd)
+	}
+	b.WriteString(pe.start)
 	f.fill(&b, e.HTML, true)
 	b.WriteString(bodyEnd)
 	if o.OpenPixel != "" {
@@ -154,12 +164,53 @@ const (
 </tr>
 </table>
 `
+	// The web-view line sits above the column, small and grey: for the
+	// reader whose client shows the email badly.
+	webViewStart = `<p class="webview" style="margin:0;padding:12px 12px 0;text-align:center;font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;font-size:12px;line-height:1.5;color:#6b7280"><a href="`
+	webViewEnd   = `" style="color:#6b7280;text-decoration:underline">View in your browser</a></p>` + "\n"
+
 	pixelStart = `<img src="`
 	pixelEnd   = `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">` + "\n"
 	docEnd     = "</body>\n</html>\n"
 
 	layoutSize = len(docStart) + len(docHead) + len(preheaderStart) + len(preheaderEnd) + len(bodyStart) + len(bodyEnd) + len(pixelStart) + len(pixelEnd) + len(docEnd)
 )
+
+// frame is the document around the content in a layout: the default
+// frame when there is none; with one, its background, a bar of the brand
+// colour above the column, the logo, and the content's font and colour.
+// The layout's values were checked by the compiler (hex colours, a font
+// list, URLs without quotes); they are escaped here all the same.
+func frame(l *campaigns.Layout) (head, start string) {
+	if l == nil {
+		return docHead, bodyStart
+	}
+	r := l.Resolved()
+	esc := html.EscapeString
+	head = strings.Replace(docHead, "background-color:#f3f4f6", "background-color:"+esc(r.Background), 1)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<table role="presentation" width="100%%" cellpadding="0" cellspacing="0" border="0" style="width:100%%;background-color:%s">
+<tr>
+<td align="center" style="padding:24px 12px">
+<table role="presentation" class="container" width="600" cellpadding="0" cellspacing="0" border="0" style="width:600px;max-width:600px;background-color:#ffffff;border-radius:8px;border-top:4px solid %s">
+`, esc(r.Background), esc(r.Brand))
+	if lg := r.Logo; lg != nil {
+		width := lg.Width
+		if width == 0 {
+			width = 160
+		}
+		img := fmt.Sprintf(`<img src="%s" width="%d" alt="%s" style="display:block;width:%dpx;max-width:100%%;height:auto;border:0;outline:none;text-decoration:none">`,
+			esc(lg.URL), width, esc(lg.Alt), width)
+		if lg.Href != "" {
+			img = fmt.Sprintf(`<a href="%s" style="text-decoration:none">%s</a>`, esc(lg.Href), img)
+		}
+		fmt.Fprintf(&b, "<tr>\n<td class=\"logo\" style=\"padding:32px 40px 0\">%s</td>\n</tr>\n", img)
+	}
+	fmt.Fprintf(&b, `<tr>
+<td class="content" style="padding:32px 40px;font-family:%s;font-size:16px;line-height:1.6;color:%s;text-align:left">
+`, r.Font, esc(r.Text)) // a font list holds single quotes, which stay as written
+	return head, b.String()
+}
 
 // prepared is what Render works out once per email and UTM parameters:
 // the same for every contact.
@@ -172,6 +223,9 @@ type prepared struct {
 	// HTML and text templates: to size their buffers once.
 	htmlSize, htmlSubs int
 	textSize, textSubs int
+	// head and start are the layout's frame: from the title to the
+	// preheader, and from there to the content.
+	head, start string
 }
 
 type prepKey struct {
@@ -202,6 +256,7 @@ func prepare(e *campaigns.Email, utm campaigns.UTM) *prepared {
 		return pe
 	}
 	pe = &prepared{links: make([]string, len(e.Links)), fixed: make([]bool, len(e.Links))}
+	pe.head, pe.start = frame(e.Layout)
 	for i, l := range e.Links {
 		if u, ok := literal(l.URL); ok {
 			pe.links[i], pe.fixed[i] = withUTM(u, utm), true

@@ -443,3 +443,83 @@ func lastElement(n *html.Node) *html.Node {
 	}
 	return nil
 }
+
+// TestLayoutFrame checks the frame a layout puts around the content: its
+// background, the brand bar, the logo with its link and width, the font
+// and text colour of the content cell, escaped where they stand; and that
+// an email without a layout keeps the default frame.
+func TestLayoutFrame(t *testing.T) {
+	e := mergeEmail()
+	e.Layout = &campaigns.Layout{
+		Logo:       &campaigns.Logo{URL: "https://acme.example/logo.png?v=1&w=2", Alt: `Acme "Reports"`, Width: 140, Href: "https://acme.example/"},
+		Brand:      "#0f766e",
+		Background: "#fafaf9",
+		Font:       "Georgia,'Times New Roman',serif",
+	}
+	m := Render(e, map[string]any{"first_name": "Ann", "company": "Acme"}, "k", Options{})
+	doc, err := html.Parse(strings.NewReader(m.HTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body, container, content, logoLink, logo *html.Node
+	walk(doc, func(n *html.Node) {
+		if n.Type != html.ElementNode {
+			return
+		}
+		switch {
+		case n.Data == "body":
+			body = n
+		case attr(n, "class") == "container":
+			container = n
+		case attr(n, "class") == "content":
+			content = n
+		case n.Data == "img" && logo == nil:
+			logo = n
+			logoLink = n.Parent
+		}
+	})
+	if body == nil || container == nil || content == nil || logo == nil {
+		t.Fatalf("the frame lacks body, container, content or logo:\n%s", m.HTML)
+	}
+	for _, c := range []struct{ what, got, want string }{
+		{"body background", attr(body, "style"), "background-color:#fafaf9"},
+		{"brand bar", attr(container, "style"), "border-top:4px solid #0f766e"},
+		{"content font", attr(content, "style"), "font-family:Georgia,'Times New Roman',serif;"},
+		{"content colour", attr(content, "style"), "color:" + campaigns.DefaultText},
+		{"logo width", attr(logo, "style"), "width:140px;max-width:100%"},
+	} {
+		if !strings.Contains(c.got, c.want) {
+			t.Errorf("%s: %q lacks %q", c.what, c.got, c.want)
+		}
+	}
+	if diff := cmp.Diff([]string{"https://acme.example/logo.png?v=1&w=2", `Acme "Reports"`, "140", "https://acme.example/"},
+		[]string{attr(logo, "src"), attr(logo, "alt"), attr(logo, "width"), attr(logoLink, "href")}); diff != "" {
+		t.Errorf("logo src, alt, width, link (-want +got):\n%s", diff)
+	}
+	// The logo comes before the content, in a row of its own.
+	if i, j := strings.Index(m.HTML, "logo.png"), strings.Index(m.HTML, `class="content"`); i < 0 || i > j {
+		t.Errorf("the logo is not above the content:\n%s", m.HTML)
+	}
+
+	// A compiled email never changes, so the look of another is rendered
+	// from another email.
+	plain := Render(mergeEmail(), map[string]any{"first_name": "Ann", "company": "Acme"}, "k", Options{})
+	if !strings.Contains(plain.HTML, bodyStart) || strings.Contains(plain.HTML, "border-top:4px") || strings.Contains(plain.HTML, "<img") {
+		t.Errorf("an email without a layout does not keep the default frame:\n%s", plain.HTML)
+	}
+}
+
+// TestWebViewLine checks the "View in your browser" line: above the
+// column, its URL escaped, and absent when there is no web view.
+func TestWebViewLine(t *testing.T) {
+	values := map[string]any{"first_name": "Ann", "company": "Acme"}
+	m := Render(mergeEmail(), values, "k", Options{WebViewURL: "https://go.acme.example/v/tok?a=1&b=2"})
+	link := `<a href="https://go.acme.example/v/tok?a=1&amp;b=2" style="color:#6b7280;text-decoration:underline">View in your browser</a>`
+	i, j := strings.Index(m.HTML, link), strings.Index(m.HTML, `class="container"`)
+	if i < 0 || j < 0 || i > j {
+		t.Errorf("the web-view link is not above the column:\n%s", m.HTML)
+	}
+	if m := Render(mergeEmail(), values, "k", Options{}); strings.Contains(m.HTML, "View in your browser") {
+		t.Errorf("a web-view line without a web view:\n%s", m.HTML)
+	}
+}

@@ -62,3 +62,38 @@ func (s *Store) Suppressions(ctx context.Context, fn func(runtime.Suppression) e
 	}
 	return rows.Err()
 }
+
+// Unsubscribed reports whether the address is suppressed because its
+// owner unsubscribed, by whatever way.
+func (s *Store) Unsubscribed(ctx context.Context, email string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT COUNT(*) FROM suppressions WHERE email_key = ? AND reason = ?`),
+		runtime.EmailKey(email), runtime.ReasonUnsubscribed).Scan(&n)
+	return n > 0, err
+}
+
+// Resubscribe lifts an unsubscribe its owner made on the tracking
+// server's page (source), which the same page offers to undo. Bounces,
+// complaints and unsubscribes that came any other way stay. It reports
+// whether there was one to lift. The engine's opt-out check needs no
+// nudge: lifting only ever lets mail through later, at the next tick.
+func (s *Store) Resubscribe(ctx context.Context, email, source string) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	key := runtime.EmailKey(email)
+	res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM suppressions WHERE email_key = ? AND reason = ? AND source = ?`), key, runtime.ReasonUnsubscribed, source)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE email_key = ?`), s.t(s.Now()), key); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}

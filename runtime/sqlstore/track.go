@@ -84,7 +84,7 @@ func (s *Store) RetireTrackingKey(ctx context.Context, id int64) (bool, error) {
 	return n > 0, err
 }
 
-const selectSend = `SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), status, COALESCE(message_id, ''), sent_at FROM sends`
+const selectSend = `SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), status, COALESCE(message_id, ''), sent_at, version FROM sends`
 
 // Send finds a ledger row by ID, or returns nil.
 func (s *Store) Send(ctx context.Context, id int64) (*runtime.SendRecord, error) {
@@ -101,7 +101,7 @@ func (s *Store) SendByMessageID(ctx context.Context, messageID string) (*runtime
 func (s *Store) scanSend(row *sql.Row) (*runtime.SendRecord, error) {
 	var r runtime.SendRecord
 	var sent any
-	err := row.Scan(&r.ID, &r.Key, &r.Contact, &r.Sequence, &r.Step, &r.Email, &r.Variant, &r.Status, &r.MessageID, &sent)
+	err := row.Scan(&r.ID, &r.Key, &r.Contact, &r.Sequence, &r.Step, &r.Email, &r.Variant, &r.Status, &r.MessageID, &sent, &r.Version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -483,7 +483,7 @@ func testDecideAll(t *testing.T, o Opener) {
 	if ds, ok := f.s.(deliveryStore); ok {
 		r, err := ds.Send(ctx, sendID(t, f.o, ds, "ann/welcome/hello/2"))
 		wantSend := &runtime.SendRecord{Key: "ann/welcome/hello/2", Contact: f.id["ann"], Sequence: "welcome", Step: "step_ann",
-			Email: "emails/hello.md", Variant: "b", Status: runtime.SendPlanned}
+			Email: "emails/hello.md", Variant: "b", Status: runtime.SendPlanned, Version: 2}
 		if diff := cmp.Diff(wantSend, r, cmpopts.IgnoreFields(runtime.SendRecord{}, "ID")); err != nil || diff != "" {
 			t.Errorf("the planned send: %v (-want +got):\n%s", err, diff)
 		}

@@ -373,6 +373,48 @@ func testSuppressions(t *testing.T, o Opener) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("suppressions (-want +got):\n%s", diff)
 	}
+
+	// An unsubscribe made on the tracking server's page can be undone
+	// there; one imported, a bounce or a complaint cannot.
+	us, ok := s.(interface {
+		Unsubscribed(ctx context.Context, email string) (bool, error)
+		Resubscribe(ctx context.Context, email, source string) (bool, error)
+	})
+	if !ok {
+		return
+	}
+	if _, err := s.Suppress(ctx, []runtime.Suppression{{Email: "cy@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "tracking", At: Now}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		email      string
+		unsub      bool
+		lifted     bool
+		unsubAfter bool
+	}{
+		{"CY@acme.example", true, true, false},
+		{"cy@acme.example", false, false, false},
+		{"ann@acme.example", true, false, true},
+		{"bob@acme.example", false, false, false},
+		{"nobody@acme.example", false, false, false},
+	} {
+		if got, err := us.Unsubscribed(ctx, c.email); err != nil || got != c.unsub {
+			t.Errorf("Unsubscribed(%s) = %v, %v; want %v", c.email, got, err, c.unsub)
+		}
+		if got, err := us.Resubscribe(ctx, c.email, "tracking"); err != nil || got != c.lifted {
+			t.Errorf("Resubscribe(%s) = %v, %v; want %v", c.email, got, err, c.lifted)
+		}
+		if got, err := us.Unsubscribed(ctx, c.email); err != nil || got != c.unsubAfter {
+			t.Errorf("after Resubscribe, Unsubscribed(%s) = %v, %v; want %v", c.email, got, err, c.unsubAfter)
+		}
+	}
+	got = nil
+	if err := s.Suppressions(ctx, func(x runtime.Suppression) error { got = append(got, x); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("suppressions after undoing Cy's unsubscribe (-want +got):\n%s", diff)
+	}
 }
 
 func testConsents(t *testing.T, o Opener) {

@@ -19,6 +19,7 @@ import (
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/ingest"
+	"github.com/nurture-dev/nurture/runtime/render"
 )
 
 // Store is what the tracking server needs of the contact store.
@@ -32,7 +33,13 @@ type Store interface {
 	Preferences(ctx context.Context, contact int64) (runtime.Preferences, error)
 	SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error
 	ResolveSend(ctx context.Context, id int64, status, why string) (bool, error)
+	Unsubscribed(ctx context.Context, email string) (bool, error)
+	Resubscribe(ctx context.Context, email, source string) (bool, error)
 }
+
+// unsubscribeSource is the source of the unsubscribes this server
+// records: the ones its page offers to undo.
+const unsubscribeSource = "tracking"
 
 // Server is the tracking and ingestion HTTP server: tracked clicks and
 // opens, one-click unsubscribes, the preference page, and the APIs that
@@ -44,6 +51,9 @@ type Server struct {
 	APIToken string
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Programs returns an applied version of the programme, for the web
+	// view of a send planned under it. Nil: the programme in force.
+	Programs func(ctx context.Context, version int64) (*campaigns.Program, error)
 
 	keys atomic.Pointer[Keys]
 	prog atomic.Pointer[campaigns.Program]
@@ -64,6 +74,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /p/{token}", s.preferencesPage)
 	mux.HandleFunc("POST /p/{token}", s.savePreferences)
+	mux.HandleFunc("GET /v/{token}", s.webView)
 	mux.HandleFunc("POST /v1/events", s.api(s.events))
 	mux.HandleFunc("POST /v1/bounces", s.api(s.bounces))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
@@ -224,27 +235,110 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	w.Write(pixel)
 }
 
-// unsubscribePage asks to confirm: a GET is what link scanners and
-// previews fetch, so it changes nothing.
+// webView shows the email a send delivered, in the browser: the version
+// of the email the send was planned under, rendered for the contact with
+// the same signed links, the sender in force (as the engine sends it);
+// without the open pixel and without a link to itself. It records
+// nothing: a page a link scanner may fetch.
+func (s *Server) webView(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.token(w, r, WebView)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	send, c, err := s.sendOf(ctx, t)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.prog.Load()
+	if send == nil || now == nil {
+		http.NotFound(w, r)
+		return
+	}
+	p := now
+	if s.Programs != nil && send.Version != 0 {
+		old, err := s.Programs(ctx, send.Version)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if old != nil {
+			q := *old
+			q.Sender = now.Sender
+			p = &q
+		}
+	}
+	e := p.Emails[send.Email]
+	if e == nil {
+		http.NotFound(w, r)
+		return
+	}
+	o := SendOptions(p, s.keys.Load(), send.ID, c.ID, send.Sequence, send.Step)
+	o.OpenPixel, o.WebViewURL = "", ""
+	m := render.Render(e, c.Values, send.Key, o)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Robots-Tag", "noindex")
+	io.WriteString(w, m.HTML)
+}
+
+// unsubscribePage asks to confirm, and offers fewer emails instead: a
+// GET is what link scanners and previews fetch, so it changes nothing.
+// Once the address is unsubscribed it says so, with the undo, and never
+// asks again.
 func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	_, c, ok := s.contactOf(w, r, Unsubscribe)
 	if !ok {
 		return
 	}
-	s.page(w, http.StatusOK, pageData{Title: "Unsubscribe", Email: c.Email, Action: r.URL.Path, Confirm: true, Sender: s.senderName()})
+	done, err := s.Store.Unsubscribed(r.Context(), c.Email)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := pageData{Title: "Unsubscribe", Email: c.Email, Action: r.URL.Path, Confirm: !done, Done: done, Sender: s.senderName(), LessOften: c.Prefs.Frequency != runtime.FrequencyMonthly}
+	if done {
+		d.Title = "Unsubscribed"
+	}
+	s.page(w, http.StatusOK, d)
 }
 
 // unsubscribe suppresses the contact's address at once (RFC 8058: the
 // mailbox provider's one-click POST carries List-Unsubscribe=One-Click;
 // the confirm page's form posts the same). Doing it twice is the same as
-// once.
+// once. The page's other forms post instead=monthly (fewer emails, not
+// none) or undo=1 (lift an unsubscribe made here); a one-click POST
+// always unsubscribes, whatever else it carries.
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	t, c, ok := s.contactOf(w, r, Unsubscribe)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if _, err := s.Store.Suppress(ctx, []runtime.Suppression{{Email: c.Email, Reason: runtime.ReasonUnsubscribed, Source: "tracking", At: s.now()}}); err != nil {
+	if r.PostFormValue("List-Unsubscribe") != "One-Click" {
+		switch {
+		case r.PostFormValue("undo") != "":
+			s.resubscribe(w, r, c)
+			return
+		case r.PostFormValue("instead") == runtime.FrequencyMonthly:
+			p := c.Prefs
+			p.Frequency = runtime.FrequencyMonthly
+			if err := s.Store.SetPreferences(ctx, c.ID, p, s.now()); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			s.log().Info("less often instead of unsubscribing", "contact", c.ID)
+			d := pageData{Title: "Less often", Email: c.Email, Sender: s.senderName(), Fewer: true}
+			if k := s.keys.Load(); k != nil {
+				d.Preferences = "/p/" + k.Sign(Token{Kind: Preferences, Send: t.Send, Contact: c.ID})
+			}
+			s.page(w, http.StatusOK, d)
+			return
+		}
+	}
+	if _, err := s.Store.Suppress(ctx, []runtime.Suppression{{Email: c.Email, Reason: runtime.ReasonUnsubscribed, Source: unsubscribeSource, At: s.now()}}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -258,11 +352,42 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log().Info("unsubscribed", "contact", c.ID, "one_click", r.PostFormValue("List-Unsubscribe") == "One-Click")
-	s.page(w, http.StatusOK, pageData{Title: "Unsubscribed", Email: c.Email, Done: true, Sender: s.senderName()})
+	s.page(w, http.StatusOK, pageData{Title: "Unsubscribed", Email: c.Email, Action: r.URL.Path, Done: true, Sender: s.senderName()})
 }
 
+// resubscribe undoes an unsubscribe made on this server's page. The
+// contact's enrollments ended with it; sequences take them in again as
+// their entry and re-entry rules say.
+func (s *Server) resubscribe(w http.ResponseWriter, r *http.Request, c *runtime.Contact) {
+	lifted, err := s.Store.Resubscribe(r.Context(), c.Email, unsubscribeSource)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if lifted {
+		s.log().Info("unsubscribe undone", "contact", c.ID)
+	}
+	still, err := s.Store.Unsubscribed(r.Context(), c.Email)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if still {
+		// Not one this page made (an import, a reply to the unsubscribe
+		// mailbox): it stays, and the page says so rather than pretend.
+		s.page(w, http.StatusOK, pageData{Title: "Unsubscribed", Email: c.Email, Done: true, Sticky: true, Sender: s.senderName()})
+		return
+	}
+	s.page(w, http.StatusOK, pageData{Title: "Subscribed again", Email: c.Email, Resubscribed: true, Sender: s.senderName()})
+}
+
+// senderName is the company the pages name: the sender's company, or
+// its from name.
 func (s *Server) senderName() string {
 	if p := s.prog.Load(); p != nil {
+		if p.Sender.Company != "" {
+			return p.Sender.Company
+		}
 		return p.Sender.FromName
 	}
 	return ""
@@ -279,6 +404,8 @@ func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) prefsData(r *http.Request, t Token, c *runtime.Contact, p runtime.Preferences, saved bool) pageData {
 	d := pageData{Title: "Email preferences", Email: c.Email, Action: r.URL.Path, Prefs: true, Saved: saved, Sender: s.senderName()}
+	// Only a notice hangs on it: a failed lookup leaves the page as it was.
+	d.Unsubscribed, _ = s.Store.Unsubscribed(r.Context(), c.Email)
 	for _, f := range frequencies {
 		d.Frequencies = append(d.Frequencies, choice{Value: f.value, Label: f.label, On: p.Frequency == f.value})
 	}
@@ -592,6 +719,15 @@ type pageData struct {
 	Prefs, Saved                 bool
 	Frequencies, Topics          []choice
 	Unsubscribe                  string
+	// LessOften offers one email a month instead, on the confirm page;
+	// Fewer says it was chosen, with a link to the Preferences page.
+	LessOften, Fewer bool
+	Preferences      string
+	// Resubscribed: an unsubscribe undone. Sticky: an unsubscribe that
+	// was not made here and that this page cannot undo.
+	Resubscribed, Sticky bool
+	// Unsubscribed marks the preference page of an unsubscribed address.
+	Unsubscribed bool
 }
 
 func (s *Server) page(w http.ResponseWriter, status int, d pageData) {
@@ -611,21 +747,31 @@ var pages = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <style>body{font:16px/1.6 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2937;background:#f3f4f6;margin:0;padding:24px}
 main{max-width:480px;margin:40px auto;background:#fff;border-radius:8px;padding:32px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h1{font-size:22px;margin:0 0 16px}button{font:inherit;background:#2563eb;color:#fff;border:0;border-radius:6px;padding:10px 18px;cursor:pointer}
-fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom:8px}label{display:block;margin:6px 0}.muted{color:#6b7280;font-size:14px}</style></head>
+fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom:8px}label{display:block;margin:6px 0}.muted{color:#6b7280;font-size:14px}button.quiet{background:#fff;color:#1f2937;border:1px solid #d1d5db;padding:6px 12px}</style></head>
 <body><main>
-{{if .Confirm}}<h1>Unsubscribe?</h1>
+{{if .Confirm}}<h1>Unsubscribe{{if .Sender}} from {{.Sender}}{{end}}?</h1>
 <p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}.</p>
 <form method="post" action="{{.Action}}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>
+{{if .LessOften}}<p class="muted">Too many emails? Stay, and hear from us less:</p>
+<form method="post" action="{{.Action}}"><input type="hidden" name="instead" value="monthly"><button type="submit" class="quiet">At most one email a month instead</button></form>{{end}}
 {{else if .Done}}<h1>You are unsubscribed</h1>
 <p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}. Messages you ask for, such as receipts, still come.</p>
+{{if .Sticky}}<p class="muted">This unsubscribe was not made on this page, so it cannot be undone here: reply to any email{{if .Sender}} from {{.Sender}}{{end}} to ask.</p>
+{{else if .Action}}<form method="post" action="{{.Action}}"><input type="hidden" name="undo" value="1"><p class="muted">Unsubscribed by mistake? <button type="submit" class="quiet">Undo</button></p></form>{{end}}
+{{else if .Resubscribed}}<h1>You are subscribed again</h1>
+<p>{{.Email}} will hear from {{if .Sender}}{{.Sender}}{{else}}us{{end}} again.</p>
+{{else if .Fewer}}<h1>Less often it is</h1>
+<p>{{.Email}} will get at most one email a month{{if .Sender}} from {{.Sender}}{{end}}.</p>
+{{if .Preferences}}<p class="muted"><a href="{{.Preferences}}">Change your email preferences</a></p>{{end}}
 {{else if .Prefs}}<h1>Email preferences</h1>
 {{if .Saved}}<p><strong>Saved.</strong> Your choices apply from the next email.</p>{{end}}
-<p class="muted">For {{.Email}}</p>
+<p class="muted">Email{{if .Sender}} from {{.Sender}}{{end}} to {{.Email}}</p>
+{{if .Unsubscribed}}<p><strong>You are unsubscribed</strong>{{if .Sender}} from {{.Sender}}{{end}}'s marketing email; these choices apply if you subscribe again.</p>{{end}}
 <form method="post" action="{{.Action}}">
 <fieldset><legend>How often</legend>{{range .Frequencies}}<label><input type="radio" name="frequency" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>
 {{if .Topics}}<fieldset><legend>Topics</legend>{{range .Topics}}<label><input type="checkbox" name="topic" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>{{end}}
 <button type="submit">Save</button></form>
-{{if .Unsubscribe}}<p class="muted">Or <a href="{{.Unsubscribe}}">unsubscribe from all marketing email</a>.</p>{{end}}
+{{if .Unsubscribe}}{{if .Unsubscribed}}<p class="muted"><a href="{{.Unsubscribe}}">Subscribe again</a></p>{{else}}<p class="muted">Or <a href="{{.Unsubscribe}}">unsubscribe from all marketing email</a>.</p>{{end}}{{end}}
 {{end}}
 </main></body></html>
 `))

@@ -22,6 +22,8 @@ const (
 	Open        byte = 'o'
 	Unsubscribe byte = 'u'
 	Preferences byte = 'p'
+	// WebView is the email as the contact got it, in a browser.
+	WebView byte = 'v'
 )
 
 // Token is what a tracked link refers to.

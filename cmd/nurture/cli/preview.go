@@ -141,6 +141,7 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 	if base != "" {
 		o.UnsubscribeURL = track.URL(base, track.Unsubscribe, "preview")
 		o.PreferencesURL = track.URL(base, track.Preferences, "preview")
+		o.WebViewURL = track.URL(base, track.WebView, "preview")
 	}
 
 	// Files go where --out says, named from the working directory, or to

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,6 +92,33 @@ func keepUnknown(ts track.Store, keep time.Duration, now func() time.Time) track
 	return keepingStore{Store: ts, pending: pr, keep: keep, now: now}
 }
 
+// appliedVersions reads applied versions of the programme from the
+// store, each once: a web view renders a send's email as the version it
+// was planned under had it.
+func appliedVersions(es interface {
+	Version(ctx context.Context, serial int64) (*runtime.Version, error)
+}) func(context.Context, int64) (*campaigns.Program, error) {
+	var mu sync.Mutex
+	cache := map[int64]*campaigns.Program{}
+	return func(ctx context.Context, serial int64) (*campaigns.Program, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p := cache[serial]; p != nil {
+			return p, nil
+		}
+		v, err := es.Version(ctx, serial)
+		if err != nil || v == nil {
+			return nil, err
+		}
+		p := new(campaigns.Program)
+		if err := json.Unmarshal(v.Program, p); err != nil {
+			return nil, fmt.Errorf("reading applied version %d: %w", serial, err)
+		}
+		cache[serial] = p
+		return p, nil
+	}
+}
+
 func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	es, err := openEngineStore(ctx, f.store)
 	if err != nil {
@@ -107,7 +135,7 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	}
 	ts = keepUnknown(ts, keep, time.Now)
 	log := newLogger(stderr)
-	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log}
+	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log, Programs: appliedVersions(es)}
 	load := func() error {
 		keys, err := worker.TrackingKeys(ctx, es)
 		if err != nil {

@@ -10,12 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
-	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 	"github.com/nurture-dev/nurture/runtime/track"
 	"github.com/nurture-dev/nurture/runtime/worker"
@@ -33,9 +34,25 @@ type tracked struct {
 	prog   string
 	mail   map[string]received // by recipient
 	client *http.Client
+	// postgres: the store is PostgreSQL, whose placeholders are $1, $2.
+	postgres bool
+}
+
+// eachStore runs a test on SQLite and, when the test server is set, on
+// PostgreSQL.
+func eachStore(t *testing.T, test func(t *testing.T, tr *tracked)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, newTracked(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, newTrackedOn(t, pgStore(t))) })
 }
 
 func newTracked(t *testing.T) *tracked {
+	t.Helper()
+	return newTrackedOn(t, "")
+}
+
+// newTrackedOn is newTracked on the store spec names; "" is a new SQLite
+// file.
+func newTrackedOn(t *testing.T, spec string) *tracked {
 	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
@@ -44,15 +61,17 @@ func newTracked(t *testing.T) *tracked {
 		t.Fatal(err)
 	}
 	for name, src := range map[string]string{
-		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsequences: welcome: topic: \"product\"\n",
+		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsender: company: \"Acme Analytics\"\n\nsequences: welcome: topic: \"product\"\n",
 		"contacts.csv": "email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann,2026-11-20T09:00:00Z,signup_form,v1\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy,2026-11-22T09:00:00Z,signup_form,v1\n",
 	} {
 		if err := os.WriteFile(filepath.Join(prog, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(tmp, "nurture.db")
-	store := "--store=sqlite:" + path
+	if spec == "" {
+		spec = "sqlite:" + filepath.Join(tmp, "nurture.db")
+	}
+	store := "--store=" + spec
 	out := filepath.Join(tmp, "out")
 	for _, args := range [][]string{
 		{"contacts", "import", filepath.Join(prog, "contacts.csv"), "--dir", prog},
@@ -81,12 +100,17 @@ func newTracked(t *testing.T) *tracked {
 	if len(tr.mail) != 2 {
 		t.Fatalf("%d emails delivered, want 2", len(tr.mail))
 	}
-	st, err := sqlite.Open(ctx, path)
+	rs, err := openStore(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { rs.Close() })
+	st, ok := rs.(*sqlstore.Store)
+	if !ok {
+		t.Fatalf("the %s store is not a SQL store", spec)
+	}
 	tr.st = st
+	tr.postgres = !strings.HasPrefix(spec, "sqlite:")
 	keys, err := worker.TrackingKeys(ctx, st)
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +165,11 @@ func (tr *tracked) do(method, path, body string, header ...string) (*http.Respon
 func (tr *tracked) count(query string, args ...any) int {
 	tr.t.Helper()
 	var n int
+	if tr.postgres {
+		for i := 1; strings.Contains(query, "?"); i++ {
+			query = strings.Replace(query, "?", "$"+strconv.Itoa(i), 1)
+		}
+	}
 	if err := tr.st.DB().QueryRow(query, args...).Scan(&n); err != nil {
 		tr.t.Fatal(err)
 	}
@@ -469,5 +498,185 @@ func TestServeAPIKeepsUnknownAddresses(t *testing.T) {
 	}
 	if n := tr.count(`SELECT COUNT(*) FROM pending_events WHERE id = 'web-1'`); n != 0 {
 		t.Errorf("%d events still kept after the import", n)
+	}
+}
+
+// TestServeWebView follows the "View in your browser" link of a delivered
+// email on the real server: the page is the email the contact got, with
+// the same signed links, as the version it was planned under, even after
+// a new version changed the email; it counts no open and links to no web
+// view; a forged token, or a token of another kind, gets 404.
+func TestServeWebView(t *testing.T) {
+	eachStore(t, testServeWebView)
+}
+
+func testServeWebView(t *testing.T, tr *tracked) {
+	tr.srv.Programs = appliedVersions(tr.st)
+	m := tr.mail["ann@acme.example"]
+	view := tr.link("ann@acme.example", track.WebView)
+	if !strings.Contains(m.HTML, ">View in your browser</a>") {
+		t.Fatalf("the email has no web-view line:\n%s", m.HTML)
+	}
+	content := func(page string) string {
+		i := strings.Index(page, `class="content"`)
+		j := strings.LastIndex(page, "</td>")
+		if i < 0 || j < i {
+			t.Fatalf("no content cell in:\n%s", page)
+		}
+		return page[i:j]
+	}
+	check := func(when string) {
+		t.Helper()
+		resp, body := tr.do("GET", view, "")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: web view: %s %s\n%s", when, resp.Status, resp.Header.Get("Content-Type"), body)
+		}
+		// The message's lines end in CRLF, as mail's do.
+		if got, want := content(body), content(strings.ReplaceAll(m.HTML, "\r\n", "\n")); got != want {
+			t.Errorf("%s: the web view is not the email Ann got:\n--- email\n%s\n--- web view\n%s", when, want, got)
+		}
+		if strings.Contains(body, "/o/") || strings.Contains(body, "/v/") {
+			t.Errorf("%s: the web view carries the open pixel or a link to itself:\n%s", when, body)
+		}
+	}
+	check("as applied")
+	if n := tr.events("email.opened"); n != 0 {
+		t.Errorf("the web view recorded %d opens", n)
+	}
+
+	// A new version rewrites the welcome email; Ann's web view still
+	// shows the one she got.
+	hello := filepath.Join(tr.prog, "emails", "welcome", "hello.md")
+	src, _ := os.ReadFile(hello)
+	if err := os.WriteFile(hello, []byte(strings.Replace(string(src), "Welcome to Acme.", "A rewritten welcome.", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, e, code := run(t, "apply", tr.prog, "--auto-approve", tr.store); code != 0 {
+		t.Fatalf("apply: %s%s", o, e)
+	}
+	v, err := tr.st.Applied(context.Background())
+	if err != nil || v == nil {
+		t.Fatalf("no applied version: %v", err)
+	}
+	p := new(campaigns.Program)
+	if err := json.Unmarshal(v.Program, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Emails["emails/welcome/hello.md"].HTML.String(), "A rewritten welcome.") {
+		t.Fatalf("the new version does not rewrite the email")
+	}
+	tr.srv.SetProgram(p)
+	check("after a new version")
+
+	forged := []byte(view)
+	forged[len(forged)-2] ^= 1
+	unsub := strings.Replace(tr.link("ann@acme.example", track.Unsubscribe), "/u/", "/v/", 1)
+	for _, path := range []string{string(forged), unsub, "/v/"} {
+		if resp, _ := tr.do("GET", path, ""); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %s, want 404", path, resp.Status)
+		}
+	}
+}
+
+// TestServeUnsubscribeChoices walks the unsubscribe page on the real
+// server: it names the company, offers one email a month instead, says
+// "you are unsubscribed" with an undo once done and never asks again,
+// undoes only what it did, and the preference page names the company.
+func TestServeUnsubscribeChoices(t *testing.T) {
+	eachStore(t, testServeUnsubscribeChoices)
+}
+
+func testServeUnsubscribeChoices(t *testing.T, tr *tracked) {
+	ctx := context.Background()
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	page := tr.link("cy@gamma.example", track.Unsubscribe)
+	asks := func(body string) bool { return strings.Contains(body, "Unsubscribe from Acme Analytics?</h1>") }
+	get := func(path string) string {
+		t.Helper()
+		resp, body := tr.do("GET", path, "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, body)
+		}
+		return body
+	}
+	post := func(path, data string) string {
+		t.Helper()
+		resp, body := tr.do("POST", path, data, form...)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s %s: %s\n%s", path, data, resp.Status, body)
+		}
+		return body
+	}
+	suppressed := func(email string) int {
+		return tr.count(`SELECT COUNT(*) FROM suppressions WHERE email = ? AND reason = 'unsubscribed'`, email)
+	}
+
+	body := get(page)
+	if !asks(body) || !strings.Contains(body, `name="instead" value="monthly"`) || !strings.Contains(body, "no more marketing email from Acme Analytics") {
+		t.Fatalf("the confirm page does not name the company or offer less often:\n%s", body)
+	}
+
+	// Less often instead: a preference, not a suppression.
+	body = post(page, "instead=monthly")
+	if !strings.Contains(body, "at most one email a month from Acme Analytics") || !strings.Contains(body, `href="/p/`) {
+		t.Errorf("less often: %s", body)
+	}
+	cy, err := tr.st.Contact(ctx, "cy@gamma.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := tr.st.Preferences(ctx, cy.ID); err != nil || p.Frequency != "monthly" {
+		t.Errorf("less often stored %+v, %v; want monthly", p, err)
+	}
+	if n := suppressed("cy@gamma.example"); n != 0 {
+		t.Errorf("less often unsubscribed")
+	}
+	if body = get(page); !asks(body) || strings.Contains(body, `name="instead"`) {
+		t.Errorf("after choosing monthly, the page should still ask, without offering monthly again:\n%s", body)
+	}
+
+	// Unsubscribed: the page says so, with an undo, and never asks again.
+	body = post(page, "List-Unsubscribe=One-Click")
+	if !strings.Contains(body, "You are unsubscribed") || !strings.Contains(body, `name="undo"`) {
+		t.Errorf("after unsubscribing: %s", body)
+	}
+	body = get(page)
+	if asks(body) || strings.Contains(body, "Unsubscribe?") || !strings.Contains(body, "You are unsubscribed") || !strings.Contains(body, `name="undo"`) {
+		t.Errorf("the page asks again once unsubscribed:\n%s", body)
+	}
+	prefs := tr.link("cy@gamma.example", track.Preferences)
+	if body = get(prefs); !strings.Contains(body, "Email from Acme Analytics to cy@gamma.example") || !strings.Contains(body, "You are unsubscribed") {
+		t.Errorf("the preference page does not name the company or the unsubscribe:\n%s", body)
+	}
+
+	// Undo.
+	if body = post(page, "undo=1"); !strings.Contains(body, "You are subscribed again") {
+		t.Errorf("undo: %s", body)
+	}
+	if n := suppressed("cy@gamma.example"); n != 0 {
+		t.Errorf("undo left %d suppressions", n)
+	}
+	if body = get(page); !asks(body) {
+		t.Errorf("after the undo the page should ask again:\n%s", body)
+	}
+	// A one-click POST unsubscribes whatever else it carries.
+	post(page, "List-Unsubscribe=One-Click&undo=1")
+	if n := suppressed("cy@gamma.example"); n != 1 {
+		t.Errorf("a one-click POST with undo did not unsubscribe")
+	}
+
+	// An unsubscribe that did not come through the page stays.
+	if _, err := tr.st.Suppress(ctx, []runtime.Suppression{{Email: "ann@acme.example", Reason: runtime.ReasonUnsubscribed, Source: "old-esp.csv", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	ann := tr.link("ann@acme.example", track.Unsubscribe)
+	if body = get(ann); asks(body) || !strings.Contains(body, "You are unsubscribed") {
+		t.Errorf("Ann, unsubscribed elsewhere, is asked again:\n%s", body)
+	}
+	if body = post(ann, "undo=1"); !strings.Contains(body, "cannot be undone here") {
+		t.Errorf("undoing an imported unsubscribe: %s", body)
+	}
+	if n := suppressed("ann@acme.example"); n != 1 {
+		t.Errorf("the page lifted an unsubscribe it did not make")
 	}
 }
