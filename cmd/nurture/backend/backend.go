@@ -62,9 +62,10 @@ func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir st
 		p.Source = abs
 	}
 	if len(changes) > 0 {
-		if p.Emails, err = emailPreviews(old, prog, changes); err != nil {
-			return nil, fmt.Errorf("rendering the changed emails for the sample contact: %w", err)
-		}
+		// Without a sample contact (a schema the generator cannot fill),
+		// the plan shows the emails' Markdown instead: a review aid is no
+		// reason to refuse a plan.
+		p.Emails, _ = emailPreviews(old, prog, changes)
 		if p.Impact, err = runtime.Impact(ctx, st, old, prog, changes, ms, func() time.Time { return now }, sample); err != nil {
 			return nil, fmt.Errorf("counting the audience impact: %w", err)
 		}
