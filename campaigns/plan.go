@@ -38,6 +38,10 @@ type Plan struct {
 	// Emails are the added and changed emails as the sample contact
 	// would get them, for reviewers to read rather than their Markdown.
 	Emails []EmailPreview `json:"emails,omitempty"`
+	// Paused lists the sequences an operator paused (nurture pause),
+	// "*" for all sending: ticks neither advance nor send them, applied
+	// or not, until they are resumed.
+	Paused []string `json:"paused,omitempty"`
 	// Program is the programme to apply. A saved plan carries it so that
 	// applying the plan applies exactly what was reviewed.
 	Program *Program `json:"programme,omitempty"`

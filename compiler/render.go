@@ -72,6 +72,7 @@ func RenderText(w io.Writer, p *campaigns.Plan, colour bool) error {
 	}
 	if p.Empty() {
 		fmt.Fprintln(b, NoChanges(p))
+		writePaused(b, p.Paused)
 		writeImpact(b, p)
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -124,6 +125,7 @@ func RenderText(w io.Writer, p *campaigns.Plan, colour bool) error {
 	}
 	writeImpact(b, p)
 	writeNext(b, p.Next)
+	writePaused(b, p.Paused)
 	fmt.Fprintf(b, "\n%s\n", SummaryLine(p))
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -211,6 +213,7 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 	b := &strings.Builder{}
 	if p.Empty() {
 		fmt.Fprintf(b, "### nurture plan: no changes\n\n%s\n", NoChanges(p))
+		writePausedMarkdown(b, p.Paused)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -268,6 +271,7 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 		}
 	}
 	writeNextMarkdown(b, p.Next)
+	writePausedMarkdown(b, p.Paused)
 	if len(p.Migrations) > 0 {
 		fmt.Fprintf(b, "\n#### Contacts in renamed or removed steps\n\n| sequence | step | then |\n|---|---|---|\n")
 		for _, m := range p.Migrations {
@@ -554,6 +558,32 @@ func writeNextMarkdown(b *strings.Builder, n *campaigns.NextTick) {
 			fmt.Fprintf(b, "| `%s` | `%s` | %d |\n", e.Sequence, e.Email, e.Contacts)
 		}
 	}
+}
+
+// writePaused says which sequences an operator paused: a reviewer
+// should know that what the plan predicts waits for a resume.
+func writePaused(b *strings.Builder, ps []string) {
+	if len(ps) > 0 {
+		fmt.Fprintf(b, "\nPaused: %s. Ticks neither advance nor send it until nurture resume.\n", pausedNames(ps))
+	}
+}
+
+func writePausedMarkdown(b *strings.Builder, ps []string) {
+	if len(ps) > 0 {
+		fmt.Fprintf(b, "\n> [!NOTE]\n> Paused: %s. Ticks neither advance nor send it until `nurture resume`.\n", mdEscape(pausedNames(ps)))
+	}
+}
+
+// pausedNames lists paused sequences, "*" being all sending.
+func pausedNames(ps []string) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p
+		if p == "*" {
+			out[i] = "all sending"
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // nextEmails is "172 planned, 41 held back (30 by the sending window, 11

@@ -10,6 +10,32 @@ type Active struct {
 	StepSince   time.Time
 	EnteredAt   time.Time
 	Version     int64
+	// Waiting is why it waits; an enrollment no decision has moved yet
+	// says how it began (WaitingEntry, WaitingStart).
+	Waiting string
+}
+
+// An enrollment begins waiting for its first decision with one of these,
+// which the decision replaces. The store keeps them so that a tick
+// interrupted between starting an enrollment and deciding its first
+// step, and run again, applies to it the exit rules a tick that was not
+// interrupted would have: those its entry could not settle for one an
+// entry segment admitted, every rule for one a decision started.
+const (
+	WaitingEntry = "its exit rules, before its first step (entered)"
+	WaitingStart = "its exit rules, before its first step (started)"
+)
+
+// TickMark records how far a tick that has not finished got: the phases
+// of a tick up to Reached are done and need not be run again by a tick
+// at the same time on the same version (see worker).
+type TickMark struct {
+	At, Started time.Time
+	Worker      string
+	Version     int64
+	Reached     string
+	// Full is set when the tick looked at every contact.
+	Full bool
 }
 
 // Decision is what the engine decided about one enrollment at At: where

@@ -135,3 +135,25 @@ func TestWaitUntil(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLocation finds a contact's zone as every decision does.
+func BenchmarkLocation(b *testing.B) {
+	for range b.N {
+		if loc := Location("America/New_York", "Europe/Berlin"); loc.String() != "America/New_York" {
+			b.Fatalf("Location = %s", loc)
+		}
+	}
+}
+
+// An unknown zone falls back to the default, and then to UTC, each time:
+// a miss is not kept as if it were a zone.
+func TestLocationFallsBack(t *testing.T) {
+	for range 2 {
+		if got := Location("Mars/Olympus_Mons", "Europe/Berlin").String(); got != "Europe/Berlin" {
+			t.Errorf("an unknown zone with a default = %s; want Europe/Berlin", got)
+		}
+		if got := Location("Mars/Olympus_Mons", ""); got != time.UTC {
+			t.Errorf("an unknown zone without a default = %s; want UTC", got)
+		}
+	}
+}

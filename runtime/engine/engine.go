@@ -55,13 +55,49 @@ type Engine struct {
 	// an event from before it. Zero: no floor.
 	AppliedAt time.Time
 
+	// Resume is the last phase (PhaseScored, PhaseExited, PhaseEnrolled)
+	// a tick at the same time completed before it was interrupted: this
+	// tick runs only the phases after it. Each phase decides on the
+	// store as the phases before it left it; run again on a store a
+	// later phase had begun to change, it could decide otherwise.
+	Resume string
+	// Reached, when set, is told each phase the tick completes before
+	// the next begins; an error stops the tick.
+	Reached func(ctx context.Context, phase string) error
+
 	// touched holds the contacts this tick's exits decided about: they
 	// may enter another sequence in the same tick.
 	touched map[int64]bool
-	// started holds the contacts a decision of this tick enrolled in a
-	// sequence (a step, an exit rule's then, an interruption): their
-	// exit rules are applied before their first step is decided.
-	started map[int64]bool
+}
+
+// The phases of a tick, in order, after which Reached is told.
+const (
+	// PhaseScored: contacts are scored.
+	PhaseScored = "scored"
+	// PhaseExited: exit rules and suppressions have ended enrollments,
+	// and the leads sales returned are taken back.
+	PhaseExited = "exited"
+	// PhaseEnrolled: entry segments and events have enrolled contacts.
+	// What remains is moving due enrollments on, which a tick run again
+	// takes up where it stopped: each enrollment says in the store
+	// whether it has had its first decision (see runtime.WaitingEntry).
+	PhaseEnrolled = "enrolled"
+)
+
+// phases lists the phases in order.
+var phases = []string{PhaseScored, PhaseExited, PhaseEnrolled}
+
+// done reports whether phase was completed before the tick resumed.
+func (e *Engine) done(phase string) bool {
+	return slices.Index(phases, phase) <= slices.Index(phases, e.Resume)
+}
+
+// reached tells Reached that phase is complete.
+func (e *Engine) reached(ctx context.Context, phase string) error {
+	if e.Reached == nil || e.done(phase) {
+		return nil
+	}
+	return e.Reached(ctx, phase)
 }
 
 // Report counts what one tick decided.
@@ -90,24 +126,44 @@ func (e *Engine) batch() int { return cmp.Or(e.Batch, 500) }
 // across a condition since Since (see watch).
 func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 	r := Report{Exited: map[string]int{}, Enrolled: map[string]int{}}
-	if err := e.rescore(ctx, now, &r); err != nil {
-		return r, fmt.Errorf("scoring: %w", err)
+	if e.Resume != "" && !slices.Contains(phases, e.Resume) {
+		return r, fmt.Errorf("resuming a tick after an unknown phase %q", e.Resume)
 	}
-	sc, err := e.scope(ctx, now)
-	if err != nil {
-		return r, fmt.Errorf("finding the contacts to look at: %w", err)
+	if !e.done(PhaseScored) {
+		if err := e.rescore(ctx, now, &r); err != nil {
+			return r, fmt.Errorf("scoring: %w", err)
+		}
+		if err := e.reached(ctx, PhaseScored); err != nil {
+			return r, err
+		}
 	}
-	r.Full, r.Looked = sc.all, len(sc.ids)
-	e.touched, e.started = map[int64]bool{}, map[int64]bool{}
-	defer func() { e.touched, e.started = nil, nil }()
-	if err := e.exits(ctx, now, sc, &r); err != nil {
-		return r, err
-	}
-	if err := e.returns(ctx, now, sc, &r); err != nil {
-		return r, err
-	}
-	if err := e.enroll(ctx, now, sc.add(e.touched), &r); err != nil {
-		return r, err
+	e.touched = map[int64]bool{}
+	defer func() { e.touched = nil }()
+	if !e.done(PhaseEnrolled) {
+		sc, err := e.scope(ctx, now)
+		if err != nil {
+			return r, fmt.Errorf("finding the contacts to look at: %w", err)
+		}
+		r.Full, r.Looked = sc.all, len(sc.ids)
+		if !e.done(PhaseExited) {
+			if err := e.exits(ctx, now, sc, &r); err != nil {
+				return r, err
+			}
+			if err := e.returns(ctx, now, sc, &r); err != nil {
+				return r, err
+			}
+			if err := e.reached(ctx, PhaseExited); err != nil {
+				return r, err
+			}
+		}
+		// On a tick resumed after its exits, the contacts they touched
+		// are in the scope already: they exited since the last tick.
+		if err := e.enroll(ctx, now, sc.add(e.touched), &r); err != nil {
+			return r, err
+		}
+		if err := e.reached(ctx, PhaseEnrolled); err != nil {
+			return r, err
+		}
 	}
 	checked := map[int64]bool{}
 	for {
@@ -118,18 +174,20 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) (Report, error) {
 		if len(due) == 0 {
 			return r, nil
 		}
-		// Apply the exit rules to an enrollment that began this tick
+		// Apply the exit rules to an enrollment no decision has moved yet
 		// before its first step, then read the page again without those
 		// that ended. One a decision started meets every check (no entry
 		// condition checked it); one an entry segment admitted, the rules
-		// its entry could not settle (see admits).
+		// its entry could not settle (see admits). The store says which,
+		// so that a tick run again after an interruption checks the
+		// same.
 		var started, entered []int64
 		for _, a := range due {
 			switch {
 			case checked[a.ID]:
-			case e.started[a.Contact]:
+			case a.Waiting == runtime.WaitingStart:
 				started = append(started, a.Contact)
-			case !a.EnteredAt.Before(now.Truncate(time.Millisecond)):
+			case a.Waiting == runtime.WaitingEntry:
 				entered = append(entered, a.Contact)
 			default:
 				continue
@@ -231,9 +289,6 @@ func (e *Engine) decideAll(ctx context.Context, ds []runtime.Decision) error {
 	for _, d := range ds {
 		if d.Exit != "" && e.touched != nil {
 			e.touched[d.Contact] = true
-		}
-		if len(d.Enroll) > 0 && e.started != nil {
-			e.started[d.Contact] = true
 		}
 	}
 	return nil

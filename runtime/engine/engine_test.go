@@ -979,3 +979,36 @@ func TestWaitForSeesTheWaitBefore(t *testing.T) {
 		})
 	}
 }
+
+// An incremental tick whose contacts that changed are more than a
+// quarter of the list looks at every contact, in one query a rule rather
+// than one a chunk; a handful changed are looked at alone.
+func TestLargeScopeLooksAtEveryone(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	records := func(industry string) []runtime.ContactRecord {
+		var rs []runtime.ContactRecord
+		for i := range 2100 {
+			email := fmt.Sprintf("c%04d@acme.example", i)
+			rs = append(rs, runtime.ContactRecord{Email: email, Values: map[string]any{"company": "Acme", "industry": industry, "signup_at": monday.AddDate(0, -2, 0)},
+				Consent: &runtime.Consent{Email: email, At: monday.AddDate(0, -2, 0), Source: "signup_form", Wording: "v1", Who: "test"}})
+		}
+		return rs
+	}
+	if _, err := w.st.UpsertContacts(ctx, &w.eng.Program.Contact, records("saas"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	w.tick(monday)
+	w.clock = monday.Add(time.Hour)
+	w.contact("ann@acme.example", monday.AddDate(0, -2, 0))
+	if r := w.tick(monday.Add(90 * time.Minute)); r.Full || r.Looked != 1 {
+		t.Errorf("a tick after one contact changed: full %v, looked at %d; want ann alone", r.Full, r.Looked)
+	}
+	w.clock = monday.Add(2 * time.Hour)
+	if _, err := w.st.UpsertContacts(ctx, &w.eng.Program.Contact, records("fintech"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.tick(monday.Add(150 * time.Minute)); !r.Full {
+		t.Errorf("a tick after 2,100 of 2,101 contacts changed looked at %d of them; want every contact", r.Looked)
+	}
+}

@@ -39,6 +39,8 @@ type Store interface {
 	// AccountSends lists, by account, the emails planned or sent to any
 	// of its contacts since a time.
 	AccountSends(ctx context.Context, accounts []string, since time.Time) (map[string][]runtime.Sent, error)
+	// Counts counts the contacts that meet each predicate at now.
+	Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)
 	// ContactsByID finds contacts by ID.
 	ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error)
 }

@@ -84,8 +84,28 @@ func (e *Engine) scope(ctx context.Context, now time.Time) (scope, error) {
 	}
 	w.Since, w.Now = e.changedSince(), now
 	ids, err := e.Store.Candidates(ctx, w)
-	return scope{ids: ids}, err
+	if err != nil || len(ids) <= chunk {
+		return scope{ids: ids}, err
+	}
+	// A scope of many chunks costs each query once per chunk, where a
+	// full tick costs it once: past a share of the list, looking at
+	// every contact is cheaper, and decides the same. One count of the
+	// list, only for a scope this large.
+	n, err := e.Store.Counts(ctx, e.Program, []campaigns.Predicate{campaigns.All()}, now)
+	if err != nil {
+		return scope{}, err
+	}
+	if len(ids)*fullShare >= n[0] {
+		return scope{all: true}, nil
+	}
+	return scope{ids: ids}, nil
 }
+
+// fullShare: a scope of more than one contact in fullShare of the list
+// is looked at as a full tick. In BenchmarkTick at 20,000 contacts a
+// scope of every contact took 0.8x as long as the whole cold tick in
+// chunks of 2,000.
+const fullShare = 4
 
 // watch lists the conditions time alone turns among those a tick
 // evaluates over many contacts: entry segments, re-entry and exit rules.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,9 +22,9 @@ func (s *Store) EnrollWhere(ctx context.Context, prog *campaigns.Program, p camp
 	if err != nil {
 		return 0, err
 	}
-	r, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, next_check_at, version, entered_at)
-SELECT c.id, ?, ?, ?, ?, ?, ?, ? FROM contacts c WHERE `+where+` ON CONFLICT DO NOTHING`),
-		append([]any{sequence, stateActive, step, s.t(now), s.t(now), version, s.t(now)}, args...)...)
+	r, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, next_check_at, waiting, version, entered_at)
+SELECT c.id, ?, ?, ?, ?, ?, ?, ?, ? FROM contacts c WHERE `+where+` ON CONFLICT DO NOTHING`),
+		append([]any{sequence, stateActive, step, s.t(now), s.t(now), runtime.WaitingEntry, version, s.t(now)}, args...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -34,15 +35,15 @@ SELECT c.id, ?, ?, ?, ?, ?, ?, ? FROM contacts c WHERE `+where+` ON CONFLICT DO 
 func (s *Store) enroll(ctx context.Context, tx *sql.Tx, ids []int64, sequence, step string, version int64, now time.Time) (int, error) {
 	rows := make([][]any, len(ids))
 	for i, id := range ids {
-		rows[i] = []any{id, sequence, stateActive, step, s.t(now), s.t(now), version, s.t(now)}
+		rows[i] = []any{id, sequence, stateActive, step, s.t(now), s.t(now), runtime.WaitingStart, version, s.t(now)}
 	}
 	n, err := s.insertCount(ctx, tx, "enrollments",
-		[]string{"contact_id", "sequence", "state", "step", "step_since", "next_check_at", "version", "entered_at"},
-		[]string{campaigns.TypeInt, str, str, str, tim, tim, campaigns.TypeInt, tim}, " ON CONFLICT DO NOTHING", rows)
+		[]string{"contact_id", "sequence", "state", "step", "step_since", "next_check_at", "waiting", "version", "entered_at"},
+		[]string{campaigns.TypeInt, str, str, str, tim, tim, str, campaigns.TypeInt, tim}, " ON CONFLICT DO NOTHING", rows)
 	return int(n), err
 }
 
-const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version`
+const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version, COALESCE(waiting, '')`
 
 func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
 	defer rows.Close()
@@ -50,7 +51,7 @@ func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
 	for rows.Next() {
 		var a runtime.Active
 		var since, entered any
-		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version); err != nil {
+		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version, &a.Waiting); err != nil {
 			return nil, err
 		}
 		a.StepSince, _ = s.scanTime(since)
@@ -71,7 +72,7 @@ func (s *Store) Active(ctx context.Context, after int64, limit int) ([]runtime.A
 
 // Due lists active enrollments whose next check has come, earliest first.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]runtime.Active, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+activeCols+` FROM enrollments WHERE state = ? AND next_check_at <= ? ORDER BY next_check_at, id LIMIT ?`), stateActive, s.t(now), limit)
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+activeCols+` FROM enrollments WHERE state = ? AND next_check_at <= ? AND `+notPaused("enrollments.sequence")+` ORDER BY next_check_at, id LIMIT ?`), stateActive, s.t(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +319,7 @@ WHERE status = ? AND claimed_at < ?`), runtime.SendUnknown, runtime.SendClaimed,
 	for len(out) == 0 {
 		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT s.id, s.key, s.contact_id, s.sequence, s.step, s.email, COALESCE(s.variant, ''), s.version, s.attempts,
   EXISTS (SELECT 1 FROM contacts c JOIN suppressions x ON x.email_key = c.email_key WHERE c.id = s.contact_id)
-FROM sends s WHERE s.status = ? AND s.planned_at <= ? ORDER BY s.planned_at, s.id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
+FROM sends s WHERE s.status = ? AND s.planned_at <= ? AND `+notPaused("s.sequence")+` ORDER BY s.planned_at, s.id LIMIT ?`+s.d.SkipLocked), runtime.SendPlanned, s.t(now), limit)
 		if err != nil {
 			return nil, err
 		}
@@ -384,11 +385,17 @@ func (s *Store) FinishSend(ctx context.Context, id int64, status, messageID, fai
 	return err
 }
 
+// markPrefix begins the report of a tick mark (see MarkTick), which the
+// ticks table keeps beside the ticks recorded: a tick's own report is
+// its result, an object that begins otherwise.
+const markPrefix = `{"reached":`
+
 // LastTick is the latest tick recorded: the time it ran at, when it
 // began by the store's clock, and the programme version it ran; or zeros.
+// Marks of a tick that has not finished are not ticks.
 func (s *Store) LastTick(ctx context.Context) (at, started time.Time, version int64, err error) {
 	var a, st any
-	err = s.db.QueryRowContext(ctx, `SELECT at, started_at, version FROM ticks ORDER BY at DESC, id DESC LIMIT 1`).Scan(&a, &st, &version)
+	err = s.db.QueryRowContext(ctx, s.rebind(`SELECT at, started_at, version FROM ticks WHERE report NOT LIKE ? ORDER BY at DESC, id DESC LIMIT 1`), markPrefix+"%").Scan(&a, &st, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, time.Time{}, 0, nil
 	}
@@ -403,11 +410,64 @@ func (s *Store) LastTick(ctx context.Context) (at, started time.Time, version in
 }
 
 // RecordTick records a finished tick that ran at a time and began at
-// started by the store's clock, and its report (JSON).
+// started by the store's clock, and its report (JSON); and removes the
+// marks of ticks that had not finished, in the same transaction.
 func (s *Store) RecordTick(ctx context.Context, at, started time.Time, worker string, version int64, report string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, started_at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?, ?)`),
-		s.t(at), s.t(started), worker, version, s.t(s.Now()), report)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM ticks WHERE report LIKE ?`), markPrefix+"%"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, started_at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?, ?)`),
+		s.t(at), s.t(started), worker, version, s.t(s.Now()), report); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// MarkTick records that the tick m describes, not yet finished, has
+// done every phase up to m.Reached.
+func (s *Store) MarkTick(ctx context.Context, m runtime.TickMark) error {
+	report, err := json.Marshal(struct {
+		Reached string `json:"reached"`
+		Full    bool   `json:"full"`
+	}{m.Reached, m.Full})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, s.rebind(`INSERT INTO ticks (at, started_at, worker, version, finished_at, report) VALUES (?, ?, ?, ?, ?, ?)`),
+		s.t(m.At), s.t(m.Started), m.Worker, m.Version, s.t(s.Now()), string(report))
 	return err
+}
+
+// TickMark is the latest mark of a tick that has not finished since,
+// or nil.
+func (s *Store) TickMark(ctx context.Context) (*runtime.TickMark, error) {
+	var a, st any
+	var m runtime.TickMark
+	var report string
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT at, started_at, worker, version, report FROM ticks WHERE report LIKE ? ORDER BY id DESC LIMIT 1`), markPrefix+"%").
+		Scan(&a, &st, &m.Worker, &m.Version, &report)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Reached string `json:"reached"`
+		Full    bool   `json:"full"`
+	}
+	if err := json.Unmarshal([]byte(report), &r); err != nil {
+		return nil, fmt.Errorf("reading the mark of an unfinished tick: %w", err)
+	}
+	m.At, _ = s.scanTime(a)
+	m.Started, _ = s.scanTime(st)
+	m.Reached, m.Full = r.Reached, r.Full
+	return &m, nil
 }
 
 // Clock is the store's clock, which stamps what it records.
@@ -470,7 +530,7 @@ func (s *Store) ActiveWhere(ctx context.Context, prog *campaigns.Program, sequen
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version
+	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version, COALESCE(en.waiting, '')
 FROM enrollments en JOIN contacts c ON c.id = en.contact_id
 WHERE en.state = ? AND en.sequence = ? AND en.id > ?`
 	all := []any{stateActive, sequence, after}
@@ -667,7 +727,7 @@ func (s *Store) ContactsWhere(ctx context.Context, prog *campaigns.Program, p ca
 // looked at again, or zero when none is. A virtual clock jumps to it.
 func (s *Store) NextCheck(ctx context.Context) (time.Time, error) {
 	var v any
-	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT MIN(next_check_at) FROM enrollments WHERE state = ?`), stateActive).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT MIN(next_check_at) FROM enrollments WHERE state = ? AND `+notPaused("enrollments.sequence")), stateActive).Scan(&v); err != nil {
 		return time.Time{}, err
 	}
 	t, _ := s.scanTime(v)

@@ -205,9 +205,16 @@ func testEnrollWhere(t *testing.T, o Opener) {
 	if diff := cmp.Diff([]string{"ann", "dan"}, slices.Sorted(slices.Values(namesOf(f, due)))); diff != "" {
 		t.Errorf("due at once after EnrollWhere (-want +got):\n%s", diff)
 	}
+	// The enrollment it made says, until its first decision, that an
+	// entry segment admitted it.
+	for _, a := range due {
+		if a.Contact == f.id["dan"] && a.Waiting != runtime.WaitingEntry {
+			t.Errorf("dan's new enrollment, due, waits for %q; want %q", a.Waiting, runtime.WaitingEntry)
+		}
+	}
 	es, err := f.s.Enrollments(ctx, f.id["dan"])
 	wantDan := []runtime.Enrollment{
-		{Sequence: "welcome", State: "active", Step: "intro", StepSince: Now, NextCheckAt: Now, Version: 3, EnteredAt: Now},
+		{Sequence: "welcome", State: "active", Step: "intro", StepSince: Now, NextCheckAt: Now, Waiting: runtime.WaitingEntry, Version: 3, EnteredAt: Now},
 		{Sequence: "welcome", State: "exited", Step: "intro", StepSince: Now.Add(-3 * day), Version: 1, EnteredAt: Now.Add(-3 * day), ExitedAt: Now.Add(-day), ExitReason: "test"},
 	}
 	if diff := cmp.Diff(wantDan, es); err != nil || diff != "" {
@@ -450,7 +457,7 @@ func testDecideAll(t *testing.T, o Opener) {
 			"ann": {{Sequence: "welcome", State: "active", Step: "pause", StepSince: at, NextCheckAt: at.Add(48 * h), Waiting: "wait 2d", Version: 1, EnteredAt: Now.Add(-h)}},
 			"bob": {exited("bob", "converted")},
 			"cara": {
-				{Sequence: "onboarding", State: "active", Step: "first", StepSince: at, NextCheckAt: at, Version: 2, EnteredAt: at},
+				{Sequence: "onboarding", State: "active", Step: "first", StepSince: at, NextCheckAt: at, Waiting: runtime.WaitingStart, Version: 2, EnteredAt: at},
 				exited("cara", "completed"),
 			},
 			"dan": {exited("dan", runtime.ReasonUnsubscribed)},
@@ -720,7 +727,7 @@ func testDecideAllInOrder(t *testing.T, o Opener) {
 	at := Now.Add(h)
 	welcome := runtime.Enrollment{Sequence: "welcome", State: "active", Step: "after", StepSince: at, NextCheckAt: at.Add(24 * h), Version: 1, EnteredAt: Now.Add(-2 * h)}
 	done := runtime.Enrollment{Sequence: "onboarding", State: "exited", Step: "last", StepSince: Now.Add(-h), Version: 1, EnteredAt: Now.Add(-h), ExitedAt: at, ExitReason: "completed"}
-	again := runtime.Enrollment{Sequence: "onboarding", State: "active", Step: "first", StepSince: at, NextCheckAt: at, Version: 2, EnteredAt: at}
+	again := runtime.Enrollment{Sequence: "onboarding", State: "active", Step: "first", StepSince: at, NextCheckAt: at, Waiting: runtime.WaitingStart, Version: 2, EnteredAt: at}
 	converted := runtime.Enrollment{Sequence: "welcome", State: "exited", Step: "handover", StepSince: Now.Add(-2 * h), Version: 1, EnteredAt: Now.Add(-2 * h), ExitedAt: at, ExitReason: "converted"}
 	onboarding := runtime.Enrollment{Sequence: "onboarding", State: "active", Step: "last", StepSince: Now.Add(-h), NextCheckAt: Now, Version: 1, EnteredAt: Now.Add(-h)}
 	want := map[string][]runtime.Enrollment{

@@ -63,8 +63,14 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Changed", func(t *testing.T) { testChanged(t, o) })
 	t.Run("Candidates", func(t *testing.T) { testCandidates(t, o) })
 	t.Run("Ticks", func(t *testing.T) { testTicks(t, o) })
+	t.Run("TickMarks", func(t *testing.T) { testTickMarks(t, o) })
 	t.Run("NextCheck", func(t *testing.T) { testNextCheck(t, o) })
 	t.Run("Milliseconds", func(t *testing.T) { testMilliseconds(t, o) })
+	t.Run("Queued", func(t *testing.T) { testQueued(t, o) })
+	t.Run("ContactEvents", func(t *testing.T) { testContactEvents(t, o) })
+	t.Run("Pauses", func(t *testing.T) { testPauses(t, o) })
+	t.Run("Erase", func(t *testing.T) { testErase(t, o) })
+	t.Run("Report", func(t *testing.T) { testReport(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.

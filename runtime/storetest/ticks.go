@@ -173,6 +173,54 @@ func testTicks(t *testing.T, o Opener) {
 	}
 }
 
+// A tick that has not finished leaves marks of the phases it completed:
+// TickMark returns the latest, LastTick ignores them, and recording a
+// finished tick removes them.
+func testTickMarks(t *testing.T, o Opener) {
+	ctx := context.Background()
+	f := newFixture(t, o)
+	mark := func() *runtime.TickMark {
+		t.Helper()
+		m, err := f.s.TickMark(ctx)
+		if err != nil {
+			t.Fatalf("TickMark: %v", err)
+		}
+		return m
+	}
+	if m := mark(); m != nil {
+		t.Errorf("TickMark on a store never ticked = %+v; want none", m)
+	}
+	if err := f.s.RecordTick(ctx, Now, Now.Add(-time.Second), "w1", 1, `{"version":1}`); err != nil {
+		t.Fatal(err)
+	}
+	later := Now.Add(time.Minute)
+	for _, m := range []runtime.TickMark{
+		{At: later, Started: later.Add(-2 * time.Second), Worker: "w2", Version: 2, Reached: "scored", Full: true},
+		{At: later, Started: later.Add(-2 * time.Second), Worker: "w2", Version: 2, Reached: "exited", Full: true},
+	} {
+		if err := f.s.MarkTick(ctx, m); err != nil {
+			t.Fatalf("MarkTick %s: %v", m.Reached, err)
+		}
+	}
+	want := &runtime.TickMark{At: later, Started: later.Add(-2 * time.Second), Worker: "w2", Version: 2, Reached: "exited", Full: true}
+	if diff := cmp.Diff(want, mark()); diff != "" {
+		t.Errorf("TickMark after two marks (-want +got):\n%s", diff)
+	}
+	at, started, v, err := f.s.LastTick(ctx)
+	if err != nil || !at.Equal(Now) || !started.Equal(Now.Add(-time.Second)) || v != 1 {
+		t.Errorf("LastTick with an unfinished tick marked = %v, %v, %d, %v; want the tick recorded at %v", at, started, v, err, Now)
+	}
+	if err := f.s.RecordTick(ctx, later, later.Add(-2*time.Second), "w2", 2, `{"version":2}`); err != nil {
+		t.Fatal(err)
+	}
+	if m := mark(); m != nil {
+		t.Errorf("TickMark after the tick was recorded = %+v; want none", m)
+	}
+	if at, _, v, err := f.s.LastTick(ctx); err != nil || !at.Equal(later) || v != 2 {
+		t.Errorf("LastTick after the marked tick was recorded = %v, %d, %v; want it", at, v, err)
+	}
+}
+
 // NextCheck is the earliest next check of an active enrollment, which a
 // virtual clock jumps to, or zero when nothing is scheduled.
 func testNextCheck(t *testing.T, o Opener) {

@@ -372,7 +372,10 @@ type rejected struct {
 // import: {"email", "name", "at", "id", "properties"}. Each is stored
 // once by its id (or, without one, by its content), so a retried or
 // reordered delivery records nothing twice. Lines that are wrong are
-// rejected one by one and the rest stored.
+// rejected one by one and the rest stored. Events of addresses not
+// imported yet that the store keeps for their contact are counted as
+// pending: neither recorded nor rejected. The answer is 422 only when
+// nothing was recorded, found already recorded, or kept.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	prog := s.prog.Load()
 	if prog == nil {
@@ -387,6 +390,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	res := struct {
 		Inserted  int        `json:"inserted"`
 		Duplicate int        `json:"duplicate"`
+		Pending   int        `json:"pending"`
 		Rejected  []rejected `json:"rejected"`
 	}{Rejected: []rejected{}}
 	var batch []runtime.Event
@@ -400,6 +404,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Inserted += out.Inserted
 		res.Duplicate += out.Duplicate
+		res.Pending += out.Pending
 		for _, x := range out.Rejected {
 			res.Rejected = append(res.Rejected, rejected{Line: x.Line, Email: x.Email, Reason: x.Reason})
 		}
@@ -436,7 +441,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if res.Inserted+res.Duplicate == 0 && len(res.Rejected) > 0 {
+	if res.Inserted+res.Duplicate+res.Pending == 0 && len(res.Rejected) > 0 {
 		status = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, status, res)

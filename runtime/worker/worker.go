@@ -10,6 +10,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,13 @@ type Store interface {
 	// LastTick is when the last recorded tick ran (its --now), when it
 	// began by the store's clock, and on which version.
 	LastTick(ctx context.Context) (at, started time.Time, version int64, err error)
+	// RecordTick records a finished tick and removes the marks of
+	// unfinished ones.
 	RecordTick(ctx context.Context, at, started time.Time, worker string, version int64, report string) error
+	// MarkTick records how far a tick that has not finished got;
+	// TickMark is the latest such mark, or nil. LastTick ignores marks.
+	MarkTick(ctx context.Context, m runtime.TickMark) error
+	TickMark(ctx context.Context) (*runtime.TickMark, error)
 	// RenewLock extends a lease the holder still has by ttl from now; it
 	// returns a *runtime.LockedError when the lease was lost.
 	RenewLock(ctx context.Context, l runtime.Lock, ttl time.Duration) (runtime.Lock, error)
@@ -42,6 +49,11 @@ type Store interface {
 	TrackingKeys(ctx context.Context) ([]runtime.TrackingKey, error)
 	// Clock is the store's own clock, which stamps imports and events.
 	Clock() time.Time
+	// Pauses are the sequences an operator paused, and whether all
+	// sending is. The store itself keeps their enrollments from coming
+	// due and their planned email from being claimed, so that every
+	// tick, rehearsal and delivery pass honours them alike.
+	Pauses(ctx context.Context) ([]runtime.Pause, error)
 }
 
 // LockName is the lease every tick holds: one tick at a time per store.
@@ -99,7 +111,14 @@ type Result struct {
 	// those that failed for good.
 	HandedOff      int `json:"handed_off"`
 	HandoffsFailed int `json:"handoffs_failed"`
+	// Paused lists the sequences a pause held during the tick, "*" for
+	// all sending: their enrollments were not advanced and their email
+	// not delivered. Exit rules and suppressions still ended theirs.
+	Paused []string `json:"paused,omitempty"`
 }
+
+// PausedAll is how Result.Paused names a pause of all sending.
+const PausedAll = "*"
 
 // ErrNothingApplied is returned by Tick on a store with no programme.
 var ErrNothingApplied = errors.New("nothing is applied to this store: nurture apply DIR installs a programme first")
@@ -147,6 +166,13 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 	if err != nil {
 		return res, err
 	}
+	pauses, err := w.Store.Pauses(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, p := range pauses {
+		res.Paused = append(res.Paused, cmp.Or(p.Sequence, PausedAll))
+	}
 	eng := &engine.Engine{Store: w.Store, Program: prog, Version: v.Serial,
 		Since: Since(last, v.AppliedAt, now), ChangedSince: changedSince,
 		// No event before the apply moves a wait_for on. A tick dated
@@ -157,6 +183,26 @@ func (w *Worker) tick(ctx context.Context, res Result, v *runtime.Version, prog 
 		// The first tick of a version looks at every contact: the
 		// programme it judges them by is new.
 		Full: full || lastVersion != v.Serial}
+	if !w.rehearsal {
+		// A tick at the same time on the same version was interrupted
+		// (killed, its disk full): this one takes up after the last
+		// phase it completed, on the same contacts, rather than decide
+		// again on a store that phase had begun to change. It counts
+		// changes from when that one began, which saw fewer of them.
+		mark, err := w.Store.TickMark(ctx)
+		if err != nil {
+			return res, err
+		}
+		if mark != nil && mark.At.Equal(now) && mark.Version == v.Serial {
+			eng.Resume, eng.Full = mark.Reached, eng.Full || mark.Full
+			if !mark.Started.IsZero() && mark.Started.Before(started) {
+				started = mark.Started
+			}
+		}
+		eng.Reached = func(ctx context.Context, phase string) error {
+			return w.Store.MarkTick(ctx, runtime.TickMark{At: now, Started: started, Worker: w.Name, Version: v.Serial, Reached: phase, Full: eng.Full})
+		}
+	}
 	if w.Configure != nil {
 		w.Configure(eng)
 	}

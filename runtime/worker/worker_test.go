@@ -326,3 +326,74 @@ func TestRunSchedule(t *testing.T) {
 		t.Error("Run with no period: want an error")
 	}
 }
+
+// A paused sequence neither advances nor delivers while paused, whatever
+// came due meanwhile; resumed, it carries on where it was.
+func TestPausedSequenceNeitherAdvancesNorSends(t *testing.T) {
+	ctx := context.Background()
+	clock := monday
+	st, p := store(t, monday, &clock)
+	contact(t, st, p, "ann@acme.example", monday.Add(-time.Hour))
+	// The welcome is planned, not yet delivered, when the sequence is
+	// paused.
+	if _, err := (&worker.Worker{Store: st, Name: "test"}).Tick(ctx, monday, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pause(ctx, runtime.Pause{Sequence: "welcome", By: "ops", Reason: "wrong link", At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	got := &keep{}
+	w := &worker.Worker{Store: st, Name: "test", Sender: got}
+	step := func() string {
+		t.Helper()
+		es, err := st.Enrollments(ctx, 1)
+		if err != nil || len(es) != 1 {
+			t.Fatalf("enrollments: %+v, %v", es, err)
+		}
+		return es[0].Step
+	}
+	for _, at := range []time.Time{monday.Add(time.Minute), monday.AddDate(0, 0, 8)} {
+		clock = at
+		res, err := w.Tick(ctx, at, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.msgs) != 0 {
+			t.Fatalf("at %s a paused sequence delivered %d messages", at, len(got.msgs))
+		}
+		if res.Delivered == nil || res.Delivered.Accepted != 0 || !slices.Equal(res.Paused, []string{"welcome"}) {
+			t.Errorf("at %s: delivered %+v, paused %v; want nothing delivered and welcome paused", at, res.Delivered, res.Paused)
+		}
+		if s := step(); s != "wait_7d" {
+			t.Errorf("at %s the paused enrollment moved to %s; want it kept at wait_7d", at, s)
+		}
+	}
+	// All sending paused holds it too, after the sequence is resumed.
+	if _, err := st.Pause(ctx, runtime.Pause{Sequence: runtime.AllSending, By: "ops", Reason: "incident", At: monday}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Resume(ctx, "welcome"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Tick(ctx, clock.Add(time.Minute), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.msgs) != 0 || !slices.Equal(res.Paused, []string{worker.PausedAll}) || step() != "wait_7d" {
+		t.Fatalf("with all sending paused: %d delivered, paused %v, at %s", len(got.msgs), res.Paused, step())
+	}
+	if _, err := st.Resume(ctx, runtime.AllSending); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * time.Minute)
+	res, err = w.Tick(ctx, clock, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.msgs) == 0 || got.msgs[0].To != "ann@acme.example" || len(res.Paused) != 0 {
+		t.Fatalf("after resuming: %d delivered, paused %v; want ann's welcome", len(got.msgs), res.Paused)
+	}
+	if s := step(); s == "wait_7d" {
+		t.Errorf("after resuming, the enrollment is still at wait_7d, past its wait")
+	}
+}

@@ -8,6 +8,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,6 +61,17 @@ func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir st
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		p.Source = abs
+	}
+	if ps, ok := st.(interface {
+		Pauses(ctx context.Context) ([]runtime.Pause, error)
+	}); ok {
+		pauses, err := ps.Pauses(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range pauses {
+			p.Paused = append(p.Paused, cmp.Or(x.Sequence, "*"))
+		}
 	}
 	if len(changes) > 0 {
 		// Without a sample contact (a schema the generator cannot fill),

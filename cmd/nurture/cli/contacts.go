@@ -19,11 +19,11 @@ import (
 func newContacts() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "contacts",
-		Short: "Import and export contacts",
+		Short: "Import, export and erase contacts",
 		Example: `  nurture contacts import contacts.csv
   nurture contacts export -o contacts.csv`,
 	}
-	cmd.AddCommand(newImportCommand(contactsImport), newContactsExport())
+	cmd.AddCommand(newImportCommand(contactsImport), newContactsExport(), newContactsErase())
 	return cmd
 }
 

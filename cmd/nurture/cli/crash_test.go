@@ -72,6 +72,30 @@ func (p *slowPeer) counts() map[string]int {
 	return out
 }
 
+// total is how many messages reached the peer.
+func (p *slowPeer) total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := 0
+	for _, v := range p.got {
+		k += v
+	}
+	return k
+}
+
+// waitFor returns once n messages reached the peer, stop is closed, or
+// max has passed.
+func (p *slowPeer) waitFor(n int, stop <-chan struct{}, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for p.total() < n && time.Now().Before(deadline) {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 type slowSession struct {
 	p  *slowPeer
 	to string
@@ -308,9 +332,19 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		if rng.IntN(2) == 0 {
+			// A moment in the first 400ms: start-up, the lock, decisions.
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		} else {
+			// A moment in delivery, however slowly a loaded machine gets
+			// there: after a random number of messages more reach the peer.
+			peer.waitFor(peer.total()+1+rng.IntN(40), exited, 30*time.Second)
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		<-exited
 		if st.count(t, fmt.Sprintf(`SELECT COUNT(*) FROM sends WHERE status = 'claimed' AND claimed_by = 'w%d'`, kills)) > 0 {
 			*midDelivery++
 		}

@@ -73,9 +73,15 @@ SELECT 'late/guide', contact_id, sequence, 'guide', version, email, 'planned', ?
 // counts it in a metric an alert can watch.
 func TestRunLogsStoppedDeliveryAtError(t *testing.T) {
 	dir := progCopy(t)
-	path := seedStore(t, time.Now())
+	// A weekday in the base programme's sending window, whatever day the
+	// test runs on: on a weekend the tick would plan nothing.
+	now := time.Now().UTC().Truncate(24 * time.Hour).Add(39 * time.Hour) // tomorrow or later: after the apply
+	for now.Weekday() == time.Saturday || now.Weekday() == time.Sunday {
+		now = now.Add(24 * time.Hour)
+	}
+	path := seedStore(t, now)
 	store := "--store=sqlite:" + path
-	for _, args := range [][]string{{"apply", dir, "--auto-approve"}, {"tick"}} {
+	for _, args := range [][]string{{"apply", dir, "--auto-approve"}, {"tick", "--now", now.Format(time.RFC3339)}} {
 		if _, errOut, code := run(t, append(args, store)...); code != 0 {
 			t.Fatal(errOut)
 		}

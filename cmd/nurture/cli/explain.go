@@ -19,9 +19,104 @@ import (
 )
 
 type explainFlags struct {
-	dir   string
-	store string
-	now   string
+	dir    string
+	store  string
+	now    string
+	format string
+}
+
+// Explanation is what nurture explain shows of one contact; the text and
+// the JSON are rendered from it.
+type Explanation struct {
+	Email      string         `json:"email"`
+	ID         int64          `json:"contact_id"`
+	Under      string         `json:"under"`
+	At         time.Time      `json:"at"`
+	Attributes map[string]any `json:"attributes"`
+	// Preferences are what the contact chose on the preference page.
+	Preferences *ExplainPreferences     `json:"preferences,omitempty"`
+	Scores      []ExplainScore          `json:"scores"`
+	Basis       *ExplainBasis           `json:"lawful_basis,omitempty"`
+	Segments    []ExplainSegment        `json:"segments"`
+	Enrollments []ExplainEnrollment     `json:"enrollments"`
+	Handoffs    []runtime.HandoffRecord `json:"handoffs"`
+	// Timeline is the contact's history, oldest first: enrollments and
+	// exits, sends with their state, events (opens and clicks among
+	// them) and hand-offs.
+	Timeline []TimelineEntry `json:"timeline"`
+}
+
+type ExplainPreferences struct {
+	Frequency string    `json:"frequency,omitempty"`
+	TopicsOut []string  `json:"topics_out,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+type ExplainScore struct {
+	Model   string              `json:"model"`
+	Score   float64             `json:"score"`
+	Max     int                 `json:"max,omitempty"`
+	Reached []string            `json:"reached"`
+	Rules   []ExplainRulePoints `json:"rules"`
+}
+
+type ExplainRulePoints struct {
+	Rule   string  `json:"rule"`
+	Points float64 `json:"points"`
+}
+
+type ExplainBasis struct {
+	Basis              string            `json:"basis"`
+	Consents           []ExplainConsent  `json:"consents"`
+	LegitimateInterest *ExplainCondition `json:"legitimate_interest,omitempty"`
+	Mailable           bool              `json:"marketing_may_enroll"`
+}
+
+type ExplainConsent struct {
+	At      time.Time `json:"at"`
+	Source  string    `json:"source"`
+	Wording string    `json:"wording"`
+}
+
+type ExplainCondition struct {
+	Condition string `json:"condition"`
+	Met       bool   `json:"met"`
+}
+
+type ExplainSegment struct {
+	Name   string   `json:"name"`
+	Member bool     `json:"member"`
+	Fails  []string `json:"fails,omitempty"`
+}
+
+type ExplainEnrollment struct {
+	Sequence      string    `json:"sequence"`
+	State         string    `json:"state"`
+	Step          string    `json:"step,omitempty"`
+	StepSince     time.Time `json:"step_since,omitzero"`
+	NextCheckAt   time.Time `json:"next_check_at,omitzero"`
+	Waiting       string    `json:"waiting,omitempty"`
+	EnteredAt     time.Time `json:"entered_at"`
+	ExitedAt      time.Time `json:"exited_at,omitzero"`
+	ExitReason    string    `json:"exit_reason,omitempty"`
+	InterruptedBy string    `json:"interrupted_by,omitempty"`
+	// Paused says who paused the sequence (or all sending), when and why.
+	Paused string `json:"paused,omitempty"`
+}
+
+// TimelineEntry is one thing that happened to a contact.
+type TimelineEntry struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"` // entered, exited, send, event, handoff
+	// Sequence and Step name where it happened, for enrollments and sends.
+	Sequence string `json:"sequence,omitempty"`
+	Step     string `json:"step,omitempty"`
+	// What is the email, the event's name or the hand-off.
+	What string `json:"what,omitempty"`
+	// State is a send's ledger state or a hand-off's status.
+	State string         `json:"state,omitempty"`
+	Note  string         `json:"note,omitempty"`
+	Props map[string]any `json:"props,omitempty"`
 }
 
 func newExplain() *cobra.Command {
@@ -31,10 +126,14 @@ func newExplain() *cobra.Command {
 		Short: "Explain one contact: its score rule by rule, its segments and why not the others, its enrollments",
 		Example: `  nurture explain ann@acme.example
   # under the programme's source instead of the applied version
-  nurture explain ann@acme.example --dir examples/b2b-saas --now 2026-11-23T00:00:00Z`,
+  nurture explain ann@acme.example --dir examples/b2b-saas --now 2026-11-23T00:00:00Z
+  nurture explain ann@acme.example --format json`,
 		Long: `Explain shows what the programme makes of one contact: its score under
 each model, rule by rule; each segment it is in, and for the others the
-conditions it fails; and its enrollments with their steps.
+conditions it fails; its enrollments with their steps, and whether a
+pause holds them; and its timeline: when it entered and left sequences,
+each email with its state, its events (opens and clicks among them) and
+its hand-offs to sales.
 
 It explains the programme applied to the store, or with --dir the
 programme in a directory (before applying it).`,
@@ -44,12 +143,16 @@ programme in a directory (before applying it).`,
 			if err != nil {
 				return err
 			}
+			if f.format != "text" && f.format != "json" {
+				return fmt.Errorf("--format must be text or json, not %q", f.format)
+			}
 			return runExplain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], f, now.UTC())
 		},
 	}
 	storeFlag(cmd, &f.store)
 	cmd.Flags().StringVar(&f.dir, "dir", "", "explain under the programme in this directory instead of the applied one")
 	cmd.Flags().StringVar(&f.now, "now", "", "explain as of this RFC 3339 time instead of now")
+	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
 }
 
@@ -91,6 +194,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		return fmt.Errorf("no contact %s in the store", email)
 	}
 	b := &strings.Builder{}
+	x := &Explanation{Email: c.Email, ID: c.ID, Under: under, At: now, Attributes: map[string]any{}}
 	fmt.Fprintf(b, "%s (contact %d) under %s, at %s\n", c.Email, c.ID, under, now.Format("2006-01-02 15:04 MST"))
 	var attrs []string
 	for _, n := range slices.Sorted(func(yield func(string) bool) {
@@ -104,6 +208,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		if t, ok := v.(time.Time); ok {
 			v = t.UTC().Format(time.RFC3339)
 		}
+		x.Attributes[n] = v
 		attrs = append(attrs, fmt.Sprintf("%s %v", n, v))
 	}
 	if len(attrs) > 0 {
@@ -124,6 +229,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 			chose = append(chose, "no more "+strings.Join(p.TopicsOut, ", "))
 		}
 		if len(chose) > 0 {
+			x.Preferences = &ExplainPreferences{Frequency: p.Frequency, TopicsOut: p.TopicsOut, UpdatedAt: p.UpdatedAt.UTC()}
 			fmt.Fprintf(b, "  preferences (%s): %s\n", p.UpdatedAt.UTC().Format("2006-01-02"), strings.Join(chose, "; "))
 		}
 	}
@@ -134,6 +240,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		if err != nil {
 			return fmt.Errorf("scoring model %s: %w", name, err)
 		}
+		xs := ExplainScore{Model: name, Score: bd.Score, Max: m.Max, Reached: []string{}, Rules: []ExplainRulePoints{}}
 		fmt.Fprintf(b, "\nScore %s: %s", name, num(bd.Score))
 		if m.Max > 0 {
 			fmt.Fprintf(b, " of %d", m.Max)
@@ -143,6 +250,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 			s := fmt.Sprintf("%s (%s)", t, num(m.Thresholds[t]))
 			if bd.Score >= m.Thresholds[t] {
 				reached = append(reached, s)
+				xs.Reached = append(xs.Reached, t)
 			} else {
 				not = append(not, s)
 			}
@@ -156,8 +264,10 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		fmt.Fprintln(b)
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		for _, r := range bd.Rules {
+			xs.Rules = append(xs.Rules, ExplainRulePoints{r.Rule, r.Points})
 			fmt.Fprintf(tw, "  %s\t%s\n", r.Rule, signed(r.Points))
 		}
+		x.Scores = append(x.Scores, xs)
 		tw.Flush()
 	}
 
@@ -165,7 +275,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		fmt.Fprintf(b, "  (scored now; segments and exit rules read the score nurture run last stored)\n")
 	}
 
-	if err := explainBasis(ctx, b, st, prog, c, now); err != nil {
+	if err := explainBasis(ctx, b, x, st, prog, c, now); err != nil {
 		return err
 	}
 
@@ -193,6 +303,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 			ps, met := parts[n], got[:len(parts[n])]
 			got = got[len(ps):]
 			if met[0] {
+				x.Segments = append(x.Segments, ExplainSegment{Name: n, Member: true})
 				fmt.Fprintf(b, "  ✓ %s\n", n)
 				continue
 			}
@@ -205,6 +316,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 					}
 				}
 			}
+			x.Segments = append(x.Segments, ExplainSegment{Name: n, Fails: failed})
 			fmt.Fprintf(b, "  ✗ %s: fails %s\n", n, strings.Join(failed, "; "))
 		}
 	}
@@ -212,6 +324,13 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 	es, err := st.Enrollments(ctx, c.ID)
 	if err != nil {
 		return err
+	}
+	ops, _ := st.(opsStore)
+	var pauses []runtime.Pause
+	if ops != nil {
+		if pauses, err = ops.Pauses(ctx); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(b, "\nEnrollments\n")
 	if len(es) == 0 {
@@ -229,8 +348,14 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		return ""
 	}
 	for _, e := range es {
+		xe := ExplainEnrollment{Sequence: e.Sequence, State: e.State, Step: e.Step, StepSince: e.StepSince.UTC(), NextCheckAt: e.NextCheckAt.UTC(),
+			Waiting: e.Waiting, EnteredAt: e.EnteredAt.UTC(), ExitedAt: e.ExitedAt.UTC(), ExitReason: e.ExitReason}
 		line := fmt.Sprintf("  %s\t%s\tentered %s", e.Sequence, e.State, e.EnteredAt.UTC().Format(time.RFC3339))
 		if e.State == "active" {
+			if p := pausedFor(pauses, e.Sequence); p != nil {
+				xe.Paused = describePause(*p)
+				line += "\tPAUSED (" + xe.Paused + ")"
+			}
 			line += "\tat step " + e.Step + " since " + e.StepSince.UTC().Format(time.RFC3339)
 			if !e.NextCheckAt.IsZero() {
 				line += ", next check " + e.NextCheckAt.UTC().Format(time.RFC3339)
@@ -241,9 +366,11 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		} else {
 			line += "\tleft " + e.ExitedAt.UTC().Format(time.RFC3339) + ": " + e.ExitReason
 			if by := took(e); e.ExitReason == engine.ReasonInterrupted && by != "" {
+				xe.InterruptedBy = by
 				line += " by " + by + " (higher priority)"
 			}
 		}
+		x.Enrollments = append(x.Enrollments, xe)
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
@@ -251,12 +378,117 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 	if err != nil {
 		return err
 	}
+	x.Handoffs = hs
 	if len(hs) > 0 {
 		fmt.Fprintf(b, "\nHand-offs to sales\n")
 		writeHandoffs(b, hs, "  ")
 	}
+	if ops != nil {
+		if x.Timeline, err = timeline(ctx, ops, c, es, hs); err != nil {
+			return err
+		}
+		writeContactTimeline(b, x.Timeline)
+	}
+	if f.format == "json" {
+		for _, p := range []*[]ExplainScore{&x.Scores} {
+			if *p == nil {
+				*p = []ExplainScore{}
+			}
+		}
+		if x.Segments == nil {
+			x.Segments = []ExplainSegment{}
+		}
+		if x.Enrollments == nil {
+			x.Enrollments = []ExplainEnrollment{}
+		}
+		if x.Handoffs == nil {
+			x.Handoffs = []runtime.HandoffRecord{}
+		}
+		if x.Timeline == nil {
+			x.Timeline = []TimelineEntry{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(x)
+	}
 	_, err = io.WriteString(stdout, b.String())
 	return err
+}
+
+// timeline gathers a contact's history, oldest first.
+func timeline(ctx context.Context, st opsStore, c *runtime.Contact, es []runtime.Enrollment, hs []runtime.HandoffRecord) ([]TimelineEntry, error) {
+	var out []TimelineEntry
+	for _, e := range es {
+		out = append(out, TimelineEntry{At: e.EnteredAt.UTC(), Kind: "entered", Sequence: e.Sequence})
+		if !e.ExitedAt.IsZero() {
+			out = append(out, TimelineEntry{At: e.ExitedAt.UTC(), Kind: "exited", Sequence: e.Sequence, Step: e.Step, Note: e.ExitReason})
+		}
+	}
+	sends, err := st.Ledger(ctx, runtime.SendFilter{Email: c.Email})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range sends {
+		t := TimelineEntry{At: r.PlannedAt.UTC(), Kind: "send", Sequence: r.Sequence, Step: r.Step, What: r.Email, State: r.Status, Note: r.Error}
+		if !r.SentAt.IsZero() {
+			t.At = r.SentAt.UTC()
+		}
+		out = append(out, t)
+	}
+	evs, err := st.ContactEvents(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evs {
+		t := TimelineEntry{At: e.At.UTC(), Kind: "event", What: e.Name, Props: e.Props}
+		if e.Name == campaigns.EventOpened {
+			t.Note = "opens are unreliable: image proxies open mail unread"
+		}
+		out = append(out, t)
+	}
+	for _, h := range hs {
+		out = append(out, TimelineEntry{At: h.CreatedAt.UTC(), Kind: "handoff", Sequence: h.Sequence, What: h.Handoff, State: h.Status, Note: h.Reason})
+	}
+	kinds := map[string]int{"entered": 0, "send": 1, "event": 2, "handoff": 3, "exited": 4}
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return kinds[a.Kind] - kinds[b.Kind]
+	})
+	return out, nil
+}
+
+func writeContactTimeline(b *strings.Builder, tl []TimelineEntry) {
+	fmt.Fprintf(b, "\nTimeline\n")
+	if len(tl) == 0 {
+		fmt.Fprintf(b, "  nothing yet: no events, enrollments or email\n")
+		return
+	}
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	for _, t := range tl {
+		var what string
+		switch t.Kind {
+		case "entered":
+			what = t.Sequence
+		case "exited":
+			what = t.Sequence + ": " + t.Note
+		case "send":
+			what = t.Sequence + "/" + t.Step + " " + t.What + " (" + t.State + ")"
+		case "event":
+			what = t.What
+			for _, k := range sortedNames(t.Props) {
+				what += fmt.Sprintf(" %s=%v", k, t.Props[k])
+			}
+			if t.Note != "" {
+				what += " (" + t.Note + ")"
+			}
+		case "handoff":
+			what = t.What + " (" + t.Note + ", " + t.State + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.At.Format(time.RFC3339), t.Kind, what)
+	}
+	tw.Flush()
 }
 
 func num(v float64) string {
@@ -289,20 +521,23 @@ func sortedByValue(m map[string]float64) []string {
 // consent record the lawful basis asks for, or the legitimate interest
 // the sender declares — and, when neither, that marketing sequences do
 // not enroll it.
-func explainBasis(ctx context.Context, b *strings.Builder, st runtime.Store, prog *campaigns.Program, c *runtime.Contact, now time.Time) error {
+func explainBasis(ctx context.Context, b *strings.Builder, x *Explanation, st runtime.Store, prog *campaigns.Program, c *runtime.Contact, now time.Time) error {
 	lawful := prog.Sender.Lawful()
 	if lawful == nil {
 		return nil
 	}
+	x.Basis = &ExplainBasis{Basis: prog.Sender.LawfulBasis, Consents: []ExplainConsent{}}
 	fmt.Fprintf(b, "\nLawful basis: %s\n", prog.Sender.LawfulBasis)
 	cs, err := st.Consents(ctx, c.Email)
 	if err != nil {
 		return err
 	}
 	for _, k := range cs {
+		x.Basis.Consents = append(x.Basis.Consents, ExplainConsent{At: k.At.UTC(), Source: k.Source, Wording: k.Wording})
 		fmt.Fprintf(b, "  ✓ consent given %s (%s, wording %s)\n", k.At.UTC().Format(time.RFC3339), k.Source, k.Wording)
 	}
 	if len(cs) > 0 {
+		x.Basis.Mailable = true
 		return nil
 	}
 	if li := prog.Sender.LegitimateInterest; li != nil {
@@ -314,8 +549,10 @@ func explainBasis(ctx context.Context, b *strings.Builder, st runtime.Store, pro
 		if met[0] {
 			mark = "✓"
 		}
+		x.Basis.LegitimateInterest = &ExplainCondition{Condition: compiler.DescribePredicate(*li), Met: met[0]}
 		fmt.Fprintf(b, "  %s legitimate interest: %s\n", mark, compiler.DescribePredicate(*li))
 		if met[0] {
+			x.Basis.Mailable = true
 			return nil
 		}
 	}

@@ -442,11 +442,20 @@ func TestServeAPIKeepsUnknownAddresses(t *testing.T) {
 	const body = `{"id":"web-1","email":"dee@delta.example","name":"page_view","at":"2026-11-23T15:00:00Z","properties":{"path":"/pricing"}}
 `
 	resp, b := tr.do("POST", "/v1/events", body, "Authorization", "Bearer s3cret-token")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(b, `"rejected":[]`) {
-		t.Fatalf("an unknown address's event: %s %s", resp.Status, b)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b, `{"inserted":0,"duplicate":0,"pending":1,"rejected":[]}`) {
+		t.Fatalf("an unknown address's event: %s %s; want it counted as pending", resp.Status, b)
 	}
 	if n := tr.count(`SELECT COUNT(*) FROM pending_events WHERE id = 'web-1'`); n != 1 {
 		t.Fatalf("%d events kept, want 1", n)
+	}
+	// Kept beside a line that is wrong: the request did something, so it
+	// is not refused as a whole (422).
+	mixed := `{"id":"web-2","email":"dee@delta.example","name":"no_such_event","at":"2026-11-23T15:00:00Z"}
+{"id":"web-3","email":"eve@delta.example","name":"page_view","at":"2026-11-23T15:01:00Z","properties":{"path":"/"}}
+`
+	resp, b = tr.do("POST", "/v1/events", mixed, "Authorization", "Bearer s3cret-token")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b, `{"inserted":0,"duplicate":0,"pending":1,"rejected":[{"line":1`) {
+		t.Fatalf("kept events beside a wrong line: %s %s", resp.Status, b)
 	}
 	csv := filepath.Join(t.TempDir(), "dee.csv")
 	if err := os.WriteFile(csv, []byte("email,company,industry,employees,signup_at,first_name\ndee@delta.example,Delta,saas,80,2026-11-23T16:30:00Z,Dee\n"), 0o644); err != nil {
@@ -458,7 +467,7 @@ func TestServeAPIKeepsUnknownAddresses(t *testing.T) {
 	if n := tr.count(`SELECT COUNT(*) FROM events e JOIN contacts c ON c.id = e.contact_id WHERE e.id = 'web-1' AND c.email = 'dee@delta.example'`); n != 1 {
 		t.Errorf("the kept event is not the new contact's: %d", n)
 	}
-	if n := tr.count(`SELECT COUNT(*) FROM pending_events`); n != 0 {
+	if n := tr.count(`SELECT COUNT(*) FROM pending_events WHERE id = 'web-1'`); n != 0 {
 		t.Errorf("%d events still kept after the import", n)
 	}
 }

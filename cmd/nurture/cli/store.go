@@ -51,6 +51,7 @@ var readOnlyCommands = map[string]bool{
 	"nurture handoffs":          true,
 	"nurture sends":             true,
 	"nurture sends list":        true,
+	"nurture queue":             true,
 }
 
 // checkReadOnlyStore fails a read-only command whose --store names a

@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,44 @@ type tickFlags struct {
 	full   bool
 	// skipIfLocked makes a tick skipped for the lock a success, for cron.
 	skipIfLocked bool
+	format       string
+}
+
+// TickSummary is what nurture tick --format json prints: the text
+// summary's counts, by the same names.
+type TickSummary struct {
+	At      time.Time `json:"at"`
+	Version int64     `json:"version,omitempty"`
+	// Skipped says who held the tick lock when the tick did not run.
+	Skipped   string         `json:"skipped,omitempty"`
+	Full      bool           `json:"full"`
+	Looked    int            `json:"looked"`
+	Scored    int            `json:"scored"`
+	Decisions int            `json:"decisions"`
+	Entered   map[string]int `json:"entered"`
+	Left      map[string]int `json:"left"`
+	Returned  int            `json:"returned"`
+	Planned   int            `json:"planned"`
+	HeldBack  int            `json:"held_back"`
+	// Paused lists the sequences a pause held, "*" for all sending.
+	Paused         []string          `json:"paused,omitempty"`
+	HandedOff      int               `json:"handed_off"`
+	HandoffsFailed int               `json:"handoffs_failed"`
+	Delivered      *DeliveredSummary `json:"delivered,omitempty"`
+	// Stopped is why delivery stopped, when a server stopped taking mail.
+	Stopped string `json:"delivery_stopped,omitempty"`
+}
+
+// DeliveredSummary counts what delivery did with the planned emails.
+type DeliveredSummary struct {
+	Sender   string `json:"sender"`
+	Accepted int    `json:"accepted"`
+	Failed   int    `json:"failed"`
+	Bounced  int    `json:"bounced"`
+	Deferred int    `json:"deferred"`
+	Unknown  int    `json:"unknown"`
+	Withheld int    `json:"withheld"`
+	Paused   string `json:"breaker_paused,omitempty"`
 }
 
 func newTick() *cobra.Command {
@@ -35,7 +74,8 @@ func newTick() *cobra.Command {
 		Example: `  nurture tick
   nurture tick --sender file:outbox --now 2026-11-23T15:00:00Z
   # from cron, leaving a running worker be
-  nurture tick --skip-if-locked --sender smtp://mail.example.com:587`,
+  nurture tick --skip-if-locked --sender smtp://mail.example.com:587
+  nurture tick --format json`,
 		Long: `Tick makes every decision the applied programme has due now, once: it
 scores contacts, ends the enrollments an exit rule or a suppression ends,
 enrolls the contacts the entry segments admit (highest priority first),
@@ -66,6 +106,9 @@ was killed frees itself within 30 seconds. A tick that finds the lock
 held says who holds it and exits with status 3 (--skip-if-locked: 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.format != "text" && f.format != "json" {
+				return fmt.Errorf("--format must be text or json, not %q", f.format)
+			}
 			now, err := parseNow(f.now, time.Now())
 			if err != nil {
 				return err
@@ -88,6 +131,7 @@ held says who holds it and exits with status 3 (--skip-if-locked: 0).`,
 	fl.BoolVar(&f.full, "full", false, "look at every contact, not only those that changed or came due since the last tick")
 	fl.StringVar(&f.worker, "worker", "", "the name the ledger records claims under (default: user@host)")
 	fl.BoolVar(&f.skipIfLocked, "skip-if-locked", false, "exit 0, not 3, when another worker holds the tick lock (for cron)")
+	fl.StringVar(&f.format, "format", "text", "output format of the summary: text or json")
 	return cmd
 }
 
@@ -139,7 +183,13 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 	res, err := tickOnce(ctx, es, sender, defaultWorker(f.worker), now, f.full)
 	var locked *runtime.LockedError
 	if errors.As(err, &locked) {
-		fmt.Fprintf(stdout, "Tick skipped: %s.\n", lockedLine(locked.Lock))
+		if f.format == "json" {
+			if err := writeJSON(stdout, TickSummary{At: now, Skipped: lockedLine(locked.Lock)}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(stdout, "Tick skipped: %s.\n", lockedLine(locked.Lock))
+		}
 		if f.skipIfLocked {
 			return nil
 		}
@@ -153,6 +203,18 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 		stopErr = fmt.Errorf("%w; the tick's decisions are saved, and the next tick sends what is planned once the server takes mail", err)
 	} else if err != nil {
 		return err
+	}
+	if f.format == "json" {
+		if err := writeJSON(stdout, tickSummary(res, now, f.out.shown(), stopErr)); err != nil {
+			return err
+		}
+		switch {
+		case stopErr != nil:
+			return stopErr
+		case res.Delivered != nil && res.Delivered.Failed > res.Delivered.Bounced:
+			return exitError(1)
+		}
+		return nil
 	}
 	r := res.Report
 	fmt.Fprintf(stdout, "Tick at %s, applied version %d: %d scores, %d decisions.\n", now.Format(time.RFC3339), res.Version, r.Scored, r.Steps)
@@ -172,6 +234,9 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 		fmt.Fprintf(stdout, ", %d held back by the caps or the sending window", r.Deferred)
 	}
 	fmt.Fprintln(stdout)
+	if len(res.Paused) > 0 {
+		fmt.Fprintf(stdout, "  held by a pause: %s (nurture queue lists what waits; nurture resume lifts it)\n", pausedList(res.Paused))
+	}
 	if res.HandedOff+res.HandoffsFailed > 0 {
 		fmt.Fprintf(stdout, "  handed to sales: %d", res.HandedOff)
 		if res.HandoffsFailed > 0 {
@@ -197,6 +262,47 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 		return exitError(1)
 	}
 	return nil
+}
+
+// pausedList names what Result.Paused holds: "all sending", or
+// sequences.
+func pausedList(ps []string) string {
+	var out []string
+	for _, p := range ps {
+		if p == worker.PausedAll {
+			p = "all sending"
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ", ")
+}
+
+// tickSummary is what a tick did, for --format json.
+func tickSummary(res worker.Result, now time.Time, sender string, stopped error) TickSummary {
+	r := res.Report
+	t := TickSummary{At: now, Version: res.Version, Full: r.Full, Looked: r.Looked, Scored: r.Scored, Decisions: r.Steps,
+		Entered: r.Enrolled, Left: r.Exited, Returned: r.Returned,
+		Planned: r.Planned, HeldBack: r.Deferred, HandedOff: res.HandedOff, HandoffsFailed: res.HandoffsFailed, Paused: res.Paused}
+	if t.Entered == nil {
+		t.Entered = map[string]int{}
+	}
+	if t.Left == nil {
+		t.Left = map[string]int{}
+	}
+	if d := res.Delivered; d != nil {
+		t.Delivered = &DeliveredSummary{Sender: sender, Accepted: d.Accepted, Failed: d.Failed, Bounced: d.Bounced,
+			Deferred: d.Deferred, Unknown: d.Unknown, Withheld: d.Withheld, Paused: d.Paused}
+	}
+	if stopped != nil {
+		t.Stopped = stopped.Error()
+	}
+	return t
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // deliveredLine is "12 accepted, 1 hard bounce (suppressed), 2 deferred".

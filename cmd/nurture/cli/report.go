@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/report"
+)
+
+type reportFlags struct {
+	store, since, until, sequence, format string
+}
+
+// reporter is what the report asks of a store: its counts, aggregated
+// in SQL.
+type reporter interface {
+	Report(ctx context.Context, f runtime.ReportFilter) (runtime.ReportData, error)
+}
+
+// period reads --since and --until against now: until defaults to now
+// and since to 30 days before until; since may be a span before until.
+func (f *reportFlags) period(now time.Time) (since, until time.Time, err error) {
+	until = now.UTC()
+	if f.until != "" {
+		if until, err = parseDay("--until", f.until); err != nil {
+			return
+		}
+	}
+	since = until.Add(-30 * 24 * time.Hour)
+	if f.since != "" {
+		if d, derr := campaigns.ParseDuration(f.since); derr == nil {
+			since = until.Add(-d.Std())
+		} else if since, err = parseDay("--since", f.since); err != nil {
+			return
+		}
+	}
+	if !since.Before(until) {
+		err = fmt.Errorf("--since %s is not before --until %s: the period is empty", since.Format(time.RFC3339), until.Format(time.RFC3339))
+	}
+	return
+}
+
+func (f *reportFlags) check() error {
+	switch f.format {
+	case "text", "json", "markdown":
+		return nil
+	}
+	return fmt.Errorf("--format %q: want text, json or markdown", f.format)
+}
+
+// parseDay reads a date (midnight UTC) or an RFC 3339 time.
+func parseDay(flag, s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q: want a date such as 2026-11-23, an RFC 3339 time such as 2026-11-23T09:00:00Z, or for --since a span such as 30d", flag, s)
+	}
+	return t.UTC(), nil
+}
+
+func newReport() *cobra.Command {
+	f := reportFlags{}
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Show how the programme performs: per sequence, step, email and A/B arm",
+		Long: `Report shows, for a period (the last 30 days unless --since and --until
+say otherwise), what each sequence sent and what came of it: per step,
+email and A/B arm the messages sent, delivered and bounced, clicks and
+click-through (CTR), click-to-open (CTOR), replies, unsubscribes and
+complaints; then each sequence's contacts, how far they got through the
+lifecycle stages, its exits and its hand-offs to sales.
+
+Opens are shown apart: image blocking hides many, and privacy proxies
+fetch every image on delivery. Opens the tracking server marked as a
+machine's are left out, as the engine leaves them out of engagement.
+
+Each rate is judged against the playbooks' benchmarks (CTR 2–4%, CTOR
+10–12%, replies 1–5%, unsubscribes under 0.3%): a rate whose whole 95%
+interval sits under half the benchmark, or an unsubscribe, bounce or
+complaint rate at its limit, is marked ! and listed under Flags.
+
+Every step with A/B arms is an experiment, judged on clicks of delivered
+(the language names no other metric per experiment): each arm's rate
+with its 95% Wilson interval, and a verdict from a two-proportion z-test
+(split among the comparisons when there are more than two arms) — the
+leading arm wins, or there is no difference a 20% lift would not have
+shown, or it must keep running, with the sends each arm still needs for
+80% power.
+
+The store aggregates in SQL; the report reads a row per email, not per
+send.`,
+		Example: `  nurture report
+  nurture report --since 2026-10-01 --until 2026-11-01 --sequence welcome
+  nurture report --since 7d --format markdown > digest.md
+  nurture report --format json | jq '.flags'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			since, until, err := f.period(time.Now())
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, f.store)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rs, ok := st.(reporter)
+			if !ok {
+				return fmt.Errorf("the %s store cannot report", st.Dialect())
+			}
+			filter := runtime.ReportFilter{Since: since, Until: until, Sequence: f.sequence}
+			data, err := rs.Report(ctx, filter)
+			if err != nil {
+				return err
+			}
+			var prog *campaigns.Program
+			if v, err := st.Applied(ctx); err != nil {
+				return err
+			} else if v != nil {
+				prog = new(campaigns.Program)
+				if err := json.Unmarshal(v.Program, prog); err != nil {
+					return fmt.Errorf("reading applied version %d: %w", v.Serial, err)
+				}
+				if f.sequence != "" && prog.Sequences[f.sequence] == nil && len(data.Emails) == 0 && len(data.Outcomes) == 0 {
+					return fmt.Errorf("--sequence %s: the applied programme has no such sequence; it has %s", f.sequence, strings.Join(slices.Sorted(maps.Keys(prog.Sequences)), ", "))
+				}
+			}
+			return writeReport(cmd.OutOrStdout(), f.format, report.Build(data, filter, prog))
+		},
+	}
+	storeFlag(cmd, &f.store)
+	fl := cmd.Flags()
+	fl.StringVar(&f.since, "since", "", "from this date or RFC 3339 time, or this span before --until (e.g. 7d); default 30d")
+	fl.StringVar(&f.until, "until", "", "up to (not including) this date or RFC 3339 time; default now")
+	fl.StringVar(&f.sequence, "sequence", "", "only this sequence")
+	fl.StringVar(&f.format, "format", "text", "text, json or markdown")
+	return cmd
+}
+
+func writeReport(w io.Writer, format string, r report.Report) error {
+	switch format {
+	case "json":
+		return report.JSON(w, r)
+	case "markdown":
+		return report.Markdown(w, r)
+	}
+	return report.Text(w, r)
+}

@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
+	"github.com/nurture-dev/nurture/runtime/sqlstore"
+	"github.com/nurture-dev/nurture/runtime/storetest"
+)
+
+// reportStore is a SQLite store holding the conformance suite's report
+// fixture, with the suite's programme applied so that the funnel follows
+// its stages.
+func reportStore(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "report.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := storetest.Program()
+	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, runtime.Version{Hash: "fixture", AppliedBy: "test", Program: b}, campaigns.PlanBase{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	o := storetest.Opener{Exec: func(t *testing.T, s runtime.Store, q string, args ...any) {
+		for i, a := range args {
+			if tm, ok := a.(time.Time); ok {
+				args[i] = tm.UnixMilli()
+			}
+		}
+		if _, err := s.(*sqlstore.Store).DB().Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	storetest.ReportFixture(t, o, st, p)
+	return path
+}
+
+// golden compares got with testdata/report/name; NURTURE_UPDATE=1
+// rewrites the file.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	file := filepath.Join("testdata", "report", name)
+	if os.Getenv("NURTURE_UPDATE") != "" {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (NURTURE_UPDATE=1 rewrites it); got:\n%s", file, got)
+	}
+}
+
+// The report of the fixture's week, in each format. The figures are the
+// ones the conformance suite checks by hand; here what matters is how
+// each format shows them.
+func TestReportFormats(t *testing.T) {
+	store := "--store=sqlite:" + reportStore(t)
+	week := []string{"--since", "7d", "--until", storetest.Now.Format(time.RFC3339)}
+	for _, c := range []struct{ format, file string }{
+		{"text", "week.txt"}, {"markdown", "week.md"}, {"json", "week.json"},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			out, errOut, code := run(t, append([]string{"report", store, "--format", c.format}, week...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			golden(t, c.file, out)
+		})
+	}
+
+	out, errOut, code := run(t, append([]string{"report", store, "--format", "json"}, week...)...)
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	var r struct {
+		FormatVersion int `json:"format_version"`
+		Sequences     []struct {
+			Name   string
+			Emails []struct {
+				Variant string
+				CTR     struct{ Count, Of int }
+				Unsub   struct{ Flag *string } `json:"unsubscribe_rate"`
+			}
+			Outcome struct {
+				Funnel []struct {
+					Stage   string
+					Reached int
+				}
+				Handoffs int
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.FormatVersion != 1 || len(r.Sequences) != 2 || r.Sequences[1].Name != "welcome" {
+		t.Fatalf("unexpected report: %s", out)
+	}
+	w := r.Sequences[1]
+	if a := w.Emails[0]; a.Variant != "a" || a.CTR.Count != 2 || a.CTR.Of != 2 || a.Unsub.Flag != nil {
+		t.Errorf("arm a: %+v, want 2 clicks of 2 delivered, unsubscribes not flagged", a)
+	}
+	if b := w.Emails[1]; b.Unsub.Flag == nil {
+		t.Errorf("arm b: 1 unsubscribe of 2 delivered is not flagged")
+	}
+	// lead 1, mql 2, sql 0, customer 1 now: 4 reached lead, 3 mql, 1 sql
+	// and 1 customer.
+	var funnel []string
+	for _, s := range w.Outcome.Funnel {
+		funnel = append(funnel, s.Stage+"="+strings.Repeat("|", s.Reached))
+	}
+	if got, want := strings.Join(funnel, " "), "lead=|||| mql=||| sql=| customer=|"; got != want || w.Outcome.Handoffs != 1 {
+		t.Errorf("funnel %s and %d hand-offs, want %s and 1", got, w.Outcome.Handoffs, want)
+	}
+}
+
+func TestReportFlags(t *testing.T) {
+	store := "--store=sqlite:" + reportStore(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an unknown format", []string{"--format", "html"}, `--format "html": want text, json or markdown`},
+		{"a date that is none", []string{"--since", "last week"}, `--since "last week": want a date`},
+		{"an empty period", []string{"--since", "2026-11-23", "--until", "2026-11-22"}, "is not before --until"},
+		{"a sequence the programme lacks", []string{"--sequence", "welcom"}, "no such sequence; it has"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, errOut, code := run(t, append([]string{"report", store}, c.args...)...)
+			if code == 0 || !strings.Contains(errOut, c.want) {
+				t.Errorf("exit %d, stderr %q; want an error containing %q", code, errOut, c.want)
+			}
+		})
+	}
+}
+
+// The README's example report is the report of a store the benchmark's
+// generator fills with 4,000 sends: the test runs the command it shows
+// and compares the output with the text beneath it (NURTURE_UPDATE=1
+// rewrites it).
+func TestReadmeReport(t *testing.T) {
+	const readme = "../../../README.md"
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmdLine = "$ nurture report --since 2026-10-24 --until 2026-11-23 --store sqlite:nurture.db\n"
+	text := string(b)
+	start := strings.Index(text, cmdLine)
+	if start < 0 {
+		t.Fatalf("the README shows no %q", strings.TrimSpace(cmdLine))
+	}
+	start += len(cmdLine)
+	end := strings.Index(text[start:], "```")
+	if end < 0 {
+		t.Fatal("the README's example report has no end")
+	}
+	path := filepath.Join(t.TempDir(), "nurture.db")
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedReportBench(t, st, 4000)
+	p, _ := json.Marshal(storetest.Program())
+	if _, err := st.Apply(context.Background(), runtime.Version{Hash: "readme", AppliedBy: "test", Program: p}, campaigns.PlanBase{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	args := strings.Fields(strings.TrimPrefix(strings.TrimSpace(cmdLine), "$ nurture "))
+	args[len(args)-1] = "sqlite:" + path
+	out, errOut, code := run(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if os.Getenv("NURTURE_UPDATE") != "" {
+		if err := os.WriteFile(readme, []byte(text[:start]+out+text[start+end:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got := text[start : start+end]; got != out {
+		t.Errorf("the README's example report is not what the command prints (NURTURE_UPDATE=1 rewrites it); it prints:\n%s", out)
+	}
+}

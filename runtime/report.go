@@ -1,0 +1,84 @@
+package runtime
+
+import "time"
+
+// ReportFilter picks what a report covers: the sends and events in
+// [Since, Until), of one sequence when Sequence is set.
+type ReportFilter struct {
+	Since, Until time.Time
+	Sequence     string
+}
+
+// ReportData is what the store aggregates for a report: one row per
+// email of a step and A/B arm, and the outcomes of each sequence. The
+// store counts; rates, benchmarks and verdicts are the report's.
+type ReportData struct {
+	Emails   []EmailStats
+	Outcomes []SequenceOutcome
+	// Programme is the outcome of every sequence at once, each contact
+	// counted once (Sequence empty); nil when the report is of one
+	// sequence.
+	Programme *SequenceOutcome
+	// Links counts the contacts who clicked each link of each email.
+	Links []LinkClicks
+}
+
+// LinkClicks counts the distinct contacts who clicked one link of an
+// email of a step and arm in the period.
+type LinkClicks struct {
+	Sequence string `json:"sequence"`
+	Step     string `json:"step"`
+	Variant  string `json:"variant,omitempty"`
+	URL      string `json:"url"`
+	Clicks   int    `json:"clicks"`
+}
+
+// EmailStats counts the sends of one email of a step and arm, and what
+// their recipients did, in the period.
+//
+// Sent counts the messages handed to the mail server (accepted, unknown
+// or refused); Bounced those that bounced, then or later; Failed the
+// other refusals. Delivered is Sent less both. The event counts are of
+// distinct contacts: a contact who clicked three times clicked once.
+// Opens leave out the opens marked unreliable (a privacy proxy or a
+// scanner fetching images on delivery), which MachineOpens counts;
+// OpenedOrClicked counts the contacts who opened or clicked, since a
+// click is proof of an open that image blocking hid.
+type EmailStats struct {
+	Sequence string `json:"sequence"`
+	Step     string `json:"step"`
+	Email    string `json:"email"`
+	Variant  string `json:"variant,omitempty"`
+
+	Sent            int `json:"sent"`
+	Failed          int `json:"failed"`
+	Bounced         int `json:"bounced"`
+	Opens           int `json:"opens"`
+	MachineOpens    int `json:"machine_opens"`
+	Clicks          int `json:"clicks"`
+	OpenedOrClicked int `json:"opened_or_clicked"`
+	Replies         int `json:"replies"`
+	Unsubscribes    int `json:"unsubscribes"`
+	Complaints      int `json:"complaints"`
+}
+
+// Delivered is the messages that reached a mailbox as far as anyone
+// knows: sent, less bounced and refused.
+func (e EmailStats) Delivered() int { return max(0, e.Sent-e.Bounced-e.Failed) }
+
+// SequenceOutcome is what became of the contacts of one sequence.
+//
+// Contacts counts those enrolled at some time in the period; Stages
+// counts them by the lifecycle stage they are at now (the stage history
+// is not kept, and a stage only moves forward unless a step demotes it).
+// Exits counts the enrollments that ended in the period by reason, and
+// Handoffs the hand-offs to sales the sequence made in it, HandoffReasons
+// those by reason.
+type SequenceOutcome struct {
+	Sequence       string         `json:"sequence"`
+	Contacts       int            `json:"contacts"`
+	Stages         map[string]int `json:"stages"`
+	Exits          map[string]int `json:"exits"`
+	Handoffs       int            `json:"handoffs"`
+	HandoffReasons map[string]int `json:"handoff_reasons"`
+}

@@ -1,0 +1,282 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
+)
+
+// Report aggregates the sends, email events, enrollments and hand-offs of
+// the period f picks. Each part is one grouped query: the store returns a
+// row per email, arm and sequence, never a row per send or event.
+func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.ReportData, error) {
+	var out runtime.ReportData
+	emails := map[[4]string]*runtime.EmailStats{}
+	row := func(k [4]string) *runtime.EmailStats {
+		if e := emails[k]; e != nil {
+			return e
+		}
+		e := &runtime.EmailStats{Sequence: k[0], Step: k[1], Email: k[2], Variant: k[3]}
+		emails[k] = e
+		return e
+	}
+	if err := s.reportSends(ctx, f, row); err != nil {
+		return out, err
+	}
+	if err := s.reportEvents(ctx, f, row); err != nil {
+		return out, err
+	}
+	for _, e := range emails {
+		out.Emails = append(out.Emails, *e)
+	}
+	sort.Slice(out.Emails, func(i, j int) bool {
+		a, b := out.Emails[i], out.Emails[j]
+		if a.Sequence != b.Sequence {
+			return a.Sequence < b.Sequence
+		}
+		if a.Step != b.Step {
+			return a.Step < b.Step
+		}
+		if a.Variant != b.Variant {
+			return a.Variant < b.Variant
+		}
+		return a.Email < b.Email
+	})
+	var err error
+	if out.Links, err = s.reportLinks(ctx, f); err != nil {
+		return out, err
+	}
+	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
+		return out, err
+	}
+	out.Programme, err = s.reportProgramme(ctx, f)
+	return out, err
+}
+
+// reportProgramme counts the contacts enrolled in any sequence in the
+// period, each once, by their stage now, and every hand-off in it.
+func (s *Store) reportProgramme(ctx context.Context, f runtime.ReportFilter) (*runtime.SequenceOutcome, error) {
+	o := &runtime.SequenceOutcome{Stages: map[string]int{}, Exits: map[string]int{}, HandoffReasons: map[string]int{}}
+	since, until := s.t(f.Since), s.t(f.Until)
+	err := s.scanRows(ctx, `SELECT COALESCE(c.stage, ''), COUNT(*) FROM contacts c
+WHERE EXISTS (SELECT 1 FROM enrollments n WHERE n.contact_id = c.id AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?))
+GROUP BY COALESCE(c.stage, '')`, []any{until, since}, func(r *sql.Rows) error {
+		var stage string
+		var n int
+		if err := r.Scan(&stage, &n); err != nil {
+			return err
+		}
+		o.Stages[stage] += n
+		o.Contacts += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.scanRows(ctx, `SELECT reason, COUNT(*) FROM handoffs WHERE created_at >= ? AND created_at < ? GROUP BY reason`,
+		[]any{since, until}, func(r *sql.Rows) error {
+			var reason string
+			var n int
+			if err := r.Scan(&reason, &n); err != nil {
+				return err
+			}
+			o.Handoffs += n
+			o.HandoffReasons[reason] += n
+			return nil
+		})
+	return o, err
+}
+
+// reportSends counts the sends handed over in the period. A send the
+// mail server refused for its recipient is a bounce, which the engine
+// records as the event "bounce/" and the send's key: the bounce counts
+// with the others (reportEvents) and the refusal not again. The lookup
+// by primary key runs only for the few refused sends.
+func (s *Store) reportSends(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats) error {
+	// The status is tested in the sum, not the WHERE: there SQLite would
+	// read the sends through the claim index (sends_due), a lookup per
+	// row where the period wants them all, and a scan is faster.
+	q := `SELECT s.sequence, s.step, s.email, COALESCE(s.variant, ''),
+  SUM(CASE WHEN s.status IN (?, ?, ?) THEN 1 ELSE 0 END),
+  SUM(CASE WHEN s.status = ? AND NOT EXISTS (SELECT 1 FROM events b WHERE b.id = 'bounce/' || s.key) THEN 1 ELSE 0 END)
+FROM sends s
+WHERE s.sent_at >= ? AND s.sent_at < ?`
+	args := []any{runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, runtime.SendFailed, s.t(f.Since), s.t(f.Until)}
+	if f.Sequence != "" {
+		q += ` AND s.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += ` GROUP BY s.sequence, s.step, s.email, COALESCE(s.variant, '')
+HAVING SUM(CASE WHEN s.status IN (?, ?, ?) THEN 1 ELSE 0 END) > 0`
+	args = append(args, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed)
+	return s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k [4]string
+		var sent, failed int
+		if err := r.Scan(&k[0], &k[1], &k[2], &k[3], &sent, &failed); err != nil {
+			return err
+		}
+		e := row(k)
+		e.Sent, e.Failed = sent, failed
+		return nil
+	})
+}
+
+// reportEvents counts the contacts who did each thing to an email in the
+// period, by the sequence, step, email and arm the event names.
+func (s *Store) reportEvents(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats) error {
+	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
+	human := `x.name = '` + campaigns.EventOpened + `' AND x.machine = 0`
+	q := `SELECT x.sequence, x.step, x.email, x.variant,
+  COUNT(DISTINCT CASE WHEN ` + human + ` THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventOpened + `' AND x.machine = 1 THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventClicked + `' THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventClicked + `' OR (` + human + `) THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventReplied + `' THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventUnsubscribed + `' THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventComplained + `' THEN x.contact_id END),
+  COUNT(DISTINCT CASE WHEN x.name = '` + campaigns.EventBounced + `' THEN x.contact_id END)
+FROM (
+  SELECT e.contact_id, e.name, ` + prop("sequence") + ` AS sequence, ` + prop("step") + ` AS step,
+    ` + prop("email") + ` AS email, ` + prop("variant") + ` AS variant,
+    CASE WHEN ` + s.d.Prop("unreliable", campaigns.TypeBool) + ` THEN 1 ELSE 0 END AS machine
+  FROM events e WHERE e.name IN (?, ?, ?, ?, ?, ?) AND e.at >= ? AND e.at < ?
+) x WHERE x.sequence <> ''`
+	args := []any{campaigns.EventOpened, campaigns.EventClicked, campaigns.EventReplied, campaigns.EventUnsubscribed,
+		campaigns.EventComplained, campaigns.EventBounced, s.t(f.Since), s.t(f.Until)}
+	if f.Sequence != "" {
+		q += ` AND x.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += ` GROUP BY x.sequence, x.step, x.email, x.variant`
+	return s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k [4]string
+		var c [8]int
+		if err := r.Scan(&k[0], &k[1], &k[2], &k[3], &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7]); err != nil {
+			return err
+		}
+		e := row(k)
+		e.Opens, e.MachineOpens, e.Clicks, e.OpenedOrClicked, e.Replies, e.Unsubscribes, e.Complaints, e.Bounced = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+		return nil
+	})
+}
+
+// reportLinks counts the contacts who clicked each link, most clicked
+// first within each step and arm.
+func (s *Store) reportLinks(ctx context.Context, f runtime.ReportFilter) ([]runtime.LinkClicks, error) {
+	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
+	q := `SELECT x.sequence, x.step, x.variant, x.url, COUNT(DISTINCT x.contact_id) FROM (
+  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + prop("step") + ` AS step, ` + prop("variant") + ` AS variant, ` + prop("url") + ` AS url
+  FROM events e WHERE e.name = ? AND e.at >= ? AND e.at < ?
+) x WHERE x.sequence <> ''`
+	args := []any{campaigns.EventClicked, s.t(f.Since), s.t(f.Until)}
+	if f.Sequence != "" {
+		q += ` AND x.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += ` GROUP BY x.sequence, x.step, x.variant, x.url
+ORDER BY x.sequence, x.step, x.variant, COUNT(DISTINCT x.contact_id) DESC, x.url`
+	var out []runtime.LinkClicks
+	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var l runtime.LinkClicks
+		if err := r.Scan(&l.Sequence, &l.Step, &l.Variant, &l.URL, &l.Clicks); err != nil {
+			return err
+		}
+		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// reportOutcomes counts, per sequence, the contacts enrolled in the
+// period by their stage now, the exits by reason and the hand-offs.
+func (s *Store) reportOutcomes(ctx context.Context, f runtime.ReportFilter) ([]runtime.SequenceOutcome, error) {
+	seqs := map[string]*runtime.SequenceOutcome{}
+	get := func(name string) *runtime.SequenceOutcome {
+		if o := seqs[name]; o != nil {
+			return o
+		}
+		o := &runtime.SequenceOutcome{Sequence: name, Stages: map[string]int{}, Exits: map[string]int{}, HandoffReasons: map[string]int{}}
+		seqs[name] = o
+		return o
+	}
+	only := func(col string, args []any) (string, []any) {
+		if f.Sequence == "" {
+			return "", args
+		}
+		return " AND " + col + " = ?", append(args, f.Sequence)
+	}
+	since, until := s.t(f.Since), s.t(f.Until)
+
+	cond, args := only("n.sequence", []any{until, since})
+	err := s.scanRows(ctx, `SELECT n.sequence, COALESCE(c.stage, ''), COUNT(DISTINCT n.contact_id)
+FROM enrollments n JOIN contacts c ON c.id = n.contact_id
+WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+cond+`
+GROUP BY n.sequence, COALESCE(c.stage, '')`, args, func(r *sql.Rows) error {
+		var seq, stage string
+		var n int
+		if err := r.Scan(&seq, &stage, &n); err != nil {
+			return err
+		}
+		o := get(seq)
+		o.Stages[stage] += n
+		o.Contacts += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	cond, args = only("sequence", []any{since, until})
+	err = s.scanRows(ctx, `SELECT sequence, COALESCE(exit_reason, ''), COUNT(*) FROM enrollments
+WHERE exited_at >= ? AND exited_at < ?`+cond+` GROUP BY sequence, COALESCE(exit_reason, '')`, args, func(r *sql.Rows) error {
+		var seq, reason string
+		var n int
+		if err := r.Scan(&seq, &reason, &n); err != nil {
+			return err
+		}
+		get(seq).Exits[reason] += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	cond, args = only("sequence", []any{since, until})
+	err = s.scanRows(ctx, `SELECT sequence, reason, COUNT(*) FROM handoffs
+WHERE sequence IS NOT NULL AND created_at >= ? AND created_at < ?`+cond+` GROUP BY sequence, reason`, args, func(r *sql.Rows) error {
+		var seq, reason string
+		var n int
+		if err := r.Scan(&seq, &reason, &n); err != nil {
+			return err
+		}
+		o := get(seq)
+		o.Handoffs += n
+		o.HandoffReasons[reason] += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runtime.SequenceOutcome, 0, len(seqs))
+	for _, name := range sortedKeys(seqs) {
+		out = append(out, *seqs[name])
+	}
+	return out, nil
+}
+
+// scanRows runs a query written with ? placeholders and calls fn for
+// each row.
+func (s *Store) scanRows(ctx context.Context, q string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
