@@ -35,6 +35,9 @@ type Plan struct {
 	Impact     *Impact     `json:"impact,omitempty"`
 	// Next is what the first tick after the apply would do.
 	Next *NextTick `json:"next_tick,omitempty"`
+	// Emails are the added and changed emails as the sample contact
+	// would get them, for reviewers to read rather than their Markdown.
+	Emails []EmailPreview `json:"emails,omitempty"`
 	// Paused lists the sequences an operator paused (nurture pause),
 	// "*" for all sending: ticks neither advance nor send them, applied
 	// or not, until they are resumed.
@@ -42,6 +45,27 @@ type Plan struct {
 	// Program is the programme to apply. A saved plan carries it so that
 	// applying the plan applies exactly what was reviewed.
 	Program *Program `json:"programme,omitempty"`
+}
+
+// EmailPreview is one added or changed email rendered for a made-up
+// sample contact: never a real one, so it may stand in a pull request.
+type EmailPreview struct {
+	// Email is the email's name: "emails/welcome.md".
+	Email  string `json:"email"`
+	Action string `json:"action"`
+	// To is the sample contact's (made-up) address.
+	To string `json:"to"`
+	// Before is the applied version's email, for a changed one.
+	Before *RenderedEmail `json:"before,omitempty"`
+	After  RenderedEmail  `json:"after"`
+}
+
+// RenderedEmail is what a contact reads of an email: each subject line
+// of an A/B test, the preheader, the plain-text body.
+type RenderedEmail struct {
+	Subjects  []string `json:"subjects"`
+	Preheader string   `json:"preheader,omitempty"`
+	Text      string   `json:"text"`
 }
 
 // PlanBase names an applied programme version.

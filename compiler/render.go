@@ -278,17 +278,25 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 			fmt.Fprintf(b, "| `%s` | %s | %s |\n", m.Sequence, mdEscape(or(m.Step, "(whole sequence)")), mdEscape(migrationThen(m)))
 		}
 	}
-	fmt.Fprintf(b, "\n#### Details\n")
+	previewed := map[string]bool{}
+	for _, e := range p.Emails {
+		previewed[e.Email] = true
+	}
+	heading := "\n#### Details\n"
 	for _, c := range p.Changes {
-		if len(c.Details) == 0 {
+		// An email shown as rendered, below, needs no Markdown summary.
+		if len(c.Details) == 0 || c.Kind == "email" && previewed[c.Name] {
 			continue
 		}
+		b.WriteString(heading)
+		heading = ""
 		fmt.Fprintf(b, "\n<details><summary>%s <code>%s</code></summary>\n\n```diff\n", marks[c.Action], htmlEscape(c.Address))
 		for _, d := range c.Details {
 			writeDiffDetail(b, d)
 		}
 		fmt.Fprintf(b, "```\n\n</details>\n")
 	}
+	writeEmailsMarkdown(b, p.Emails)
 	if p.Program != nil {
 		for _, c := range p.Changes {
 			if c.Kind != "sequence" || c.Action == campaigns.ActionRemove {
@@ -304,6 +312,40 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 	fmt.Fprintf(b, "\n%s\n", SummaryLine(p))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeEmailsMarkdown shows each added or changed email as the sample
+// contact would read it, each in a collapsible block, a changed one with
+// a diff of what the contact reads before and after.
+func writeEmailsMarkdown(b *strings.Builder, es []campaigns.EmailPreview) {
+	if len(es) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n#### Emails\n\nAs a made-up sample contact (%s) would get them: no real contact's data.\n", mdEscape(es[0].To))
+	for _, e := range es {
+		fmt.Fprintf(b, "\n<details><summary>%s <code>%s</code>: %s</summary>\n\n", marks[e.Action], htmlEscape(e.Email), htmlEscape(e.After.Subjects[0]))
+		label := "Subject"
+		if len(e.After.Subjects) > 1 {
+			label = "Subjects (A/B)"
+		}
+		fmt.Fprintf(b, "**%s:** %s<br>\n**Preheader:** %s\n\n", label, mdEscape(strings.Join(e.After.Subjects, " / ")), mdEscape(or(e.After.Preheader, "(none)")))
+		if e.Before != nil {
+			fmt.Fprintf(b, "```diff\n%s```\n\n", fence(textDiff(readAs(*e.Before), readAs(e.After))))
+		}
+		text := strings.TrimRight(e.After.Text, "\n")
+		fmt.Fprintf(b, "```text\n%s\n```\n\n</details>\n", fence(text))
+	}
+}
+
+// readAs is an email as its reader meets it, as lines to diff: subject,
+// preheader, then the text.
+func readAs(r campaigns.RenderedEmail) string {
+	var b strings.Builder
+	for _, s := range r.Subjects {
+		fmt.Fprintf(&b, "Subject: %s\n", s)
+	}
+	fmt.Fprintf(&b, "Preheader: %s\n\n%s", r.Preheader, r.Text)
+	return b.String()
 }
 
 // writeDiffDetail writes one detail as lines of a diff block.

@@ -36,9 +36,9 @@ type Options struct {
 	// the reader's rejects and batch order for the store's. An error from
 	// it stops the import.
 	Reject func(*ingest.Reject) error
-	// Progress is called after each batch with how much of the file has
-	// been read.
-	Progress func(bytesRead int64)
+	// Progress is called after each batch is stored with the rows done so
+	// far (stored or rejected) and how much of the file they span.
+	Progress func(Progress)
 	// Now is the import's time, given to suppressions whose file does not
 	// say when; time.Now when nil.
 	Now func() time.Time
@@ -78,6 +78,15 @@ type Summary struct {
 // Rows is how many rows the import read.
 func (s Summary) Rows() int {
 	return s.Inserted + s.Updated + s.Unchanged + s.Duplicate + s.Pending + s.Rejected
+}
+
+// Progress is how far an import has got: rows are what a person counts,
+// bytes (of a file whose size is known) say how much is left.
+type Progress struct {
+	// Rows are the rows done: stored or rejected.
+	Rows int
+	// Bytes is how much of the file those rows span.
+	Bytes int64
 }
 
 // StoreError is the store failing part way: the rows before Line are
@@ -185,7 +194,7 @@ func run[T any](ctx context.Context, r Reader[T], raw func() ([]string, []byte),
 			}
 		}
 		if opt.Progress != nil {
-			opt.Progress(c.bytes)
+			opt.Progress(Progress{Rows: sum.Rows(), Bytes: c.bytes})
 		}
 	}
 	return nil

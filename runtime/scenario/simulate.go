@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -46,10 +47,11 @@ type SimOptions struct {
 // SimReport is what a simulation counted, by day and by sequence.
 //
 // Emails are sends the engine planned (each delivered in the same tick).
-// HeldBack counts, per day, the distinct sends a cap or the sending window
-// held back that day: a send held back on two days counts on each, so a
-// total is the sum of the days, not a count of distinct emails. Deferrals
-// counts every time the engine held a send back, repeats included.
+// HeldBack counts the sends a cap or the sending window held back: in the
+// totals (Total, Sequences) each send once however long it waited, by
+// what held it first; on a day, each send held back that day, so a send
+// held back on two days counts on each of them. Deferrals counts every
+// time the engine held a send back, repeats included.
 type SimReport struct {
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
@@ -138,6 +140,12 @@ type tally struct {
 	// held remembers the sends counted as held back on each day, so that a
 	// send deferred again the same day counts once.
 	held []map[string]bool
+	// waiting is the step of each contact's sequence whose send is held
+	// back now ("contact/sequence" → step), so that the run counts it
+	// once until it goes out or the contact leaves.
+	waiting map[string]string
+	// heldOnce counts, per sequence, the sends held back at least once.
+	heldOnce map[string]*SimCounts
 }
 
 func (t *tally) day(at time.Time) (int, *SimDay) {
@@ -172,10 +180,27 @@ func (t *tally) observe(tr engine.Trace) {
 			c.HeldBack++
 			inc(&c.HeldBackBy, tr.Held)
 		}
+		if t.waiting == nil {
+			t.waiting, t.heldOnce = map[string]string{}, map[string]*SimCounts{}
+		}
+		who := fmt.Sprintf("%d/%s", tr.Contact, tr.Sequence)
+		if step, ok := t.waiting[who]; !ok || step != tr.Step {
+			t.waiting[who] = tr.Step
+			once := t.heldOnce[tr.Sequence]
+			if once == nil {
+				once = &SimCounts{}
+				t.heldOnce[tr.Sequence] = once
+			}
+			once.HeldBack++
+			inc(&once.HeldBackBy, tr.Held)
+		}
 	case tr.Decision.Send != nil:
-		d.seq(cmp.Or(tr.Decision.Send.Sequence, tr.Sequence)).Emails++
+		seq := cmp.Or(tr.Decision.Send.Sequence, tr.Sequence)
+		d.seq(seq).Emails++
+		delete(t.waiting, fmt.Sprintf("%d/%s", tr.Contact, seq))
 	}
 	if tr.Decision.Exit != "" {
+		delete(t.waiting, fmt.Sprintf("%d/%s", tr.Contact, cmp.Or(tr.Sequence, tr.Decision.Sequence)))
 		c := d.seq(cmp.Or(tr.Sequence, tr.Decision.Sequence))
 		c.Exits++
 		inc(&c.ExitsBy, tr.Decision.Exit)
@@ -304,7 +329,7 @@ func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
 		}
 	}
 	rep.Ticks = w.Ticks
-	rep.finish(opt.Program, t.days)
+	rep.finish(opt.Program, t.days, t.heldOnce)
 	return rep, nil
 }
 
@@ -327,8 +352,9 @@ func record(ctx context.Context, w *World, evs []runtime.Event, reject func(*ing
 	return n, nil
 }
 
-// finish totals the days by day and by sequence and finds the busiest.
-func (rep *SimReport) finish(prog *campaigns.Program, days []SimDay) {
+// finish totals the days by day and by sequence and finds the busiest;
+// heldOnce are the sends held back, each once, by sequence.
+func (rep *SimReport) finish(prog *campaigns.Program, days []SimDay, heldOnce map[string]*SimCounts) {
 	names := make([]string, 0, len(prog.Sequences))
 	for name := range prog.Sequences {
 		names = append(names, name)
@@ -364,5 +390,16 @@ func (rep *SimReport) finish(prog *campaigns.Program, days []SimDay) {
 	if rep.Busiest != nil {
 		b := *rep.Busiest
 		rep.Busiest = &b
+	}
+	// The totals count each send held back once, not once per day.
+	rep.Total.HeldBack, rep.Total.HeldBackBy = 0, nil
+	for i := range rep.Sequences {
+		s := &rep.Sequences[i]
+		s.HeldBack, s.HeldBackBy = 0, nil
+		if once := heldOnce[s.Name]; once != nil {
+			s.HeldBack, s.HeldBackBy = once.HeldBack, maps.Clone(once.HeldBackBy)
+			rep.Total.HeldBack += once.HeldBack
+			rep.Total.HeldBackBy = addMap(rep.Total.HeldBackBy, once.HeldBackBy)
+		}
 	}
 }

@@ -74,6 +74,10 @@ func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir st
 		}
 	}
 	if len(changes) > 0 {
+		// Without a sample contact (a schema the generator cannot fill),
+		// the plan shows the emails' Markdown instead: a review aid is no
+		// reason to refuse a plan.
+		p.Emails, _ = emailPreviews(old, prog, changes)
 		if p.Impact, err = runtime.Impact(ctx, st, old, prog, changes, ms, func() time.Time { return now }, sample); err != nil {
 			return nil, fmt.Errorf("counting the audience impact: %w", err)
 		}

@@ -12,10 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
@@ -212,11 +210,11 @@ func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path
 	}
 	bar := newProgress(stderr, size, "importing "+name)
 	if bar != nil {
-		iopt.Progress = func(n int64) { bar.Set64(n) }
+		iopt.Progress = bar.set
 	}
 	sum, loadErr := run.load(ctx, st, iopt)
 	if bar != nil {
-		bar.Finish()
+		bar.finish()
 	}
 	werr := rw.Flush()
 	if cerr := rf.Close(); werr == nil {
@@ -340,23 +338,6 @@ func (l *lazyFile) Close() error {
 	return l.f.Close()
 }
 
-// newProgress is a progress bar on w when w is a terminal, nil otherwise:
-// logs and CI get the summary alone.
-func newProgress(w io.Writer, size int64, what string) *progressbar.ProgressBar {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return progressbar.NewOptions64(size,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-}
-
 // The three kinds of import.
 
 var contactsImport = importKind{
@@ -389,7 +370,7 @@ stored value, and so does an empty cell unless --empty-clears.
 
 Rows that cannot be imported never stop the others: each goes to the
 reject file with its line and reason, ready to fix and import again.
-Rows go to the store 1000 at a time, each batch one transaction.`,
+Rows go to the store in batches (--batch), each batch one transaction.`,
 	flags: func(fl *pflag.FlagSet, f *importFlags) {
 		fl.BoolVar(&f.allowRole, "allow-role", false, "import role addresses (info@, support@, …), flagged as such")
 		fl.BoolVar(&f.emptyClears, "empty-clears", false, "an empty cell clears the stored value (required attributes excepted)")

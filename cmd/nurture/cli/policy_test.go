@@ -66,7 +66,6 @@ func TestImportDirections(t *testing.T) {
 				"imports the shared SQL store; only its adapters do, and others use runtime.Store")
 			check(under(p, "runtime/ingest") && (imp == "database/sql" || strings.HasPrefix(imp, module+"/runtime/")),
 				"imports %s; the import readers parse and check files and touch no store", imp)
-			check(strings.HasPrefix(imp, "github.com/schollz/progressbar") && !under(p, "cmd"), "imports the progress bar outside cmd/")
 			check(strings.HasPrefix(imp, "gonum.org/") && !under(p, "runtime/report"), "imports %s; the statistics stay in runtime/report", imp)
 		}
 		for _, dep := range p.Deps {

@@ -18,13 +18,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/cmd/nurture/backend"
 	"github.com/nurture-dev/nurture/compiler"
 	"github.com/nurture-dev/nurture/runtime"
-	"github.com/nurture-dev/nurture/runtime/ingest"
 	"github.com/nurture-dev/nurture/runtime/mail"
 	"github.com/nurture-dev/nurture/runtime/render"
-	"github.com/nurture-dev/nurture/runtime/sample"
-	"github.com/nurture-dev/nurture/runtime/track"
 )
 
 type previewFlags struct {
@@ -94,10 +92,6 @@ unsubscribe or record a click for a real contact.`,
 	return cmd
 }
 
-// sampleNow is when the sample contact's history ends: fixed, so that a
-// preview for the sample contact is the same on every run.
-var sampleNow = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-
 func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, now time.Time) error {
 	prog, err := compileFor(stderr, f.dir)
 	if err != nil {
@@ -130,19 +124,13 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 		}
 		to, values, who = c.Email, c.Values, fmt.Sprintf("contact %d in the store", c.ID)
 	} else {
-		if to, values, err = sampleContact(prog); err != nil {
+		if to, values, err = backend.SampleContact(prog); err != nil {
 			return err
 		}
 		who = "sample contact"
 	}
 
-	base := prog.Sender.TrackingURL
-	o := render.Options{UTM: previewUTM(prog, name)}
-	if base != "" {
-		o.UnsubscribeURL = track.URL(base, track.Unsubscribe, "preview")
-		o.PreferencesURL = track.URL(base, track.Preferences, "preview")
-		o.WebViewURL = track.URL(base, track.WebView, "preview")
-	}
+	o := backend.PreviewOptions(prog, name)
 
 	// Files go where --out says, named from the working directory, or to
 	// a new temporary directory, named in full.
@@ -275,49 +263,6 @@ func storeContact(ctx context.Context, spec, email, dir string) (*runtime.Contac
 	}
 	c.Values[campaigns.AttrEmail] = c.Email
 	return c, nil
-}
-
-// sampleContact makes one contact of the programme's schema with the
-// sample data generator and reads it back as an import would, so that its
-// values are typed as a stored contact's are.
-func sampleContact(p *campaigns.Program) (string, map[string]any, error) {
-	var csv bytes.Buffer
-	if _, err := sample.Generate(p, sample.Options{Contacts: 1, Seed: 1, Now: sampleNow}, &csv, io.Discard); err != nil {
-		return "", nil, err
-	}
-	r, err := ingest.NewContactReader(&csv, "sample", ingest.CSV, &p.Contact, ingest.Options{AllowRole: true})
-	if err != nil {
-		return "", nil, fmt.Errorf("reading the sample contact: %w", err)
-	}
-	rec, rej, err := r.Next()
-	switch {
-	case err != nil:
-		return "", nil, fmt.Errorf("reading the sample contact: %w", err)
-	case rej != nil:
-		return "", nil, fmt.Errorf("the sample contact does not fit the schema: %s", rej.Reason)
-	}
-	rec.Values[campaigns.AttrEmail] = rec.Email
-	return rec.Email, rec.Values, nil
-}
-
-// previewUTM is the UTM parameters the engine gives the email: those of
-// the first sequence (by name) that sends it, the step's name as content.
-func previewUTM(p *campaigns.Program, email string) campaigns.UTM {
-	for _, name := range slices.Sorted(maps.Keys(p.Sequences)) {
-		seq := p.Sequences[name]
-		for _, st := range seq.Steps {
-			for _, v := range st.Send {
-				if v.Email == email {
-					utm := seq.UTM
-					if utm.Content == "" {
-						utm.Content = st.Name
-					}
-					return utm
-				}
-			}
-		}
-	}
-	return p.Sender.UTM
 }
 
 // openFile opens path with the desktop's opener, which hands it to the

@@ -79,8 +79,9 @@ reported and left out; the run goes on without them.
 
 It prints, by sequence and by day, how many emails would go out, how
 many sends the cadence caps or the sending window held back, how many
-enrollments ended and why. A send held back on several days counts on
-each of them. --html FILE writes the same as a page with a chart.
+enrollments ended and why. The totals count each send held back once,
+however long it waited; a day's count, each send held back that day.
+--html FILE writes the same as a page with a chart.
 
 --start defaults to today 00:00 in the programme's default time zone,
 and days are that zone's days.`,
@@ -398,7 +399,7 @@ func writeSimulation(w io.Writer, rep *scenario.SimReport) {
 
 	if t.HeldBack > 0 {
 		fmt.Fprintf(w, "\nHeld back by: %s.\n", byCount(t.HeldBackBy, func(k string) string { return heldWords[k] }))
-		fmt.Fprintf(w, "(a send held back on several days counts on each; %s in all, repeats included)\n", count(t.Deferrals, "deferral"))
+		fmt.Fprintf(w, "(each send once; by day, once on each day it waited; %s, repeats included)\n", count(t.Deferrals, "deferral"))
 	}
 	if t.Exits > 0 {
 		fmt.Fprintln(w, "\nExits by reason:")
@@ -538,7 +539,7 @@ svg text{font:11px system-ui,sans-serif;fill:#444}
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", esc(s.Name+exemptMark(s)), s.Emails, s.HeldBack, s.Exits, s.Enrolled)
 	}
 	fmt.Fprintf(&b, "<tr><th>all</th><th>%d</th><th>%d</th><th>%d</th><th>%d</th></tr>\n</table>\n", rep.Total.Emails, rep.Total.HeldBack, rep.Total.Exits, rep.Total.Enrolled)
-	b.WriteString("<p>* transactional: exempt from the cadence caps and the sending window. A send held back on several days counts on each.</p>\n")
+	b.WriteString("<p>* transactional: exempt from the cadence caps and the sending window. Totals count each send held back once; a day counts each send held back that day.</p>\n")
 	if rep.Total.HeldBack > 0 {
 		fmt.Fprintf(&b, "<p>Held back by: %s.</p>\n", esc(byCount(rep.Total.HeldBackBy, func(k string) string { return heldWords[k] })))
 	}
