@@ -33,4 +33,14 @@ func TestReadmeNamesTheDailyTools(t *testing.T) {
 			t.Errorf("the README never mentions `%s`", c.CommandPath())
 		}
 	}
+	// Flags that are daily tools of their own.
+	for _, flag := range []struct{ cmd, name string }{{"preview", "send-to"}} {
+		c, _, _ := root.Find([]string{flag.cmd})
+		if c.Flags().Lookup(flag.name) == nil {
+			t.Errorf("nurture %s has no --%s", flag.cmd, flag.name)
+		}
+		if !strings.Contains(readme, "nurture "+flag.cmd+" --") || !strings.Contains(readme, "--"+flag.name) {
+			t.Errorf("the README never shows nurture %s --%s", flag.cmd, flag.name)
+		}
+	}
 }
