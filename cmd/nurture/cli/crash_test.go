@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"mime"
 	"net"
 	"net/textproto"
 	"net/url"
@@ -43,11 +44,12 @@ type slowPeer struct {
 	got       map[string]int       // by Message-ID
 	at        map[string]time.Time // when a recipient's last message came whole
 	to        map[string]string    // recipient by Message-ID
+	subject   map[string]string    // Subject header, decoded, by Message-ID
 }
 
 func startSlowPeer(t testing.TB, delay time.Duration) *slowPeer {
 	t.Helper()
-	p := &slowPeer{delay: delay, got: map[string]int{}, at: map[string]time.Time{}, to: map[string]string{}}
+	p := &slowPeer{delay: delay, got: map[string]int{}, at: map[string]time.Time{}, to: map[string]string{}, subject: map[string]string{}}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &slowSession{p: p}, nil }))
 	srv.Domain = "mx.test"
 	srv.AllowInsecureAuth = true
@@ -123,6 +125,11 @@ func (s *slowSession) Data(r io.Reader) error {
 	s.p.mu.Lock()
 	s.p.got[mid]++
 	s.p.to[mid] = strings.ToLower(s.to)
+	subj, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	if err != nil {
+		subj = h.Get("Subject")
+	}
+	s.p.subject[mid] = subj
 	s.p.at[strings.ToLower(s.to)] = began
 	s.p.mu.Unlock()
 	time.Sleep(s.p.delay)

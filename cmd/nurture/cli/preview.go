@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	netmail "net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,10 @@ type previewFlags struct {
 	out     string
 	open    bool
 	store   string
+	// sendTo are the addresses --send-to names; sender the SMTP server
+	// (or file:DIR) they go through.
+	sendTo []string
+	sender string
 }
 
 func (f *previewFlags) check() error {
@@ -42,6 +47,20 @@ func (f *previewFlags) check() error {
 		return errors.New("name the email to preview with --email, as the programme sends it: --email emails/welcome.md")
 	case f.contact != "" && f.sample:
 		return errors.New("--contact and --sample both say whom to preview for: give one")
+	case len(f.sendTo) > 0 && f.sender == "":
+		return errors.New("--send-to needs a mail server: give --sender smtp://host:port (or set $NURTURE_SENDER), as for nurture tick")
+	}
+	var to []string
+	for _, a := range f.sendTo {
+		if a = strings.TrimSpace(a); a != "" {
+			to = append(to, a)
+		}
+	}
+	f.sendTo = to
+	for _, a := range f.sendTo {
+		if _, err := netmail.ParseAddress(a); err != nil || !strings.Contains(a, "@") || strings.ContainsAny(a, "<> ") {
+			return fmt.Errorf("--send-to %q: want plain email addresses separated by commas, such as me@acme.example,seed@acme.example", a)
+		}
 	}
 	return nil
 }
@@ -52,7 +71,9 @@ func newPreview() *cobra.Command {
 		Use:   "preview [DIR] --email PATH",
 		Short: "Render one email for a contact and write it as HTML, text and .eml files",
 		Example: `  nurture preview examples/b2b-saas --email emails/welcome.md
-  nurture preview --email emails/welcome.md --contact ann@acme.example --variant b --open`,
+  nurture preview --email emails/welcome.md --contact ann@acme.example --variant b --open
+  # to your own inbox and a seed list, through the configured server
+  nurture preview --email emails/welcome.md --send-to me@acme.example,seed@acme.example --sender smtp://mail.acme.example:587`,
 		Long: `Preview compiles the programme in DIR (default: the current directory) and
 renders the email at --email (its path in the programme, as a sequence
 sends it) as it would go out: for the contact --contact names, read from
@@ -68,7 +89,13 @@ as a mail client opens it. --open opens the first HTML file.
 Links lead to their real destinations, with their UTM parameters, rather
 than through click tracking, and the unsubscribe and preferences links
 go to BASE_URL/u/preview and BASE_URL/p/preview: nothing in a preview can
-unsubscribe or record a click for a real contact.`,
+unsubscribe or record a click for a real contact.
+
+--send-to ADDR[,ADDR…] also sends each rendered variant to those
+addresses (your own inbox, a seed list) through the mail server --sender
+names (default $NURTURE_SENDER), with "[preview]" before the subject. It
+never touches the store or the send ledger, and its List-Unsubscribe
+header carries no mailto: that could unsubscribe the seed address.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.dir = "."
@@ -89,6 +116,8 @@ unsubscribe or record a click for a real contact.`,
 	fl.StringVar(&f.variant, "variant", "", "render only this subject variant (a, b, …)")
 	fl.StringVar(&f.out, "out", "", "write the files to this `DIR` (default: a new temporary directory)")
 	fl.BoolVar(&f.open, "open", false, "open the HTML in the browser (xdg-open or open)")
+	fl.StringSliceVar(&f.sendTo, "send-to", nil, "also send the rendered email to these `ADDR[,ADDR]`, subject prefixed [preview]; never recorded in the ledger")
+	fl.StringVar(&f.sender, "sender", os.Getenv("NURTURE_SENDER"), "with --send-to, the mail server: smtp://[user@]host[:port][?params] or file:DIR (default from $NURTURE_SENDER)")
 	return cmd
 }
 
@@ -152,6 +181,15 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 		files []string
 	}
 	var done []rendered
+	var d *delivery
+	if len(f.sendTo) > 0 {
+		df := deliveryFlags{sender: f.sender, maxBounce: "0", maxComplaint: "0"}
+		if d, err = df.open(func(string) {}); err != nil {
+			return err
+		}
+		defer d.close()
+	}
+	var sent []string
 	for _, v := range variants {
 		one := *e
 		one.Subjects = []campaigns.SubjectVariant{v}
@@ -177,6 +215,21 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 			r.files = append(r.files, show(path))
 		}
 		done = append(done, r)
+		for _, addr := range f.sendTo {
+			pv := render.Envelope(prog, e, m, o, fmt.Sprintf("preview/%s/%s/%s/%d", name, v.Name, addr, now.UnixNano()), addr, now)
+			pv.Subject = "[preview] " + pv.Subject
+			var keep []string
+			for _, u := range pv.ListUnsubscribe {
+				if !strings.HasPrefix(u, "mailto:") {
+					keep = append(keep, u)
+				}
+			}
+			pv.ListUnsubscribe = keep
+			if err := d.sender.Send(ctx, pv); err != nil {
+				return fmt.Errorf("sending the preview of %s to %s: %w", name, addr, err)
+			}
+			sent = append(sent, fmt.Sprintf("%s (%s)", addr, v.Name))
+		}
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -207,6 +260,10 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 	for _, r := range done {
 		fmt.Fprintf(tw, "%s\t%s\n", label, strings.Join(r.files, "  "))
 		label = ""
+	}
+	if len(sent) > 0 {
+		df := deliveryFlags{sender: f.sender}
+		fmt.Fprintf(tw, "sent to\t%s via %s, subject prefixed [preview]; not in the ledger\n", strings.Join(sent, ", "), df.shown())
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -291,3 +291,55 @@ func between(s, start, end string) string {
 	before, _, _ := strings.Cut(after, end)
 	return before
 }
+
+// preview --send-to sends each rendered variant to the addresses through
+// the mail server, "[preview]" before the subject, and never opens the
+// store: the ledger cannot hold what it sent.
+func TestPreviewSendTo(t *testing.T) {
+	prog := previewProgramme(t)
+	peer := startSlowPeer(t, 0)
+	dir := t.TempDir()
+	store := filepath.Join(dir, "nurture.db")
+	stdout, stderr, code := run(t, "preview", prog, "--email", "emails/welcome/hello.md", "--out", filepath.Join(dir, "out"),
+		"--store", "sqlite:"+store, "--send-to", "me@acme.example, seed@acme.example", "--sender", "smtp://"+peer.Addr+"?tls=none")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	want := "sent to          me@acme.example (a), seed@acme.example (a), me@acme.example (b), seed@acme.example (b) via smtp://" + peer.Addr
+	if !strings.Contains(stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, stdout)
+	}
+	peer.mu.Lock()
+	var got []string
+	for mid, to := range peer.to {
+		got = append(got, to+" "+peer.subject[mid])
+	}
+	peer.mu.Unlock()
+	slices.Sort(got)
+	if len(got) != 4 {
+		t.Fatalf("the server got %d messages; want 2 variants to 2 addresses: %v", len(got), got)
+	}
+	for i, w := range []string{"me@acme.example [preview] Café time, ", "me@acme.example [preview] Welcome to Acme, ", "seed@acme.example [preview] Café time, ", "seed@acme.example [preview] Welcome to Acme, "} {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("message %d: %q; want it to start %q", i, got[i], w)
+		}
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("the preview created or opened the store %s: %v", store, err)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--send-to", "me@acme.example", "--sender", ""}, "--send-to needs a mail server"},
+		{[]string{"--send-to", "not-an-address", "--sender", "smtp://" + peer.Addr + "?tls=none"}, `--send-to "not-an-address": want plain email addresses`},
+		{[]string{"--send-to", "me@acme.example", "--sender", "smtp://127.0.0.1:1?tls=none&retries=1"}, "sending the preview of emails/welcome/hello.md to me@acme.example"},
+	} {
+		args := append([]string{"preview", prog, "--email", "emails/welcome/hello.md", "--out", filepath.Join(dir, "out2")}, c.args...)
+		_, stderr, code := run(t, args...)
+		if code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("preview %v: exit %d, stderr %q; want %q", c.args, code, stderr, c.want)
+		}
+	}
+}

@@ -218,6 +218,9 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 		default:
 			attrs := []any{"version", res.Version, "full", res.Report.Full, "looked", res.Report.Looked, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
 				"planned", res.Report.Planned, "held_back", res.Report.Deferred}
+			if len(res.Paused) > 0 {
+				attrs = append(attrs, "paused", pausedList(res.Paused))
+			}
 			if d := res.Delivered; d != nil {
 				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed, "bounced", d.Bounced, "deferred", d.Deferred, "unknown", d.Unknown, "withheld", d.Withheld)
 				if d.Paused != "" {
