@@ -112,8 +112,38 @@ func TestRunTicksOnScheduleAndStops(t *testing.T) {
 		if rec["msg"] == "tick" {
 			ticks++
 		}
+		if k := duplicateKey(t, line); k != "" {
+			t.Errorf("log line names %q twice: %s", k, line)
+		}
 	}
 	if ticks < 3 || !strings.Contains(stderr.String(), `"msg":"stopping"`) {
 		t.Errorf("log:\n%s", stderr.String())
 	}
+}
+
+// duplicateKey returns a key a flat JSON log record holds twice, which a
+// map would hide.
+func duplicateKey(t *testing.T, line string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	seen := map[string]bool{}
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := tok.(string)
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ""
 }
