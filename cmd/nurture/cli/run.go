@@ -216,8 +216,12 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 		case err != nil:
 			log.Error("tick failed", "err", err.Error(), "took", took.String())
 		default:
-			attrs := []any{"version", res.Version, "full", res.Report.Full, "looked", res.Report.Looked, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
-				"planned", res.Report.Planned, "held_back", res.Report.Deferred}
+			attrs := []any{"version", res.Version, "full", res.Report.Full}
+			if !res.Report.Full { // a full tick looks at every contact, counted by no one
+				attrs = append(attrs, "looked", res.Report.Looked)
+			}
+			attrs = append(attrs, "took", took.Round(time.Millisecond).String(), "decisions", res.Report.Steps,
+				"planned", res.Report.Planned, "held_back", res.Report.Deferred)
 			if len(res.Paused) > 0 {
 				attrs = append(attrs, "paused", pausedList(res.Paused))
 			}

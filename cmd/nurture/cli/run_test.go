@@ -111,6 +111,9 @@ func TestRunTicksOnScheduleAndStops(t *testing.T) {
 		}
 		if rec["msg"] == "tick" {
 			ticks++
+			if _, ok := rec["looked"]; ok == (rec["full"] == true) {
+				t.Errorf("a tick's log line says looked only when the tick was not full: %s", line)
+			}
 		}
 		if k := duplicateKey(t, line); k != "" {
 			t.Errorf("log line names %q twice: %s", k, line)
