@@ -133,9 +133,21 @@ type DeliveryStats struct {
 	Sent, Bounced, Complained int
 }
 
-// ClaimLease is how long a claimed send may stay unfinished before the
-// ledger calls it unknown.
+// ClaimLease is how long a claimed send may stay unfinished before its
+// worker counts as stopped: the send is then planned again if it was
+// never handed over, or unknown if it may have been.
 const ClaimLease = 15 * time.Minute
+
+// Recovered counts what recovery did with the claims of stopped workers.
+type Recovered struct {
+	// Requeued were never handed over, and are planned again.
+	Requeued int
+	// Unknown may have been handed over: they count as sent until
+	// evidence or an operator resolves them.
+	Unknown int
+	// Failed were never handed over, but had been tried too often.
+	Failed int
+}
 
 // Ledger states of a send.
 const (

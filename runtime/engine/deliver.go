@@ -43,6 +43,14 @@ type Ledger interface {
 	// written; OptOuts reads them for some contacts.
 	OptOutSerial(ctx context.Context) (int64, error)
 	OptOuts(ctx context.Context, contacts []int64) (map[int64]runtime.OptOut, error)
+	// HandOver durably marks the sends ids that worker still holds as
+	// about to be handed over, and reads the opt-out serial with the
+	// mark; it returns the serial and the IDs marked.
+	HandOver(ctx context.Context, worker string, ids []int64, now time.Time) (int64, []int64, error)
+	// RecoverSends settles the claims of stopped workers: planned again
+	// if never marked as handed over (failed after maxAttempts tries),
+	// unknown if they were.
+	RecoverSends(ctx context.Context, now time.Time, maxAttempts int) (runtime.Recovered, error)
 }
 
 // Delivered counts what one delivery pass did.
@@ -143,10 +151,17 @@ func retryAt(now time.Time, n int) time.Time {
 // are recorded before the next claim, and a worker that dies leaves at
 // most Concurrency sends claimed. Their Message-IDs are written with the
 // claim. Right before each message is handed over (after DATA, for
-// SMTP), the opt-outs are checked again: the store's opt-out serial is
-// read, and the opt-outs of the contacts in flight re-read only when it
-// moved. A message whose address was suppressed, or whose contact opted
-// out of its topic, meanwhile is withheld and cancelled.
+// SMTP), the send is durably marked as handed over and the opt-outs are
+// checked again: the store's opt-out serial is read with the mark, and
+// the opt-outs of the contacts in flight re-read only when it moved. A
+// message whose address was suppressed, or whose contact opted out of
+// its topic, meanwhile is withheld and cancelled.
+//
+// Each pass begins by recovering the claims of workers that stopped
+// (older than runtime.ClaimLease): one never marked as handed over
+// provably never reached the server and is planned again; one marked
+// may have, and becomes unknown. So a crash leaves unknown at most the
+// messages that were on the connections, and loses none.
 //
 // An unknown send, one whose connection was lost after the message was
 // handed over, is never sent again: the rule is that it counts as sent
@@ -164,6 +179,19 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		conc = max(1, c.Concurrency())
 	}
 	_, late := s.(interface{ GatesLate() })
+	rc, err := l.RecoverSends(ctx, now, maxAttempts)
+	if err != nil {
+		return Delivered{}, err
+	}
+	if rc.Requeued > 0 {
+		e.logf("%d sends claimed by stopped workers were never handed over: planned again", rc.Requeued)
+	}
+	if rc.Failed > 0 {
+		e.logf("%d sends claimed by stopped workers were never handed over and had been tried %d times: failed", rc.Failed, maxAttempts)
+	}
+	if rc.Unknown > 0 {
+		e.logf("%d sends claimed by stopped workers may have been handed over: unknown, never sent again automatically; nurture sends --state unknown lists them", rc.Unknown)
+	}
 	from := e.Program.Sender.FromEmail
 	messageID := func(key string) string { return mail.MessageID(key, from) }
 	type job struct {
@@ -201,7 +229,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	// Outcomes are written even when ctx is cancelled: the messages
 	// went, or did not.
 	rec := context.WithoutCancel(ctx)
-	g := &optGate{l: l, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}}
+	g := &optGate{l: l, worker: worker, now: now, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}}
 	var d Delivered
 	accepted := map[int64]string{}
 	flush := func() error {
@@ -217,6 +245,11 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	// handle records one outcome; accepted ones wait for the next flush.
 	handle := func(r result) error {
 		defer g.release(r.c.Contact)
+		if errors.Is(r.err, errClaimLost) {
+			// Not handed over, and no longer ours to record.
+			e.logf("send %s to %s not handed over: %v", r.c.Key, r.o.To, r.err)
+			return nil
+		}
 		if r.err == nil {
 			d.Accepted++
 			accepted[r.c.ID] = messageID(r.c.Key)
@@ -317,7 +350,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					if seq := e.Program.Sequences[c.Sequence]; seq != nil {
 						topic = seq.Topic
 					}
-					o.Gate = func(ctx context.Context) error { return g.check(ctx, c.Contact, topic) }
+					o.Gate = func(ctx context.Context) error { return g.check(ctx, c.ID, c.Contact, topic) }
 					inflight++
 					jobs <- job{c, o}
 				}
@@ -370,8 +403,12 @@ type acceptAndClaimer interface {
 // its address suppressed, or its contact opted out of its topic? It holds
 // the opt-outs of the contacts whose messages are in flight, as of the
 // store's opt-out serial, and re-reads them only when the serial moved.
+// The serial is read with the durable mark that the message is being
+// handed over (Ledger.HandOver).
 type optGate struct {
 	l      Ledger
+	worker string
+	now    time.Time
 	mu     sync.Mutex
 	serial int64 // -1: re-read before the next check
 	// latest is the highest serial a check has read, -1 before the first.
@@ -384,19 +421,23 @@ type optGate struct {
 	reading bool        // a readLoop runs
 }
 
-// serialRead is one read of the opt-out serial that checks share.
+// serialRead is one read of the opt-out serial that checks share, with
+// the marks of their sends.
 type serialRead struct {
-	done chan struct{}
-	n    int64
-	err  error
+	ids    []int64 // to mark
+	done   chan struct{}
+	n      int64
+	marked map[int64]bool
+	err    error
 }
 
-// read returns the opt-out serial as read after read was called. Checks
+// read marks send id as handed over and returns the opt-out serial as
+// read after read was called, and whether the mark was made. Checks
 // from several connections at once share reads: a caller joins the next
 // read to start, never one already under way (that could miss a change
 // committed just before the caller came), so one read serves every
 // check that arrived while the previous one ran.
-func (g *optGate) read(ctx context.Context) (int64, error) {
+func (g *optGate) read(ctx context.Context, id int64) (int64, bool, error) {
 	g.rmu.Lock()
 	r := g.next
 	if r == nil {
@@ -407,12 +448,13 @@ func (g *optGate) read(ctx context.Context) (int64, error) {
 			go g.readLoop(context.WithoutCancel(ctx))
 		}
 	}
+	r.ids = append(r.ids, id)
 	g.rmu.Unlock()
 	select {
 	case <-r.done:
-		return r.n, r.err
+		return r.n, r.marked[id], r.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return 0, false, ctx.Err()
 	}
 }
 
@@ -427,7 +469,12 @@ func (g *optGate) readLoop(ctx context.Context) {
 			return
 		}
 		g.rmu.Unlock()
-		r.n, r.err = g.l.OptOutSerial(ctx)
+		var marked []int64
+		r.n, marked, r.err = g.l.HandOver(ctx, g.worker, r.ids, g.now)
+		r.marked = make(map[int64]bool, len(marked))
+		for _, id := range marked {
+			r.marked[id] = true
+		}
 		close(r.done)
 	}
 }
@@ -474,13 +521,16 @@ func (g *optGate) release(contact int64) {
 	}
 }
 
-// check says why contact's message on topic must not go, or nil. A
-// change committed before check began is seen: the serial is read first,
-// and the opt-outs re-read when it moved.
-func (g *optGate) check(ctx context.Context, contact int64, topic string) error {
-	n, err := g.read(ctx)
+// check marks send id as handed over and says why contact's message on
+// topic must not go, or nil. A change committed before check began is
+// seen: the serial is read first, and the opt-outs re-read when it moved.
+func (g *optGate) check(ctx context.Context, id, contact int64, topic string) error {
+	n, marked, err := g.read(ctx, id)
 	if err != nil {
 		return fmt.Errorf("checking the opt-outs: %w", err)
+	}
+	if !marked {
+		return errClaimLost
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -505,6 +555,11 @@ func (g *optGate) check(ctx context.Context, contact int64, topic string) error 
 	}
 	return nil
 }
+
+// errClaimLost is the gate's answer for a send the worker no longer
+// holds: its claim outlived the lease and was recovered, and the send
+// may be claimed by another worker now.
+var errClaimLost = errors.New("its claim lapsed before the hand-over and was recovered; another delivery sends it")
 
 // withheldFor is why the gate withheld a message for good.
 type withheldFor string

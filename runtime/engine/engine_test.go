@@ -381,37 +381,68 @@ func TestExitCountsEventsSinceEntering(t *testing.T) {
 
 // A tick that stops between its decisions and delivery loses nothing:
 // the next delivery sends what was decided, once. A worker that stopped
-// after claiming a send and before recording it leaves the send unknown,
-// never sent again blindly.
+// after claiming sends and before recording them leaves the one it had
+// begun to hand over unknown, never sent again blindly, and the one it
+// had not sent again by the next delivery after the lease.
 func TestNoDecisionLostNoDuplicate(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
 	w.contact("bob@acme.example", monday.AddDate(0, 0, -1))
+	w.contact("dee@acme.example", monday.AddDate(0, 0, -1))
 	w.tick(monday) // the decisions are written; the process stops here
 
-	// Another process claims both, sends ann's, and dies before bob's.
+	// Another process claims all three, sends ann's, begins to hand
+	// dee's over and dies before it knows, and before it got to bob's.
 	claims, err := w.st.ClaimSends(ctx, "dead-worker", monday.Add(time.Minute), 10, nil)
-	if err != nil || len(claims) != 2 {
+	if err != nil || len(claims) != 3 {
 		t.Fatalf("claims: %v %v", claims, err)
 	}
-	if err := w.st.FinishSend(ctx, claims[0].ID, runtime.SendAccepted, "id", "", monday.Add(time.Minute)); err != nil {
+	byEmail := map[string]int64{}
+	for _, c := range claims {
+		var email string
+		if err := w.st.DB().QueryRow(`SELECT email FROM contacts WHERE id = ?`, c.Contact).Scan(&email); err != nil {
+			t.Fatal(err)
+		}
+		byEmail[email] = c.ID
+	}
+	ann, bob, dee := byEmail["ann@acme.example"], byEmail["bob@acme.example"], byEmail["dee@acme.example"]
+	if _, marked, err := w.st.HandOver(ctx, "dead-worker", []int64{ann, dee}, monday.Add(time.Minute)); err != nil || len(marked) != 2 {
+		t.Fatalf("marking ann's and dee's sends as handed over: %v, %v", marked, err)
+	}
+	if err := w.st.FinishSend(ctx, ann, runtime.SendAccepted, "id", "", monday.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	// A new process delivers: nothing twice while the claim may still be
-	// under way, and after the lease bob's send is unknown, not resent.
+	// A new process delivers: nothing while the claims may still be
+	// under way; after the lease bob's send goes, once, and dee's is
+	// unknown, not resent.
 	dir := t.TempDir()
-	for _, at := range []time.Time{monday.Add(2 * time.Minute), monday.Add(time.Hour)} {
-		if got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "new-worker", at); err != nil || got != (engine.Delivered{}) {
-			t.Fatalf("delivery at %s: %+v, %v; want nothing", at, got, err)
+	for _, c := range []struct {
+		at   time.Time
+		want engine.Delivered
+	}{{monday.Add(2 * time.Minute), engine.Delivered{}}, {monday.Add(time.Hour), engine.Delivered{Accepted: 1}}, {monday.Add(2 * time.Hour), engine.Delivered{}}} {
+		if got, err := w.eng.Deliver(ctx, w.st, mail.FileSink{Dir: dir}, "new-worker", c.at); err != nil || got != c.want {
+			t.Fatalf("delivery at %s: %+v, %v; want %+v", c.at, got, err, c.want)
 		}
 	}
-	var status, why string
-	if err := w.st.DB().QueryRow(`SELECT status, error FROM sends WHERE id = ?`, claims[1].ID).Scan(&status, &why); err != nil {
-		t.Fatal(err)
-	}
-	if status != runtime.SendUnknown || !strings.Contains(why, "dead-worker") {
-		t.Errorf("bob's send: %s (%s); want unknown, naming the worker", status, why)
+	for _, c := range []struct {
+		id                 int64
+		status, why, where string
+	}{
+		{dee, runtime.SendUnknown, "dead-worker", "dee's"},
+		{bob, runtime.SendAccepted, "", "bob's"},
+	} {
+		var status, why string
+		var attempts int
+		if err := w.st.DB().QueryRow(`SELECT status, COALESCE(error, ''), attempts FROM sends WHERE id = ?`, c.id).Scan(&status, &why, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		if status != c.status || !strings.Contains(why, c.why) {
+			t.Errorf("%s send: %s (%s); want %s, naming %q", c.where, status, why, c.status, c.why)
+		}
+		if c.id == bob && attempts != 1 {
+			t.Errorf("bob's send: %d attempts, want 1: the stopped worker's claim counts", attempts)
+		}
 	}
 	// And a crash before any claim: the decisions wait, and go once.
 	w.contact("cy@acme.example", monday.AddDate(0, 0, -1))

@@ -308,13 +308,6 @@ func (s *Store) AcceptAndClaim(ctx context.Context, accepted map[int64]string, a
 			return nil, err
 		}
 	}
-	// A claim never finished means its worker died between claiming and
-	// recording: the email may or may not have gone. It is never sent
-	// again blindly; it becomes unknown for a person to resolve.
-	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, error = 'claimed by ' || claimed_by || ' and never finished: the worker stopped; check the mail server before sending it again'
-WHERE status = ? AND claimed_at < ?`), runtime.SendUnknown, runtime.SendClaimed, s.t(now.Add(-runtime.ClaimLease))); err != nil {
-		return nil, err
-	}
 	var out []runtime.Claim
 	for len(out) == 0 {
 		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT s.id, s.key, s.contact_id, s.sequence, s.step, s.email, COALESCE(s.variant, ''), s.version, s.attempts,

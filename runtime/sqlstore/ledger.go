@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -15,6 +16,110 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT serial FROM optout_serial WHERE id = 1`).Scan(&n)
 	return n, err
+}
+
+// HandOver marks the sends ids, those of them worker still holds claimed,
+// as about to be handed to the mail server at now, and reads the opt-out
+// serial; it returns the serial and the IDs it marked. The mark is
+// durable before it returns: a claim that outlives its lease without it
+// provably never reached the server (see RecoverSends).
+//
+// The mark is written with the serial read that every message's last
+// opt-out check makes anyway, and the checks of a pool's connections that
+// arrive together share one: a write joins a read that was already a
+// round trip, instead of adding one per message. Stamping a whole pool
+// when it is claimed would cost nothing more but would mark messages
+// still waiting for a connection, which a crash would then leave unknown
+// instead of resending; marking each right before its hand-over keeps
+// that to the messages that may really have gone.
+//
+// A send whose claim worker no longer holds (its lease ran out and
+// recovery planned it again, or another worker claimed it since) is not
+// marked and must not be handed over.
+func (s *Store) HandOver(ctx context.Context, worker string, ids []int64, now time.Time) (serial int64, marked []int64, err error) {
+	if len(ids) == 0 {
+		n, err := s.OptOutSerial(ctx)
+		return n, nil, err
+	}
+	cond, args := s.idsIn("id", ids)
+	mark := `UPDATE sends SET handover_at = ? WHERE ` + cond + ` AND status = ? AND claimed_by = ?`
+	args = append(append([]any{s.t(now)}, args...), runtime.SendClaimed, worker)
+	if s.d.WritableCTE {
+		// One statement: the serial is read in the snapshot the mark
+		// was written in, and both commit together.
+		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH h AS (`+mark+` RETURNING id)
+SELECT o.serial, h.id FROM optout_serial o LEFT JOIN h ON true WHERE o.id = 1`), args...)
+		if err != nil {
+			return 0, nil, fmt.Errorf("marking %d sends as handed over: %w", len(ids), err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id *int64
+			if err := rows.Scan(&serial, &id); err != nil {
+				return 0, nil, err
+			}
+			if id != nil {
+				marked = append(marked, *id)
+			}
+		}
+		return serial, marked, rows.Err()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, s.rebind(mark+` RETURNING id`), args...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("marking %d sends as handed over: %w", len(ids), err)
+	}
+	if marked, err = scanIDs(rows); err != nil {
+		return 0, nil, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT serial FROM optout_serial WHERE id = 1`).Scan(&serial); err != nil {
+		return 0, nil, err
+	}
+	return serial, marked, tx.Commit()
+}
+
+// RecoverSends settles the claims of workers that stopped: claims older
+// than runtime.ClaimLease at now. One that was marked as handed over (see
+// HandOver) may have reached the server and becomes unknown, never sent
+// again blindly. One that was not provably never did: it is planned again
+// with one more attempt, or fails once it has had maxAttempts.
+func (s *Store) RecoverSends(ctx context.Context, now time.Time, maxAttempts int) (runtime.Recovered, error) {
+	var r runtime.Recovered
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return r, err
+	}
+	defer tx.Rollback()
+	lapsed := `status = ? AND claimed_at < ?`
+	lapsedArgs := []any{runtime.SendClaimed, s.t(now.Add(-runtime.ClaimLease))}
+	for _, u := range []struct {
+		n    *int
+		set  string
+		args []any
+		cond string
+	}{
+		{&r.Unknown, `status = ?, error = 'claimed by ' || claimed_by || ' and never finished: the worker stopped after it began to hand the message over; check the mail server before sending it again'`,
+			[]any{runtime.SendUnknown}, `handover_at IS NOT NULL`},
+		{&r.Failed, `status = ?, attempts = attempts + 1, error = 'tried ' || CAST(attempts + 1 AS TEXT) || ' times; the last claim, by ' || claimed_by || ', was never handed over: the worker stopped'`,
+			[]any{runtime.SendFailed}, `handover_at IS NULL AND attempts + 1 >= ` + fmt.Sprint(maxAttempts)},
+		{&r.Requeued, `status = ?, attempts = attempts + 1, claimed_at = NULL, claimed_by = NULL, error = 'claimed by ' || claimed_by || ', which stopped before handing it over; planned again'`,
+			[]any{runtime.SendPlanned}, `handover_at IS NULL`},
+	} {
+		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET `+u.set+` WHERE `+lapsed+` AND `+u.cond), append(u.args, lapsedArgs...)...)
+		if err != nil {
+			return r, fmt.Errorf("recovering the claims of stopped workers: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return r, err
+		}
+		*u.n = int(n)
+	}
+	return r, tx.Commit()
 }
 
 // OptOuts says, for each of the contacts that has one, what keeps them
@@ -108,7 +213,7 @@ FROM sends s JOIN contacts c ON c.id = s.contact_id`
 // that it never reached the server; why is kept in its error text. It
 // reports whether the send was unknown.
 func (s *Store) RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, claimed_at = NULL, claimed_by = NULL, sent_at = NULL,
+	res, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, claimed_at = NULL, claimed_by = NULL, sent_at = NULL, handover_at = NULL,
   error = COALESCE(error, '') || ? WHERE id = ? AND status = ?`),
 		runtime.SendPlanned, s.t(at), "; requeued: "+why, id, runtime.SendUnknown)
 	if err != nil {

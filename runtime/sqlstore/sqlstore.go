@@ -80,6 +80,11 @@ type Dialect struct {
 	// the send claimed, then unknown, never sent again. Claims stay
 	// durable: a lost claim would plan a message already handed over.
 	LazyCommit string
+	// WritableCTE runs an UPDATE … RETURNING inside a WITH of a SELECT:
+	// a write and a read in one statement, one round trip to the server
+	// where a transaction of two costs four (BEGIN, the two, COMMIT).
+	// SQLite has no such WITH, and no round trips to save.
+	WritableCTE bool
 	// SkipLocked follows a SELECT of rows to claim, so that workers
 	// claiming at once take different rows (" FOR UPDATE SKIP LOCKED").
 	// SQLite needs none: one writer at a time.

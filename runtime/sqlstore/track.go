@@ -117,7 +117,8 @@ func (s *Store) scanSend(row *sql.Row) (*runtime.SendRecord, error) {
 // RetrySend puts a claimed send the mail server deferred back in the
 // ledger, planned again at at.
 func (s *Store) RetrySend(ctx context.Context, id int64, at time.Time, failure string) error {
-	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, attempts = attempts + 1, error = ?, claimed_at = NULL, claimed_by = NULL
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, attempts = attempts + 1, error = ?, claimed_at = NULL, claimed_by = NULL,
+  handover_at = NULL
 WHERE id = ? AND status = ?`), runtime.SendPlanned, s.t(at), failure, id, runtime.SendClaimed)
 	return err
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ type deliveryStore interface {
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
 	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
+	HandOver(ctx context.Context, worker string, ids []int64, now time.Time) (int64, []int64, error)
+	RecoverSends(ctx context.Context, now time.Time, maxAttempts int) (runtime.Recovered, error)
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
 	ResolveSend(ctx context.Context, id int64, status, why string) (bool, error)
@@ -324,5 +327,128 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 	}
 	if b, _ := s.SendByMessageID(ctx, "mid-b"); b == nil || b.Status != runtime.SendAccepted || !b.SentAt.Equal(later) {
 		t.Errorf("the accepted send: %+v", b)
+	}
+}
+
+// testRecovery: the claims of a stopped worker are settled by whether
+// they were marked as handed over. Marked ones may have reached the
+// server and become unknown; unmarked ones provably did not and are
+// planned again, one attempt more, or fail once they had their tries.
+// A worker whose claim was recovered cannot mark it any more.
+func testRecovery(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	emails := []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example"}
+	var batch []runtime.ContactRecord
+	for i, e := range emails {
+		batch = append(batch, rec(i+2, e, "industry", "saas"))
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
+			e, ids[e], Now.Add(time.Duration(i)*time.Minute))
+	}
+	// d has been tried 7 times already.
+	o.Exec(t, s, `UPDATE sends SET attempts = 7 WHERE key = 'd@x.example'`)
+	at := Now.Add(10 * time.Minute)
+	cs, err := s.ClaimSends(ctx, "w-dead", at, 4, nil)
+	if err != nil || len(cs) != 4 {
+		t.Fatalf("claim: %+v, %v", cs, err)
+	}
+	key := map[int64]string{}
+	id := map[string]int64{}
+	for _, c := range cs {
+		key[c.ID], id[c.Key] = c.Key, c.ID
+	}
+	serial0, err := s.OptOutSerial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a is marked; e's claim is no one's: it is not marked.
+	serial, marked, err := s.HandOver(ctx, "w-dead", []int64{id["a@x.example"], sendID(t, o, s, "e@x.example")}, at)
+	if err != nil || serial != serial0 || len(marked) != 1 || marked[0] != id["a@x.example"] {
+		t.Fatalf("HandOver: serial %d (want %d), marked %v, %v; want a's alone", serial, serial0, marked, err)
+	}
+	if _, err := s.Suppress(ctx, []runtime.Suppression{{Email: "e@x.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	// The serial read with a mark sees an opt-out committed before.
+	if serial, _, err := s.HandOver(ctx, "w-dead", []int64{id["a@x.example"]}, at); err != nil || serial == serial0 {
+		t.Errorf("HandOver after an opt-out: serial %d, %v; want it moved from %d", serial, err, serial0)
+	}
+	// b went: a finished claim is not the stopped worker's to recover.
+	// c was not begun.
+	if err := s.AcceptSends(ctx, map[int64]string{id["b@x.example"]: "mid-b"}, at); err != nil {
+		t.Fatal(err)
+	}
+
+	// Within the lease nothing is recovered.
+	if r, err := s.RecoverSends(ctx, at.Add(runtime.ClaimLease-time.Minute), 8); err != nil || r != (runtime.Recovered{}) {
+		t.Errorf("recovery within the lease: %+v, %v", r, err)
+	}
+	later := at.Add(runtime.ClaimLease + time.Minute)
+	r, err := s.RecoverSends(ctx, later, 8)
+	if want := (runtime.Recovered{Requeued: 1, Unknown: 1, Failed: 1}); err != nil || r != want {
+		t.Errorf("recovery: %+v, %v; want %+v", r, err, want)
+	}
+	type row struct {
+		Status    string
+		Attempts  int
+		ClaimedBy string
+	}
+	got := map[string]row{}
+	rows, err := s.Ledger(ctx, runtime.SendFilter{Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := map[string]string{}
+	for _, r := range rows {
+		got[r.Key] = row{r.Status, r.Attempts, r.ClaimedBy}
+		why[r.Key] = r.Error
+	}
+	want := map[string]row{
+		"a@x.example": {runtime.SendUnknown, 0, "w-dead"},
+		"b@x.example": {runtime.SendAccepted, 0, "w-dead"},
+		"c@x.example": {runtime.SendPlanned, 1, ""},
+		"d@x.example": {runtime.SendFailed, 8, "w-dead"},
+		"e@x.example": {runtime.SendPlanned, 0, ""},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after recovery (-want +got):\n%s", diff)
+	}
+	for k, w := range map[string]string{"a@x.example": "w-dead", "c@x.example": "planned again", "d@x.example": "tried 8 times"} {
+		if !strings.Contains(why[k], w) {
+			t.Errorf("%s's error %q does not say %q", k, why[k], w)
+		}
+	}
+	// The stopped worker, back, can no longer mark what it lost.
+	if _, marked, err := s.HandOver(ctx, "w-dead", []int64{id["c@x.example"]}, later); err != nil || len(marked) != 0 {
+		t.Errorf("marking a recovered claim: %v, %v; want none", marked, err)
+	}
+	// c is claimed again, and its next recovery, marked, is unknown;
+	// a retry clears the mark.
+	again, err := s.ClaimSends(ctx, "w2", later, 10, nil)
+	if err != nil || len(again) != 1 || again[0].Key != "c@x.example" || again[0].Attempts != 1 {
+		t.Fatalf("claim after recovery: %+v, %v; want c alone (e is suppressed)", again, err)
+	}
+	if _, marked, err := s.HandOver(ctx, "w2", []int64{again[0].ID}, later); err != nil || len(marked) != 1 {
+		t.Fatalf("marking c: %v, %v", marked, err)
+	}
+	if err := s.RetrySend(ctx, again[0].ID, later, "451 later"); err != nil {
+		t.Fatal(err)
+	}
+	if again, err = s.ClaimSends(ctx, "w3", later, 10, nil); err != nil || len(again) != 1 {
+		t.Fatalf("claim after retry: %+v, %v", again, err)
+	}
+	if r, err := s.RecoverSends(ctx, later.Add(runtime.ClaimLease+time.Minute), 8); err != nil || r != (runtime.Recovered{Requeued: 1}) {
+		t.Errorf("recovering a retried claim, its old mark cleared: %+v, %v; want requeued", r, err)
 	}
 }

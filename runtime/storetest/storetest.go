@@ -51,6 +51,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Rehearse", func(t *testing.T) { testRehearse(t, o) })
 	t.Run("Handoffs", func(t *testing.T) { testHandoffs(t, o) })
 	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
+	t.Run("Recovery", func(t *testing.T) { testRecovery(t, o) })
 	t.Run("EnrollWhere", func(t *testing.T) { testEnrollWhere(t, o) })
 	t.Run("ActiveDue", func(t *testing.T) { testActiveDue(t, o) })
 	t.Run("ActiveWhere", func(t *testing.T) { testActiveWhere(t, o) })

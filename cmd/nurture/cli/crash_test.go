@@ -250,7 +250,9 @@ func (s crashStore) count(t *testing.T, q string) int {
 //   - no duplicate: no Message-ID reaches the peer twice;
 //   - nothing lost beyond the in-flight bound: every send ends accepted
 //     (and the peer has it) or unknown, and each killed worker leaves at
-//     most one pool of sends unknown.
+//     most one pool of sends unknown, each marked as handed over;
+//   - none lost: every send a killed worker held claimed but had not
+//     marked as handed over is sent again, and reaches the peer once.
 //
 // NURTURE_CRASH_KILLS sets the kill points per store (default 50);
 // NURTURE_CRASH_SEED the seed (default: the time, logged).
@@ -280,9 +282,9 @@ func TestTickKilledAtRandom(t *testing.T) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 17))
-			var midDelivery, rounds int
+			var midDelivery, requeued, rounds int
 			for done := 0; done < kills; rounds++ {
-				done += crashRound(t, kind, bin, contacts, pool, rng, min(kills-done, 25), &midDelivery)
+				done += crashRound(t, kind, bin, contacts, pool, rng, min(kills-done, 25), &midDelivery, &requeued)
 				if t.Failed() {
 					return
 				}
@@ -290,7 +292,7 @@ func TestTickKilledAtRandom(t *testing.T) {
 					t.Logf("%d kill points checked, %d mid-delivery", done, midDelivery)
 				}
 			}
-			t.Logf("%d kill points in %d rounds, %d of them while the worker had sends claimed", kills, rounds, midDelivery)
+			t.Logf("%d kill points in %d rounds, %d of them while the worker had sends claimed; %d claimed sends never begun were sent again", kills, rounds, midDelivery, requeued)
 			if midDelivery == 0 {
 				t.Error("no kill landed mid-delivery: slow the peer or widen the kill window")
 			}
@@ -301,7 +303,7 @@ func TestTickKilledAtRandom(t *testing.T) {
 // crashRound sets up a fresh store and kills up to max ticks at random
 // moments until every email is delivered, then checks the outcome
 // against the same ticks run uninterrupted. It returns the kills made.
-func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Rand, max int, midDelivery *int) int {
+func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Rand, max int, midDelivery, requeued *int) int {
 	t.Helper()
 	// A peer per round: the next round's store plans the same keys, so
 	// the same Message-IDs.
@@ -327,6 +329,9 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 	at := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 	var output bytes.Buffer
 	var ats []string
+	// unmarked are the sends killed workers held claimed without having
+	// begun to hand them over: each must go again.
+	unmarked := map[string]string{}
 	kills := 0
 	for ; kills < max; kills++ {
 		now := at.Add(time.Duration(kills) * 16 * time.Minute).Format(time.RFC3339)
@@ -354,6 +359,19 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 		<-exited
 		if st.count(t, fmt.Sprintf(`SELECT COUNT(*) FROM sends WHERE status = 'claimed' AND claimed_by = 'w%d'`, kills)) > 0 {
 			*midDelivery++
+		}
+		if kind == "postgres" {
+			// The server runs to the end a statement the killed worker
+			// had sent: a mark may still commit. Wait until none runs.
+			for range 100 {
+				if st.count(t, `SELECT COUNT(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%handover_at%'`) == 0 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		for _, key := range st.query(t, fmt.Sprintf(`SELECT key FROM sends WHERE status = 'claimed' AND claimed_by = 'w%d' AND handover_at IS NULL`, kills)) {
+			unmarked[key] = fmt.Sprintf("w%d", kills)
 		}
 		// The operator who knows the worker is dead frees its lock.
 		for _, id := range st.query(t, `SELECT id FROM locks WHERE name = 'tick'`) {
@@ -396,19 +414,36 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 			t.Errorf("Message-ID <%s> reached the peer %d times", mid, k)
 		}
 	}
-	for _, row := range st.query(t, `SELECT status, COALESCE(message_id, ''), COALESCE(claimed_by, '') FROM sends`) {
+	resent := 0
+	for _, row := range st.query(t, `SELECT status, COALESCE(message_id, ''), key, CASE WHEN handover_at IS NULL THEN 'unmarked' ELSE 'marked' END, COALESCE(claimed_by, '') FROM sends`) {
 		f := strings.Fields(row + " -")
-		status, mid := f[0], f[1]
+		status, mid, key, mark, by := f[0], f[1], f[2], f[3], f[4]
 		switch status {
 		case "accepted":
 			if got[mid] != 1 {
 				t.Errorf("send <%s> is accepted but the peer got it %d times", mid, got[mid])
 			}
+			if unmarked[key] != "" {
+				resent++
+			}
 		case "unknown":
+			if mark != "marked" {
+				t.Errorf("send %s is unknown but was never marked as handed over: it should have been sent again", key)
+			}
+			// Sent again, it may be another killed worker's unknown.
+			if w := unmarked[key]; w == by {
+				t.Errorf("send %s, which %s held claimed and never began to hand over, ended unknown instead of being sent again", key, w)
+			} else if w != "" {
+				resent++
+			}
 		default:
 			t.Errorf("a send ended %s: %s", status, row)
 		}
 	}
+	if resent != len(unmarked) {
+		t.Errorf("%d sends killed workers held claimed and never began to hand over; %d of them were sent again", len(unmarked), resent)
+	}
+	*requeued += resent
 	for _, row := range st.query(t, `SELECT claimed_by, COUNT(*) FROM sends WHERE status = 'unknown' GROUP BY claimed_by`) {
 		var w string
 		var k int

@@ -81,7 +81,7 @@ func BenchmarkDeliver(b *testing.B) {
 			var ours, bare time.Duration
 			var size int
 			for range b.N {
-				if _, err := db.Exec(`UPDATE sends SET status = 'planned', claimed_at = NULL, claimed_by = NULL, sent_at = NULL, message_id = NULL`); err != nil {
+				if _, err := db.Exec(`UPDATE sends SET status = 'planned', claimed_at = NULL, claimed_by = NULL, sent_at = NULL, message_id = NULL, handover_at = NULL`); err != nil {
 					b.Fatal(err)
 				}
 				s, err := mail.NewSMTP(cfg)

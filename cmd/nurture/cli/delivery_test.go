@@ -23,8 +23,8 @@ import (
 	"github.com/nurture-dev/nurture/runtime/worker"
 )
 
-// A worker claims a send and dies before it records the outcome. The
-// Message-ID was written with the claim, so when the provider's hard
+// A worker claims a send, begins to hand it over and dies before it
+// records the outcome. The Message-ID was written with the claim, so when the provider's hard
 // bounce names it, the send — unknown once the claim's lease ran out —
 // is found and settled as failed, and the address suppressed.
 func TestServeBounceResolvesUnknownByClaimedMessageID(t *testing.T) {
@@ -48,9 +48,13 @@ SELECT 'late/guide', contact_id, sequence, 'guide', version, email, 'planned', ?
 	if err != nil || len(claims) != 1 || claims[0].Key != "late/guide" {
 		t.Fatalf("the dying worker's claim: %+v, %v", claims, err)
 	}
-	// Past the lease, the next worker's claim calls it unknown.
-	if more, err := tr.st.ClaimSends(ctx, "w-next", at.Add(runtime.ClaimLease+time.Minute), 5, msgID); err != nil || len(more) != 0 {
-		t.Fatalf("the next claim: %+v, %v", more, err)
+	// It began to hand the message over, then died: past the lease, the
+	// next delivery's recovery calls it unknown.
+	if _, marked, err := tr.st.HandOver(ctx, "w-dead", []int64{claims[0].ID}, at); err != nil || len(marked) != 1 {
+		t.Fatalf("marking the hand-over: %v, %v", marked, err)
+	}
+	if r, err := tr.st.RecoverSends(ctx, at.Add(runtime.ClaimLease+time.Minute), 8); err != nil || r != (runtime.Recovered{Unknown: 1}) {
+		t.Fatalf("the next delivery's recovery: %+v, %v", r, err)
 	}
 	if r, _ := tr.st.SendByMessageID(ctx, msgID("late/guide")); r == nil || r.Status != runtime.SendUnknown {
 		t.Fatalf("the dead worker's send: %+v", r)
