@@ -209,10 +209,18 @@ type PendingHandoff struct {
 // last engagement, an enrollment's start or end — so the contacts whose
 // stored time plus span fell between Since and Now are the ones a tick
 // must look at again, found through an index on that time.
+//
+// Since and Now are by the ticks' clock, which dates events, attributes
+// and enrollments; Changed is by the store's clock, which stamps what
+// was imported, recorded or decided: a tick run with a --now of its own
+// compares each stamp with the last tick by the clock that wrote it.
 type Watch struct {
 	Since, Now time.Time
-	Events     []EventSpan
-	Attrs      []AttrSpan
+	// Changed: contacts whose attributes, events or scores the store
+	// stamped as changed at or after it. Zero: Since.
+	Changed time.Time
+	Events  []EventSpan
+	Attrs   []AttrSpan
 	// Inactive: the last engagement, or the contact's creation when it
 	// never engaged, this long ago.
 	Inactive []time.Duration

@@ -23,8 +23,9 @@ type Engine struct {
 	// apply, or the beginning of time for a first programme.
 	Since time.Time
 	// ChangedSince is when the previous tick began by the store's clock,
-	// which stamps imports; zero when it is Since. The two differ when
-	// ticks run at a time given by hand: changes count from the earlier.
+	// which stamps imports, events and the changes decisions make; zero
+	// when it is Since. The two differ when ticks run at a time given by
+	// hand: changes count by the store's clock.
 	ChangedSince time.Time
 	// Full looks at every contact, not only those that changed or came
 	// due since Since: the first tick of a version, and a reconciliation

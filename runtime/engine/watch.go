@@ -14,13 +14,15 @@ import (
 // the changes and committed after it is seen by the next one.
 const settle = time.Minute
 
-// changedSince is the time from which a tick counts changes: the
-// previous tick's, by the ticks' clock or the store's, whichever is
-// earlier, less the settling time.
+// changedSince is the time from which a tick counts changes, by the
+// store's clock, which stamps them: when the previous tick began, less
+// the settling time. Taking the earlier of that and the ticks' clock
+// would count every import since a tick run with an earlier --now as a
+// change, and turn the next incremental tick into a full one.
 func (e *Engine) changedSince() time.Time {
-	since := e.Since
-	if !e.ChangedSince.IsZero() && e.ChangedSince.Before(since) {
-		since = e.ChangedSince
+	since := e.ChangedSince
+	if since.IsZero() {
+		since = e.Since
 	}
 	return since.Add(-settle)
 }
@@ -82,7 +84,7 @@ func (e *Engine) scope(ctx context.Context, now time.Time) (scope, error) {
 	if !ok {
 		return scope{all: true}, nil
 	}
-	w.Since, w.Now = e.changedSince(), now
+	w.Since, w.Now, w.Changed = e.Since.Add(-settle), now, e.changedSince()
 	ids, err := e.Store.Candidates(ctx, w)
 	if err != nil || len(ids) <= chunk {
 		return scope{ids: ids}, err

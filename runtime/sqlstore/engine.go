@@ -239,7 +239,9 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 			}
 			set, args = append(set, col+" = ?"), append(args, s.encode(d.Set[k]))
 		}
-		set, args = append(set, "updated_at = ?"), append(args, at, d.Contact)
+		// Stamped by the store's clock, as imports are: the next tick
+		// counts changes by it, whatever time this tick was run at.
+		set, args = append(set, "updated_at = ?"), append(args, s.t(s.Now()), d.Contact)
 		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET `+strings.Join(set, ", ")+` WHERE id = ?`), args...); err != nil {
 			return fmt.Errorf("setting attributes of contact %d: %w", d.Contact, err)
 		}
@@ -260,7 +262,7 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 			d.Suppress, "sequence:"+d.Sequence, at, d.Contact); err != nil {
 			return fmt.Errorf("suppressing contact %d: %w", d.Contact, err)
 		}
-		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE id = ?`), at, d.Contact); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE id = ?`), s.t(s.Now()), d.Contact); err != nil {
 			return fmt.Errorf("suppressing contact %d: %w", d.Contact, err)
 		}
 	}
@@ -654,19 +656,21 @@ WHERE `+c+` AND s.planned_at >= ? AND s.status <> 'failed'`), append(args[j], s.
 }
 
 // Candidates returns, by ID, the contacts an incremental tick looks at:
-// those whose attributes, events or enrollments changed at or after
-// w.Since, or whose score crossed a threshold the programme tests; and
+// those whose attributes or events changed, or whose score crossed a
+// threshold the programme tests, at or after w.Changed by the store's
+// clock; those whose enrollments ended at or after w.Since; and
 // those a condition in w turned for between w.Since and w.Now. Each part
 // is a range over an indexed time.
 func (s *Store) Candidates(ctx context.Context, w runtime.Watch) ([]int64, error) {
-	since := s.t(w.Since)
+	changed := s.t(cmp.Or(w.Changed, w.Since))
 	parts := []string{
 		`SELECT id FROM contacts WHERE updated_at >= ?`,
 		`SELECT id FROM contacts WHERE changed_at >= ?`,
 		`SELECT contact_id FROM scores WHERE changed_at >= ?`,
+		// An exit is dated by the tick that decided it.
 		`SELECT contact_id FROM enrollments WHERE exited_at >= ?`,
 	}
-	args := []any{since, since, since, since}
+	args := []any{changed, changed, changed, s.t(w.Since)}
 	// A condition "t within span" holds at now when t >= now - span: it
 	// turned since the last tick when t lies between since - span and
 	// now - span.

@@ -304,9 +304,12 @@ func (s *Store) Rescore(ctx context.Context, prog *campaigns.Program, ids []int6
 		// change the next tick looks at; one that only drifted is not.
 		// A contact's first score is not: its contact is new, or the
 		// model is, and either way the tick looks at the contact.
-		crossed := "scores.changed_at"
+		// The crossing is stamped by the store's clock, which the next
+		// tick counts changes by; computed_at is the tick's own time.
+		crossed, crossedArgs := "scores.changed_at", []any(nil)
 		if tests := scoreTests[name]; len(tests) > 0 {
-			crossed = "CASE WHEN " + strings.Join(tests, " OR ") + " THEN excluded.computed_at ELSE scores.changed_at END"
+			crossed = "CASE WHEN " + strings.Join(tests, " OR ") + " THEN ? ELSE scores.changed_at END"
+			crossedArgs = []any{s.t(s.Now())}
 		}
 		q := `INSERT INTO scores (contact_id, model, score, computed_at) SELECT c.id, ?, ` + expr + `, ? FROM ` + from + ` WHERE ` + where + `
 ON CONFLICT (contact_id, model) DO UPDATE SET score = excluded.score, computed_at = excluded.computed_at, changed_at = ` + crossed
@@ -314,6 +317,7 @@ ON CONFLICT (contact_id, model) DO UPDATE SET score = excluded.score, computed_a
 		all = append(all, s.t(now))
 		all = append(all, sc.joinArgs...)
 		all = append(all, whereArgs...)
+		all = append(all, crossedArgs...)
 		r, err := tx.ExecContext(ctx, s.rebind(q), all...)
 		if err != nil {
 			return 0, fmt.Errorf("scoring model %s: %w", name, err)

@@ -121,6 +121,12 @@ func testCandidates(t *testing.T, o Opener) {
 	if diff := cmp.Diff([]string{"ann", "hal", "jo", "lee"}, f.names(got)); err != nil || diff != "" {
 		t.Errorf("Candidates without spans: %v (-want +got):\n%s", err, diff)
 	}
+	// Changes stamped by the store's clock count from w.Changed; an
+	// exit, dated by its tick, from w.Since.
+	got, err = f.s.Candidates(ctx, runtime.Watch{Since: w.Since, Now: w.Now, Changed: Now.Add(-20 * time.Minute)})
+	if diff := cmp.Diff([]string{"hal", "jo", "lee"}, f.names(got)); err != nil || diff != "" {
+		t.Errorf("Candidates changed since 20 minutes ago: %v (-want +got):\n%s", err, diff)
+	}
 	if _, err := f.s.Candidates(ctx, runtime.Watch{Since: w.Since, Now: w.Now, Attrs: []runtime.AttrSpan{{Field: "no_such", Span: h}}}); err == nil {
 		t.Error("Candidates watching an attribute the store has no column for: no error")
 	}

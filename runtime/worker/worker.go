@@ -412,6 +412,11 @@ func (w *Worker) Run(ctx context.Context, s Schedule, done func(res Result, took
 		if now := time.Now(); next.Before(now) {
 			next = now
 		}
+		// A tick that overran leaves no wait: the select below would
+		// choose at random between a cancelled ctx and the next tick.
+		if ctx.Err() != nil {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil

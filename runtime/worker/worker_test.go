@@ -128,6 +128,44 @@ func TestFirstTickActsOnNoOldEvent(t *testing.T) {
 	}
 }
 
+// A tick run with a --now before the store's clock counts changes by the
+// store's clock, which stamps imports and events: the contacts imported
+// before it are not changed for the next tick, which looks only at those
+// that changed after it, and is not made full by the imports.
+func TestTickDatedEarlierCountsChangesByTheStoresClock(t *testing.T) {
+	ctx := context.Background()
+	clock := monday.AddDate(0, 0, 11) // today, when the list is imported
+	st, p := store(t, clock, &clock)
+	for _, who := range []string{"ann", "bob", "cara", "dan", "eve", "fay", "gus", "hal"} {
+		contact(t, st, p, who+"@acme.example", monday.AddDate(0, -5, 0))
+	}
+	clock = clock.Add(10 * time.Minute)
+	w := &worker.Worker{Store: st, Name: "test"}
+	res, err := w.Tick(ctx, monday, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Report.Full {
+		t.Fatal("the first tick of a version was not full")
+	}
+	clock = clock.Add(10 * time.Minute)
+	r := runtime.ContactRecord{Email: "bob@acme.example", Values: map[string]any{"company": "Bobco"}}
+	if _, err := st.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{r}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RecordEvents(ctx, []runtime.Event{{ID: "v1", Email: "cara@acme.example", Name: "page_view", At: monday.Add(30 * time.Minute), Props: map[string]any{"path": "/"}}}); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(10 * time.Minute)
+	res, err = w.Tick(ctx, monday.Add(time.Hour), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Report.Full || res.Report.Looked != 2 {
+		t.Errorf("the tick after bob changed and cara got an event: full %v, looked at %d; want the two of them", res.Report.Full, res.Report.Looked)
+	}
+}
+
 // slowStore holds the engine's first read until released or until the
 // tick's context ends, so that a test can act while a tick holds the
 // lock.

@@ -539,22 +539,26 @@ func BenchmarkPlan(b *testing.B) {
 func BenchmarkTick(b *testing.B) {
 	ctx := context.Background()
 	n := benchContacts(b)
-	_, contacts, events := benchData(b, n)
+	prog, contacts, events := benchData(b, n)
 	for _, mk := range benchStores(b) {
 		name := mk().dialect
 		b.Run(name, func(b *testing.B) {
-			var cold, warm, incr, bare time.Duration
+			var cold, warm, incr, bare, ideal time.Duration
 			var peak, heap int64
 			var incrFull int
 			for range b.N {
-				st := mk()
-				for _, args := range [][]string{
-					{"contacts", "import", contacts, "--dir", benchDir, "--rejects", filepath.Join(b.TempDir(), "r")},
-					{"events", "import", events, "--dir", benchDir, "--batch", "5000", "--rejects", filepath.Join(b.TempDir(), "r")},
-					{"apply", benchDir, "--auto-approve"},
-				} {
-					if out, errOut, code := run(b, append(args, "--store", st.spec)...); code != 0 {
-						b.Fatalf("%s: %s%s", args[0], out, errOut)
+				// st is ticked; its copy, made by the same commands, is
+				// written by the ideal tick.
+				st, cp := mk(), mk()
+				for _, s := range []benchStore{st, cp} {
+					for _, args := range [][]string{
+						{"contacts", "import", contacts, "--dir", benchDir, "--rejects", filepath.Join(b.TempDir(), "r")},
+						{"events", "import", events, "--dir", benchDir, "--batch", "5000", "--rejects", filepath.Join(b.TempDir(), "r")},
+						{"apply", benchDir, "--auto-approve"},
+					} {
+						if out, errOut, code := run(b, append(args, "--store", s.spec)...); code != 0 {
+							b.Fatalf("%s: %s%s", args[0], out, errOut)
+						}
 					}
 				}
 				es, err := openEngineStore(ctx, st.spec)
@@ -577,6 +581,7 @@ func BenchmarkTick(b *testing.B) {
 				at := benchNow.Add(15 * time.Hour)
 				resetPeakRSS()
 				stop := watchHeap(&heap)
+				started := es.Clock()
 				t0 = time.Now()
 				res, err := tickOnce(ctx, es, nil, "bench", at, false)
 				stop()
@@ -588,6 +593,21 @@ func BenchmarkTick(b *testing.B) {
 				if res.Report.Planned == 0 {
 					b.Fatalf("the cold tick planned nothing: %+v", res.Report)
 				}
+				// The ideal tick on the copy, as the cold tick left its
+				// store: the same writes, set-based.
+				wrote := readWrites(b, db, st.dialect, started)
+				ideals := cp.open()
+				if _, err := ideals.DB().Exec("ANALYZE"); err != nil {
+					b.Fatal(err)
+				}
+				t0 = time.Now()
+				idealTick(b, ctx, ideals, prog, wrote, at)
+				ideal += time.Since(t0)
+				if got, want := countRows(b, ideals.DB()), countRows(b, db); got != want {
+					b.Fatalf("the ideal tick wrote %s; the cold tick %s", got, want)
+				}
+				ideals.Close()
+				cp.drop()
 				t0 = time.Now()
 				if _, err := tickOnce(ctx, es, nil, "bench", at.Add(5*time.Minute), false); err != nil {
 					b.Fatal(err)
@@ -631,6 +651,8 @@ func BenchmarkTick(b *testing.B) {
 				st.drop()
 			}
 			b.ReportMetric(cold.Seconds()/float64(b.N), "cold-s")
+			b.ReportMetric(ideal.Seconds()/float64(b.N), "ideal-s")
+			b.ReportMetric(cold.Seconds()/ideal.Seconds(), "cold/ideal")
 			b.ReportMetric(warm.Seconds()/float64(b.N), "next-s")
 			b.ReportMetric(incr.Seconds()/float64(b.N), "incr-s")
 			b.ReportMetric(incr.Seconds()/cold.Seconds(), "incr/cold")
