@@ -407,7 +407,7 @@ func TestNoDecisionLostNoDuplicate(t *testing.T) {
 		byEmail[email] = c.ID
 	}
 	ann, bob, dee := byEmail["ann@acme.example"], byEmail["bob@acme.example"], byEmail["dee@acme.example"]
-	if _, marked, err := w.st.HandOver(ctx, "dead-worker", []int64{ann, dee}, monday.Add(time.Minute)); err != nil || len(marked) != 2 {
+	if marked, err := w.st.HandOver(ctx, "dead-worker", map[int64]string{ann: "a", dee: "d"}, monday.Add(time.Minute)); err != nil || len(marked) != 2 {
 		t.Fatalf("marking ann's and dee's sends as handed over: %v, %v", marked, err)
 	}
 	if err := w.st.FinishSend(ctx, ann, runtime.SendAccepted, "id", "", monday.Add(time.Minute)); err != nil {

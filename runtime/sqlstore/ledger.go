@@ -18,68 +18,35 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// HandOver marks the sends ids, those of them worker still holds claimed,
-// as about to be handed to the mail server at now, and reads the opt-out
-// serial; it returns the serial and the IDs it marked. The mark is
-// durable before it returns: a claim that outlives its lease without it
-// provably never reached the server (see RecoverSends).
-//
-// The mark is written with the serial read that every message's last
-// opt-out check makes anyway, and the checks of a pool's connections that
-// arrive together share one: a write joins a read that was already a
-// round trip, instead of adding one per message. Stamping a whole pool
-// when it is claimed would cost nothing more but would mark messages
-// still waiting for a connection, which a crash would then leave unknown
-// instead of resending; marking each right before its hand-over keeps
-// that to the messages that may really have gone.
-//
-// A send whose claim worker no longer holds (its lease ran out and
-// recovery planned it again, or another worker claimed it since) is not
-// marked and must not be handed over.
-func (s *Store) HandOver(ctx context.Context, worker string, ids []int64, now time.Time) (serial int64, marked []int64, err error) {
-	if len(ids) == 0 {
-		n, err := s.OptOutSerial(ctx)
-		return n, nil, err
+// HandOver marks the claimed sends of marks (by ID, with their
+// Message-IDs), those of them worker still holds, as about to be handed
+// to the mail server at now, and writes their Message-IDs; it returns
+// the IDs it marked. The mark is durable before it returns: a claim that
+// outlives its lease without it provably never reached the server (see
+// RecoverSends), and a bounce naming the Message-ID of one with it finds
+// the send. A send whose claim worker no longer holds (its lease ran out
+// and recovery planned it again, or another worker claimed it since) is
+// not marked and must not be handed over.
+func (s *Store) HandOver(ctx context.Context, worker string, marks map[int64]string, now time.Time) ([]int64, error) {
+	if len(marks) == 0 {
+		return nil, nil
 	}
-	cond, args := s.idsIn("id", ids)
-	mark := `UPDATE sends SET handover_at = ? WHERE ` + cond + ` AND status = ? AND claimed_by = ?`
-	args = append(append([]any{s.t(now)}, args...), runtime.SendClaimed, worker)
-	if s.d.WritableCTE {
-		// One statement: the serial is read in the snapshot the mark
-		// was written in, and both commit together.
-		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH h AS (`+mark+` RETURNING id)
-SELECT o.serial, h.id FROM optout_serial o LEFT JOIN h ON true WHERE o.id = 1`), args...)
-		if err != nil {
-			return 0, nil, fmt.Errorf("marking %d sends as handed over: %w", len(ids), err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id *int64
-			if err := rows.Scan(&serial, &id); err != nil {
-				return 0, nil, err
-			}
-			if id != nil {
-				marked = append(marked, *id)
-			}
-		}
-		return serial, marked, rows.Err()
+	var q strings.Builder
+	args := []any{s.t(now)}
+	q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
+	ids := make([]int64, 0, len(marks))
+	for id, mid := range marks {
+		q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
+		args = append(args, id, mid)
+		ids = append(ids, id)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	cond, idArgs := s.idsIn("id", ids)
+	q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
+	rows, err := s.db.QueryContext(ctx, s.rebind(q.String()), append(append(args, idArgs...), runtime.SendClaimed, worker)...)
 	if err != nil {
-		return 0, nil, err
+		return nil, fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
 	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, s.rebind(mark+` RETURNING id`), args...)
-	if err != nil {
-		return 0, nil, fmt.Errorf("marking %d sends as handed over: %w", len(ids), err)
-	}
-	if marked, err = scanIDs(rows); err != nil {
-		return 0, nil, err
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT serial FROM optout_serial WHERE id = 1`).Scan(&serial); err != nil {
-		return 0, nil, err
-	}
-	return serial, marked, tx.Commit()
+	return scanIDs(rows)
 }
 
 // RecoverSends settles the claims of workers that stopped: claims older

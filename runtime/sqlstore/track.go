@@ -213,6 +213,7 @@ func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.
 		return nil
 	}
 	q, args := s.acceptSends(ids, now)
+	q = s.rebind(q)
 	if s.d.LazyCommit == "" {
 		_, err := s.db.ExecContext(ctx, q, args...)
 		return err
@@ -231,7 +232,8 @@ func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.
 	return tx.Commit()
 }
 
-// acceptSends is the statement that records claimed sends as accepted.
+// acceptSends is the statement that records claimed sends as accepted,
+// not yet rebound.
 func (s *Store) acceptSends(ids map[int64]string, now time.Time) (string, []any) {
 	var q strings.Builder
 	args := []any{runtime.SendAccepted, s.t(now)}
@@ -244,5 +246,5 @@ func (s *Store) acceptSends(ids map[int64]string, now time.Time) (string, []any)
 	}
 	q.WriteString(` END WHERE status = ? AND id IN (` + placeholders(len(keys)) + `)`)
 	args = append(append(args, runtime.SendClaimed), keys...)
-	return s.rebind(q.String()), args
+	return q.String(), args
 }

@@ -22,7 +22,7 @@ type deliveryStore interface {
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
 	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
-	HandOver(ctx context.Context, worker string, ids []int64, now time.Time) (int64, []int64, error)
+	HandOver(ctx context.Context, worker string, marks map[int64]string, now time.Time) ([]int64, error)
 	RecoverSends(ctx context.Context, now time.Time, maxAttempts int) (runtime.Recovered, error)
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
@@ -363,26 +363,24 @@ func testRecovery(t *testing.T, o Opener) {
 	if err != nil || len(cs) != 4 {
 		t.Fatalf("claim: %+v, %v", cs, err)
 	}
-	key := map[int64]string{}
 	id := map[string]int64{}
 	for _, c := range cs {
-		key[c.ID], id[c.Key] = c.Key, c.ID
+		id[c.Key] = c.ID
 	}
-	serial0, err := s.OptOutSerial(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// a is marked, with its Message-ID; e's claim is no one's: it is not
+	// marked.
+	marked, err := s.HandOver(ctx, "w-dead", map[int64]string{id["a@x.example"]: "mid-a", sendID(t, o, s, "e@x.example"): "mid-e"}, at)
+	if err != nil || len(marked) != 1 || marked[0] != id["a@x.example"] {
+		t.Fatalf("HandOver: marked %v, %v; want a's alone", marked, err)
 	}
-	// a is marked; e's claim is no one's: it is not marked.
-	serial, marked, err := s.HandOver(ctx, "w-dead", []int64{id["a@x.example"], sendID(t, o, s, "e@x.example")}, at)
-	if err != nil || serial != serial0 || len(marked) != 1 || marked[0] != id["a@x.example"] {
-		t.Fatalf("HandOver: serial %d (want %d), marked %v, %v; want a's alone", serial, serial0, marked, err)
+	if a, err := s.SendByMessageID(ctx, "mid-a"); err != nil || a == nil || a.Status != runtime.SendClaimed {
+		t.Errorf("a marked send by its Message-ID: %+v, %v", a, err)
+	}
+	if e, err := s.SendByMessageID(ctx, "mid-e"); err != nil || e != nil {
+		t.Errorf("a send not marked has a Message-ID: %+v, %v", e, err)
 	}
 	if _, err := s.Suppress(ctx, []runtime.Suppression{{Email: "e@x.example", Reason: runtime.ReasonUnsubscribed, Source: "test", At: at}}); err != nil {
 		t.Fatal(err)
-	}
-	// The serial read with a mark sees an opt-out committed before.
-	if serial, _, err := s.HandOver(ctx, "w-dead", []int64{id["a@x.example"]}, at); err != nil || serial == serial0 {
-		t.Errorf("HandOver after an opt-out: serial %d, %v; want it moved from %d", serial, err, serial0)
 	}
 	// b went: a finished claim is not the stopped worker's to recover.
 	// c was not begun.
@@ -430,7 +428,7 @@ func testRecovery(t *testing.T, o Opener) {
 		}
 	}
 	// The stopped worker, back, can no longer mark what it lost.
-	if _, marked, err := s.HandOver(ctx, "w-dead", []int64{id["c@x.example"]}, later); err != nil || len(marked) != 0 {
+	if marked, err := s.HandOver(ctx, "w-dead", map[int64]string{id["c@x.example"]: "mid-c"}, later); err != nil || len(marked) != 0 {
 		t.Errorf("marking a recovered claim: %v, %v; want none", marked, err)
 	}
 	// c is claimed again, and its next recovery, marked, is unknown;
@@ -439,7 +437,7 @@ func testRecovery(t *testing.T, o Opener) {
 	if err != nil || len(again) != 1 || again[0].Key != "c@x.example" || again[0].Attempts != 1 {
 		t.Fatalf("claim after recovery: %+v, %v; want c alone (e is suppressed)", again, err)
 	}
-	if _, marked, err := s.HandOver(ctx, "w2", []int64{again[0].ID}, later); err != nil || len(marked) != 1 {
+	if marked, err := s.HandOver(ctx, "w2", map[int64]string{again[0].ID: "mid-c"}, later); err != nil || len(marked) != 1 {
 		t.Fatalf("marking c: %v, %v", marked, err)
 	}
 	if err := s.RetrySend(ctx, again[0].ID, later, "451 later"); err != nil {
