@@ -980,6 +980,77 @@ func TestWaitForSeesTheWaitBefore(t *testing.T) {
 	}
 }
 
+// askCounter counts the questions the engine asks the store about one
+// contact, and about many at once.
+type askCounter struct {
+	*sqlstore.Store
+	one, many int
+}
+
+func (c *askCounter) Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error) {
+	c.one++
+	return c.Store.Matches(ctx, prog, id, ps, now)
+}
+
+func (c *askCounter) MatchesEach(ctx context.Context, prog *campaigns.Program, ids []int64, p campaigns.Predicate, now time.Time) (map[int64]bool, error) {
+	c.many++
+	return c.Store.MatchesEach(ctx, prog, ids, p, now)
+}
+
+// A page of enrollments reaching a wait_for asks the store once for all
+// of them, whether they wait at the step or reach it right after an
+// email; and each contact gets the answer it would get alone.
+func TestWaitForAsksOnceAPage(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ask := &askCounter{Store: w.st}
+	w.eng.Store = ask
+	seq := w.eng.Program.Sequences["welcome"]
+	answered := func(name string) campaigns.Step {
+		return campaigns.Step{Name: name, Kind: campaigns.StepWaitFor, WaitFor: &campaigns.WaitFor{
+			Event: campaigns.EventCondition{Name: campaigns.EventClicked, MinCount: 1}, Within: campaigns.MustDuration("3d"),
+			Then: campaigns.Action{Exit: "clicked"}, Else: campaigns.Action{Exit: "quiet"}}}
+	}
+	seq.Steps = []campaigns.Step{seq.Steps[0], answered("first"),
+		{Name: "pause", Kind: campaigns.StepWait, Wait: campaigns.MustDuration("2d")}, answered("answered")}
+	people := []string{"ann", "bob", "cara", "dan"}
+	for _, who := range people {
+		w.contact(who+"@acme.example", monday.AddDate(0, 0, -1))
+	}
+	// The first tick sends each the welcome and asks, right after it,
+	// whether they clicked: none has yet.
+	w.tick(monday)
+	if ask.one != 0 || ask.many != 1 {
+		t.Errorf("the first tick asked %d questions of one contact and %d of many; want 0 and 1", ask.one, ask.many)
+	}
+	// ann and cara click the next day: the wait_for all four wait at
+	// asks once, for the clicks since the welcome.
+	w.clock = monday.AddDate(0, 0, 1)
+	for _, who := range []string{"ann", "cara"} {
+		if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "c-" + who, Email: who + "@acme.example", Name: campaigns.EventClicked, At: w.clock,
+			Props: map[string]any{"sequence": "welcome", "step": "hello"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask.one, ask.many = 0, 0
+	w.tick(monday.AddDate(0, 0, 1).Add(time.Hour))
+	if ask.one != 0 || ask.many != 1 {
+		t.Errorf("the tick after the clicks asked %d questions of one contact and %d of many; want 0 and 1", ask.one, ask.many)
+	}
+	var got []string
+	for _, who := range people {
+		es := w.enrollments(who + "@acme.example")
+		if len(es) != 1 {
+			t.Fatalf("%s's enrollments: %+v", who, es)
+		}
+		got = append(got, who+" "+es[0].State+" "+es[0].ExitReason)
+	}
+	want := []string{"ann exited clicked", "bob active ", "cara exited clicked", "dan active "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after the clicks (-want +got):\n%s", diff)
+	}
+}
+
 // An incremental tick whose contacts that changed are more than a
 // quarter of the list looks at every contact, in one query a rule rather
 // than one a chunk; a handful changed are looked at alone.
