@@ -296,6 +296,44 @@ func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.T
 	return e.decideAll(ctx, pg.ds)
 }
 
+// metSinceEntered evaluates p, counting only the events since each
+// enrollment began, for a page of enrollments: one query for each time
+// at which some of them entered. It returns the enrollments whose
+// contacts meet it.
+func (e *Engine) metSinceEntered(ctx context.Context, p campaigns.Predicate, as []runtime.Active, now time.Time) (map[int64]bool, error) {
+	type group struct {
+		entered time.Time
+		as      []runtime.Active
+	}
+	var groups []*group
+	byTime := map[int64]*group{}
+	for _, a := range as {
+		k := a.EnteredAt.UnixNano()
+		g := byTime[k]
+		if g == nil {
+			g = &group{entered: a.EnteredAt}
+			byTime[k] = g
+			groups = append(groups, g)
+		}
+		g.as = append(g.as, a)
+	}
+	out := map[int64]bool{}
+	for _, g := range groups {
+		ids := make([]int64, len(g.as))
+		for i, a := range g.as {
+			ids[i] = a.Contact
+		}
+		met, err := e.Store.MatchesEach(ctx, e.Program, ids, sinceEntered(p, g.entered, now), now)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range g.as {
+			out[a.ID] = met[a.Contact]
+		}
+	}
+	return out, nil
+}
+
 // prefetchWaits answers, one query per step and time for the whole
 // page, the wait_for steps the page's enrollments are likely to reach:
 // it follows each enrollment from its step through the emails it is
@@ -691,18 +729,20 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 				if len(as) == 0 {
 					return nil
 				}
+				var met map[int64]bool
+				if confirm {
+					// Events before the contact entered do not count:
+					// asked once for the contacts of the page that
+					// entered at the same time.
+					if met, err = e.metSinceEntered(ctx, *rule.When, as, now); err != nil {
+						return err
+					}
+				}
 				var ds []runtime.Decision
 				for _, a := range as {
 					after = a.ID
-					if confirm {
-						// Events before the contact entered do not count.
-						met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{sinceEntered(*rule.When, a.EnteredAt, now)}, now)
-						if err != nil {
-							return err
-						}
-						if !met[0] {
-							continue
-						}
+					if confirm && !met[a.ID] {
+						continue
 					}
 					d := e.decision(a, now)
 					d.Exit = rule.Reason

@@ -365,17 +365,26 @@ func TestDeliverToFiles(t *testing.T) {
 }
 
 // An exit on an event counts the events since the contact entered, not
-// those before.
+// those before: of the contacts who entered together, asked at once,
+// only the one who asked for a demo since leaves.
 func TestExitCountsEventsSinceEntering(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	for _, who := range []string{"ann", "bob", "cara"} {
+		w.contact(who+"@acme.example", monday.AddDate(0, 0, -1))
+	}
 	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "old", Email: "ann@acme.example", Name: "demo_requested", At: monday.AddDate(0, -2, 0)}}); err != nil {
 		t.Fatal(err)
 	}
 	w.tick(monday)
-	if r := w.tick(monday.Add(time.Hour)); r.Exited["converted"] != 0 {
-		t.Fatalf("an old demo request ended the journey: %+v", r)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "new", Email: "bob@acme.example", Name: "demo_requested", At: monday.Add(30 * time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.tick(monday.Add(time.Hour)); r.Exited["converted"] != 1 {
+		t.Fatalf("exits after bob's demo request, with ann's of two months ago: %+v; want bob's alone", r)
+	}
+	if es := w.enrollments("bob@acme.example"); len(es) == 0 || es[0].ExitReason != "converted" {
+		t.Errorf("bob's enrollments: %+v; want converted", es)
 	}
 }
 
