@@ -226,6 +226,18 @@ type page struct {
 	// belong to, when the cadence caps accounts.
 	accounts map[string][]runtime.Sent
 	ds       []runtime.Decision
+	// waited holds the answers of the page's wait_for steps, found
+	// for many contacts at once before the page is advanced (see
+	// prefetchWaits); an answer not there is asked for alone.
+	waited map[waitKey]bool
+}
+
+// waitKey names the question a wait_for step asks of a contact: any of
+// the step's event since a time.
+type waitKey struct {
+	contact        int64
+	sequence, step string
+	since          time.Time
 }
 
 // advanceAll moves a page of enrollments on and writes the decisions.
@@ -273,12 +285,141 @@ func (e *Engine) advanceAll(ctx context.Context, as []runtime.Active, now time.T
 			return err
 		}
 	}
+	if err := e.prefetchWaits(ctx, as, now, pg); err != nil {
+		return err
+	}
 	for _, a := range as {
 		if err := e.advance(ctx, a, now, r, pg); err != nil {
 			return fmt.Errorf("contact %d in %s: %w", a.Contact, a.Sequence, err)
 		}
 	}
 	return e.decideAll(ctx, pg.ds)
+}
+
+// metSinceEntered evaluates p, counting only the events since each
+// enrollment began, for a page of enrollments: one query for each time
+// at which some of them entered. It returns the enrollments whose
+// contacts meet it.
+func (e *Engine) metSinceEntered(ctx context.Context, p campaigns.Predicate, as []runtime.Active, now time.Time) (map[int64]bool, error) {
+	type group struct {
+		entered time.Time
+		as      []runtime.Active
+	}
+	var groups []*group
+	byTime := map[int64]*group{}
+	for _, a := range as {
+		k := a.EnteredAt.UnixNano()
+		g := byTime[k]
+		if g == nil {
+			g = &group{entered: a.EnteredAt}
+			byTime[k] = g
+			groups = append(groups, g)
+		}
+		g.as = append(g.as, a)
+	}
+	out := map[int64]bool{}
+	for _, g := range groups {
+		ids := make([]int64, len(g.as))
+		for i, a := range g.as {
+			ids[i] = a.Contact
+		}
+		met, err := e.Store.MatchesEach(ctx, e.Program, ids, sinceEntered(p, g.entered, now), now)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range g.as {
+			out[a.ID] = met[a.Contact]
+		}
+	}
+	return out, nil
+}
+
+// prefetchWaits answers, one query per step and time for the whole
+// page, the wait_for steps the page's enrollments are likely to reach:
+// it follows each enrollment from its step through the emails it is
+// due to be sent (assuming each goes now), the waits that are over and
+// the steps that ask nothing of the store, to the first wait_for. A
+// wait_for's events are none the tick writes, so the answers hold while
+// the page is advanced; a guess that proves wrong (an email held back)
+// costs only its share of the query, and the step asks alone.
+func (e *Engine) prefetchWaits(ctx context.Context, as []runtime.Active, now time.Time, pg *page) error {
+	type question struct {
+		sequence, step string
+		since          time.Time
+	}
+	asked := map[question][]int64{}
+	var order []question
+	for _, a := range as {
+		seq := e.Program.Sequences[a.Sequence]
+		i := -1
+		if seq != nil {
+			i = seq.StepIndex(a.Step)
+		}
+		if i < 0 {
+			continue
+		}
+		sent, stepSince := pg.sent[a.Contact], a.StepSince
+	walk:
+		for ; i < len(seq.Steps); i++ {
+			switch st := seq.Steps[i]; st.Kind {
+			case campaigns.StepWaitFor:
+				q := question{a.Sequence, st.Name, e.waitSince(a, sent, now)}
+				if _, ok := asked[q]; !ok {
+					order = append(order, q)
+				}
+				asked[q] = append(asked[q], a.Contact)
+				break walk
+			case campaigns.StepSend:
+				sent = append(slices.Clone(sent), runtime.Sent{Sequence: a.Sequence, At: now})
+				stepSince = now
+			case campaigns.StepWait:
+				due := stepSince.Add(st.Wait.Std())
+				if due.After(now) {
+					break walk
+				}
+				stepSince = due
+			case campaigns.StepSet, campaigns.StepHandoff, campaigns.StepEnroll:
+				stepSince = now
+			default:
+				break walk
+			}
+		}
+	}
+	for _, q := range order {
+		ids := asked[q]
+		if len(ids) < 2 {
+			continue // asked alone when reached
+		}
+		seq := e.Program.Sequences[q.sequence]
+		wf := seq.Steps[seq.StepIndex(q.step)].WaitFor
+		met, err := e.Store.MatchesEach(ctx, e.Program, ids, eventSince(wf.Event, q.since, now), now)
+		if err != nil {
+			return fmt.Errorf("step %s of %s: %w", q.step, q.sequence, err)
+		}
+		if pg.waited == nil {
+			pg.waited = map[waitKey]bool{}
+		}
+		for _, id := range ids {
+			pg.waited[waitKey{id, q.sequence, q.step, q.since}] = met[id]
+		}
+	}
+	return nil
+}
+
+// waitSince is when the events a wait_for counts begin: at the
+// enrollment's last email, or its entry when it sent none; never before
+// the version was applied.
+func (e *Engine) waitSince(a runtime.Active, sent []runtime.Sent, now time.Time) time.Time {
+	since := a.EnteredAt
+	for _, s := range sent {
+		if s.Sequence == a.Sequence && s.At.After(since) && !s.At.After(now) {
+			since = s.At
+		}
+	}
+	if e.AppliedAt.After(since) {
+		since = e.AppliedAt
+	}
+	return since
 }
 
 // decideAll writes decisions, noting the contacts whose enrollments they
@@ -588,18 +729,20 @@ func (e *Engine) exitChunk(ctx context.Context, now time.Time, ids []int64, r *R
 				if len(as) == 0 {
 					return nil
 				}
+				var met map[int64]bool
+				if confirm {
+					// Events before the contact entered do not count:
+					// asked once for the contacts of the page that
+					// entered at the same time.
+					if met, err = e.metSinceEntered(ctx, *rule.When, as, now); err != nil {
+						return err
+					}
+				}
 				var ds []runtime.Decision
 				for _, a := range as {
 					after = a.ID
-					if confirm {
-						// Events before the contact entered do not count.
-						met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{sinceEntered(*rule.When, a.EnteredAt, now)}, now)
-						if err != nil {
-							return err
-						}
-						if !met[0] {
-							continue
-						}
+					if confirm && !met[a.ID] {
+						continue
 					}
 					d := e.decision(a, now)
 					d.Exit = rule.Reason
@@ -1004,22 +1147,18 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			// since entry when it sent none: a click on that email during
 			// the wait before this step answers it. Never one from
 			// before the version was applied.
-			since := a.EnteredAt
-			for _, s := range pg.sent[a.Contact] {
-				if s.Sequence == a.Sequence && s.At.After(since) && !s.At.After(now) {
-					since = s.At
+			since := e.waitSince(a, pg.sent[a.Contact], now)
+			met, ok := pg.waited[waitKey{a.Contact, a.Sequence, st.Name, since}]
+			if !ok {
+				m, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, since, now)}, now)
+				if err != nil {
+					return err
 				}
-			}
-			if e.AppliedAt.After(since) {
-				since = e.AppliedAt
-			}
-			met, err := e.Store.Matches(ctx, e.Program, a.Contact, []campaigns.Predicate{eventSince(wf.Event, since, now)}, now)
-			if err != nil {
-				return err
+				met = m[0]
 			}
 			timeout := a.StepSince.Add(wf.Within.Std())
 			switch {
-			case met[0]:
+			case met:
 				t.Outcome = OutcomeThen
 				act(wf.Then, now)
 			case !now.Before(timeout):

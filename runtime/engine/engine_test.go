@@ -365,17 +365,26 @@ func TestDeliverToFiles(t *testing.T) {
 }
 
 // An exit on an event counts the events since the contact entered, not
-// those before.
+// those before: of the contacts who entered together, asked at once,
+// only the one who asked for a demo since leaves.
 func TestExitCountsEventsSinceEntering(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+	for _, who := range []string{"ann", "bob", "cara"} {
+		w.contact(who+"@acme.example", monday.AddDate(0, 0, -1))
+	}
 	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "old", Email: "ann@acme.example", Name: "demo_requested", At: monday.AddDate(0, -2, 0)}}); err != nil {
 		t.Fatal(err)
 	}
 	w.tick(monday)
-	if r := w.tick(monday.Add(time.Hour)); r.Exited["converted"] != 0 {
-		t.Fatalf("an old demo request ended the journey: %+v", r)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "new", Email: "bob@acme.example", Name: "demo_requested", At: monday.Add(30 * time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.tick(monday.Add(time.Hour)); r.Exited["converted"] != 1 {
+		t.Fatalf("exits after bob's demo request, with ann's of two months ago: %+v; want bob's alone", r)
+	}
+	if es := w.enrollments("bob@acme.example"); len(es) == 0 || es[0].ExitReason != "converted" {
+		t.Errorf("bob's enrollments: %+v; want converted", es)
 	}
 }
 
@@ -1008,6 +1017,77 @@ func TestWaitForSeesTheWaitBefore(t *testing.T) {
 				t.Errorf("after the wait: %s %q; want %q", es[0].State, es[0].ExitReason, tc.want)
 			}
 		})
+	}
+}
+
+// askCounter counts the questions the engine asks the store about one
+// contact, and about many at once.
+type askCounter struct {
+	*sqlstore.Store
+	one, many int
+}
+
+func (c *askCounter) Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error) {
+	c.one++
+	return c.Store.Matches(ctx, prog, id, ps, now)
+}
+
+func (c *askCounter) MatchesEach(ctx context.Context, prog *campaigns.Program, ids []int64, p campaigns.Predicate, now time.Time) (map[int64]bool, error) {
+	c.many++
+	return c.Store.MatchesEach(ctx, prog, ids, p, now)
+}
+
+// A page of enrollments reaching a wait_for asks the store once for all
+// of them, whether they wait at the step or reach it right after an
+// email; and each contact gets the answer it would get alone.
+func TestWaitForAsksOnceAPage(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	ask := &askCounter{Store: w.st}
+	w.eng.Store = ask
+	seq := w.eng.Program.Sequences["welcome"]
+	answered := func(name string) campaigns.Step {
+		return campaigns.Step{Name: name, Kind: campaigns.StepWaitFor, WaitFor: &campaigns.WaitFor{
+			Event: campaigns.EventCondition{Name: campaigns.EventClicked, MinCount: 1}, Within: campaigns.MustDuration("3d"),
+			Then: campaigns.Action{Exit: "clicked"}, Else: campaigns.Action{Exit: "quiet"}}}
+	}
+	seq.Steps = []campaigns.Step{seq.Steps[0], answered("first"),
+		{Name: "pause", Kind: campaigns.StepWait, Wait: campaigns.MustDuration("2d")}, answered("answered")}
+	people := []string{"ann", "bob", "cara", "dan"}
+	for _, who := range people {
+		w.contact(who+"@acme.example", monday.AddDate(0, 0, -1))
+	}
+	// The first tick sends each the welcome and asks, right after it,
+	// whether they clicked: none has yet.
+	w.tick(monday)
+	if ask.one != 0 || ask.many != 1 {
+		t.Errorf("the first tick asked %d questions of one contact and %d of many; want 0 and 1", ask.one, ask.many)
+	}
+	// ann and cara click the next day: the wait_for all four wait at
+	// asks once, for the clicks since the welcome.
+	w.clock = monday.AddDate(0, 0, 1)
+	for _, who := range []string{"ann", "cara"} {
+		if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "c-" + who, Email: who + "@acme.example", Name: campaigns.EventClicked, At: w.clock,
+			Props: map[string]any{"sequence": "welcome", "step": "hello"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask.one, ask.many = 0, 0
+	w.tick(monday.AddDate(0, 0, 1).Add(time.Hour))
+	if ask.one != 0 || ask.many != 1 {
+		t.Errorf("the tick after the clicks asked %d questions of one contact and %d of many; want 0 and 1", ask.one, ask.many)
+	}
+	var got []string
+	for _, who := range people {
+		es := w.enrollments(who + "@acme.example")
+		if len(es) != 1 {
+			t.Fatalf("%s's enrollments: %+v", who, es)
+		}
+		got = append(got, who+" "+es[0].State+" "+es[0].ExitReason)
+	}
+	want := []string{"ann exited clicked", "bob active ", "cara exited clicked", "dan active "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after the clicks (-want +got):\n%s", diff)
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 type Store interface {
 	Rescore(ctx context.Context, prog *campaigns.Program, ids []int64, now time.Time) (int, error)
 	Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error)
+	// MatchesEach evaluates p for each of the contacts in ids at once
+	// and returns those that meet it.
+	MatchesEach(ctx context.Context, prog *campaigns.Program, ids []int64, p campaigns.Predicate, now time.Time) (map[int64]bool, error)
 	// EnrollWhere starts the contacts that meet p at now in sequence at
 	// step, due at now; those already active in it are skipped. It
 	// reports how many it enrolled.

@@ -398,6 +398,29 @@ func (b *builder) score(sc *campaigns.ScoreCondition) (string, error) {
 	return b.among(q+"s.score "+op+" "+b.arg(sc.Value), false), nil
 }
 
+// MatchesEach evaluates p for each contact with an ID in ids, in one
+// query, and returns those that meet it.
+func (s *Store) MatchesEach(ctx context.Context, prog *campaigns.Program, ids []int64, p campaigns.Predicate, now time.Time) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	where, args, err := s.Where(prog, p, now)
+	if err != nil {
+		return nil, err
+	}
+	cond, idArgs := s.idsIn("c.id", ids)
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT c.id FROM contacts c WHERE `+cond+` AND `+where), append(idArgs, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	met, err := scanIDs(rows)
+	for _, id := range met {
+		out[id] = true
+	}
+	return out, err
+}
+
 // Matches evaluates each predicate for the contact with this ID.
 func (s *Store) Matches(ctx context.Context, prog *campaigns.Program, id int64, ps []campaigns.Predicate, now time.Time) ([]bool, error) {
 	out := make([]bool, len(ps))

@@ -170,4 +170,26 @@ func testRescore(t *testing.T, o Opener) {
 	if diff := cmp.Diff([]bool{false, true, true}, got); err != nil || diff != "" {
 		t.Errorf("Matches(bob): %v (-want +got):\n%s", err, diff)
 	}
+	// Many contacts at once: those that meet it, and no others.
+	each, ok := s.(interface {
+		MatchesEach(ctx context.Context, prog *campaigns.Program, ids []int64, p campaigns.Predicate, now time.Time) (map[int64]bool, error)
+	})
+	if !ok {
+		t.Fatalf("%T cannot evaluate a predicate for many contacts at once", s)
+	}
+	both := []int64{ids["ann@acme.example"], ids["bob@acme.example"]}
+	for _, c := range []struct {
+		name string
+		p    campaigns.Predicate
+		want map[int64]bool
+	}{
+		{"saas", saas, map[int64]bool{ids["ann@acme.example"]: true}},
+		{"mql", mql, map[int64]bool{ids["ann@acme.example"]: true, ids["bob@acme.example"]: true}},
+		{"neither", campaigns.Predicate{Op: campaigns.OpNot, Args: []campaigns.Predicate{mql}}, map[int64]bool{}},
+	} {
+		got, err := each.MatchesEach(ctx, &q, both, c.p, Now)
+		if diff := cmp.Diff(c.want, got); err != nil || diff != "" {
+			t.Errorf("MatchesEach(ann, bob, %s): %v (-want +got):\n%s", c.name, err, diff)
+		}
+	}
 }
