@@ -21,6 +21,19 @@ type ReportData struct {
 	Programme *SequenceOutcome
 	// Links counts the contacts who clicked each link of each email.
 	Links []LinkClicks
+	// Weeks counts each sequence's sends and clickers week by week of
+	// the period, weeks that had any; ordered by sequence and week.
+	Weeks []WeekStats
+}
+
+// WeekStats counts one sequence's sends in a week of the period (Week 0
+// starts at Since, each lasts 7 days) and the distinct contacts who
+// clicked one of its emails in that week, whenever the email went out.
+type WeekStats struct {
+	Sequence string `json:"sequence"`
+	Week     int    `json:"week"`
+	Sent     int    `json:"sent"`
+	Clicks   int    `json:"clicks"`
 }
 
 // LinkClicks counts the distinct contacts who clicked one link of an

@@ -51,6 +51,19 @@ type Sequence struct {
 	Total   Row     `json:"total"`
 	Emails  []Row   `json:"emails"`
 	Outcome Outcome `json:"outcome"`
+	// Weeks is the sequence's sends and clickers week by week, every
+	// week of the period, the last one cut short where the period ends.
+	Weeks []Week `json:"weeks"`
+}
+
+// Week is one week of a sequence: the sends that went out in it, and
+// the contacts who clicked one of its emails in it (whenever the email
+// went out), which the click rate of the week divides by the sends.
+type Week struct {
+	Start     time.Time `json:"start"`
+	Sent      int       `json:"sent"`
+	Clicks    int       `json:"clicks"`
+	ClickRate Number    `json:"click_rate"`
 }
 
 // Row is the figures of one email of a step and arm, or a sequence's
@@ -262,12 +275,40 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		}
 		r.Sequences = append(r.Sequences, *s)
 	}
+	weeks(r.Sequences, data.Weeks, f)
 	if data.Programme != nil {
 		o := outcome(*data.Programme, prog)
 		r.Programme = &o
 	}
 	r.Experiments = experiments(r.Sequences)
 	return r
+}
+
+// weekLen is the span of one week of the weekly series.
+const weekLen = 7 * 24 * time.Hour
+
+// weeks lays each sequence's counts over every week of the period, so
+// that a week with nothing shows as nothing rather than going missing.
+func weeks(seqs []Sequence, counts []runtime.WeekStats, f runtime.ReportFilter) {
+	n := int((f.Until.Sub(f.Since) + weekLen - 1) / weekLen)
+	for i := range seqs {
+		s := &seqs[i]
+		s.Weeks = make([]Week, n)
+		for w := range s.Weeks {
+			s.Weeks[w] = Week{Start: f.Since.UTC().Add(time.Duration(w) * weekLen)}
+		}
+		for _, c := range counts {
+			if c.Sequence == s.Name && c.Week >= 0 && c.Week < n {
+				s.Weeks[c.Week].Sent, s.Weeks[c.Week].Clicks = c.Sent, c.Clicks
+			}
+		}
+		for w := range s.Weeks {
+			s.Weeks[w].ClickRate = Number(math.NaN())
+			if s.Weeks[w].Sent > 0 {
+				s.Weeks[w].ClickRate = Number(float64(s.Weeks[w].Clicks) / float64(s.Weeks[w].Sent))
+			}
+		}
+	}
 }
 
 // rates fills in a row's rates and flags those out of line. A rate is

@@ -49,6 +49,9 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	if out.Links, err = s.reportLinks(ctx, f); err != nil {
 		return out, err
 	}
+	if out.Weeks, err = s.reportWeeks(ctx, f); err != nil {
+		return out, err
+	}
 	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
 		return out, err
 	}
@@ -161,6 +164,86 @@ FROM (
 		e.Opens, e.MachineOpens, e.Clicks, e.OpenedOrClicked, e.Replies, e.Unsubscribes, e.Complaints, e.Bounced = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
 		return nil
 	})
+}
+
+// reportWeeks counts each sequence's sends, and the contacts who clicked
+// its emails, week by week from the period's start. The week is computed
+// in SQL from the seconds since the start, so that both stores bucket
+// alike whatever their time zone or week numbering.
+func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter) ([]runtime.WeekStats, error) {
+	week := func(col string) string {
+		return "CAST(FLOOR(-(" + s.d.AgeSeconds("?", col) + ") / 604800) AS INTEGER)"
+	}
+	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
+	since, until := s.t(f.Since), s.t(f.Until)
+	type key struct {
+		seq  string
+		week int
+	}
+	weeks := map[key]*runtime.WeekStats{}
+	get := func(k key) *runtime.WeekStats {
+		if w := weeks[k]; w != nil {
+			return w
+		}
+		w := &runtime.WeekStats{Sequence: k.seq, Week: k.week}
+		weeks[k] = w
+		return w
+	}
+	q := `SELECT x.sequence, x.week, COUNT(*) FROM (
+  SELECT s.sequence, ` + week("s.sent_at") + ` AS week FROM sends s
+  WHERE s.status IN (?, ?, ?) AND s.sent_at >= ? AND s.sent_at < ?`
+	args := []any{since, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, since, until}
+	if f.Sequence != "" {
+		q += ` AND s.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += `
+) x GROUP BY x.sequence, x.week`
+	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k key
+		var n int
+		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
+			return err
+		}
+		get(k).Sent = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	q = `SELECT x.sequence, x.week, COUNT(DISTINCT x.contact_id) FROM (
+  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + week("e.at") + ` AS week
+  FROM events e WHERE e.name = ? AND e.at >= ? AND e.at < ?
+) x WHERE x.sequence <> ''`
+	args = []any{since, campaigns.EventClicked, since, until}
+	if f.Sequence != "" {
+		q += ` AND x.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += ` GROUP BY x.sequence, x.week`
+	err = s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k key
+		var n int
+		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
+			return err
+		}
+		get(k).Clicks = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []runtime.WeekStats
+	for _, w := range weeks {
+		out = append(out, *w)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Sequence != out[j].Sequence {
+			return out[i].Sequence < out[j].Sequence
+		}
+		return out[i].Week < out[j].Week
+	})
+	return out, nil
 }
 
 // reportLinks counts the contacts who clicked each link, most clicked

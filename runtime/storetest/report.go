@@ -157,11 +157,13 @@ func testReport(t *testing.T, o Opener) {
 			Links:     []runtime.LinkClicks{caseLink, link1, link2},
 			Outcomes:  []runtime.SequenceOutcome{nurture, welcome},
 			Programme: programme,
+			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
 		}},
 		{"one sequence", runtime.ReportFilter{Since: week.Since, Until: week.Until, Sequence: "nurture"}, runtime.ReportData{
 			Emails:   []runtime.EmailStats{cs},
 			Links:    []runtime.LinkClicks{caseLink},
 			Outcomes: []runtime.SequenceOutcome{nurture},
+			Weeks:    []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}},
 		}},
 		{"a period before anything", runtime.ReportFilter{Since: Now.Add(-100 * 24 * time.Hour), Until: Now.Add(-90 * 24 * time.Hour)}, runtime.ReportData{
 			Outcomes:  []runtime.SequenceOutcome{},
@@ -177,6 +179,17 @@ func testReport(t *testing.T, o Opener) {
 				t.Errorf("report (-want +got):\n%s", diff)
 			}
 		})
+	}
+	// Over two weeks, the first holds b's send ten days back and e's
+	// click eight days back; the second what the one-week period holds.
+	two, err := s.Report(ctx, runtime.ReportFilter{Since: Now.Add(-14 * 24 * time.Hour), Until: Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWeeks := []runtime.WeekStats{{Sequence: "nurture", Week: 1, Sent: 1, Clicks: 1},
+		{Sequence: "welcome", Week: 0, Sent: 1, Clicks: 1}, {Sequence: "welcome", Week: 1, Sent: 6, Clicks: 2}}
+	if diff := cmp.Diff(wantWeeks, two.Weeks); diff != "" {
+		t.Errorf("two weeks (-want +got):\n%s", diff)
 	}
 	if d := helloA.Delivered(); d != 2 {
 		t.Errorf("variant a delivered %d, want 2 (3 sent, 1 bounced)", d)

@@ -54,6 +54,9 @@ type Server struct {
 	// Programs returns an applied version of the programme, for the web
 	// view of a send planned under it. Nil: the programme in force.
 	Programs func(ctx context.Context, version int64) (*campaigns.Program, error)
+	// Report, when set, serves the report page at GET /v1/report, behind
+	// the API's bearer token like the rest of /v1/.
+	Report http.Handler
 
 	keys atomic.Pointer[Keys]
 	prog atomic.Pointer[campaigns.Program]
@@ -77,6 +80,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v/{token}", s.webView)
 	mux.HandleFunc("POST /v1/events", s.api(s.events))
 	mux.HandleFunc("POST /v1/bounces", s.api(s.bounces))
+	if s.Report != nil {
+		mux.HandleFunc("GET /v1/report", s.api(s.Report.ServeHTTP))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
 }
