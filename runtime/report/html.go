@@ -72,6 +72,13 @@ func htmlData(r Report) htmlPage {
 	)
 	if outcome != nil {
 		p.Summary = append(p.Summary, summaryCard{"hand-offs to sales", strconv.Itoa(outcome.Handoffs), Percent(float64(outcome.HandoffRate.Value)) + " of contacts"})
+		if g := outcome.Goal; g != nil {
+			note := strconv.Itoa(g.Rate.Count) + " " + plural(g.Rate.Count, "contact", "contacts")
+			if g.Exits > 0 {
+				note += "; goal exits after " + days(float64(g.DaysToExit)) + " on average"
+			}
+			p.Summary = append(p.Summary, summaryCard{"reached a goal", Percent(float64(g.Rate.Value)), note})
+		}
 		p.Funnel, p.FunnelOf = funnelChart(outcome.Funnel), of
 	}
 	for i, s := range r.Sequences {

@@ -140,6 +140,20 @@ type Outcome struct {
 	HandoffReasons []Reason `json:"handoff_reasons"`
 	// HandoffRate is hand-offs out of the contacts enrolled.
 	HandoffRate Rate `json:"handoff_rate"`
+	// Goal is how many reached the programme's goals; absent when it
+	// declares none.
+	Goal *Goal `json:"goal,omitempty"`
+}
+
+// Goal is how many of the contacts enrolled reached a goal: the
+// conversion rate, with its interval, and how long the goal exits took.
+type Goal struct {
+	// Rate is the contacts who reached a goal out of those enrolled.
+	Rate Rate `json:"conversion"`
+	// Exits counts the enrollments that ended for a goal's reason, and
+	// DaysToExit is their mean time from entry, in days.
+	Exits      int    `json:"exits"`
+	DaysToExit Number `json:"days_to_exit"`
 }
 
 // Stage is how many contacts reached a lifecycle stage.
@@ -382,7 +396,27 @@ func outcome(o runtime.SequenceOutcome, prog *campaigns.Program) Outcome {
 	}
 	out.Exits = reasons(o.Exits)
 	out.HandoffReasons = reasons(o.HandoffReasons)
+	if prog != nil && prog.Goals != nil {
+		g := &Goal{Rate: NewRate(o.Goals, o.Contacts), Exits: o.GoalExits, DaysToExit: Number(math.NaN())}
+		if o.GoalExits > 0 {
+			g.DaysToExit = Number(o.GoalExitSeconds / 86400)
+		}
+		out.Goal = g
+	}
 	return out
+}
+
+// GoalFilter adds the programme's goals to a report's filter: the exit
+// reasons as they are, the stage as it and every later stage.
+func GoalFilter(f runtime.ReportFilter, prog *campaigns.Program) runtime.ReportFilter {
+	if prog == nil || prog.Goals == nil {
+		return f
+	}
+	f.GoalExits = slices.Clone(prog.Goals.Exits)
+	if i := slices.Index(prog.Contact.Stages, prog.Goals.Stage); i >= 0 {
+		f.GoalStages = slices.Clone(prog.Contact.Stages[i:])
+	}
+	return f
 }
 
 // reasons lists counts by reason, in order of reason.

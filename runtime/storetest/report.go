@@ -159,6 +159,16 @@ func testReport(t *testing.T, o Opener) {
 			Programme: programme,
 			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
 		}},
+		// b converted two days after entering; d, at customer now, is
+		// past the goal's stage; c is too but was not enrolled in the
+		// week, and a is a lead.
+		{"goals", runtime.ReportFilter{Since: week.Since, Until: week.Until, GoalExits: []string{"converted"}, GoalStages: []string{"sql", "customer"}}, runtime.ReportData{
+			Emails:    []runtime.EmailStats{cs, helloA, helloB},
+			Links:     []runtime.LinkClicks{caseLink, link1, link2},
+			Outcomes:  []runtime.SequenceOutcome{nurture, withGoals(welcome, 2, 1, 2*24*3600)},
+			Programme: ptr(withGoals(*programme, 2, 1, 2*24*3600)),
+			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
+		}},
 		{"one sequence", runtime.ReportFilter{Since: week.Since, Until: week.Until, Sequence: "nurture"}, runtime.ReportData{
 			Emails:   []runtime.EmailStats{cs},
 			Links:    []runtime.LinkClicks{caseLink},
@@ -198,3 +208,10 @@ func testReport(t *testing.T, o Opener) {
 		t.Errorf("variant b delivered %d, want 1 (3 sent, 1 refused, 1 bounced later)", d)
 	}
 }
+
+func withGoals(o runtime.SequenceOutcome, goals, exits int, seconds float64) runtime.SequenceOutcome {
+	o.Goals, o.GoalExits, o.GoalExitSeconds = goals, exits, seconds
+	return o
+}
+
+func ptr[T any](v T) *T { return &v }

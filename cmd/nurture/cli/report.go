@@ -87,7 +87,10 @@ say otherwise), what each sequence sent and what came of it: per step,
 email and A/B arm the messages sent, delivered and bounced, clicks and
 click-through (CTR), click-to-open (CTOR), replies, unsubscribes and
 complaints; then each sequence's contacts, how far they got through the
-lifecycle stages, its exits and its hand-offs to sales.
+lifecycle stages, its exits and its hand-offs to sales. When the
+programme declares goals, each sequence's conversion to them: the
+contacts who exited for a goal's reason or reached its stage, and the
+goal exits' mean time from entry.
 
 Opens are shown apart: image blocking hides many, and privacy proxies
 fetch every image on delivery. Opens the tracking server marked as a
@@ -166,10 +169,6 @@ func buildReport(ctx context.Context, st runtime.Store, filter runtime.ReportFil
 	if !ok {
 		return report.Report{}, fmt.Errorf("the %s store cannot report", st.Dialect())
 	}
-	data, err := rs.Report(ctx, filter)
-	if err != nil {
-		return report.Report{}, err
-	}
 	var prog *campaigns.Program
 	if v, err := st.Applied(ctx); err != nil {
 		return report.Report{}, err
@@ -178,6 +177,13 @@ func buildReport(ctx context.Context, st runtime.Store, filter runtime.ReportFil
 		if err := json.Unmarshal(v.Program, prog); err != nil {
 			return report.Report{}, fmt.Errorf("reading applied version %d: %w", v.Serial, err)
 		}
+	}
+	filter = report.GoalFilter(filter, prog)
+	data, err := rs.Report(ctx, filter)
+	if err != nil {
+		return report.Report{}, err
+	}
+	if prog != nil {
 		if filter.Sequence != "" && prog.Sequences[filter.Sequence] == nil && len(data.Emails) == 0 && len(data.Outcomes) == 0 {
 			return report.Report{}, noSequenceError{filter.Sequence, slices.Sorted(maps.Keys(prog.Sequences))}
 		}

@@ -22,8 +22,8 @@ import (
 
 // reportStore is a SQLite store holding the conformance suite's report
 // fixture, with the suite's programme applied so that the funnel follows
-// its stages.
-func reportStore(t *testing.T) string {
+// its stages; edit, when given, changes the programme first.
+func reportStore(t *testing.T, edit ...func(*campaigns.Program)) string {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "report.db")
@@ -33,6 +33,9 @@ func reportStore(t *testing.T) string {
 	}
 	defer st.Close()
 	p := storetest.Program()
+	for _, e := range edit {
+		e(p)
+	}
 	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
 		t.Fatal(err)
 	}
@@ -297,5 +300,43 @@ func TestServeReportPage(t *testing.T) {
 				t.Errorf("the page's policy is %q; it should allow nothing from elsewhere", h.Get("Content-Security-Policy"))
 			}
 		})
+	}
+}
+
+// The programme's goals, counted by hand from the fixture's week: of
+// welcome's 4 contacts b converted two days after entering and d is a
+// customer, past the goal's stage; nurture's one contact is a lead.
+func TestReportGoals(t *testing.T) {
+	store := "--store=sqlite:" + reportStore(t, func(p *campaigns.Program) {
+		p.Goals = &campaigns.Goals{Exits: []string{"converted"}, Stage: "sql"}
+	})
+	week := []string{"--since", "7d", "--until", storetest.Now.Format(time.RFC3339)}
+	out, errOut, code := run(t, append([]string{"report", store}, week...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"exits converted 1, unsubscribed 1; goal reached by 2 (50%, 15%–85%), 1 goal exit after 2 days on average\n",
+		"0 hand-offs to sales (0% of contacts); goal reached by 0 (0%, 0%–79.3%)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = run(t, append([]string{"report", store, "--format", "json"}, week...)...)
+	var r struct {
+		Programme struct {
+			Goal struct {
+				Conversion struct{ Count, Of int }
+				Exits      int
+				DaysToExit float64 `json:"days_to_exit"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if g := r.Programme.Goal; g.Conversion.Count != 2 || g.Conversion.Of != 4 || g.Exits != 1 || g.DaysToExit != 2 {
+		t.Errorf("the programme's goal: %+v, want 2 of 4 contacts, 1 exit after 2 days", g)
 	}
 }
