@@ -48,6 +48,9 @@ sender.tracking.base_url points at:
                     them; an address not imported yet keeps its events
                     for --keep-unknown (30 days) until its import
   POST /v1/bounces  bounce and complaint notices of a mail provider
+  POST /v1/replies  replies to the programme's email, matched to their
+                    send by In-Reply-To or References; automatic
+                    replies are counted and not recorded
   GET  /v1/report   the report page nurture report --html writes, for
                     ?since=&until=&sequence= as the command takes them
   GET  /healthz
