@@ -19,8 +19,19 @@ type Program struct {
 	Handoffs      map[string]*Handoff      `json:"handoffs"`
 	// Layout is how every email looks, unless its sequence overrides it.
 	Layout *Layout `json:"layout,omitempty"`
+	// Goals are what the programme counts as success; nil when it
+	// declares none.
+	Goals *Goals `json:"goals,omitempty"`
 	// Emails by their path relative to the programme directory, slash-separated.
 	Emails map[string]*Email `json:"emails"`
+}
+
+// Goals are what a programme counts as success, reported per sequence:
+// an enrollment that ended for one of Exits, or a contact at Stage or a
+// later stage of the contact schema.
+type Goals struct {
+	Exits []string `json:"exits,omitempty"`
+	Stage string   `json:"stage,omitempty"`
 }
 
 // Sender says who mail is from and what compliance asks of it.

@@ -335,3 +335,40 @@ func TestDefaultStepNameOfEachKind(t *testing.T) {
 		}
 	}
 }
+
+// Goals compile into the model, and a plan shows a change of them as a
+// change of the programme's goals.
+func TestGoals(t *testing.T) {
+	dir := t.TempDir()
+	if err := copyDir("testdata/minimal", dir); err != nil {
+		t.Fatal(err)
+	}
+	before := Compile(dir)
+	if before.Program == nil || before.Program.Goals != nil {
+		t.Fatalf("the minimal programme declares no goals, compiled: %+v", before.Program)
+	}
+	var reason string
+	for _, s := range before.Program.Sequences {
+		for _, r := range s.Exits {
+			reason = r.Reason
+		}
+	}
+	if reason == "" {
+		t.Fatal("the minimal programme has no exit rule to name a goal after")
+	}
+	src := "package nurture\n\ngoals: exits: [\"" + reason + "\", \"completed\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "goals.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	after := Compile(dir)
+	if len(after.Diagnostics) > 0 {
+		t.Fatalf("goals of known reasons: %v", after.Diagnostics)
+	}
+	if diff := cmp.Diff(&campaigns.Goals{Exits: []string{reason, "completed"}}, after.Program.Goals); diff != "" {
+		t.Errorf("goals (-want +got):\n%s", diff)
+	}
+	changes, _ := Diff(before.Program, after.Program)
+	if len(changes) != 1 || changes[0].Address != "goals" || len(changes[0].Details) != 1 || changes[0].Details[0].Path != "exits" {
+		t.Errorf("the plan of adding goals: %+v, want one change at goals, of its exits", changes)
+	}
+}

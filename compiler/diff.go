@@ -31,6 +31,9 @@ func Diff(old, new *campaigns.Program) ([]campaigns.Change, []campaigns.Migratio
 	if old.Layout != nil || new.Layout != nil {
 		d.single("layout", "layout", old.Layout, new.Layout, old.FormatVersion == 0, diffFields)
 	}
+	if old.Goals != nil || new.Goals != nil {
+		d.single("goals", "goals", old.Goals, new.Goals, old.FormatVersion == 0, diffFields)
+	}
 	named(&d, "events", "event", declared(old.Events), declared(new.Events), diffEvent)
 	named(&d, "scoring", "scoring_model", old.Scoring, new.Scoring, diffScoring)
 	named(&d, "segments", "segment", old.Segments, new.Segments, diffSegment)

@@ -1,6 +1,10 @@
 package compiler
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/nurture-dev/nurture/campaigns"
+)
 
 // The raw shapes of a programme as CUE exports it. The schema has already
 // checked types and closedness; these only carry the values to the checks.
@@ -18,6 +22,7 @@ type rawProgram struct {
 	Handoffs  map[string]rawHandoff      `json:"handoffs"`
 	Tests     map[string]rawScenario     `json:"tests"`
 	Layout    *rawLayout                 `json:"layout"`
+	Goals     *campaigns.Goals           `json:"goals"`
 }
 
 type rawLayout struct {

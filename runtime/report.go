@@ -7,6 +7,10 @@ import "time"
 type ReportFilter struct {
 	Since, Until time.Time
 	Sequence     string
+	// GoalExits and GoalStages are the programme's goals: an enrollment
+	// that ended for one of GoalExits in the period, or a contact at one
+	// of GoalStages now, reached a goal. Both empty: no goals to count.
+	GoalExits, GoalStages []string
 }
 
 // ReportData is what the store aggregates for a report: one row per
@@ -21,6 +25,19 @@ type ReportData struct {
 	Programme *SequenceOutcome
 	// Links counts the contacts who clicked each link of each email.
 	Links []LinkClicks
+	// Weeks counts each sequence's sends and clickers week by week of
+	// the period, weeks that had any; ordered by sequence and week.
+	Weeks []WeekStats
+}
+
+// WeekStats counts one sequence's sends in a week of the period (Week 0
+// starts at Since, each lasts 7 days) and the distinct contacts who
+// clicked one of its emails in that week, whenever the email went out.
+type WeekStats struct {
+	Sequence string `json:"sequence"`
+	Week     int    `json:"week"`
+	Sent     int    `json:"sent"`
+	Clicks   int    `json:"clicks"`
 }
 
 // LinkClicks counts the distinct contacts who clicked one link of an
@@ -81,4 +98,11 @@ type SequenceOutcome struct {
 	Exits          map[string]int `json:"exits"`
 	Handoffs       int            `json:"handoffs"`
 	HandoffReasons map[string]int `json:"handoff_reasons"`
+	// Goals counts the contacts enrolled in the period who reached one
+	// of the filter's goals; GoalExits the enrollments that ended for a
+	// goal's reason in the period, GoalExitSeconds their mean time from
+	// entry to that exit.
+	Goals           int     `json:"goals,omitempty"`
+	GoalExits       int     `json:"goal_exits,omitempty"`
+	GoalExitSeconds float64 `json:"goal_exit_seconds,omitempty"`
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -83,7 +84,27 @@ func funnelLine(o Outcome) string {
 	if len(o.Exits) > 0 {
 		b.WriteString("; exits " + counts(o.Exits))
 	}
+	if g := o.Goal; g != nil {
+		fmt.Fprintf(&b, "; goal reached by %d (%s", g.Rate.Count, Percent(float64(g.Rate.Value)))
+		if g.Rate.Of > 0 {
+			b.WriteString(", " + interval(g.Rate))
+		}
+		b.WriteString(")")
+		if g.Exits > 0 {
+			fmt.Fprintf(&b, ", %d goal %s after %s on average", g.Exits, plural(g.Exits, "exit", "exits"), days(float64(g.DaysToExit)))
+		}
+	}
 	return b.String()
+}
+
+// days writes a span in days, to a tenth under ten days.
+func days(d float64) string {
+	if d < 10 {
+		s := strconv.FormatFloat(d, 'f', 1, 64)
+		s = strings.TrimSuffix(s, ".0")
+		return s + plural(int(math.Ceil(d)), " day", " days")
+	}
+	return strconv.FormatFloat(math.Round(d), 'f', 0, 64) + " days"
 }
 
 func counts(rs []Reason) string {

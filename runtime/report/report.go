@@ -51,6 +51,19 @@ type Sequence struct {
 	Total   Row     `json:"total"`
 	Emails  []Row   `json:"emails"`
 	Outcome Outcome `json:"outcome"`
+	// Weeks is the sequence's sends and clickers week by week, every
+	// week of the period, the last one cut short where the period ends.
+	Weeks []Week `json:"weeks"`
+}
+
+// Week is one week of a sequence: the sends that went out in it, and
+// the contacts who clicked one of its emails in it (whenever the email
+// went out), which the click rate of the week divides by the sends.
+type Week struct {
+	Start     time.Time `json:"start"`
+	Sent      int       `json:"sent"`
+	Clicks    int       `json:"clicks"`
+	ClickRate Number    `json:"click_rate"`
 }
 
 // Row is the figures of one email of a step and arm, or a sequence's
@@ -127,6 +140,20 @@ type Outcome struct {
 	HandoffReasons []Reason `json:"handoff_reasons"`
 	// HandoffRate is hand-offs out of the contacts enrolled.
 	HandoffRate Rate `json:"handoff_rate"`
+	// Goal is how many reached the programme's goals; absent when it
+	// declares none.
+	Goal *Goal `json:"goal,omitempty"`
+}
+
+// Goal is how many of the contacts enrolled reached a goal: the
+// conversion rate, with its interval, and how long the goal exits took.
+type Goal struct {
+	// Rate is the contacts who reached a goal out of those enrolled.
+	Rate Rate `json:"conversion"`
+	// Exits counts the enrollments that ended for a goal's reason, and
+	// DaysToExit is their mean time from entry, in days.
+	Exits      int    `json:"exits"`
+	DaysToExit Number `json:"days_to_exit"`
 }
 
 // Stage is how many contacts reached a lifecycle stage.
@@ -262,12 +289,40 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		}
 		r.Sequences = append(r.Sequences, *s)
 	}
+	weeks(r.Sequences, data.Weeks, f)
 	if data.Programme != nil {
 		o := outcome(*data.Programme, prog)
 		r.Programme = &o
 	}
 	r.Experiments = experiments(r.Sequences)
 	return r
+}
+
+// weekLen is the span of one week of the weekly series.
+const weekLen = 7 * 24 * time.Hour
+
+// weeks lays each sequence's counts over every week of the period, so
+// that a week with nothing shows as nothing rather than going missing.
+func weeks(seqs []Sequence, counts []runtime.WeekStats, f runtime.ReportFilter) {
+	n := int((f.Until.Sub(f.Since) + weekLen - 1) / weekLen)
+	for i := range seqs {
+		s := &seqs[i]
+		s.Weeks = make([]Week, n)
+		for w := range s.Weeks {
+			s.Weeks[w] = Week{Start: f.Since.UTC().Add(time.Duration(w) * weekLen)}
+		}
+		for _, c := range counts {
+			if c.Sequence == s.Name && c.Week >= 0 && c.Week < n {
+				s.Weeks[c.Week].Sent, s.Weeks[c.Week].Clicks = c.Sent, c.Clicks
+			}
+		}
+		for w := range s.Weeks {
+			s.Weeks[w].ClickRate = Number(math.NaN())
+			if s.Weeks[w].Sent > 0 {
+				s.Weeks[w].ClickRate = Number(float64(s.Weeks[w].Clicks) / float64(s.Weeks[w].Sent))
+			}
+		}
+	}
 }
 
 // rates fills in a row's rates and flags those out of line. A rate is
@@ -341,7 +396,27 @@ func outcome(o runtime.SequenceOutcome, prog *campaigns.Program) Outcome {
 	}
 	out.Exits = reasons(o.Exits)
 	out.HandoffReasons = reasons(o.HandoffReasons)
+	if prog != nil && prog.Goals != nil {
+		g := &Goal{Rate: NewRate(o.Goals, o.Contacts), Exits: o.GoalExits, DaysToExit: Number(math.NaN())}
+		if o.GoalExits > 0 {
+			g.DaysToExit = Number(o.GoalExitSeconds / 86400)
+		}
+		out.Goal = g
+	}
 	return out
+}
+
+// GoalFilter adds the programme's goals to a report's filter: the exit
+// reasons as they are, the stage as it and every later stage.
+func GoalFilter(f runtime.ReportFilter, prog *campaigns.Program) runtime.ReportFilter {
+	if prog == nil || prog.Goals == nil {
+		return f
+	}
+	f.GoalExits = slices.Clone(prog.Goals.Exits)
+	if i := slices.Index(prog.Contact.Stages, prog.Goals.Stage); i >= 0 {
+		f.GoalStages = slices.Clone(prog.Contact.Stages[i:])
+	}
+	return f
 }
 
 // reasons lists counts by reason, in order of reason.

@@ -3,6 +3,7 @@ package report
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -149,5 +150,28 @@ func TestVerdicts(t *testing.T) {
 	}
 	if r := Build(arms(5, 100), runtime.ReportFilter{}, nil); len(r.Experiments) != 0 {
 		t.Errorf("a step with one arm is an experiment: %+v", r.Experiments)
+	}
+}
+
+// Every week of the period has its place in a sequence's series, a week
+// with nothing sent as nothing, and the last one cut short where the
+// period ends.
+func TestWeeks(t *testing.T) {
+	since := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	f := runtime.ReportFilter{Since: since, Until: since.Add(16 * 24 * time.Hour)}
+	r := Build(runtime.ReportData{
+		Emails: []runtime.EmailStats{{Sequence: "welcome", Step: "hello", Email: "emails/hello.md", Sent: 5}},
+		Weeks:  []runtime.WeekStats{{Sequence: "welcome", Week: 0, Sent: 4, Clicks: 1}, {Sequence: "welcome", Week: 2, Sent: 1}},
+	}, f, nil)
+	nan := Number(math.NaN())
+	want := []Week{
+		{Start: since, Sent: 4, Clicks: 1, ClickRate: 0.25},
+		{Start: since.Add(7 * 24 * time.Hour), ClickRate: nan},
+		{Start: since.Add(14 * 24 * time.Hour), Sent: 1, ClickRate: 0},
+	}
+	if diff := cmp.Diff(want, r.Sequences[0].Weeks, cmp.Comparer(func(a, b Number) bool {
+		return a == b || math.IsNaN(float64(a)) && math.IsNaN(float64(b))
+	})); diff != "" {
+		t.Errorf("weeks (-want +got):\n%s", diff)
 	}
 }

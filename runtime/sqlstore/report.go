@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sort"
+	"strings"
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
@@ -49,6 +50,9 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	if out.Links, err = s.reportLinks(ctx, f); err != nil {
 		return out, err
 	}
+	if out.Weeks, err = s.reportWeeks(ctx, f); err != nil {
+		return out, err
+	}
 	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
 		return out, err
 	}
@@ -87,7 +91,105 @@ GROUP BY COALESCE(c.stage, '')`, []any{until, since}, func(r *sql.Rows) error {
 			o.HandoffReasons[reason] += n
 			return nil
 		})
+	if err != nil {
+		return nil, err
+	}
+	err = s.reportGoals(ctx, f, false, func(_ string, g goalCounts) {
+		o.Goals, o.GoalExits, o.GoalExitSeconds = g.contacts, g.exits, g.seconds
+	})
 	return o, err
+}
+
+// goalCounts is what reportGoals counts of a sequence or the programme.
+type goalCounts struct {
+	contacts, exits int
+	seconds         float64
+}
+
+// reportGoals counts, per sequence (or for the whole programme, each
+// contact once, when bySeq is false), the contacts enrolled in the period
+// who reached a goal — an exit for a goal's reason in the period, or a
+// goal's stage now — and the goal exits with their mean time from entry.
+func (s *Store) reportGoals(ctx context.Context, f runtime.ReportFilter, bySeq bool, fn func(seq string, g goalCounts)) error {
+	if len(f.GoalExits) == 0 && len(f.GoalStages) == 0 {
+		return nil
+	}
+	list := func(vs []string) (string, []any) {
+		args := make([]any, len(vs))
+		for i, v := range vs {
+			args[i] = v
+		}
+		return strings.TrimSuffix(strings.Repeat("?, ", len(vs)), ", "), args
+	}
+	since, until := s.t(f.Since), s.t(f.Until)
+	seqCol, group := "''", ""
+	if bySeq {
+		seqCol, group = "n.sequence", " GROUP BY n.sequence"
+	}
+	only, onlyArgs := "", []any(nil)
+	if f.Sequence != "" {
+		only, onlyArgs = " AND n.sequence = ?", []any{f.Sequence}
+	}
+	var reached []string
+	args := []any{until, since}
+	if len(f.GoalExits) > 0 {
+		in, a := list(f.GoalExits)
+		reached = append(reached, "(n.exit_reason IN ("+in+") AND n.exited_at < ?)")
+		args = append(append(args, a...), until)
+	}
+	if len(f.GoalStages) > 0 {
+		in, a := list(f.GoalStages)
+		reached = append(reached, "c.stage IN ("+in+")")
+		args = append(args, a...)
+	}
+	counts := map[string]*goalCounts{}
+	get := func(seq string) *goalCounts {
+		if counts[seq] == nil {
+			counts[seq] = &goalCounts{}
+		}
+		return counts[seq]
+	}
+	err := s.scanRows(ctx, `SELECT `+seqCol+`, COUNT(DISTINCT n.contact_id)
+FROM enrollments n JOIN contacts c ON c.id = n.contact_id
+WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?) AND (`+strings.Join(reached, " OR ")+`)`+only+group,
+		append(args, onlyArgs...), func(r *sql.Rows) error {
+			var seq string
+			var n int
+			if err := r.Scan(&seq, &n); err != nil {
+				return err
+			}
+			get(seq).contacts = n
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if len(f.GoalExits) > 0 {
+		in, a := list(f.GoalExits)
+		err = s.scanRows(ctx, `SELECT `+seqCol+`, COUNT(*), AVG(`+s.d.AgeSeconds("n.exited_at", "n.entered_at")+`)
+FROM enrollments n
+WHERE n.exit_reason IN (`+in+`) AND n.exited_at >= ? AND n.exited_at < ?`+only+group,
+			append(append(a, since, until), onlyArgs...), func(r *sql.Rows) error {
+				var seq string
+				var n int
+				var secs sql.NullFloat64
+				if err := r.Scan(&seq, &n, &secs); err != nil {
+					return err
+				}
+				if n > 0 {
+					g := get(seq)
+					g.exits, g.seconds = n, secs.Float64
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	for _, seq := range sortedKeys(counts) {
+		fn(seq, *counts[seq])
+	}
+	return nil
 }
 
 // reportSends counts the sends handed over in the period. A send the
@@ -161,6 +263,86 @@ FROM (
 		e.Opens, e.MachineOpens, e.Clicks, e.OpenedOrClicked, e.Replies, e.Unsubscribes, e.Complaints, e.Bounced = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
 		return nil
 	})
+}
+
+// reportWeeks counts each sequence's sends, and the contacts who clicked
+// its emails, week by week from the period's start. The week is computed
+// in SQL from the seconds since the start, so that both stores bucket
+// alike whatever their time zone or week numbering.
+func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter) ([]runtime.WeekStats, error) {
+	week := func(col string) string {
+		return "CAST(FLOOR(-(" + s.d.AgeSeconds("?", col) + ") / 604800) AS INTEGER)"
+	}
+	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
+	since, until := s.t(f.Since), s.t(f.Until)
+	type key struct {
+		seq  string
+		week int
+	}
+	weeks := map[key]*runtime.WeekStats{}
+	get := func(k key) *runtime.WeekStats {
+		if w := weeks[k]; w != nil {
+			return w
+		}
+		w := &runtime.WeekStats{Sequence: k.seq, Week: k.week}
+		weeks[k] = w
+		return w
+	}
+	q := `SELECT x.sequence, x.week, COUNT(*) FROM (
+  SELECT s.sequence, ` + week("s.sent_at") + ` AS week FROM sends s
+  WHERE s.status IN (?, ?, ?) AND s.sent_at >= ? AND s.sent_at < ?`
+	args := []any{since, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, since, until}
+	if f.Sequence != "" {
+		q += ` AND s.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += `
+) x GROUP BY x.sequence, x.week`
+	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k key
+		var n int
+		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
+			return err
+		}
+		get(k).Sent = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	q = `SELECT x.sequence, x.week, COUNT(DISTINCT x.contact_id) FROM (
+  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + week("e.at") + ` AS week
+  FROM events e WHERE e.name = ? AND e.at >= ? AND e.at < ?
+) x WHERE x.sequence <> ''`
+	args = []any{since, campaigns.EventClicked, since, until}
+	if f.Sequence != "" {
+		q += ` AND x.sequence = ?`
+		args = append(args, f.Sequence)
+	}
+	q += ` GROUP BY x.sequence, x.week`
+	err = s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k key
+		var n int
+		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
+			return err
+		}
+		get(k).Clicks = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []runtime.WeekStats
+	for _, w := range weeks {
+		out = append(out, *w)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Sequence != out[j].Sequence {
+			return out[i].Sequence < out[j].Sequence
+		}
+		return out[i].Week < out[j].Week
+	})
+	return out, nil
 }
 
 // reportLinks counts the contacts who clicked each link, most clicked
@@ -254,6 +436,13 @@ WHERE sequence IS NOT NULL AND created_at >= ? AND created_at < ?`+cond+` GROUP 
 		o.Handoffs += n
 		o.HandoffReasons[reason] += n
 		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.reportGoals(ctx, f, true, func(seq string, g goalCounts) {
+		o := get(seq)
+		o.Goals, o.GoalExits, o.GoalExitSeconds = g.contacts, g.exits, g.seconds
 	})
 	if err != nil {
 		return nil, err

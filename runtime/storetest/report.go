@@ -157,11 +157,23 @@ func testReport(t *testing.T, o Opener) {
 			Links:     []runtime.LinkClicks{caseLink, link1, link2},
 			Outcomes:  []runtime.SequenceOutcome{nurture, welcome},
 			Programme: programme,
+			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
+		}},
+		// b converted two days after entering; d, at customer now, is
+		// past the goal's stage; c is too but was not enrolled in the
+		// week, and a is a lead.
+		{"goals", runtime.ReportFilter{Since: week.Since, Until: week.Until, GoalExits: []string{"converted"}, GoalStages: []string{"sql", "customer"}}, runtime.ReportData{
+			Emails:    []runtime.EmailStats{cs, helloA, helloB},
+			Links:     []runtime.LinkClicks{caseLink, link1, link2},
+			Outcomes:  []runtime.SequenceOutcome{nurture, withGoals(welcome, 2, 1, 2*24*3600)},
+			Programme: ptr(withGoals(*programme, 2, 1, 2*24*3600)),
+			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
 		}},
 		{"one sequence", runtime.ReportFilter{Since: week.Since, Until: week.Until, Sequence: "nurture"}, runtime.ReportData{
 			Emails:   []runtime.EmailStats{cs},
 			Links:    []runtime.LinkClicks{caseLink},
 			Outcomes: []runtime.SequenceOutcome{nurture},
+			Weeks:    []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}},
 		}},
 		{"a period before anything", runtime.ReportFilter{Since: Now.Add(-100 * 24 * time.Hour), Until: Now.Add(-90 * 24 * time.Hour)}, runtime.ReportData{
 			Outcomes:  []runtime.SequenceOutcome{},
@@ -178,6 +190,17 @@ func testReport(t *testing.T, o Opener) {
 			}
 		})
 	}
+	// Over two weeks, the first holds b's send ten days back and e's
+	// click eight days back; the second what the one-week period holds.
+	two, err := s.Report(ctx, runtime.ReportFilter{Since: Now.Add(-14 * 24 * time.Hour), Until: Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWeeks := []runtime.WeekStats{{Sequence: "nurture", Week: 1, Sent: 1, Clicks: 1},
+		{Sequence: "welcome", Week: 0, Sent: 1, Clicks: 1}, {Sequence: "welcome", Week: 1, Sent: 6, Clicks: 2}}
+	if diff := cmp.Diff(wantWeeks, two.Weeks); diff != "" {
+		t.Errorf("two weeks (-want +got):\n%s", diff)
+	}
 	if d := helloA.Delivered(); d != 2 {
 		t.Errorf("variant a delivered %d, want 2 (3 sent, 1 bounced)", d)
 	}
@@ -185,3 +208,10 @@ func testReport(t *testing.T, o Opener) {
 		t.Errorf("variant b delivered %d, want 1 (3 sent, 1 refused, 1 bounced later)", d)
 	}
 }
+
+func withGoals(o runtime.SequenceOutcome, goals, exits int, seconds float64) runtime.SequenceOutcome {
+	o.Goals, o.GoalExits, o.GoalExitSeconds = goals, exits, seconds
+	return o
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -54,6 +55,9 @@ type Server struct {
 	// Programs returns an applied version of the programme, for the web
 	// view of a send planned under it. Nil: the programme in force.
 	Programs func(ctx context.Context, version int64) (*campaigns.Program, error)
+	// Report, when set, serves the report page at GET /v1/report, behind
+	// the API's bearer token like the rest of /v1/.
+	Report http.Handler
 
 	keys atomic.Pointer[Keys]
 	prog atomic.Pointer[campaigns.Program]
@@ -77,6 +81,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v/{token}", s.webView)
 	mux.HandleFunc("POST /v1/events", s.api(s.events))
 	mux.HandleFunc("POST /v1/bounces", s.api(s.bounces))
+	mux.HandleFunc("POST /v1/replies", s.api(s.replies))
+	if s.Report != nil {
+		mux.HandleFunc("GET /v1/report", s.api(s.Report.ServeHTTP))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
 }
@@ -669,6 +677,9 @@ func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
 		}
 		if send != nil {
 			props["email"], props["sequence"], props["step"] = send.Email, send.Sequence, send.Step
+			if send.Variant != "" {
+				props["variant"] = send.Variant
+			}
 			if n.Type == "bounce" && n.Bounce == "hard" && send.Status == runtime.SendUnknown {
 				if _, err := s.Store.ResolveSend(ctx, send.ID, runtime.SendFailed, "the provider reported a hard bounce"); err != nil {
 					s.fail(w, r, err)
@@ -677,6 +688,144 @@ func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		out, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: "webhook/" + n.ID, Email: email, Name: name, At: at, Props: props}})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		res.Recorded += out.Inserted
+		res.Duplicate += out.Duplicate
+		if len(out.Rejected) > 0 {
+			res.Unknown++
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Reply is a reply to one of the programme's emails, as an inbox that
+// reads the reply-to address reports it.
+type Reply struct {
+	// ID is the reply's own Message-ID, or the inbox's ID of it: the same
+	// reply reported twice is recorded once.
+	ID string `json:"id"`
+	// InReplyTo and References are the reply's headers of those names:
+	// the Message-IDs of the messages it answers, which name the send.
+	InReplyTo  string   `json:"in_reply_to"`
+	References []string `json:"references"`
+	// From is who replied; it names the contact when no send matches.
+	From string    `json:"from"`
+	At   time.Time `json:"at"`
+	// Auto marks an automatic reply (RFC 3834 Auto-Submitted, an
+	// out-of-office notice): counted apart, never as a reply.
+	Auto bool `json:"auto"`
+}
+
+// check says what is wrong with a reply, and reads From as an address,
+// with or without a display name.
+func (n *Reply) check() string {
+	if strings.TrimSpace(n.From) != "" {
+		a, err := mail.ParseAddress(n.From)
+		if err != nil {
+			return fmt.Sprintf(`field "from": %q is not an address`, n.From)
+		}
+		n.From = a.Address
+	}
+	switch {
+	case strings.TrimSpace(n.ID) == "":
+		return `field "id": required, the reply's Message-ID or the inbox's ID of it (it makes a redelivery harmless)`
+	case len(n.ID) > 200:
+		return `field "id": longer than 200 characters`
+	case n.From == "" && n.InReplyTo == "" && len(n.References) == 0:
+		return `fields "from", "in_reply_to" and "references": give at least one`
+	}
+	return ""
+}
+
+// replies takes replies to the programme's emails, one JSON object or
+// an array, and records each as email.replied of the send it answers —
+// found by In-Reply-To, else by References from the latest — so that the
+// report counts it for that email and arm and an exit rule on
+// email.replied stops the sequence. A reply that answers no send counts
+// for its sender's address only; an automatic one is not recorded.
+func (s *Server) replies(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": err.Error()})
+		return
+	}
+	var replies []Reply
+	if t := strings.TrimSpace(string(body)); strings.HasPrefix(t, "[") {
+		err = json.Unmarshal(body, &replies)
+	} else {
+		var one Reply
+		err = json.Unmarshal(body, &one)
+		replies = []Reply{one}
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "the body is not a reply or an array of them: " + err.Error()})
+		return
+	}
+	for i := range replies {
+		if msg := replies[i].check(); msg != "" {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("reply %d: %s", i+1, msg)})
+			return
+		}
+	}
+	ctx := r.Context()
+	res := struct {
+		Recorded  int `json:"recorded"`
+		Duplicate int `json:"duplicate"`
+		// Matched counts the replies whose send was found.
+		Matched int `json:"matched"`
+		Auto    int `json:"auto_replies"`
+		Unknown int `json:"unknown_address"`
+	}{}
+	for _, n := range replies {
+		if n.Auto {
+			res.Auto++
+			continue
+		}
+		at := n.At
+		if at.IsZero() {
+			at = s.now()
+		}
+		ids := []string{n.InReplyTo}
+		for i := len(n.References) - 1; i >= 0; i-- {
+			ids = append(ids, n.References[i])
+		}
+		var send *runtime.SendRecord
+		for _, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				continue
+			}
+			if send, err = s.Store.SendByMessageID(ctx, id); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if send != nil {
+				break
+			}
+		}
+		email, props := n.From, map[string]any{}
+		if send != nil {
+			res.Matched++
+			c, err := s.Store.ContactByID(ctx, send.Contact)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if c != nil {
+				email = c.Email
+			}
+			props["email"], props["sequence"], props["step"] = send.Email, send.Sequence, send.Step
+			if send.Variant != "" {
+				props["variant"] = send.Variant
+			}
+		}
+		if email == "" {
+			res.Unknown++
+			continue
+		}
+		out, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: "reply/" + n.ID, Email: email, Name: campaigns.EventReplied, At: at, Props: props}})
 		if err != nil {
 			s.fail(w, r, err)
 			return

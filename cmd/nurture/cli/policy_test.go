@@ -67,6 +67,7 @@ func TestImportDirections(t *testing.T) {
 			check(under(p, "runtime/ingest") && (imp == "database/sql" || strings.HasPrefix(imp, module+"/runtime/")),
 				"imports %s; the import readers parse and check files and touch no store", imp)
 			check(strings.HasPrefix(imp, "gonum.org/") && !under(p, "runtime/report"), "imports %s; the statistics stay in runtime/report", imp)
+			check(strings.HasPrefix(imp, "github.com/chromedp/"), "imports %s; the browser only tests the report page", imp)
 		}
 		for _, dep := range p.Deps {
 			check(under(p, "compiler") && strings.HasPrefix(dep, module+"/runtime"), "depends on %s; the compiler never imports the runtime", dep)

@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +17,13 @@ import (
 	"github.com/nurture-dev/nurture/runtime/sqlite"
 	"github.com/nurture-dev/nurture/runtime/sqlstore"
 	"github.com/nurture-dev/nurture/runtime/storetest"
+	"github.com/nurture-dev/nurture/runtime/track"
 )
 
 // reportStore is a SQLite store holding the conformance suite's report
 // fixture, with the suite's programme applied so that the funnel follows
-// its stages.
-func reportStore(t *testing.T) string {
+// its stages; edit, when given, changes the programme first.
+func reportStore(t *testing.T, edit ...func(*campaigns.Program)) string {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "report.db")
@@ -29,6 +33,9 @@ func reportStore(t *testing.T) string {
 	}
 	defer st.Close()
 	p := storetest.Program()
+	for _, e := range edit {
+		e(p)
+	}
 	if err := st.SyncSchema(ctx, &p.Contact); err != nil {
 		t.Fatal(err)
 	}
@@ -204,5 +211,132 @@ func TestReadmeReport(t *testing.T) {
 	}
 	if got := text[start : start+end]; got != out {
 		t.Errorf("the README's example report is not what the command prints (NURTURE_UPDATE=1 rewrites it); it prints:\n%s", out)
+	}
+}
+
+// --html writes the page to a new file and refuses to replace one unless
+// --force says so.
+func TestReportHTMLFile(t *testing.T) {
+	store := "--store=sqlite:" + reportStore(t)
+	week := []string{"--since", "7d", "--until", storetest.Now.Format(time.RFC3339)}
+	page := filepath.Join(t.TempDir(), "report.html")
+	out, errOut, code := run(t, append([]string{"report", store, "--html", page}, week...)...)
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q: %s", code, out, errOut)
+	}
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "week.html", string(b))
+	for _, external := range []string{"<script", "http://", "https://x.example/1\"", "<link rel=\"stylesheet"} {
+		if strings.Contains(string(b), external) {
+			t.Errorf("the page holds %q: it should need nothing from elsewhere", external)
+		}
+	}
+
+	if err := os.WriteFile(page, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = run(t, append([]string{"report", store, "--html", page}, week...)...)
+	if code == 0 || !strings.Contains(errOut, "--html "+page+": the file exists; --force replaces it") {
+		t.Errorf("exit %d, stderr %q; want a refusal to replace the file", code, errOut)
+	}
+	if b, _ := os.ReadFile(page); string(b) != "keep me" {
+		t.Errorf("the file was changed to %.40q…", b)
+	}
+	if _, errOut, code = run(t, append([]string{"report", store, "--html", page, "--force"}, week...)...); code != 0 {
+		t.Fatalf("--force: exit %d: %s", code, errOut)
+	}
+	if b, _ := os.ReadFile(page); !strings.HasPrefix(string(b), "<!DOCTYPE html>") {
+		t.Errorf("--force left %.40q…", b)
+	}
+}
+
+// The served page wants the API token, reads its period from the query
+// as the command reads its flags, and says what is wrong with a bad one.
+func TestServeReportPage(t *testing.T) {
+	ctx := context.Background()
+	st, err := openStore(ctx, "sqlite:"+reportStore(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := &track.Server{APIToken: "tok", Report: reportPage(st, func() time.Time { return storetest.Now })}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	get := func(query, token string) (int, string, http.Header) {
+		req, _ := http.NewRequest("GET", hs.URL+"/v1/report"+query, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	for _, c := range []struct {
+		name, query, token string
+		status             int
+		want               string
+	}{
+		{"no token", "", "", http.StatusUnauthorized, "Authorization: Bearer TOKEN"},
+		{"a wrong token", "", "tok2", http.StatusUnauthorized, "Authorization: Bearer TOKEN"},
+		{"the last week", "?since=7d", "tok", http.StatusOK, "Report from 2026-11-16 12:00 up to 2026-11-23 12:00 UTC"},
+		{"one sequence", "?since=7d&sequence=nurture", "tok", http.StatusOK, "sequence nurture"},
+		{"a date that is none", "?since=yesterday", "tok", http.StatusBadRequest, `since "yesterday": want a date`},
+		{"an empty period", "?since=2026-11-23&until=2026-11-22", "tok", http.StatusBadRequest, "is not before until"},
+		{"a sequence the programme lacks", "?sequence=welcom", "tok", http.StatusNotFound, "sequence welcom: the applied programme has no such sequence"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, body, h := get(c.query, c.token)
+			if status != c.status || !strings.Contains(body, c.want) {
+				t.Errorf("%d %q; want %d and %q", status, body, c.status, c.want)
+			}
+			if status == http.StatusOK && !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
+				t.Errorf("the page's policy is %q; it should allow nothing from elsewhere", h.Get("Content-Security-Policy"))
+			}
+		})
+	}
+}
+
+// The programme's goals, counted by hand from the fixture's week: of
+// welcome's 4 contacts b converted two days after entering and d is a
+// customer, past the goal's stage; nurture's one contact is a lead.
+func TestReportGoals(t *testing.T) {
+	store := "--store=sqlite:" + reportStore(t, func(p *campaigns.Program) {
+		p.Goals = &campaigns.Goals{Exits: []string{"converted"}, Stage: "sql"}
+	})
+	week := []string{"--since", "7d", "--until", storetest.Now.Format(time.RFC3339)}
+	out, errOut, code := run(t, append([]string{"report", store}, week...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"exits converted 1, unsubscribed 1; goal reached by 2 (50%, 15%–85%), 1 goal exit after 2 days on average\n",
+		"0 hand-offs to sales (0% of contacts); goal reached by 0 (0%, 0%–79.3%)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = run(t, append([]string{"report", store, "--format", "json"}, week...)...)
+	var r struct {
+		Programme struct {
+			Goal struct {
+				Conversion struct{ Count, Of int }
+				Exits      int
+				DaysToExit float64 `json:"days_to_exit"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if g := r.Programme.Goal; g.Conversion.Count != 2 || g.Conversion.Of != 4 || g.Exits != 1 || g.DaysToExit != 2 {
+		t.Errorf("the programme's goal: %+v, want 2 of 4 contacts, 1 exit after 2 days", g)
 	}
 }

@@ -48,6 +48,11 @@ sender.tracking.base_url points at:
                     them; an address not imported yet keeps its events
                     for --keep-unknown (30 days) until its import
   POST /v1/bounces  bounce and complaint notices of a mail provider
+  POST /v1/replies  replies to the programme's email, matched to their
+                    send by In-Reply-To or References; automatic
+                    replies are counted and not recorded
+  GET  /v1/report   the report page nurture report --html writes, for
+                    ?since=&until=&sequence= as the command takes them
   GET  /healthz
 
 Tokens are signed with the store's tracking keys (nurture keys); a
@@ -135,7 +140,8 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 	}
 	ts = keepUnknown(ts, keep, time.Now)
 	log := newLogger(stderr)
-	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log, Programs: appliedVersions(es)}
+	srv := &track.Server{Store: ts, APIToken: os.Getenv("NURTURE_API_TOKEN"), Log: log, Programs: appliedVersions(es),
+		Report: reportPage(es, time.Now)}
 	load := func() error {
 		keys, err := worker.TrackingKeys(ctx, es)
 		if err != nil {

@@ -680,3 +680,94 @@ func testServeUnsubscribeChoices(t *testing.T, tr *tracked) {
 		t.Errorf("the page lifted an unsubscribe it did not make")
 	}
 }
+
+// A reply posted to the API is recorded as email.replied of the send its
+// In-Reply-To (or References) names, once, and the report counts it for
+// that email; an automatic reply is not recorded, and a reply that names
+// no send counts for its sender alone.
+func TestServeReplies(t *testing.T) {
+	eachStore(t, testServeReplies)
+}
+
+func testServeReplies(t *testing.T, tr *tracked) {
+	mid := tr.mail["cy@gamma.example"].Header.Get("Message-ID")
+	// As if cy's email were arm b of an A/B send: the reply, and a
+	// bounce notice, name the arm too.
+	q := `UPDATE sends SET variant = 'b' WHERE message_id = ?`
+	if tr.postgres {
+		q = strings.Replace(q, "?", "$1", 1)
+	}
+	if _, err := tr.st.DB().Exec(q, strings.Trim(mid, "<>")); err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) (int, string) {
+		resp, b := tr.do("POST", "/v1/replies", body, "Authorization", "Bearer s3cret-token")
+		return resp.StatusCode, b
+	}
+	if resp, _ := tr.do("POST", "/v1/replies", `{"id":"r"}`); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without the token: %s", resp.Status)
+	}
+	replies := `[{"id":"<r1@gamma.example>","in_reply_to":"` + mid + `","from":"Cy <cy@gamma.example>","at":"2026-11-23T16:30:00Z"},
+{"id":"<ooo@gamma.example>","in_reply_to":"` + mid + `","from":"cy@gamma.example","auto":true},
+{"id":"<r2@acme.example>","references":["<older@elsewhere.example>"],"from":"ann@acme.example","at":"2026-11-23T16:40:00Z"},
+{"id":"<r3@nowhere.example>","in_reply_to":"<nothing@x.example>"}]`
+	if code, b := post(replies); code != http.StatusOK || b != `{"recorded":2,"duplicate":0,"matched":1,"auto_replies":1,"unknown_address":1}`+"\n" {
+		t.Errorf("replies: %d %s", code, b)
+	}
+	if code, b := post(replies); code != http.StatusOK || !strings.Contains(b, `"recorded":0,"duplicate":2`) {
+		t.Errorf("replayed replies: %d %s", code, b)
+	}
+	var props string
+	if err := tr.st.DB().QueryRow(`SELECT props FROM events WHERE id = 'reply/<r1@gamma.example>'`).Scan(&props); err != nil {
+		t.Fatal(err)
+	}
+	if p := strings.ReplaceAll(props, " ", ""); !strings.Contains(p, `"sequence":"welcome"`) || !strings.Contains(p, `"variant":"b"`) {
+		t.Errorf("the reply's event does not name its send and arm: %s", props)
+	}
+	if resp, b := tr.do("POST", "/v1/bounces", `{"id":"soft-1","type":"bounce","bounce":"soft","message_id":"`+strings.Trim(mid, "<>")+`"}`,
+		"Authorization", "Bearer s3cret-token"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("bounce: %s %s", resp.Status, b)
+	}
+	if err := tr.st.DB().QueryRow(`SELECT props FROM events WHERE id = 'webhook/soft-1'`).Scan(&props); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ReplaceAll(props, " ", ""), `"variant":"b"`) {
+		t.Errorf("the bounce's event does not name its send's arm: %s", props)
+	}
+	if n := tr.events(campaigns.EventReplied); n != 2 {
+		t.Errorf("%d replies recorded, want 2 (the automatic one left out)", n)
+	}
+	for body, want := range map[string]string{
+		`{"in_reply_to":"<a@b.example>"}`:                          `field \"id\"`,
+		`{"id":"x"}`:                                               `fields \"from\", \"in_reply_to\" and \"references\"`,
+		`{"id":"x","from":"not an address"}`:                       `field \"from\": \"not an address\" is not an address`,
+		`[{"id":"x","from":"a@b.example"},{"from":"c@d.example"}]`: `reply 2: field \"id\"`,
+		`nonsense`: "not a reply",
+	} {
+		if code, b := post(body); code != http.StatusBadRequest || !strings.Contains(b, want) {
+			t.Errorf("%s: %d %s, want 400 naming %s", body, code, b, want)
+		}
+	}
+
+	out, errOut, code := run(t, "report", tr.store, "--since", "2026-11-23", "--until", "2026-11-24", "--format", "json")
+	if code != 0 {
+		t.Fatalf("report: %s", errOut)
+	}
+	var r struct {
+		Sequences []struct {
+			Name  string
+			Total struct {
+				Replies   int
+				ReplyRate struct{ Count, Of int } `json:"reply_rate"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	// ann's reply names no send; cy's send counts as bounced, which the
+	// report counts whatever the bounce's kind.
+	if len(r.Sequences) != 1 || r.Sequences[0].Total.Replies != 1 || r.Sequences[0].Total.ReplyRate.Of != 1 {
+		t.Errorf("the report counts %+v; want welcome's 1 reply of 1 delivered", r.Sequences)
+	}
+}
