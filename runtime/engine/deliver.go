@@ -574,7 +574,7 @@ func (e *Engine) outgoing(c runtime.Claim, ct *runtime.Contact, now time.Time) (
 		// mailbox.
 		o.UnsubscribeURL = "mailto:" + p.Sender.UnsubscribeMail + "?subject=" + url.QueryEscape("unsubscribe "+ct.Email)
 	}
-	m := render.Render(em, ct.Values, c.Key, o)
+	m := render.Render(em, render.WithTrigger(ct.Values, c.TriggerProps), c.Key, o)
 	out := render.Envelope(p, em, m, o, c.Key, ct.Email, now)
 	if strings.ContainsAny(out.To, "\r\n") {
 		return nil, fmt.Errorf("contact %d has an address with a line break", c.Contact)

@@ -459,3 +459,20 @@ func pickSubject(vs []campaigns.SubjectVariant, seed string) (campaigns.SubjectV
 	}
 	return vs[len(vs)-1], true
 }
+
+// WithTrigger returns a contact's values with the properties of its
+// triggering event beside them, as the trigger.PROP fields an email
+// merges; values itself when there are none.
+func WithTrigger(values, props map[string]any) map[string]any {
+	if len(props) == 0 {
+		return values
+	}
+	out := make(map[string]any, len(values)+len(props))
+	for k, v := range values {
+		out[k] = v
+	}
+	for k, v := range props {
+		out[campaigns.TriggerPrefix+k] = v
+	}
+	return out
+}

@@ -598,8 +598,8 @@ type enrollWatch struct {
 	entered func(sequence string, n int, now time.Time)
 }
 
-func (s enrollWatch) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error) {
-	n, err := s.Store.EnrollWhere(ctx, prog, p, sequence, step, version, now)
+func (s enrollWatch) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, trigger *campaigns.EventCondition, sequence, step string, version int64, now time.Time) (int, error) {
+	n, err := s.Store.EnrollWhere(ctx, prog, p, trigger, sequence, step, version, now)
 	if err == nil {
 		s.entered(sequence, n, now)
 	}

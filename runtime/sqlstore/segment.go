@@ -365,6 +365,47 @@ func (b *builder) event(ev *campaigns.EventCondition) (string, error) {
 	return b.among(q+" GROUP BY e.contact_id HAVING "+having, false), nil
 }
 
+// latest is a scalar subquery: the ID of the contact's latest event that
+// meets ev (its name, properties and window), up to now; NULL when none.
+// Counts do not matter here: it names the event, not whether enough came.
+func (b *builder) latest(ev *campaigns.EventCondition) (string, error) {
+	et := b.prog.Events[ev.Name]
+	if et == nil {
+		return "", fmt.Errorf("unknown event %s", ev.Name)
+	}
+	q := "SELECT e.id FROM events e WHERE e.contact_id = c.id AND e.name = " + b.arg(ev.Name) + " AND e.at <= " + b.arg(b.s.t(b.now))
+	if ev.Within > 0 {
+		q += " AND e.at >= " + b.arg(b.s.t(b.now.Add(-ev.Within.Std())))
+	}
+	for _, w := range ev.Where {
+		p := et.Properties[w.Field]
+		if p == nil {
+			return "", fmt.Errorf("event %s has no property %s", ev.Name, w.Field)
+		}
+		x, err := b.compare(b.s.d.Prop(w.Field, p.Type), p.Type, w)
+		if err != nil {
+			return "", err
+		}
+		q += " AND " + x
+	}
+	return "(" + q + " ORDER BY e.at DESC, e.id DESC LIMIT 1)", nil
+}
+
+// LatestEvent returns the ID of contact id's latest event that meets ev
+// at now, or "" when none does: the event a wait_for was answered by.
+func (s *Store) LatestEvent(ctx context.Context, prog *campaigns.Program, id int64, ev campaigns.EventCondition, now time.Time) (string, error) {
+	b := &builder{s: s, prog: prog, now: now, types: s.attrTypes(), inSegment: map[string]bool{}}
+	q, err := b.latest(&ev)
+	if err != nil {
+		return "", err
+	}
+	var out sql.NullString
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+q+` FROM contacts c WHERE c.id = ?`), append(b.args, id)...).Scan(&out); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	return out.String, nil
+}
+
 // among is the condition that c is (or, with not, is not) one of the
 // contacts whose contact_id q selects.
 func (b *builder) among(q string, not bool) string {

@@ -39,6 +39,9 @@ type previewFlags struct {
 	// (or file:DIR) they go through.
 	sendTo []string
 	sender string
+	// trigger are the --trigger PROP=VALUE pairs: the triggering event's
+	// properties the email's {{ trigger.PROP }} tags read.
+	trigger []string
 }
 
 func (f *previewFlags) check() error {
@@ -117,6 +120,7 @@ header carries no mailto: that could unsubscribe the seed address.`,
 	fl.StringVar(&f.out, "out", "", "write the files to this `DIR` (default: a new temporary directory)")
 	fl.BoolVar(&f.open, "open", false, "open the HTML in the browser (xdg-open or open)")
 	fl.StringSliceVar(&f.sendTo, "send-to", nil, "also send the rendered email to these `ADDR[,ADDR]`, subject prefixed [preview]; never recorded in the ledger")
+	fl.StringArrayVar(&f.trigger, "trigger", nil, "a property of the triggering event, `PROP=VALUE`, for the email's {{ trigger.PROP }} tags (repeat for more; left out, they show their fallbacks)")
 	fl.StringVar(&f.sender, "sender", os.Getenv("NURTURE_SENDER"), "with --send-to, the mail server: smtp://[user@]host[:port][?params] or file:DIR (default from $NURTURE_SENDER)")
 	return cmd
 }
@@ -157,6 +161,19 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 			return err
 		}
 		who = "sample contact"
+	}
+
+	props, err := triggerProps(f.trigger, e, name)
+	if err != nil {
+		return err
+	}
+	if len(props) > 0 {
+		values = render.WithTrigger(values, props)
+		var pairs []string
+		for _, k := range slices.Sorted(maps.Keys(props)) {
+			pairs = append(pairs, k+"="+fmt.Sprint(props[k]))
+		}
+		who += "; triggering event " + strings.Join(pairs, " ")
 	}
 
 	o := backend.PreviewOptions(prog, name)
@@ -340,4 +357,30 @@ func openFile(path string) error {
 		return nil
 	}
 	return fmt.Errorf("--open: neither xdg-open nor open is on the PATH; open %s in a browser", path)
+}
+
+// triggerProps reads --trigger PROP=VALUE pairs for email e (name): each
+// must name a property the email merges as {{ trigger.PROP }}.
+func triggerProps(pairs []string, e *campaigns.Email, name string) (map[string]any, error) {
+	var reads []string
+	for _, f := range e.Fields {
+		if p, ok := strings.CutPrefix(f, campaigns.TriggerPrefix); ok {
+			reads = append(reads, p)
+		}
+	}
+	props := map[string]any{}
+	for _, kv := range pairs {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		switch {
+		case !ok || k == "":
+			return nil, fmt.Errorf("--trigger %q: want PROP=VALUE, such as --trigger title='Modern BI in 2026'", kv)
+		case len(reads) == 0:
+			return nil, fmt.Errorf("--trigger %s: %s merges no property of a triggering event", k, name)
+		case !slices.Contains(reads, k):
+			return nil, fmt.Errorf("--trigger %s: %s merges no {{ trigger.%s }}; it reads %s", k, name, k, strings.Join(reads, ", "))
+		}
+		props[k] = v
+	}
+	return props, nil
 }
