@@ -142,14 +142,18 @@ func describeAction(a campaigns.Action) string {
 func describeStep(st campaigns.Step) string {
 	switch st.Kind {
 	case campaigns.StepSend:
+		from := ""
+		if st.Sender != nil {
+			from = " from " + describeFrom(*st.Sender)
+		}
 		if len(st.Send) == 1 {
-			return "send " + st.Send[0].Email
+			return "send " + st.Send[0].Email + from
 		}
 		parts := make([]string, len(st.Send))
 		for i, v := range st.Send {
 			parts[i] = fmt.Sprintf("%s %d%% %s", v.Name, v.Weight, v.Email)
 		}
-		return "send variants " + strings.Join(parts, ", ")
+		return "send variants " + strings.Join(parts, ", ") + from
 	case campaigns.StepWait:
 		return "wait " + st.Wait.String()
 	case campaigns.StepWaitUntil:
@@ -264,3 +268,37 @@ func DescribePredicate(p campaigns.Predicate) string { return describePredicate(
 func DescribeStep(st campaigns.Step) string    { return describeStep(st) }
 func DescribeAction(a campaigns.Action) string { return describeAction(a) }
 func DescribeExit(e campaigns.ExitRule) string { return describeExit(e) }
+
+// describeFrom writes a sender override as a plan shows it:
+// "Dana <dana@acme.example>", "contact.owner_email, else <hello@acme.example>",
+// with its reply address.
+func describeFrom(f campaigns.From) string {
+	name := strconv.Quote(f.Name)
+	if f.NameAttribute != "" {
+		name = "contact." + f.NameAttribute
+		if f.Name != "" {
+			name += " (else " + strconv.Quote(f.Name) + ")"
+		}
+	}
+	if f.Name == "" && f.NameAttribute == "" {
+		name = ""
+	}
+	addr := f.Email
+	if f.EmailAttribute != "" {
+		addr = "contact." + f.EmailAttribute
+		if f.Email != "" {
+			addr += ", else " + f.Email
+		}
+	}
+	var parts []string
+	if name != "" {
+		parts = append(parts, name)
+	}
+	if addr != "" {
+		parts = append(parts, "<"+addr+">")
+	}
+	if f.ReplyTo != "" {
+		parts = append(parts, "replies to "+f.ReplyTo)
+	}
+	return strings.Join(parts, " ")
+}

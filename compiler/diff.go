@@ -350,6 +350,9 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 		if s.Topic != "" {
 			ls.add("topic", s.Topic)
 		}
+		if s.Sender != nil {
+			ls.add("sender", describeFrom(*s.Sender))
+		}
 		for i, e := range s.Exits {
 			ls.add(fmt.Sprintf("exit[%d]", i+1), describeExit(e))
 		}

@@ -133,6 +133,7 @@ type rawSequence struct {
 		Reason string `json:"reason"`
 	} `json:"transactional"`
 	Topic   string            `json:"topic"`
+	Sender  *rawFrom          `json:"sender"`
 	Cap     []rawLimit        `json:"cap"`
 	Steps   []rawStep         `json:"steps"`
 	Exit    []rawExit         `json:"exit"`
@@ -169,6 +170,15 @@ type rawStep struct {
 	Exit     string          `json:"exit"`
 	Suppress string          `json:"suppress"`
 	Demote   bool            `json:"demote"`
+	Sender   *rawFrom        `json:"sender"`
+}
+
+type rawFrom struct {
+	Name           string `json:"name"`
+	Email          string `json:"email"`
+	ReplyTo        string `json:"reply_to"`
+	NameAttribute  string `json:"name_attribute"`
+	EmailAttribute string `json:"email_attribute"`
 }
 
 type rawExit struct {

@@ -61,6 +61,7 @@ type rawExpectation struct {
 	Sequence   string          `json:"sequence"`
 	Variant    string          `json:"variant"`
 	Subject    string          `json:"subject"`
+	Sender     string          `json:"sender"`
 	On         string          `json:"on"`
 	At         string          `json:"at"`
 	Between    []string        `json:"between"`
@@ -506,6 +507,13 @@ func (c *checker) expectation(p []string, x rawExpectation) *campaigns.Expectati
 			c.errorf(sub(p, "subject"), "NRT508", "subject narrows an email expectation", "a %s expectation takes no subject", kinds[0])
 		} else {
 			e.Subject = x.Subject
+		}
+	}
+	if x.Sender != "" {
+		if e.Kind != campaigns.ExpectEmail {
+			c.errorf(sub(p, "sender"), "NRT508", "sender narrows an email expectation", "a %s expectation takes no sender", kinds[0])
+		} else {
+			e.Sender = x.Sender
 		}
 	}
 	if len(c.diags) > n {

@@ -38,6 +38,17 @@ type Options struct {
 	// WebViewURL, when set, is where the email can be read in a browser:
 	// a "View in your browser" line above it in the HTML.
 	WebViewURL string
+	// FromName, From and ReplyTo, when From is set, say who this send is
+	// from instead of the programme's sender: the sequence's or step's
+	// sender, resolved for the contact (see SenderFor).
+	FromName, From, ReplyTo string
+}
+
+// SenderFor sets who the email a step of a sequence sends is from, for a
+// contact with values: its step's or sequence's sender, resolved for the
+// contact, or the programme's.
+func (o *Options) SenderFor(p *campaigns.Program, sequence, step string, values map[string]any) {
+	o.FromName, o.From, o.ReplyTo = p.FromFor(sequence, step).For(values)
 }
 
 // Message is an email filled for one contact.

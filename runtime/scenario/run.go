@@ -58,9 +58,11 @@ type Entry struct {
 	Email    string    `json:"email,omitempty"`
 	Variant  string    `json:"variant,omitempty"`
 	Subject  string    `json:"subject,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Handoff  string    `json:"handoff,omitempty"`
-	Stage    string    `json:"stage,omitempty"`
+	// From is the address an email went out from.
+	From    string `json:"from,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Handoff string `json:"handoff,omitempty"`
+	Stage   string `json:"stage,omitempty"`
 	// Detail says more: why a send was held back and until when, what
 	// the contact did.
 	Detail string `json:"detail,omitempty"`
@@ -614,7 +616,7 @@ func (r *run) subjects() {
 			continue
 		}
 		if m := r.w.Mail.ByKey(e.Detail); m != nil {
-			e.Subject, e.Detail = m.Subject, ""
+			e.Subject, e.From, e.Detail = m.Subject, m.From, ""
 		} else {
 			e.Detail = "planned, not delivered"
 		}

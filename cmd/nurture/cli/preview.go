@@ -177,6 +177,7 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 	}
 
 	o := backend.PreviewOptions(prog, name)
+	ownSender := backend.PreviewSender(&o, prog, name, values)
 
 	// Files go where --out says, named from the working directory, or to
 	// a new temporary directory, named in full.
@@ -251,6 +252,14 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "email\t%s (%s)\n", name, e.Kind)
+	if ownSender {
+		seq, step := backend.PreviewStep(prog, name)
+		from := fmt.Sprintf("%s <%s>", o.FromName, o.From)
+		if o.ReplyTo != "" {
+			from += ", replies to " + o.ReplyTo
+		}
+		fmt.Fprintf(tw, "from\t%s (the sender of %s, step %s)\n", from, seq, step)
+	}
 	fmt.Fprintf(tw, "to\t%s (%s)\n", to, who)
 	for _, r := range done {
 		label := "subject"
