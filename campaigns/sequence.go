@@ -59,6 +59,9 @@ func (s *Sequence) StepIndex(name string) int {
 type Entry struct {
 	Segment string          `json:"segment,omitempty"`
 	Event   *EventCondition `json:"event,omitempty"`
+	// When, with Event, is what the contact must meet when the event is
+	// acted on for it to enter.
+	When *Predicate `json:"when,omitempty"`
 }
 
 // Re-entry policies.

@@ -330,6 +330,8 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 		switch {
 		case s.Entry.Segment != "":
 			ls.add("entry", "segment "+s.Entry.Segment)
+		case s.Entry.Event != nil && s.Entry.When != nil:
+			ls.add("entry", "event "+describeEvent(*s.Entry.Event)+" when "+describePredicate(*s.Entry.When))
 		case s.Entry.Event != nil:
 			ls.add("entry", "event "+describeEvent(*s.Entry.Event))
 		default:

@@ -125,6 +125,7 @@ type rawSequence struct {
 	Entry       struct {
 		Segment string          `json:"segment"`
 		Event   json.RawMessage `json:"event"`
+		When    json.RawMessage `json:"when"`
 		Manual  bool            `json:"manual"`
 	} `json:"entry"`
 	Reentry       json.RawMessage `json:"reentry"`

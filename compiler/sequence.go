@@ -126,6 +126,15 @@ func (c *checker) entry(p []string, r rawSequence, s *campaigns.Sequence) {
 		n++
 		s.Entry.Event = c.eventCondition(sub(p, "event"), r.Entry.Event)
 	}
+	if len(r.Entry.When) > 0 {
+		if s.Entry.Event == nil {
+			c.errorf(sub(p, "when"), "NRT209", "when narrows an entry event: entry: {event: \"demo_requested\", when: segment: \"icp\"}; a segment entry says its condition in the segment",
+				"an entry without an event has no when")
+		} else {
+			w := c.predicate(sub(p, "when"), r.Entry.When, scopeContact)
+			s.Entry.When = &w
+		}
+	}
 	if r.Entry.Manual {
 		n++
 	}

@@ -382,6 +382,10 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r 
 			ev := *seq.Entry.Event
 			since := eventSince(campaigns.EventCondition{Name: ev.Name, Where: ev.Where}, e.Since, now)
 			entry = campaigns.All(campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}, since)
+			if w := seq.Entry.When; w != nil {
+				// Only a contact who meets it as the event is acted on.
+				entry = campaigns.All(entry, *w)
+			}
 			// The event that entered the contact is the latest that
 			// came since the last tick.
 			trigger = since.Event
