@@ -124,6 +124,19 @@ func describePredicate(p campaigns.Predicate) string {
 		return "in segment " + p.Segment
 	case campaigns.OpInactive:
 		return "inactive for " + p.Inactive.String()
+	case campaigns.OpAccount:
+		if n := p.Account; n != nil && len(p.Args) == 1 {
+			what := describePredicate(p.Args[0])
+			switch {
+			case n.All:
+				return "every contact of the account: " + what
+			case n.Max == nil && n.Min <= 1:
+				return "a contact of the account: " + what
+			case n.Max == nil:
+				return fmt.Sprintf("at least %d contacts of the account: %s", n.Min, what)
+			}
+			return fmt.Sprintf("%d to %d contacts of the account: %s", n.Min, *n.Max, what)
+		}
 	}
 	return p.Op
 }

@@ -185,6 +185,8 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		return "EXISTS (SELECT 1 FROM consents k WHERE k.email_key = c.email_key)", nil
 	case campaigns.OpInactive:
 		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
+	case campaigns.OpAccount:
+		return b.account(p)
 	}
 	return "", fmt.Errorf("unknown condition %q", p.Op)
 }
@@ -468,4 +470,40 @@ func (s *Store) Matches(ctx context.Context, prog *campaigns.Program, id int64, 
 		out[i] = v == 1
 	}
 	return out, err
+}
+
+// account is the condition that enough contacts of c's account meet
+// p.Args[0]: one set-based subquery over the accounts, grouped. The
+// subquery names its contacts c as well, so that the condition inside,
+// written for c, reads each of the account's contacts; contacts_account
+// indexes the match back to the outer contact.
+func (b *builder) account(p campaigns.Predicate) (string, error) {
+	n := p.Account
+	if n == nil || len(p.Args) != 1 {
+		return "", fmt.Errorf("account_contacts without its condition")
+	}
+	if !n.All && n.Min <= 0 && n.Max == nil {
+		return "1 = 1", nil // any number of them, none included
+	}
+	inner, err := b.pred(p.Args[0])
+	if err != nil {
+		return "", err
+	}
+	q := "SELECT c.account FROM contacts c WHERE c.account IS NOT NULL AND "
+	switch {
+	case n.All:
+		// Every contact meets it: none of the account fails it.
+		return "(c.account IS NOT NULL AND c.account NOT IN (" + q + "NOT (" + inner + ")))", nil
+	case n.Min <= 0:
+		// At most Max: not one of the accounts where more meet it.
+		return "(c.account IS NOT NULL AND c.account NOT IN (" + q + inner + " GROUP BY c.account HAVING COUNT(*) > " + b.arg(*n.Max) + "))", nil
+	}
+	q += inner
+	if n.Min > 1 || n.Max != nil {
+		q += " GROUP BY c.account HAVING COUNT(*) >= " + b.arg(n.Min)
+		if n.Max != nil {
+			q += " AND COUNT(*) <= " + b.arg(*n.Max)
+		}
+	}
+	return "(c.account IS NOT NULL AND c.account IN (" + q + "))", nil
 }

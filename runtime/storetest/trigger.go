@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,5 +105,59 @@ func testTriggers(t *testing.T, o Opener) {
 		if diff := cmp.Diff(want[c.Key], r.TriggerProps); diff != "" {
 			t.Errorf("ledger row %s's trigger properties (-want +got):\n%s", c.Key, diff)
 		}
+	}
+}
+
+// Account conditions: how many contacts of a contact's account meet a
+// condition, in one set-based query; a contact without an account meets
+// none. The same answer per contact (Matches) as over the list.
+func testAccountContacts(t *testing.T, o Opener) {
+	ctx := context.Background()
+	f := newFixture(t, o, team()...)
+	if _, err := f.s.RecordEvents(ctx, []runtime.Event{
+		{ID: "p1", Email: "bob@x.example", Name: "page_view", At: Now.Add(-time.Hour), Props: map[string]any{"path": "/pricing"}},
+		{ID: "p2", Email: "dan@x.example", Name: "page_view", At: Now.Add(-time.Hour), Props: map[string]any{"path": "/pricing"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	two := 2
+	zero := 0
+	account := func(n campaigns.AccountCount, where campaigns.Predicate) campaigns.Predicate {
+		return campaigns.Predicate{Op: campaigns.OpAccount, Args: []campaigns.Predicate{where}, Account: &n}
+	}
+	pricing := campaigns.Predicate{Op: campaigns.OpEvent, Event: &campaigns.EventCondition{Name: "page_view", MinCount: 1,
+		Where: []campaigns.Condition{{Field: "path", Cmp: campaigns.CmpEq, Value: "/pricing"}}}}
+	saas := attr("industry", campaigns.CmpEq, "saas")
+	fintech := attr("industry", campaigns.CmpEq, "fintech")
+	for _, c := range []struct {
+		name string
+		p    campaigns.Predicate
+		want []string
+	}{
+		{"any contact of the account saw pricing: all of acme, not dan, who has no account", account(campaigns.AccountCount{Min: 1}, pricing), []string{"ann", "bob"}},
+		{"at least two contacts in saas or fintech", account(campaigns.AccountCount{Min: 2}, anyOf(saas, fintech)), []string{"ann", "bob"}},
+		{"exactly two", account(campaigns.AccountCount{Min: 2, Max: &two}, anyOf(saas, fintech)), []string{"ann", "bob"}},
+		{"every contact in saas", account(campaigns.AccountCount{Min: 1, All: true}, saas), []string{"cara"}},
+		{"no contact in fintech", account(campaigns.AccountCount{Min: 0, Max: &zero}, fintech), []string{"cara"}},
+		{"beside a condition on the contact itself", campaigns.All(saas, account(campaigns.AccountCount{Min: 1}, fintech)), []string{"ann"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ids, err := f.s.ContactsWhere(ctx, f.p, c.p, Now, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, f.names(ids)); diff != "" {
+				t.Errorf("ContactsWhere (-want +got):\n%s", diff)
+			}
+			for _, who := range []string{"ann", "bob", "cara", "dan", "eve"} {
+				met, err := f.s.Matches(ctx, f.p, f.id[who], []campaigns.Predicate{c.p}, Now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := slices.Contains(c.want, who); met[0] != want {
+					t.Errorf("Matches(%s) = %v, want %v", who, met[0], want)
+				}
+			}
+		})
 	}
 }
