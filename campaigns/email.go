@@ -14,6 +14,13 @@ const (
 	FieldPreferencesURL = "preferences_url"
 )
 
+// TriggerPrefix begins a merge field that reads a property of the
+// triggering event: the event that entered the contact in the sequence,
+// or the one a wait_for before the step waited for. {{ trigger.title }}
+// reads its title. The runtime fills these fields from the event the
+// enrollment records, so that what is sent is what the event said.
+const TriggerPrefix = "trigger."
+
 // Email is one Markdown email, rendered once at compile time into templates
 // that the runtime fills per contact.
 type Email struct {
@@ -26,7 +33,8 @@ type Email struct {
 	Text      Template         `json:"text"`
 	// Links in the order they appear; HTML and Text refer to them by index.
 	Links []Link `json:"links"`
-	// Fields are the contact attributes the email merges, sorted.
+	// Fields are the contact attributes the email merges, and the
+	// trigger.PROP fields it reads of the triggering event, sorted.
 	Fields []string `json:"fields"`
 	// Source is the Markdown body as written, for review diffs.
 	Source string `json:"source"`

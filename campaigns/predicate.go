@@ -10,6 +10,9 @@ const (
 	OpScore    = "score"
 	OpSegment  = "segment"
 	OpInactive = "inactive"
+	// OpAccount holds when enough contacts of the contact's account meet
+	// Args[0] (see AccountCount).
+	OpAccount = "account_contacts"
 	// OpEnrolled is not written in programmes: plans use it to ask who is
 	// already in a sequence.
 	OpEnrolled = "enrolled"
@@ -40,6 +43,17 @@ type Predicate struct {
 	Enrolled *Enrolled       `json:"enrolled,omitempty"`
 	IDs      []int64         `json:"ids,omitempty"`
 	Topic    string          `json:"topic,omitempty"`
+	// Account bounds, for OpAccount, how many of the account's contacts
+	// meet Args[0].
+	Account *AccountCount `json:"account,omitempty"`
+}
+
+// AccountCount bounds the contacts of an account that meet a condition:
+// at least Min, at most Max when set; with All, every one of them.
+type AccountCount struct {
+	Min int  `json:"min"`
+	Max *int `json:"max,omitempty"`
+	All bool `json:"all,omitempty"`
 }
 
 // Enrolled holds when a contact is in a sequence (any sequence when

@@ -115,6 +115,10 @@ type Expectation struct {
 	Scores   []ScoreCondition `json:"scores,omitempty"`
 	// Variant, when set, is the A/B arm the email must come from.
 	Variant string `json:"variant,omitempty"`
+	// Subject, when set, is text the subject line as sent must contain.
+	Subject string `json:"subject,omitempty"`
+	// Sender, when set, is the address the email must go out from.
+	Sender string `json:"sender,omitempty"`
 	// At is the instant a state (score, stage, segment) is checked.
 	At   time.Time `json:"at,omitzero"`
 	From time.Time `json:"from,omitzero"`

@@ -12,6 +12,9 @@ type Sequence struct {
 	// caps do not hold back; it says why they may be exempt.
 	TransactionalReason string  `json:"transactional_reason,omitempty"`
 	Cap                 []Limit `json:"cap,omitempty"`
+	// Sender overrides who the sequence's email is from; nil: the
+	// programme's sender.
+	Sender *From `json:"sender,omitempty"`
 	// Topic is what the sequence's email is about; contacts who opted out
 	// of it neither enter nor stay.
 	Topic string     `json:"topic,omitempty"`
@@ -56,6 +59,9 @@ func (s *Sequence) StepIndex(name string) int {
 type Entry struct {
 	Segment string          `json:"segment,omitempty"`
 	Event   *EventCondition `json:"event,omitempty"`
+	// When, with Event, is what the contact must meet when the event is
+	// acted on for it to enter.
+	When *Predicate `json:"when,omitempty"`
 }
 
 // Re-entry policies.
@@ -111,6 +117,9 @@ type Step struct {
 	// Demote lets a set step move the stage back down contact.stages;
 	// without it the stage only moves forward.
 	Demote bool `json:"demote,omitempty"`
+	// Sender overrides who a send step's email is from, over its
+	// sequence's.
+	Sender *From `json:"sender,omitempty"`
 }
 
 // Variant is one arm of a send: an email and the share of contacts who get

@@ -71,6 +71,9 @@ type checker struct {
 	diags  Diagnostics
 	emails map[string]*emailUse
 	tests  []*campaigns.Scenario
+	// triggerUses are the {{ trigger.PROP }} tags of each email file, by
+	// its absolute name.
+	triggerUses map[string][]triggerUse
 }
 
 func (c *checker) report(sev Severity, path []string, code, detail, format string, args ...any) {
@@ -121,6 +124,7 @@ func (c *checker) check() {
 	c.goals()
 	c.compileEmails()
 	c.flow()
+	c.triggers()
 	c.overlaps()
 	c.tests = c.scenarios()
 }

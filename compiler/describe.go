@@ -124,6 +124,19 @@ func describePredicate(p campaigns.Predicate) string {
 		return "in segment " + p.Segment
 	case campaigns.OpInactive:
 		return "inactive for " + p.Inactive.String()
+	case campaigns.OpAccount:
+		if n := p.Account; n != nil && len(p.Args) == 1 {
+			what := describePredicate(p.Args[0])
+			switch {
+			case n.All:
+				return "every contact of the account: " + what
+			case n.Max == nil && n.Min <= 1:
+				return "a contact of the account: " + what
+			case n.Max == nil:
+				return fmt.Sprintf("at least %d contacts of the account: %s", n.Min, what)
+			}
+			return fmt.Sprintf("%d to %d contacts of the account: %s", n.Min, *n.Max, what)
+		}
 	}
 	return p.Op
 }
@@ -142,14 +155,18 @@ func describeAction(a campaigns.Action) string {
 func describeStep(st campaigns.Step) string {
 	switch st.Kind {
 	case campaigns.StepSend:
+		from := ""
+		if st.Sender != nil {
+			from = " from " + describeFrom(*st.Sender)
+		}
 		if len(st.Send) == 1 {
-			return "send " + st.Send[0].Email
+			return "send " + st.Send[0].Email + from
 		}
 		parts := make([]string, len(st.Send))
 		for i, v := range st.Send {
 			parts[i] = fmt.Sprintf("%s %d%% %s", v.Name, v.Weight, v.Email)
 		}
-		return "send variants " + strings.Join(parts, ", ")
+		return "send variants " + strings.Join(parts, ", ") + from
 	case campaigns.StepWait:
 		return "wait " + st.Wait.String()
 	case campaigns.StepWaitUntil:
@@ -264,3 +281,37 @@ func DescribePredicate(p campaigns.Predicate) string { return describePredicate(
 func DescribeStep(st campaigns.Step) string    { return describeStep(st) }
 func DescribeAction(a campaigns.Action) string { return describeAction(a) }
 func DescribeExit(e campaigns.ExitRule) string { return describeExit(e) }
+
+// describeFrom writes a sender override as a plan shows it:
+// "Dana <dana@acme.example>", "contact.owner_email, else <hello@acme.example>",
+// with its reply address.
+func describeFrom(f campaigns.From) string {
+	name := strconv.Quote(f.Name)
+	if f.NameAttribute != "" {
+		name = "contact." + f.NameAttribute
+		if f.Name != "" {
+			name += " (else " + strconv.Quote(f.Name) + ")"
+		}
+	}
+	if f.Name == "" && f.NameAttribute == "" {
+		name = ""
+	}
+	addr := f.Email
+	if f.EmailAttribute != "" {
+		addr = "contact." + f.EmailAttribute
+		if f.Email != "" {
+			addr += ", else " + f.Email
+		}
+	}
+	var parts []string
+	if name != "" {
+		parts = append(parts, name)
+	}
+	if addr != "" {
+		parts = append(parts, "<"+addr+">")
+	}
+	if f.ReplyTo != "" {
+		parts = append(parts, "replies to "+f.ReplyTo)
+	}
+	return strings.Join(parts, " ")
+}

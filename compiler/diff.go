@@ -333,6 +333,8 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 		switch {
 		case s.Entry.Segment != "":
 			ls.add("entry", "segment "+s.Entry.Segment)
+		case s.Entry.Event != nil && s.Entry.When != nil:
+			ls.add("entry", "event "+describeEvent(*s.Entry.Event)+" when "+describePredicate(*s.Entry.When))
 		case s.Entry.Event != nil:
 			ls.add("entry", "event "+describeEvent(*s.Entry.Event))
 		default:
@@ -352,6 +354,9 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 		}
 		if s.Topic != "" {
 			ls.add("topic", s.Topic)
+		}
+		if s.Sender != nil {
+			ls.add("sender", describeFrom(*s.Sender))
 		}
 		for i, e := range s.Exits {
 			ls.add(fmt.Sprintf("exit[%d]", i+1), describeExit(e))

@@ -297,6 +297,16 @@ func (c *checker) mergeField(p Pos, pc piece, fields map[string]bool) {
 		fields[pc.field] = true
 		return
 	}
+	if prop, ok := strings.CutPrefix(pc.field, campaigns.TriggerPrefix); ok {
+		// Which event triggers depends on the sequence and the step that
+		// send the email: checked against each of them (see triggers).
+		fields[pc.field] = true
+		if c.triggerUses == nil {
+			c.triggerUses = map[string][]triggerUse{}
+		}
+		c.triggerUses[p.File] = append(c.triggerUses[p.File], triggerUse{pos: p, prop: prop, fallback: pc.fallback != nil})
+		return
+	}
 	attr := c.prog.Contact.Attributes[pc.field]
 	if attr == nil {
 		known := append(keysOf(c.prog.Contact.Attributes), campaigns.FieldUnsubscribeURL, campaigns.FieldPreferencesURL)

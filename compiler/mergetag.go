@@ -3,10 +3,14 @@ package compiler
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nurture-dev/nurture/campaigns"
 )
 
 // A merge tag is {{ field }} or {{ field | default "fallback" }}; the
-// fallback may be in single or double quotes.
+// fallback may be in single or double quotes. A field is a contact
+// attribute, or trigger.PROP: a property of the event that brought the
+// contact to the step (see checker.triggers).
 
 // piece is literal text or a merge tag, with its byte offset in the input.
 type piece struct {
@@ -64,7 +68,11 @@ func parseTag(inner string) (piece, string) {
 	if name == "" {
 		return piece{}, "empty merge tag"
 	}
-	if !isFieldName(name) {
+	if prop, ok := strings.CutPrefix(name, campaigns.TriggerPrefix); ok {
+		if !isFieldName(prop) {
+			return piece{}, fmt.Sprintf("%q is not a property of the triggering event: write {{ trigger.title }}", name)
+		}
+	} else if !isFieldName(name) {
 		return piece{}, fmt.Sprintf("%q is not a field name", name)
 	}
 	p := piece{field: name}

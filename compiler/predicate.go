@@ -17,7 +17,7 @@ import (
 // predicateKeywords are the keys of a predicate that are not attributes.
 var predicateKeywords = map[string]bool{
 	"all": true, "any": true, "not": true, "event": true, "score": true,
-	"segment": true, "inactive": true, "description": true,
+	"segment": true, "inactive": true, "description": true, "account_contacts": true,
 }
 
 // scope limits what a predicate may look at.
@@ -47,7 +47,7 @@ func (c *checker) predicate(path []string, raw json.RawMessage, sc scope) campai
 	for _, k := range keys {
 		p := sub(path, k)
 		v := m[k]
-		if sc == scopeFit && (k == "event" || k == "score" || k == "segment" || k == "inactive") {
+		if sc == scopeFit && (k == "event" || k == "score" || k == "segment" || k == "inactive" || k == "account_contacts") {
 			c.errorf(p, "NRT208", "fit rules score who a contact is; count events in behavior rules instead",
 				"a fit rule may look only at attributes, not %s", k)
 			continue
@@ -78,6 +78,8 @@ func (c *checker) predicate(path []string, raw json.RawMessage, sc scope) campai
 			parts = append(parts, campaigns.Predicate{Op: campaigns.OpSegment, Segment: name})
 		case "inactive":
 			parts = append(parts, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: c.duration(p, v)})
+		case "account_contacts":
+			parts = append(parts, c.accountContacts(p, v, sc))
 		default:
 			attr := c.prog.Contact.Attributes[k]
 			if attr == nil {
@@ -381,4 +383,29 @@ func article(t string) string {
 
 func stripRegexpPrefix(err error) string {
 	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+}
+
+// accountContacts compiles account_contacts: {where, count, all}: how
+// many contacts of the contact's account meet where.
+func (c *checker) accountContacts(path []string, raw json.RawMessage, sc scope) campaigns.Predicate {
+	var r struct {
+		Where json.RawMessage `json:"where"`
+		Count json.RawMessage `json:"count"`
+		All   bool            `json:"all"`
+	}
+	_ = json.Unmarshal(raw, &r)
+	where := c.predicate(sub(path, "where"), r.Where, sc)
+	n := &campaigns.AccountCount{Min: 1, All: r.All}
+	if len(r.Count) > 0 {
+		if r.All {
+			c.errorf(sub(path, "all"), "NRT209", "all asks it of every contact of the account; count asks it of some number: give one", "account_contacts has both count and all")
+		}
+		ec := campaigns.EventCondition{Name: "account_contacts"}
+		c.countRange(sub(path, "count"), r.Count, &ec)
+		n.Min, n.Max = ec.MinCount, ec.MaxCount
+	}
+	if r.All {
+		n.Min = 1
+	}
+	return campaigns.Predicate{Op: campaigns.OpAccount, Args: []campaigns.Predicate{where}, Account: n}
 }

@@ -130,6 +130,7 @@ type rawSequence struct {
 	Entry       struct {
 		Segment string          `json:"segment"`
 		Event   json.RawMessage `json:"event"`
+		When    json.RawMessage `json:"when"`
 		Manual  bool            `json:"manual"`
 	} `json:"entry"`
 	Reentry       json.RawMessage `json:"reentry"`
@@ -138,6 +139,7 @@ type rawSequence struct {
 		Reason string `json:"reason"`
 	} `json:"transactional"`
 	Topic   string            `json:"topic"`
+	Sender  *rawFrom          `json:"sender"`
 	Cap     []rawLimit        `json:"cap"`
 	Steps   []rawStep         `json:"steps"`
 	Exit    []rawExit         `json:"exit"`
@@ -174,6 +176,15 @@ type rawStep struct {
 	Exit     string          `json:"exit"`
 	Suppress string          `json:"suppress"`
 	Demote   bool            `json:"demote"`
+	Sender   *rawFrom        `json:"sender"`
+}
+
+type rawFrom struct {
+	Name           string `json:"name"`
+	Email          string `json:"email"`
+	ReplyTo        string `json:"reply_to"`
+	NameAttribute  string `json:"name_attribute"`
+	EmailAttribute string `json:"email_attribute"`
 }
 
 type rawExit struct {

@@ -60,6 +60,8 @@ type rawExpectation struct {
 	Score      json.RawMessage `json:"score"`
 	Sequence   string          `json:"sequence"`
 	Variant    string          `json:"variant"`
+	Subject    string          `json:"subject"`
+	Sender     string          `json:"sender"`
 	On         string          `json:"on"`
 	At         string          `json:"at"`
 	Between    []string        `json:"between"`
@@ -498,6 +500,20 @@ func (c *checker) expectation(p []string, x rawExpectation) *campaigns.Expectati
 				"%s is sent by no variant named %q", e.Email, x.Variant)
 		default:
 			e.Variant = x.Variant
+		}
+	}
+	if x.Subject != "" {
+		if e.Kind != campaigns.ExpectEmail {
+			c.errorf(sub(p, "subject"), "NRT508", "subject narrows an email expectation", "a %s expectation takes no subject", kinds[0])
+		} else {
+			e.Subject = x.Subject
+		}
+	}
+	if x.Sender != "" {
+		if e.Kind != campaigns.ExpectEmail {
+			c.errorf(sub(p, "sender"), "NRT508", "sender narrows an email expectation", "a %s expectation takes no sender", kinds[0])
+		} else {
+			e.Sender = x.Sender
 		}
 	}
 	if len(c.diags) > n {

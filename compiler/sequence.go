@@ -45,6 +45,7 @@ func (c *checker) sequences() {
 			Content:  or(r.UTM.Content, c.prog.Sender.UTM.Content),
 		}
 		s.Layout = c.layout(sub(p, "layout"), r.Layout)
+		s.Sender = c.from(sub(p, "sender"), r.Sender)
 		kind := campaigns.KindMarketing
 		if s.Transactional() {
 			kind = campaigns.KindTransactional
@@ -124,6 +125,15 @@ func (c *checker) entry(p []string, r rawSequence, s *campaigns.Sequence) {
 	if len(r.Entry.Event) > 0 {
 		n++
 		s.Entry.Event = c.eventCondition(sub(p, "event"), r.Entry.Event)
+	}
+	if len(r.Entry.When) > 0 {
+		if s.Entry.Event == nil {
+			c.errorf(sub(p, "when"), "NRT209", "when narrows an entry event: entry: {event: \"demo_requested\", when: segment: \"icp\"}; a segment entry says its condition in the segment",
+				"an entry without an event has no when")
+		} else {
+			w := c.predicate(sub(p, "when"), r.Entry.When, scopeContact)
+			s.Entry.When = &w
+		}
 	}
 	if r.Entry.Manual {
 		n++
@@ -381,6 +391,11 @@ func (c *checker) step(p []string, r rawStep, kind string) campaigns.Step {
 			return st
 		}
 	}
+	if r.Sender != nil && st.Kind != campaigns.StepSend {
+		c.errorf(sub(p, "sender"), "NRT209", "sender goes with a send step, or on the sequence for all of its email", "a %s step has no sender", st.Kind)
+	} else {
+		st.Sender = c.from(sub(p, "sender"), r.Sender)
+	}
 	if r.Demote && st.Kind != campaigns.StepSet {
 		c.errorf(sub(p, "demote"), "NRT209", "demote goes with a set step that moves the stage back", "a %s step has no demote", st.Kind)
 	}
@@ -520,4 +535,41 @@ func (c *checker) useEmail(p []string, file, kind string) string {
 		u.kinds[kind] = p
 	}
 	return clean
+}
+
+// from checks a sequence's or a step's sender: the attributes it takes
+// the name and address from are declared, and hold text; an address on
+// another domain than the programme's sender is warned about, since the
+// mail would fail DMARC alignment unless that domain signs it too. (An
+// attribute's address is the contact data's: it cannot be checked here.)
+func (c *checker) from(p []string, r *rawFrom) *campaigns.From {
+	if r == nil {
+		return nil
+	}
+	f := &campaigns.From{Name: r.Name, Email: r.Email, ReplyTo: r.ReplyTo, NameAttribute: r.NameAttribute, EmailAttribute: r.EmailAttribute}
+	for _, a := range []struct{ field, name string }{{"name_attribute", r.NameAttribute}, {"email_attribute", r.EmailAttribute}} {
+		if a.name == "" {
+			continue
+		}
+		attr := c.prog.Contact.Attributes[a.name]
+		switch {
+		case attr == nil:
+			c.errorf(sub(p, a.field), "NRT444", c.suggest(a.name, keysOf(c.prog.Contact.Attributes), "declare it under contact.attributes with type: \"string\""),
+				"sender %s names unknown contact attribute %q", a.field, a.name)
+		case attr.Type != campaigns.TypeString:
+			c.errorf(sub(p, a.field), "NRT444", "a sender's name and address come from string attributes, say owner_email: {type: \"string\"}",
+				"sender %s names attribute %s, of type %s", a.field, a.name, attr.Type)
+		}
+	}
+	domain := func(addr string) string {
+		_, d, _ := strings.Cut(addr, "@")
+		return strings.ToLower(d)
+	}
+	if home := domain(c.prog.Sender.FromEmail); home != "" {
+		if d := domain(r.Email); d != "" && d != home && !strings.HasSuffix(d, "."+home) {
+			c.warnf(sub(p, "email"), "NRT445", "mail from another domain fails DMARC alignment unless that domain signs it too (DKIM): use an address at "+home+", or sign for "+d,
+				"sender email %s is not on the programme's domain %s", r.Email, home)
+		}
+	}
+	return f
 }

@@ -13,6 +13,10 @@ type Active struct {
 	// Waiting is why it waits; an enrollment no decision has moved yet
 	// says how it began (WaitingEntry, WaitingStart).
 	Waiting string
+	// Trigger is the ID of the event that brought the contact to where
+	// it is: the one that entered it, or the one a wait_for waited for;
+	// empty when none did. {{ trigger.PROP }} reads its properties.
+	Trigger string
 }
 
 // An enrollment begins waiting for its first decision with one of these,
@@ -65,6 +69,8 @@ type Decision struct {
 	Suppress string
 	Sequence string
 	Version  int64
+	// Trigger is the enrollment's triggering event after the decision.
+	Trigger string
 }
 
 // Start is an enrollment a decision begins.
@@ -80,6 +86,8 @@ type Send struct {
 	Step     string
 	Email    string
 	Variant  string
+	// Trigger is the event whose properties the email merges.
+	Trigger string
 }
 
 // Sent is an email counted against the caps.
@@ -100,6 +108,9 @@ type Claim struct {
 	Version  int64
 	// Attempts counts the earlier tries the mail server deferred.
 	Attempts int
+	// TriggerProps are the properties of the event the send was planned
+	// with (see Send.Trigger); nil when none.
+	TriggerProps map[string]any
 }
 
 // SendRecord is a row of the ledger as the tracking server reads it.
@@ -117,6 +128,9 @@ type SendRecord struct {
 	// Version is the programme version the send was planned under: the
 	// email it renders.
 	Version int64
+	// TriggerProps are the properties of the event the send was planned
+	// with; nil when none.
+	TriggerProps map[string]any
 }
 
 // TrackingKey signs tracked links.

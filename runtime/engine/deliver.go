@@ -631,7 +631,7 @@ func (e *Engine) record(ctx context.Context, l Ledger, c runtime.Claim, o *mail.
 		return l.FinishSend(ctx, c.ID, runtime.SendFailed, "", fmt.Sprintf("deferred %d times: %v", c.Attempts+1, err), now)
 	case mail.Unknown:
 		d.Unknown++
-		mid := mail.MessageID(c.Key, o.From)
+		mid := o.MessageID()
 		e.logf("send %s to %s is unknown: %v. It counts as sent and is not sent again; look for Message-ID <%s> in the mail server's log", c.Key, o.To, err, mid)
 		return l.FinishSend(ctx, c.ID, runtime.SendUnknown, mid, err.Error()+" (counts as sent; never sent again automatically)", now)
 	}
@@ -680,7 +680,8 @@ func (e *Engine) outgoing(c runtime.Claim, ct *runtime.Contact, now time.Time) (
 		// mailbox.
 		o.UnsubscribeURL = "mailto:" + p.Sender.UnsubscribeMail + "?subject=" + url.QueryEscape("unsubscribe "+ct.Email)
 	}
-	m := render.Render(em, ct.Values, c.Key, o)
+	o.SenderFor(e.Program, c.Sequence, c.Step, ct.Values)
+	m := render.Render(em, render.WithTrigger(ct.Values, c.TriggerProps), c.Key, o)
 	out := render.Envelope(p, em, m, o, c.Key, ct.Email, now)
 	if strings.ContainsAny(out.To, "\r\n") {
 		return nil, fmt.Errorf("contact %d has an address with a line break", c.Contact)

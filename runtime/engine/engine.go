@@ -512,6 +512,7 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r 
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		var entry campaigns.Predicate
+		var trigger *campaigns.EventCondition
 		switch {
 		case len(seq.Steps) == 0:
 			continue
@@ -521,8 +522,15 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r 
 			// The condition holds now, and an event that makes it came
 			// since the last tick.
 			ev := *seq.Entry.Event
-			entry = campaigns.All(campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev},
-				eventSince(campaigns.EventCondition{Name: ev.Name, Where: ev.Where}, e.Since, now))
+			since := eventSince(campaigns.EventCondition{Name: ev.Name, Where: ev.Where}, e.Since, now)
+			entry = campaigns.All(campaigns.Predicate{Op: campaigns.OpEvent, Event: &ev}, since)
+			if w := seq.Entry.When; w != nil {
+				// Only a contact who meets it as the event is acted on.
+				entry = campaigns.All(entry, *w)
+			}
+			// The event that entered the contact is the latest that
+			// came since the last tick.
+			trigger = since.Event
 		default:
 			continue // entered only by steps, exit rules and hand-offs
 		}
@@ -539,7 +547,7 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r 
 		}
 		conds = append(conds, e.admits(name)...)
 		if seq.Transactional() {
-			n, err := e.Store.EnrollWhere(ctx, e.Program, within(ids, campaigns.All(conds...)), name, seq.Steps[0].Name, e.Version, now)
+			n, err := e.Store.EnrollWhere(ctx, e.Program, within(ids, campaigns.All(conds...)), trigger, name, seq.Steps[0].Name, e.Version, now)
 			if err != nil {
 				return fmt.Errorf("entering %s: %w", name, err)
 			}
@@ -573,7 +581,7 @@ func (e *Engine) enrollChunk(ctx context.Context, now time.Time, ids []int64, r 
 		}
 		// One statement: the store selects and enrolls the contacts in one
 		// pass, with nothing of them held here.
-		n, err := e.Store.EnrollWhere(ctx, e.Program, within(ids, campaigns.All(conds...)), name, seq.Steps[0].Name, e.Version, now)
+		n, err := e.Store.EnrollWhere(ctx, e.Program, within(ids, campaigns.All(conds...)), trigger, name, seq.Steps[0].Name, e.Version, now)
 		if err != nil {
 			return fmt.Errorf("entering %s: %w", name, err)
 		}
@@ -969,7 +977,7 @@ func (e *Engine) starts(sequence string) []runtime.Start {
 
 func (e *Engine) decision(a runtime.Active, now time.Time) runtime.Decision {
 	return runtime.Decision{Enrollment: a.ID, Contact: a.Contact, At: now, Step: a.Step, StepSince: a.StepSince,
-		Sequence: a.Sequence, Version: e.Version}
+		Sequence: a.Sequence, Version: e.Version, Trigger: a.Trigger}
 }
 
 // ReasonCompleted ends an enrollment that ran past its last step.
@@ -1119,7 +1127,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				break
 			}
 			d.Send = &runtime.Send{Key: fmt.Sprintf("%d/%s/%s/%d", a.Contact, a.Sequence, st.Name, e.Version),
-				Sequence: a.Sequence, Step: st.Name, Email: v.Email}
+				Sequence: a.Sequence, Step: st.Name, Email: v.Email, Trigger: a.Trigger}
 			if len(st.Send) > 1 {
 				d.Send.Variant = v.Name
 			}
@@ -1159,6 +1167,14 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			timeout := a.StepSince.Add(wf.Within.Std())
 			switch {
 			case met:
+				// The event that answered is the trigger from here on.
+				id, err := e.Store.LatestEvent(ctx, e.Program, a.Contact, *eventSince(wf.Event, since, now).Event, now)
+				if err != nil {
+					return err
+				}
+				if id != "" {
+					a.Trigger, d.Trigger = id, id
+				}
 				t.Outcome = OutcomeThen
 				act(wf.Then, now)
 			case !now.Before(timeout):
@@ -1223,7 +1239,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		if d.NextCheck.After(now) {
 			return nil
 		}
-		a.Step, a.StepSince = d.Step, d.StepSince
+		a.Step, a.StepSince, a.Trigger = d.Step, d.StepSince, d.Trigger
 	}
 	// Steps that loop without ever waiting: look again in an hour rather
 	// than spin.

@@ -16,9 +16,13 @@ type Store interface {
 	// and returns those that meet it.
 	MatchesEach(ctx context.Context, prog *campaigns.Program, ids []int64, p campaigns.Predicate, now time.Time) (map[int64]bool, error)
 	// EnrollWhere starts the contacts that meet p at now in sequence at
-	// step, due at now; those already active in it are skipped. It
-	// reports how many it enrolled.
-	EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error)
+	// step, due at now; those already active in it are skipped. With a
+	// trigger, each enrollment records the contact's latest event that
+	// meets it as its triggering event. It reports how many it enrolled.
+	EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, trigger *campaigns.EventCondition, sequence, step string, version int64, now time.Time) (int, error)
+	// LatestEvent returns the ID of the contact's latest event that
+	// meets ev at now, or "" when none does.
+	LatestEvent(ctx context.Context, prog *campaigns.Program, id int64, ev campaigns.EventCondition, now time.Time) (string, error)
 	// Active lists active enrollments above ID after; Due those whose
 	// next check is at or before now.
 	Active(ctx context.Context, after int64, limit int) ([]runtime.Active, error)

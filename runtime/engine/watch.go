@@ -132,6 +132,11 @@ func (e *Engine) watch() (runtime.Watch, bool) {
 		p = e.Program.Inline(p)
 		p.Walk(func(q *campaigns.Predicate) {
 			switch q.Op {
+			case campaigns.OpAccount:
+				// A change to one contact turns the condition for every
+				// contact of the account, which the changed contacts do
+				// not tell: look at everyone.
+				ok = false
 			case campaigns.OpEvent:
 				ev := q.Event
 				for _, c := range ev.Where {

@@ -22,9 +22,14 @@ import (
 // Outgoing is one email ready to go.
 type Outgoing struct {
 	// Key is the ledger key of the send; the Message-ID derives from it.
-	Key       string
-	FromName  string
-	From      string
+	Key      string
+	FromName string
+	From     string
+	// IDFrom, when set, is the address whose domain the Message-ID
+	// takes instead of From's: the programme's sender, when a sequence
+	// sends from an owner's address, so that the Message-ID stored at
+	// claim is the one sent.
+	IDFrom    string
 	ReplyTo   string
 	To        string
 	Subject   string
@@ -65,6 +70,14 @@ func (o *Outgoing) gate(ctx context.Context) error {
 	return nil
 }
 
+// MessageID is the Message-ID the message goes out with.
+func (o *Outgoing) MessageID() string {
+	if o.IDFrom != "" {
+		return MessageID(o.Key, o.IDFrom)
+	}
+	return MessageID(o.Key, o.From)
+}
+
 // MessageID is the Message-ID of a send: derived from its ledger key, so
 // that a message sent twice by mistake is recognisably the same one.
 func MessageID(key, from string) string {
@@ -93,7 +106,7 @@ func Compose(o *Outgoing) (*gomail.Msg, error) {
 		}
 	}
 	m.Subject(literalWords(OneLine(o.Subject)))
-	m.SetMessageIDWithValue(MessageID(o.Key, o.From))
+	m.SetMessageIDWithValue(o.MessageID())
 	m.SetDateWithValue(o.Date)
 	if o.Bulk {
 		m.SetBulk()

@@ -819,3 +819,39 @@ func TestSMTPGateWithholdsAtTheLastMoment(t *testing.T) {
 		t.Errorf("when the gate was asked (-want +got):\n%s", diff)
 	}
 }
+
+// Mail from an account owner's address goes out from and replies to
+// that address, and keeps the Message-ID the claim stored, which takes
+// the programme's domain (IDFrom): a bounce still finds its send.
+func TestSMTPSendsFromAnOwner(t *testing.T) {
+	ts := (&testServer{}).start(t, "plain")
+	s, _ := newSender(t, ts.url(""), nil)
+	o := testOutgoing("owned", "lead@example.com")
+	o.FromName, o.From, o.ReplyTo, o.IDFrom = "Dana Ortiz", "dana@owner.example", "dana@owner.example", "ada@sender.example"
+	if err := s.Send(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	got := ts.received()
+	if len(got) != 1 {
+		t.Fatalf("server received %d messages, want 1", len(got))
+	}
+	if got[0].from != "dana@owner.example" {
+		t.Errorf("envelope sender %q, want the owner's dana@owner.example", got[0].from)
+	}
+	msg, err := netmail.ReadMessage(bytes.NewReader(got[0].data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"From":       `"Dana Ortiz" <dana@owner.example>`,
+		"Reply-To":   "<dana@owner.example>",
+		"Message-Id": "<" + MessageID("owned", "ada@sender.example") + ">",
+	} {
+		if got := msg.Header.Get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if o.MessageID() != MessageID("owned", "ada@sender.example") {
+		t.Errorf("Outgoing.MessageID() = %q; want the programme domain's", o.MessageID())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -174,7 +175,12 @@ func TestWorkersStartTogether(t *testing.T) {
 	if err := stores[0].DB().QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := stores[0].SchemaVersion(context.Background()); n != want {
+	// Each migration once: numbers may skip, so count the files.
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(files); n != want {
 		t.Errorf("%d migrations recorded, want %d", n, want)
 	}
 

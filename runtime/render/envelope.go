@@ -8,7 +8,7 @@ import (
 )
 
 // Envelope addresses a rendered message: sender and reply address from
-// the programme, the ledger key the Message-ID derives from, the
+// o when it names them, else from the programme; the ledger key the Message-ID derives from, the
 // recipient and the date.
 //
 // Marketing email is bulk mail and says how to leave it (RFC 2369): the
@@ -23,6 +23,10 @@ func Envelope(p *campaigns.Program, e *campaigns.Email, m Message, o Options, ke
 		To:      to,
 		Subject: m.Subject, Preheader: m.Preheader, HTML: m.HTML, Text: m.Text,
 		Date: date,
+	}
+	if o.From != "" {
+		out.FromName, out.From, out.ReplyTo = o.FromName, o.From, o.ReplyTo
+		out.IDFrom = p.Sender.FromEmail
 	}
 	if e.Kind != campaigns.KindMarketing {
 		return out

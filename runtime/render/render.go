@@ -38,6 +38,17 @@ type Options struct {
 	// WebViewURL, when set, is where the email can be read in a browser:
 	// a "View in your browser" line above it in the HTML.
 	WebViewURL string
+	// FromName, From and ReplyTo, when From is set, say who this send is
+	// from instead of the programme's sender: the sequence's or step's
+	// sender, resolved for the contact (see SenderFor).
+	FromName, From, ReplyTo string
+}
+
+// SenderFor sets who the email a step of a sequence sends is from, for a
+// contact with values: its step's or sequence's sender, resolved for the
+// contact, or the programme's.
+func (o *Options) SenderFor(p *campaigns.Program, sequence, step string, values map[string]any) {
+	o.FromName, o.From, o.ReplyTo = p.FromFor(sequence, step).For(values)
 }
 
 // Message is an email filled for one contact.
@@ -458,4 +469,21 @@ func pickSubject(vs []campaigns.SubjectVariant, seed string) (campaigns.SubjectV
 		n -= v.Weight
 	}
 	return vs[len(vs)-1], true
+}
+
+// WithTrigger returns a contact's values with the properties of its
+// triggering event beside them, as the trigger.PROP fields an email
+// merges; values itself when there are none.
+func WithTrigger(values, props map[string]any) map[string]any {
+	if len(props) == 0 {
+		return values
+	}
+	out := make(map[string]any, len(values)+len(props))
+	for k, v := range values {
+		out[k] = v
+	}
+	for k, v := range props {
+		out[campaigns.TriggerPrefix+k] = v
+	}
+	return out
 }

@@ -391,6 +391,28 @@ func TestEnvelope(t *testing.T) {
 	}
 }
 
+// A sequence's or step's sender, resolved for the contact, addresses the
+// message; the Message-ID keeps the programme's domain.
+func TestEnvelopeSender(t *testing.T) {
+	p := &campaigns.Program{
+		Sender:    campaigns.Sender{FromName: "Acme", FromEmail: "hello@acme.example", ReplyTo: "team@acme.example"},
+		Sequences: map[string]*campaigns.Sequence{"abm": {Sender: &campaigns.From{Name: "Acme AE", EmailAttribute: "owner_email"}, Steps: []campaigns.Step{{Name: "one"}}}},
+	}
+	e := &campaigns.Email{Kind: campaigns.KindMarketing}
+	var o Options
+	o.SenderFor(p, "abm", "one", map[string]any{"owner_email": "dana@acme.example"})
+	out := Envelope(p, e, Message{}, o, "k", "ann@x.example", time.Time{})
+	if out.FromName != "Acme AE" || out.From != "dana@acme.example" || out.ReplyTo != "dana@acme.example" || out.IDFrom != "hello@acme.example" {
+		t.Errorf("owner's envelope: %+v", out)
+	}
+	o = Options{}
+	o.SenderFor(p, "other", "one", nil)
+	out = Envelope(p, e, Message{}, o, "k", "ann@x.example", time.Time{})
+	if out.FromName != "Acme" || out.From != "hello@acme.example" || out.ReplyTo != "team@acme.example" {
+		t.Errorf("the programme's envelope: %+v", out)
+	}
+}
+
 func walk(n *html.Node, fn func(*html.Node)) {
 	fn(n)
 	for c := n.FirstChild; c != nil; c = c.NextSibling {

@@ -79,7 +79,8 @@ func matches(x *campaigns.Expectation, e *Entry) bool {
 	switch x.Kind {
 	case campaigns.ExpectEmail, campaigns.ExpectNever:
 		return e.Kind == EntrySend && e.Email == x.Email && (x.Sequence == "" || e.Sequence == x.Sequence) &&
-			(x.Variant == "" || e.Variant == x.Variant)
+			(x.Variant == "" || e.Variant == x.Variant) && (x.Subject == "" || strings.Contains(e.Subject, x.Subject)) &&
+			(x.Sender == "" || strings.EqualFold(e.From, x.Sender))
 	case campaigns.ExpectDeferred:
 		return e.Kind == EntryDeferred && e.Email == x.Email && (x.Sequence == "" || e.Sequence == x.Sequence)
 	case campaigns.ExpectEnter:
@@ -166,6 +167,18 @@ func (r *run) check() {
 			if x.Kind == campaigns.ExpectEmail {
 				if d := r.deferredUntilEnd(x); d != nil {
 					c.Got = "it never came; " + d.Detail
+				}
+			}
+			if x.Subject != "" || x.Sender != "" {
+				// The email came, in the window, with another subject
+				// or from another address.
+				y := *x
+				y.Subject, y.Sender = "", ""
+				for j := range res.Timeline {
+					if e := &res.Timeline[j]; !used[j] && matches(&y, e) && within(x, e.At) {
+						c.Got = fmt.Sprintf("it came on %s from %s with the subject %q", res.Day(e.At), e.From, e.Subject)
+						break
+					}
 				}
 			}
 		}

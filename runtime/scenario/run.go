@@ -58,9 +58,11 @@ type Entry struct {
 	Email    string    `json:"email,omitempty"`
 	Variant  string    `json:"variant,omitempty"`
 	Subject  string    `json:"subject,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Handoff  string    `json:"handoff,omitempty"`
-	Stage    string    `json:"stage,omitempty"`
+	// From is the address an email went out from.
+	From    string `json:"from,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Handoff string `json:"handoff,omitempty"`
+	Stage   string `json:"stage,omitempty"`
 	// Detail says more: why a send was held back and until when, what
 	// the contact did.
 	Detail string `json:"detail,omitempty"`
@@ -598,8 +600,8 @@ type enrollWatch struct {
 	entered func(sequence string, n int, now time.Time)
 }
 
-func (s enrollWatch) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error) {
-	n, err := s.Store.EnrollWhere(ctx, prog, p, sequence, step, version, now)
+func (s enrollWatch) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, trigger *campaigns.EventCondition, sequence, step string, version int64, now time.Time) (int, error) {
+	n, err := s.Store.EnrollWhere(ctx, prog, p, trigger, sequence, step, version, now)
 	if err == nil {
 		s.entered(sequence, n, now)
 	}
@@ -614,7 +616,7 @@ func (r *run) subjects() {
 			continue
 		}
 		if m := r.w.Mail.ByKey(e.Detail); m != nil {
-			e.Subject, e.Detail = m.Subject, ""
+			e.Subject, e.From, e.Detail = m.Subject, m.From, ""
 		} else {
 			e.Detail = "planned, not delivered"
 		}

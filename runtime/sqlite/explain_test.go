@@ -28,6 +28,7 @@ func TestQueryPlans(t *testing.T) {
 		Where: []campaigns.Condition{{Field: "path", Cmp: campaigns.CmpEq, Value: "/pricing"}},
 	}}
 	score := campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: campaigns.CmpGte, Value: 50}}
+	account := campaigns.Predicate{Op: campaigns.OpAccount, Account: &campaigns.AccountCount{Min: 2}, Args: []campaigns.Predicate{pricing}}
 	for _, tc := range []struct {
 		name string
 		sql  string
@@ -36,6 +37,7 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"event count in a window", "", nil, "events_name_at"},
 		{"score threshold", "", nil, "scores_model_score"},
+		{"contacts of an account", "", nil, "contacts_account"},
 		{"contact by address", `SELECT id FROM contacts WHERE email_key IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_contacts"},
 		{"events of a contact", `SELECT at FROM events WHERE contact_id = ? AND name = ? AND at >= ?`, []any{1, "page_view", 0}, "events_contact"},
 	} {
@@ -43,8 +45,11 @@ func TestQueryPlans(t *testing.T) {
 			q, args := tc.sql, tc.args
 			if q == "" {
 				pred := pricing
-				if tc.name == "score threshold" {
+				switch tc.name {
+				case "score threshold":
 					pred = score
+				case "contacts of an account":
+					pred = account
 				}
 				where, a, err := s.Where(p, pred, storetest.Now)
 				if err != nil {

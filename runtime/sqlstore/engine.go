@@ -17,14 +17,22 @@ import (
 
 // EnrollWhere starts the contacts meeting p in a sequence, in one
 // statement; those already active in it are skipped.
-func (s *Store) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error) {
-	where, args, err := s.Where(prog, p, now)
+func (s *Store) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, trigger *campaigns.EventCondition, sequence, step string, version int64, now time.Time) (int, error) {
+	b := &builder{s: s, prog: prog, now: now, types: s.attrTypes(), inSegment: map[string]bool{}}
+	trig := "NULL"
+	if trigger != nil {
+		var err error
+		if trig, err = b.latest(trigger); err != nil {
+			return 0, err
+		}
+	}
+	where, err := b.pred(p)
 	if err != nil {
 		return 0, err
 	}
-	r, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, next_check_at, waiting, version, entered_at)
-SELECT c.id, ?, ?, ?, ?, ?, ?, ?, ? FROM contacts c WHERE `+where+` ON CONFLICT DO NOTHING`),
-		append([]any{sequence, stateActive, step, s.t(now), s.t(now), runtime.WaitingEntry, version, s.t(now)}, args...)...)
+	r, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO enrollments (contact_id, sequence, state, step, step_since, next_check_at, waiting, version, entered_at, trigger_event)
+SELECT c.id, ?, ?, ?, ?, ?, ?, ?, ?, `+trig+` FROM contacts c WHERE `+where+` ON CONFLICT DO NOTHING`),
+		append([]any{sequence, stateActive, step, s.t(now), s.t(now), runtime.WaitingEntry, version, s.t(now)}, b.args...)...)
 	if err != nil {
 		return 0, err
 	}
@@ -43,7 +51,7 @@ func (s *Store) enroll(ctx context.Context, tx *sql.Tx, ids []int64, sequence, s
 	return int(n), err
 }
 
-const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version, COALESCE(waiting, '')`
+const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version, COALESCE(waiting, ''), COALESCE(trigger_event, '')`
 
 func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
 	defer rows.Close()
@@ -51,7 +59,7 @@ func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
 	for rows.Next() {
 		var a runtime.Active
 		var since, entered any
-		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version, &a.Waiting); err != nil {
+		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version, &a.Waiting, &a.Trigger); err != nil {
 			return nil, err
 		}
 		a.StepSince, _ = s.scanTime(since)
@@ -139,7 +147,7 @@ func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decisio
 		}
 		last[d.Enrollment] = i
 	}
-	cols := make([][]any, 8)
+	cols := make([][]any, 9)
 	for _, id := range order {
 		d := ds[last[id]]
 		state, next, waiting, exited, reason := any(stateActive), any(nil), any(nil), any(nil), any(nil)
@@ -153,7 +161,11 @@ func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decisio
 				waiting = d.Waiting
 			}
 		}
-		for i, v := range []any{id, state, d.Step, s.t(d.StepSince), next, waiting, exited, reason} {
+		var trigger any
+		if d.Trigger != "" {
+			trigger = d.Trigger
+		}
+		for i, v := range []any{id, state, d.Step, s.t(d.StepSince), next, waiting, exited, reason, trigger} {
 			cols[i] = append(cols[i], v)
 		}
 	}
@@ -163,10 +175,10 @@ func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decisio
 		args[i] = cols[i]
 	}
 	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE enrollments e SET state = v.state, step = v.step, step_since = v.since,
-	next_check_at = v.next, waiting = v.waiting, exited_at = v.exited_at, exit_reason = v.reason
+	next_check_at = v.next, waiting = v.waiting, exited_at = v.exited_at, exit_reason = v.reason, trigger_event = v.trigger
 FROM unnest(CAST(? AS `+ty[campaigns.TypeInt]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]),
-	CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]))
-	AS v (id, state, step, since, next, waiting, exited_at, reason)
+	CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[str]+`[]))
+	AS v (id, state, step, since, next, waiting, exited_at, reason, trigger)
 WHERE e.id = v.id AND e.state = 'active'`), args...); err != nil {
 		return fmt.Errorf("recording %d decisions: %w", len(order), err)
 	}
@@ -177,11 +189,15 @@ WHERE e.id = v.id AND e.state = 'active'`), args...); err != nil {
 			if m.Variant != "" {
 				variant = m.Variant
 			}
-			sends = append(sends, []any{m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, runtime.SendPlanned, s.t(d.At)})
+			var trigger any
+			if m.Trigger != "" {
+				trigger = m.Trigger
+			}
+			sends = append(sends, []any{m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, runtime.SendPlanned, s.t(d.At), trigger})
 		}
 	}
-	if _, err := s.insertCount(ctx, tx, "sends", []string{"key", "contact_id", "sequence", "step", "version", "email", "variant", "status", "planned_at"},
-		[]string{str, campaigns.TypeInt, str, str, campaigns.TypeInt, str, str, str, tim}, " ON CONFLICT (key) DO NOTHING", sends); err != nil {
+	if _, err := s.insertCount(ctx, tx, "sends", []string{"key", "contact_id", "sequence", "step", "version", "email", "variant", "status", "planned_at", "trigger_event"},
+		[]string{str, campaigns.TypeInt, str, str, campaigns.TypeInt, str, str, str, tim, str}, " ON CONFLICT (key) DO NOTHING", sends); err != nil {
 		return fmt.Errorf("planning %d sends: %w", len(sends), err)
 	}
 	for _, d := range ds {
@@ -239,30 +255,36 @@ func (s *Store) decide(ctx context.Context, tx *sql.Tx, st *decideStmts, d runti
 	var err error
 	exit, move, send := st.slots()
 	at := s.t(d.At)
-	var next, waiting any
+	var next, waiting, trigger any
 	if !d.NextCheck.IsZero() {
 		next = s.t(d.NextCheck)
 	}
 	if d.Waiting != "" {
 		waiting = d.Waiting
 	}
+	if d.Trigger != "" {
+		trigger = d.Trigger
+	}
 	if d.Exit != "" {
 		err = s.exec(ctx, tx, exit, `UPDATE enrollments SET state = ?, exited_at = ?, exit_reason = ?, next_check_at = NULL, waiting = NULL WHERE id = ? AND state = ?`,
 			stateExited, at, d.Exit, d.Enrollment, stateActive)
 	} else {
-		err = s.exec(ctx, tx, move, `UPDATE enrollments SET step = ?, step_since = ?, next_check_at = ?, waiting = ? WHERE id = ? AND state = ?`,
-			d.Step, s.t(d.StepSince), next, waiting, d.Enrollment, stateActive)
+		err = s.exec(ctx, tx, move, `UPDATE enrollments SET step = ?, step_since = ?, next_check_at = ?, waiting = ?, trigger_event = ? WHERE id = ? AND state = ?`,
+			d.Step, s.t(d.StepSince), next, waiting, trigger, d.Enrollment, stateActive)
 	}
 	if err != nil {
 		return fmt.Errorf("enrollment %d: %w", d.Enrollment, err)
 	}
 	if m := d.Send; m != nil {
-		var variant any
+		var variant, mtrigger any
 		if m.Variant != "" {
 			variant = m.Variant
 		}
-		if err := s.exec(ctx, tx, send, `INSERT INTO sends (key, contact_id, sequence, step, version, email, variant, status, planned_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?) ON CONFLICT (key) DO NOTHING`,
-			m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, at); err != nil {
+		if m.Trigger != "" {
+			mtrigger = m.Trigger
+		}
+		if err := s.exec(ctx, tx, send, `INSERT INTO sends (key, contact_id, sequence, step, version, email, variant, status, planned_at, trigger_event) VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?) ON CONFLICT (key) DO NOTHING`,
+			m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, at, mtrigger); err != nil {
 			return fmt.Errorf("planning %s: %w", m.Key, err)
 		}
 	}
@@ -416,7 +438,8 @@ func (s *Store) claimSends(worker string, now time.Time, limit int) (string, []a
   claimed_by = CASE WHEN ` + suppressed + ` THEN claimed_by ELSE ? END
 WHERE id IN (SELECT s.id FROM sends s WHERE s.status = ? AND s.planned_at <= ? AND ` + notPaused("s.sequence") + `
   ORDER BY s.planned_at, s.id LIMIT ?` + s.d.SkipLocked + `)
-RETURNING id, key, contact_id, sequence, step, email, COALESCE(variant, ''), version, attempts, status, planned_at`,
+RETURNING id, key, contact_id, sequence, step, email, COALESCE(variant, ''), version, attempts, status, planned_at,
+  (SELECT ev.props FROM events ev WHERE ev.id = sends.trigger_event)`,
 		[]any{runtime.SendCancelled, runtime.SendClaimed, s.t(now), worker, runtime.SendPlanned, s.t(now), limit}
 }
 
@@ -439,9 +462,13 @@ func (s *Store) runClaim(ctx context.Context, q interface {
 	for rows.Next() {
 		var c claimed
 		var status string
-		var planned any
-		if err := rows.Scan(&c.ID, &c.Key, &c.Contact, &c.Sequence, &c.Step, &c.Email, &c.Variant, &c.Version, &c.Attempts, &status, &planned); err != nil {
+		var planned, trigger any
+		if err := rows.Scan(&c.ID, &c.Key, &c.Contact, &c.Sequence, &c.Step, &c.Email, &c.Variant, &c.Version, &c.Attempts, &status, &planned, &trigger); err != nil {
 			return nil, 0, err
+		}
+		var err error
+		if c.TriggerProps, err = decodeProps(trigger); err != nil {
+			return nil, 0, fmt.Errorf("send %s: reading its triggering event: %w", c.Key, err)
 		}
 		if status != runtime.SendClaimed {
 			cancelled++
@@ -623,7 +650,7 @@ func (s *Store) ActiveWhere(ctx context.Context, prog *campaigns.Program, sequen
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version, COALESCE(en.waiting, '')
+	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version, COALESCE(en.waiting, ''), COALESCE(en.trigger_event, '')
 FROM enrollments en JOIN contacts c ON c.id = en.contact_id
 WHERE en.state = ? AND en.sequence = ? AND en.id > ?`
 	all := []any{stateActive, sequence, after}

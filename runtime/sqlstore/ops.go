@@ -71,24 +71,35 @@ func (s *Store) ContactEvents(ctx context.Context, id int64) ([]runtime.ContactE
 			return nil, err
 		}
 		e.At, _ = s.scanTime(at)
-		var raw []byte
-		switch p := props.(type) {
-		case string:
-			raw = []byte(p)
-		case []byte:
-			raw = p
-		}
-		if len(raw) > 0 {
-			if err := json.Unmarshal(raw, &e.Props); err != nil {
-				return nil, fmt.Errorf("event %s: reading its properties: %w", e.ID, err)
-			}
-		}
-		if len(e.Props) == 0 {
-			e.Props = nil
+		var err error
+		if e.Props, err = decodeProps(props); err != nil {
+			return nil, fmt.Errorf("event %s: reading its properties: %w", e.ID, err)
 		}
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// decodeProps reads an event's properties as the store holds them, a
+// JSON object as text or bytes; nil when there are none.
+func decodeProps(v any) (map[string]any, error) {
+	var raw []byte
+	switch p := v.(type) {
+	case string:
+		raw = []byte(p)
+	case []byte:
+		raw = p
+	}
+	var props map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &props); err != nil {
+			return nil, err
+		}
+	}
+	if len(props) == 0 {
+		return nil, nil
+	}
+	return props, nil
 }
 
 // Pause records a pause of p.Sequence (runtime.AllSending: every

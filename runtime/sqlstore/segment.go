@@ -185,6 +185,8 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		return "EXISTS (SELECT 1 FROM consents k WHERE k.email_key = c.email_key)", nil
 	case campaigns.OpInactive:
 		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
+	case campaigns.OpAccount:
+		return b.account(p)
 	}
 	return "", fmt.Errorf("unknown condition %q", p.Op)
 }
@@ -365,6 +367,47 @@ func (b *builder) event(ev *campaigns.EventCondition) (string, error) {
 	return b.among(q+" GROUP BY e.contact_id HAVING "+having, false), nil
 }
 
+// latest is a scalar subquery: the ID of the contact's latest event that
+// meets ev (its name, properties and window), up to now; NULL when none.
+// Counts do not matter here: it names the event, not whether enough came.
+func (b *builder) latest(ev *campaigns.EventCondition) (string, error) {
+	et := b.prog.Events[ev.Name]
+	if et == nil {
+		return "", fmt.Errorf("unknown event %s", ev.Name)
+	}
+	q := "SELECT e.id FROM events e WHERE e.contact_id = c.id AND e.name = " + b.arg(ev.Name) + " AND e.at <= " + b.arg(b.s.t(b.now))
+	if ev.Within > 0 {
+		q += " AND e.at >= " + b.arg(b.s.t(b.now.Add(-ev.Within.Std())))
+	}
+	for _, w := range ev.Where {
+		p := et.Properties[w.Field]
+		if p == nil {
+			return "", fmt.Errorf("event %s has no property %s", ev.Name, w.Field)
+		}
+		x, err := b.compare(b.s.d.Prop(w.Field, p.Type), p.Type, w)
+		if err != nil {
+			return "", err
+		}
+		q += " AND " + x
+	}
+	return "(" + q + " ORDER BY e.at DESC, e.id DESC LIMIT 1)", nil
+}
+
+// LatestEvent returns the ID of contact id's latest event that meets ev
+// at now, or "" when none does: the event a wait_for was answered by.
+func (s *Store) LatestEvent(ctx context.Context, prog *campaigns.Program, id int64, ev campaigns.EventCondition, now time.Time) (string, error) {
+	b := &builder{s: s, prog: prog, now: now, types: s.attrTypes(), inSegment: map[string]bool{}}
+	q, err := b.latest(&ev)
+	if err != nil {
+		return "", err
+	}
+	var out sql.NullString
+	if err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+q+` FROM contacts c WHERE c.id = ?`), append(b.args, id)...).Scan(&out); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	return out.String, nil
+}
+
 // among is the condition that c is (or, with not, is not) one of the
 // contacts whose contact_id q selects.
 func (b *builder) among(q string, not bool) string {
@@ -450,4 +493,40 @@ func (s *Store) Matches(ctx context.Context, prog *campaigns.Program, id int64, 
 		out[i] = v == 1
 	}
 	return out, err
+}
+
+// account is the condition that enough contacts of c's account meet
+// p.Args[0]: one set-based subquery over the accounts, grouped. The
+// subquery names its contacts c as well, so that the condition inside,
+// written for c, reads each of the account's contacts; contacts_account
+// indexes the match back to the outer contact.
+func (b *builder) account(p campaigns.Predicate) (string, error) {
+	n := p.Account
+	if n == nil || len(p.Args) != 1 {
+		return "", fmt.Errorf("account_contacts without its condition")
+	}
+	if !n.All && n.Min <= 0 && n.Max == nil {
+		return "1 = 1", nil // any number of them, none included
+	}
+	inner, err := b.pred(p.Args[0])
+	if err != nil {
+		return "", err
+	}
+	q := "SELECT c.account FROM contacts c WHERE c.account IS NOT NULL AND "
+	switch {
+	case n.All:
+		// Every contact meets it: none of the account fails it.
+		return "(c.account IS NOT NULL AND c.account NOT IN (" + q + "NOT (" + inner + ")))", nil
+	case n.Min <= 0:
+		// At most Max: not one of the accounts where more meet it.
+		return "(c.account IS NOT NULL AND c.account NOT IN (" + q + inner + " GROUP BY c.account HAVING COUNT(*) > " + b.arg(*n.Max) + "))", nil
+	}
+	q += inner
+	if n.Min > 1 || n.Max != nil {
+		q += " GROUP BY c.account HAVING COUNT(*) >= " + b.arg(n.Min)
+		if n.Max != nil {
+			q += " AND COUNT(*) <= " + b.arg(*n.Max)
+		}
+	}
+	return "(c.account IS NOT NULL AND c.account IN (" + q + "))", nil
 }

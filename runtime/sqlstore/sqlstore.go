@@ -167,9 +167,12 @@ func (s *Store) migrations() ([]migration, error) {
 	var ms []migration
 	for _, f := range files {
 		num, name, ok := strings.Cut(strings.TrimSuffix(path.Base(f), ".sql"), "_")
+		// Numbers rise, and may skip: branches developed side by side
+		// each take their own numbers, and a store migrated by one goes
+		// on with the others' above its own.
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: want %04d_name.sql", f, len(ms)+1)
+		if !ok || err != nil || v < 1 || len(ms) > 0 && v <= ms[len(ms)-1].version {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.sql numbered above the one before", f)
 		}
 		b, err := fs.ReadFile(s.d.Migrations, f)
 		if err != nil {
@@ -220,13 +223,17 @@ func (s *Store) migrateOne(ctx context.Context, ms []migration) (done bool, err 
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
 		return false, err
 	}
-	if have > len(ms) {
-		return false, fmt.Errorf("%w: its schema is at version %d and this nurture knows up to %d; upgrade nurture to use it", ErrNewer, have, len(ms))
+	last := 0
+	if len(ms) > 0 {
+		last = ms[len(ms)-1].version
 	}
-	if have == len(ms) {
+	if have > last {
+		return false, fmt.Errorf("%w: its schema is at version %d and this nurture knows up to %d; upgrade nurture to use it", ErrNewer, have, last)
+	}
+	if have == last {
 		return true, nil
 	}
-	m := ms[have]
+	m := ms[slices.IndexFunc(ms, func(m migration) bool { return m.version > have })]
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 	}

@@ -84,7 +84,8 @@ func (s *Store) RetireTrackingKey(ctx context.Context, id int64) (bool, error) {
 	return n > 0, err
 }
 
-const selectSend = `SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), status, COALESCE(message_id, ''), sent_at, version FROM sends`
+const selectSend = `SELECT id, key, contact_id, sequence, step, email, COALESCE(variant, ''), status, COALESCE(message_id, ''), sent_at, version,
+  (SELECT ev.props FROM events ev WHERE ev.id = sends.trigger_event) FROM sends`
 
 // Send finds a ledger row by ID, or returns nil.
 func (s *Store) Send(ctx context.Context, id int64) (*runtime.SendRecord, error) {
@@ -100,8 +101,8 @@ func (s *Store) SendByMessageID(ctx context.Context, messageID string) (*runtime
 
 func (s *Store) scanSend(row *sql.Row) (*runtime.SendRecord, error) {
 	var r runtime.SendRecord
-	var sent any
-	err := row.Scan(&r.ID, &r.Key, &r.Contact, &r.Sequence, &r.Step, &r.Email, &r.Variant, &r.Status, &r.MessageID, &sent, &r.Version)
+	var sent, trigger any
+	err := row.Scan(&r.ID, &r.Key, &r.Contact, &r.Sequence, &r.Step, &r.Email, &r.Variant, &r.Status, &r.MessageID, &sent, &r.Version, &trigger)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -110,6 +111,9 @@ func (s *Store) scanSend(row *sql.Row) (*runtime.SendRecord, error) {
 	}
 	if sent != nil {
 		r.SentAt, _ = s.scanTime(sent)
+	}
+	if r.TriggerProps, err = decodeProps(trigger); err != nil {
+		return nil, fmt.Errorf("send %d: reading its triggering event: %w", r.ID, err)
 	}
 	return &r, nil
 }

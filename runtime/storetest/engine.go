@@ -183,7 +183,7 @@ func testEnrollWhere(t *testing.T, o Opener) {
 		enrollment{who: "ann", sequence: "other", state: "active", step: "one", entered: Now.Add(-time.Hour), next: Now.Add(time.Hour)},
 	)
 	saas := attr("industry", campaigns.CmpEq, "saas")
-	n, err := f.s.EnrollWhere(ctx, f.p, saas, "welcome", "intro", 3, Now)
+	n, err := f.s.EnrollWhere(ctx, f.p, saas, nil, "welcome", "intro", 3, Now)
 	if err != nil || n != 2 {
 		t.Fatalf("EnrollWhere = %d, %v; want ann and dan (2)", n, err)
 	}
@@ -221,11 +221,11 @@ func testEnrollWhere(t *testing.T, o Opener) {
 		t.Errorf("dan's enrollments: %v (-want +got):\n%s", err, diff)
 	}
 	// Again: everyone who meets it is active already.
-	if n, err := f.s.EnrollWhere(ctx, f.p, saas, "welcome", "intro", 3, Now.Add(time.Minute)); err != nil || n != 0 {
+	if n, err := f.s.EnrollWhere(ctx, f.p, saas, nil, "welcome", "intro", 3, Now.Add(time.Minute)); err != nil || n != 0 {
 		t.Errorf("EnrollWhere again = %d, %v; want 0", n, err)
 	}
 	// The engine narrows the condition to a tick's contacts.
-	if n, err := f.s.EnrollWhere(ctx, f.p, campaigns.All(campaigns.Contacts(f.ids("bob", "eve")), anyOf(saas, attr("industry", campaigns.CmpEq, "other"))), "welcome", "intro", 3, Now); err != nil || n != 1 {
+	if n, err := f.s.EnrollWhere(ctx, f.p, campaigns.All(campaigns.Contacts(f.ids("bob", "eve")), anyOf(saas, attr("industry", campaigns.CmpEq, "other"))), nil, "welcome", "intro", 3, Now); err != nil || n != 1 {
 		t.Errorf("EnrollWhere of bob and eve, where eve meets it = %d, %v; want 1", n, err)
 	}
 }

@@ -53,6 +53,8 @@ func Run(t *testing.T, o Opener) {
 	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
 	t.Run("Recovery", func(t *testing.T) { testRecovery(t, o) })
 	t.Run("EnrollWhere", func(t *testing.T) { testEnrollWhere(t, o) })
+	t.Run("Triggers", func(t *testing.T) { testTriggers(t, o) })
+	t.Run("AccountContacts", func(t *testing.T) { testAccountContacts(t, o) })
 	t.Run("ActiveDue", func(t *testing.T) { testActiveDue(t, o) })
 	t.Run("ActiveWhere", func(t *testing.T) { testActiveWhere(t, o) })
 	t.Run("ContactsWhere", func(t *testing.T) { testContactsWhere(t, o) })

@@ -284,7 +284,7 @@ func (s *Server) webView(w http.ResponseWriter, r *http.Request) {
 	}
 	o := SendOptions(p, s.keys.Load(), send.ID, c.ID, send.Sequence, send.Step)
 	o.OpenPixel, o.WebViewURL = "", ""
-	m := render.Render(e, c.Values, send.Key, o)
+	m := render.Render(e, render.WithTrigger(c.Values, send.TriggerProps), send.Key, o)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")

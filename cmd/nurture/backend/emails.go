@@ -57,21 +57,49 @@ func PreviewOptions(p *campaigns.Program, name string) render.Options {
 }
 
 func previewUTM(p *campaigns.Program, email string) campaigns.UTM {
+	name, step := PreviewStep(p, email)
+	if name == "" {
+		return p.Sender.UTM
+	}
+	utm := p.Sequences[name].UTM
+	if utm.Content == "" {
+		utm.Content = step
+	}
+	return utm
+}
+
+// PreviewStep is the send step a preview shows an email as sent by: the
+// first that sends it, of the first sequence by name; "" when none does.
+func PreviewStep(p *campaigns.Program, email string) (sequence, step string) {
 	for _, name := range slices.Sorted(maps.Keys(p.Sequences)) {
-		seq := p.Sequences[name]
-		for _, st := range seq.Steps {
+		for _, st := range p.Sequences[name].Steps {
 			for _, v := range st.Send {
 				if v.Email == email {
-					utm := seq.UTM
-					if utm.Content == "" {
-						utm.Content = st.Name
-					}
-					return utm
+					return name, st.Name
 				}
 			}
 		}
 	}
-	return p.Sender.UTM
+	return "", ""
+}
+
+// PreviewSender sets in o who email is from for a contact with values, as
+// the step PreviewStep names sends it; it reports whether that is a
+// sender of the sequence's or step's own rather than the programme's.
+func PreviewSender(o *render.Options, p *campaigns.Program, email string, values map[string]any) bool {
+	seq, step := PreviewStep(p, email)
+	if seq == "" {
+		return false
+	}
+	s := p.Sequences[seq]
+	own := s.Sender != nil
+	if i := s.StepIndex(step); i >= 0 && s.Steps[i].Sender != nil {
+		own = true
+	}
+	if own {
+		o.SenderFor(p, seq, step, values)
+	}
+	return own
 }
 
 // emailPreviews renders each email changes adds or changes for the

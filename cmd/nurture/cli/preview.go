@@ -39,6 +39,9 @@ type previewFlags struct {
 	// (or file:DIR) they go through.
 	sendTo []string
 	sender string
+	// trigger are the --trigger PROP=VALUE pairs: the triggering event's
+	// properties the email's {{ trigger.PROP }} tags read.
+	trigger []string
 }
 
 func (f *previewFlags) check() error {
@@ -117,6 +120,7 @@ header carries no mailto: that could unsubscribe the seed address.`,
 	fl.StringVar(&f.out, "out", "", "write the files to this `DIR` (default: a new temporary directory)")
 	fl.BoolVar(&f.open, "open", false, "open the HTML in the browser (xdg-open or open)")
 	fl.StringSliceVar(&f.sendTo, "send-to", nil, "also send the rendered email to these `ADDR[,ADDR]`, subject prefixed [preview]; never recorded in the ledger")
+	fl.StringArrayVar(&f.trigger, "trigger", nil, "a property of the triggering event, `PROP=VALUE`, for the email's {{ trigger.PROP }} tags (repeat for more; left out, they show their fallbacks)")
 	fl.StringVar(&f.sender, "sender", os.Getenv("NURTURE_SENDER"), "with --send-to, the mail server: smtp://[user@]host[:port][?params] or file:DIR (default from $NURTURE_SENDER)")
 	return cmd
 }
@@ -159,7 +163,21 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 		who = "sample contact"
 	}
 
+	props, err := triggerProps(f.trigger, e, name)
+	if err != nil {
+		return err
+	}
+	if len(props) > 0 {
+		values = render.WithTrigger(values, props)
+		var pairs []string
+		for _, k := range slices.Sorted(maps.Keys(props)) {
+			pairs = append(pairs, k+"="+fmt.Sprint(props[k]))
+		}
+		who += "; triggering event " + strings.Join(pairs, " ")
+	}
+
 	o := backend.PreviewOptions(prog, name)
+	ownSender := backend.PreviewSender(&o, prog, name, values)
 
 	// Files go where --out says, named from the working directory, or to
 	// a new temporary directory, named in full.
@@ -234,6 +252,14 @@ func runPreview(ctx context.Context, stdout, stderr io.Writer, f previewFlags, n
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "email\t%s (%s)\n", name, e.Kind)
+	if ownSender {
+		seq, step := backend.PreviewStep(prog, name)
+		from := fmt.Sprintf("%s <%s>", o.FromName, o.From)
+		if o.ReplyTo != "" {
+			from += ", replies to " + o.ReplyTo
+		}
+		fmt.Fprintf(tw, "from\t%s (the sender of %s, step %s)\n", from, seq, step)
+	}
 	fmt.Fprintf(tw, "to\t%s (%s)\n", to, who)
 	for _, r := range done {
 		label := "subject"
@@ -340,4 +366,30 @@ func openFile(path string) error {
 		return nil
 	}
 	return fmt.Errorf("--open: neither xdg-open nor open is on the PATH; open %s in a browser", path)
+}
+
+// triggerProps reads --trigger PROP=VALUE pairs for email e (name): each
+// must name a property the email merges as {{ trigger.PROP }}.
+func triggerProps(pairs []string, e *campaigns.Email, name string) (map[string]any, error) {
+	var reads []string
+	for _, f := range e.Fields {
+		if p, ok := strings.CutPrefix(f, campaigns.TriggerPrefix); ok {
+			reads = append(reads, p)
+		}
+	}
+	props := map[string]any{}
+	for _, kv := range pairs {
+		k, v, ok := strings.Cut(kv, "=")
+		k = strings.TrimSpace(k)
+		switch {
+		case !ok || k == "":
+			return nil, fmt.Errorf("--trigger %q: want PROP=VALUE, such as --trigger title='Modern BI in 2026'", kv)
+		case len(reads) == 0:
+			return nil, fmt.Errorf("--trigger %s: %s merges no property of a triggering event", k, name)
+		case !slices.Contains(reads, k):
+			return nil, fmt.Errorf("--trigger %s: %s merges no {{ trigger.%s }}; it reads %s", k, name, k, strings.Join(reads, ", "))
+		}
+		props[k] = v
+	}
+	return props, nil
 }

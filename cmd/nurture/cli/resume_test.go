@@ -45,11 +45,11 @@ func (f *failing) Rescore(ctx context.Context, prog *campaigns.Program, ids []in
 	return f.Store.Rescore(ctx, prog, ids, now)
 }
 
-func (f *failing) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, sequence, step string, version int64, now time.Time) (int, error) {
+func (f *failing) EnrollWhere(ctx context.Context, prog *campaigns.Program, p campaigns.Predicate, trigger *campaigns.EventCondition, sequence, step string, version int64, now time.Time) (int, error) {
 	if err := f.write(); err != nil {
 		return 0, err
 	}
-	return f.Store.EnrollWhere(ctx, prog, p, sequence, step, version, now)
+	return f.Store.EnrollWhere(ctx, prog, p, trigger, sequence, step, version, now)
 }
 
 func (f *failing) DecideAll(ctx context.Context, ds []runtime.Decision) error {
