@@ -856,11 +856,6 @@ func (s *Server) replies(w http.ResponseWriter, r *http.Request) {
 func (s *Server) inbound(w http.ResponseWriter, r *http.Request) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxInbound+1))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": fmt.Sprintf("the message is over %d bytes", MaxInbound)})
-			return
-		}
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "reading the body: " + err.Error()})
 		return
 	}

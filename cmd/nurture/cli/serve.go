@@ -208,7 +208,15 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 				done <- fmt.Errorf("--smtp-listen: %w", err)
 			}
 		}()
-		defer ss.Close()
+		// Stopping lets a message being received finish, as the HTTP
+		// server lets its requests.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if ss.Shutdown(sctx) != nil {
+				ss.Close()
+			}
+		}()
 	}
 	tick := time.NewTicker(max(f.refresh, time.Second))
 	defer tick.Stop()
