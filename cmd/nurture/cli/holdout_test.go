@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime/engine"
+)
+
+// holdoutProgramme writes the base programme with the welcome sequence
+// holding out share, and returns its directory.
+func holdoutProgramme(t *testing.T, dir, share string) string {
+	t.Helper()
+	if err := os.CopyFS(dir, os.DirFS("testdata/base")); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf("package nurture\n\nsequences: welcome: holdout: %q\n\ngoals: exits: [\"converted\"]\n", share)
+	if err := os.WriteFile(filepath.Join(dir, "holdout.cue"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// holdoutContacts writes n consenting SaaS sign-ups of yesterday,
+// p00@ho.example on, as a contacts file.
+func holdoutContacts(t *testing.T, n int, now time.Time) (string, []string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("email,company,industry,signup_at,consent_at,consent_source,consent_wording\n")
+	var emails []string
+	for i := range n {
+		e := fmt.Sprintf("p%02d@ho.example", i)
+		emails = append(emails, e)
+		fmt.Fprintf(&b, "%s,Co %d,saas,%s,%s,signup_form,v1\n", e, i, now.Add(-24*time.Hour).Format(time.RFC3339), now.Add(-48*time.Hour).Format(time.RFC3339))
+	}
+	path := filepath.Join(t.TempDir(), "contacts.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, emails
+}
+
+// A sequence's holdout on real ticks that deliver over SMTP: the
+// control enrollments walk the sequence and nothing of it reaches them;
+// the arms are the ones the hash gives each address, the same on SQLite
+// and PostgreSQL; and a holdout raised later moves nobody already in
+// the sequence.
+func TestHoldoutReceivesNothing(t *testing.T) {
+	monday := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC) // 10:00 in New York
+	file, emails := holdoutContacts(t, 40, monday)
+	arms := map[string]map[string]string{}
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newCrashStore(t, kind)
+			store := "--store=" + s.spec
+			dir := holdoutProgramme(t, t.TempDir(), "30%")
+			mb := startMailbox(t)
+			sender := "--sender=smtp://" + mb.Addr + "?tls=none"
+			for _, args := range [][]string{
+				{"contacts", "import", file, "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.csv")},
+				{"apply", dir, "--auto-approve", "--now", monday.Format(time.RFC3339)},
+				{"tick", "--now", monday.Format(time.RFC3339), sender},
+			} {
+				if out, errOut, code := run(t, append(args, store)...); code != 0 {
+					t.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
+				}
+			}
+			got := map[string]string{}
+			for _, l := range s.query(t, `SELECT c.email, COALESCE(n.arm, '') FROM enrollments n JOIN contacts c ON c.id = n.contact_id WHERE n.sequence = 'welcome'`) {
+				e, arm, _ := strings.Cut(l, " ")
+				got[e] = arm
+			}
+			prog := &campaigns.Program{Sequences: map[string]*campaigns.Sequence{"welcome": {Holdout: 3000}}}
+			want := map[string]string{}
+			var control, treatment []string
+			for _, e := range emails {
+				want[e] = engine.Arm(prog, "welcome", e)
+				if want[e] == campaigns.ArmControl {
+					control = append(control, e)
+				} else {
+					treatment = append(treatment, e)
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("arms recorded (-hash +store):\n%s", diff)
+			}
+			if len(control) == 0 || len(treatment) == 0 {
+				t.Fatalf("the fixture must hold some out and some in: %d control, %d treatment", len(control), len(treatment))
+			}
+			arms[kind] = got
+
+			// A week on, the second email; meanwhile the holdout is raised.
+			// Those already in keep their arms.
+			holdoutProgramme(t, dir, "50%")
+			later := monday.AddDate(0, 0, 7)
+			for _, args := range [][]string{
+				{"apply", dir, "--auto-approve", "--now", later.Format(time.RFC3339)},
+				{"tick", "--now", later.Format(time.RFC3339), sender},
+			} {
+				if out, errOut, code := run(t, append(args, store)...); code != 0 {
+					t.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
+				}
+			}
+			again := map[string]string{}
+			for _, l := range s.query(t, `SELECT c.email, COALESCE(n.arm, '') FROM enrollments n JOIN contacts c ON c.id = n.contact_id WHERE n.sequence = 'welcome'`) {
+				e, arm, _ := strings.Cut(l, " ")
+				again[e] = arm
+			}
+			if diff := cmp.Diff(got, again); diff != "" {
+				t.Errorf("arms after the holdout was raised to 50%% (-before +after):\n%s", diff)
+			}
+			// The control walked the sequence as the treatment did: both
+			// completed it at its last step, the second send, on the same
+			// clock.
+			steps := s.query(t, `SELECT COALESCE(n.arm, ''), COALESCE(n.step, ''), n.state, COUNT(*) FROM enrollments n WHERE n.sequence = 'welcome' GROUP BY COALESCE(n.arm, ''), COALESCE(n.step, ''), n.state ORDER BY 1, 2, 3`)
+			wantSteps := []string{
+				fmt.Sprintf("control guide exited %d", len(control)),
+				fmt.Sprintf("treatment guide exited %d", len(treatment)),
+			}
+			if diff := cmp.Diff(wantSteps, steps); diff != "" {
+				t.Errorf("where the enrollments are (-want +got):\n%s", diff)
+			}
+
+			// Every treatment contact got both emails over SMTP; no control
+			// got anything, and the ledger holds nothing for them.
+			for _, e := range control {
+				if m := mb.To(e); len(m) > 0 {
+					t.Errorf("%s is held out and got %d messages, the first %q", e, len(m), m[0].Header.Get("Subject"))
+				}
+			}
+			for _, e := range treatment {
+				if m := mb.To(e); len(m) != 2 {
+					t.Errorf("%s is in the treatment and got %d messages, want 2", e, len(m))
+				}
+			}
+			if n := s.query(t, `SELECT COUNT(*) FROM sends s JOIN enrollments n ON n.contact_id = s.contact_id AND n.sequence = s.sequence WHERE n.arm = 'control'`); !slices.Equal(n, []string{"0"}) {
+				t.Errorf("ledger rows for held-out contacts: %v", n)
+			}
+		})
+	}
+	if arms["sqlite"] != nil && arms["postgres"] != nil {
+		if diff := cmp.Diff(arms["sqlite"], arms["postgres"]); diff != "" {
+			t.Errorf("the stores held out different contacts (-sqlite +postgres):\n%s", diff)
+		}
+	}
+}
