@@ -212,6 +212,9 @@ type NextTick struct {
 	// frees them last (cadence_caps, sequence_cap, account_cap,
 	// preferences, sending_window).
 	HeldBack map[string]int `json:"held_back,omitempty"`
+	// HeldOut counts, by sequence, the emails a holdout keeps from the
+	// contacts of its control group: steps walked, nothing planned.
+	HeldOut map[string]int `json:"held_out,omitempty"`
 	// Handoffs counts the leads handed to sales, by hand-off.
 	Handoffs map[string]int `json:"handoffs,omitempty"`
 }

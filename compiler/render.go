@@ -605,6 +605,13 @@ func nextEmails(n *campaigns.NextTick) string {
 		}
 		line += fmt.Sprintf(", %d held back (%s)", total, countList(by))
 	}
+	if out := n.HeldOut; len(out) > 0 {
+		total := 0
+		for _, k := range out {
+			total += k
+		}
+		line += fmt.Sprintf(", %d held out (%s)", total, countList(out))
+	}
 	return line
 }
 

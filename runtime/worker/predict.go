@@ -55,6 +55,8 @@ func Predict(ctx context.Context, st Rehearser, v *runtime.Version, base campaig
 				switch {
 				case t.Deferred:
 					add(&next.HeldBack, t.Held)
+				case t.HeldOut != "":
+					add(&next.HeldOut, t.Sequence)
 				case d.Send != nil:
 					emails[[2]string{d.Send.Sequence, d.Send.Email}]++
 				}
