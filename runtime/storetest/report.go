@@ -217,15 +217,13 @@ func withGoals(o runtime.SequenceOutcome, goals, exits int, seconds float64) run
 
 func ptr[T any](v T) *T { return &v }
 
-// The holdout arms' contacts and goals, counted by hand: per sequence
-// and arm, and for the programme's holdout each contact once.
-func testReportHoldouts(t *testing.T, o Opener) {
+// HoldoutFixture seeds a store with enrollments in holdout arms whose
+// counts testReportHoldouts computes by hand: in the week before Now,
+// welcome treated t1–t6 (t1 and t2 converted, t3 a customer now) and
+// held out k1–k4 (k1 converted); the programme held out g1 (in welcome)
+// and g2 (converted in nurture, where t1 is treated too).
+func HoldoutFixture(t *testing.T, o Opener, s runtime.Store, p *campaigns.Program) {
 	ctx := context.Background()
-	st, p := open(t, o)
-	s, ok := st.(reporter)
-	if !ok {
-		t.Skip("the store does not report")
-	}
 	day := 24 * time.Hour
 	var recs []runtime.ContactRecord
 	for i, who := range []string{"t1", "t2", "t3", "t4", "t5", "t6", "k1", "k2", "k3", "k4", "g1", "g2", "n1", "late"} {
@@ -269,7 +267,19 @@ func testReportHoldouts(t *testing.T, o Opener) {
 	// No arm (begun before any holdout), and after the period: left out.
 	enroll("n1", "welcome", nil, in, "converted")
 	enroll("late", "welcome", campaigns.ArmControl, Now.Add(time.Hour), nil)
+}
 
+// The holdout arms' contacts and goals, counted by hand: per sequence
+// and arm, and for the programme's holdout each contact once.
+func testReportHoldouts(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(reporter)
+	if !ok {
+		t.Skip("the store does not report")
+	}
+	HoldoutFixture(t, o, s, p)
+	day := 24 * time.Hour
 	f := runtime.ReportFilter{Since: Now.Add(-7 * day), Until: Now, GoalExits: []string{"converted"}, GoalStages: []string{"customer"}}
 	got, err := s.Report(ctx, f)
 	if err != nil {
