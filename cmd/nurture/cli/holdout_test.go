@@ -96,6 +96,14 @@ func TestHoldoutReceivesNothing(t *testing.T) {
 				t.Fatalf("the fixture must hold some out and some in: %d control, %d treatment", len(control), len(treatment))
 			}
 			arms[kind] = got
+			// explain says who is held out, and why.
+			out, errOut, code := run(t, "explain", control[0], store, "--now", monday.Format(time.RFC3339))
+			if want := "HELD OUT: in welcome's control group (a holdout of 30%, drawn by address as it entered): it walks the steps and gets none of the email"; code != 0 || !strings.Contains(out, want) {
+				t.Errorf("explain %s: exit %d, %s\n%s\nwant a line saying %q", control[0], code, errOut, out, want)
+			}
+			if out, _, _ := run(t, "explain", treatment[0], store, "--now", monday.Format(time.RFC3339)); strings.Contains(out, "HELD OUT") {
+				t.Errorf("explain %s, treated, says it is held out:\n%s", treatment[0], out)
+			}
 
 			// A week on, the second email; meanwhile the holdout is raised.
 			// Those already in keep their arms.
