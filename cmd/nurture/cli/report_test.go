@@ -199,7 +199,9 @@ func TestReadmeReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	seedReportBench(t, st, 4000)
-	p, _ := json.Marshal(storetest.Program())
+	prog := storetest.Program()
+	prog.Goals = &campaigns.Goals{Exits: []string{"converted"}}
+	p, _ := json.Marshal(prog)
 	if _, err := st.Apply(context.Background(), runtime.Version{Hash: "readme", AppliedBy: "test", Program: p}, campaigns.PlanBase{}, nil); err != nil {
 		t.Fatal(err)
 	}
