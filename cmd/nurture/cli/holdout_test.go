@@ -16,13 +16,13 @@ import (
 )
 
 // holdoutProgramme writes the base programme with the welcome sequence
-// holding out share, and returns its directory.
+// holding out share and the programme 10%, and returns its directory.
 func holdoutProgramme(t *testing.T, dir, share string) string {
 	t.Helper()
 	if err := os.CopyFS(dir, os.DirFS("testdata/base")); err != nil && !os.IsExist(err) {
 		t.Fatal(err)
 	}
-	src := fmt.Sprintf("package nurture\n\nsequences: welcome: holdout: %q\n\ngoals: exits: [\"converted\"]\n", share)
+	src := fmt.Sprintf("package nurture\n\nholdout: \"10%%\"\n\nsequences: welcome: holdout: %q\n\ngoals: exits: [\"converted\"]\n", share)
 	if err := os.WriteFile(filepath.Join(dir, "holdout.cue"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,9 @@ func holdoutContacts(t *testing.T, n int, now time.Time) (string, []string) {
 	return path, emails
 }
 
-// A sequence's holdout on real ticks that deliver over SMTP: the
-// control enrollments walk the sequence and nothing of it reaches them;
+// A sequence's and the programme's holdouts on real ticks that deliver
+// over SMTP: the control enrollments walk the sequence and nothing of it
+// reaches them;
 // the arms are the ones the hash gives each address, the same on SQLite
 // and PostgreSQL; and a holdout raised later moves nobody already in
 // the sequence.
@@ -64,26 +65,29 @@ func TestHoldoutReceivesNothing(t *testing.T) {
 			dir := holdoutProgramme(t, t.TempDir(), "30%")
 			mb := startMailbox(t)
 			sender := "--sender=smtp://" + mb.Addr + "?tls=none"
+			var ticked string
 			for _, args := range [][]string{
 				{"contacts", "import", file, "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.csv")},
 				{"apply", dir, "--auto-approve", "--now", monday.Format(time.RFC3339)},
 				{"tick", "--now", monday.Format(time.RFC3339), sender},
 			} {
-				if out, errOut, code := run(t, append(args, store)...); code != 0 {
+				out, errOut, code := run(t, append(args, store)...)
+				if code != 0 {
 					t.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
 				}
+				ticked = out
 			}
 			got := map[string]string{}
 			for _, l := range s.query(t, `SELECT c.email, COALESCE(n.arm, '') FROM enrollments n JOIN contacts c ON c.id = n.contact_id WHERE n.sequence = 'welcome'`) {
 				e, arm, _ := strings.Cut(l, " ")
 				got[e] = arm
 			}
-			prog := &campaigns.Program{Sequences: map[string]*campaigns.Sequence{"welcome": {Holdout: 3000}}}
+			prog := &campaigns.Program{Holdout: 1000, Sequences: map[string]*campaigns.Sequence{"welcome": {Holdout: 3000}}}
 			want := map[string]string{}
 			var control, treatment []string
 			for _, e := range emails {
 				want[e] = engine.Arm(prog, "welcome", e)
-				if want[e] == campaigns.ArmControl {
+				if campaigns.HeldOut(want[e]) {
 					control = append(control, e)
 				} else {
 					treatment = append(treatment, e)
@@ -92,14 +96,28 @@ func TestHoldoutReceivesNothing(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("arms recorded (-hash +store):\n%s", diff)
 			}
-			if len(control) == 0 || len(treatment) == 0 {
-				t.Fatalf("the fixture must hold some out and some in: %d control, %d treatment", len(control), len(treatment))
+			first := map[string]string{}
+			for _, e := range emails {
+				if first[want[e]] == "" {
+					first[want[e]] = e
+				}
+			}
+			if len(first) != 3 {
+				t.Fatalf("the fixture must have contacts in each arm: %v", first)
 			}
 			arms[kind] = got
+			if held := fmt.Sprintf(", %d held out (control groups)", len(control)); !strings.Contains(ticked, held) {
+				t.Errorf("the tick does not say %q:\n%s", held, ticked)
+			}
 			// explain says who is held out, and why.
-			out, errOut, code := run(t, "explain", control[0], store, "--now", monday.Format(time.RFC3339))
-			if want := "HELD OUT: in welcome's control group (a holdout of 30%, drawn by address as it entered): it walks the steps and gets none of the email"; code != 0 || !strings.Contains(out, want) {
-				t.Errorf("explain %s: exit %d, %s\n%s\nwant a line saying %q", control[0], code, errOut, out, want)
+			for arm, want := range map[string]string{
+				campaigns.ArmControl:       "HELD OUT: in welcome's control group (a holdout of 30%, drawn by address as it entered): it walks the steps and gets none of the email",
+				campaigns.ArmGlobalControl: "HELD OUT: in the programme's control group (a holdout of 10% of contacts, drawn by address): no marketing email from any sequence",
+			} {
+				out, errOut, code := run(t, "explain", first[arm], store, "--now", monday.Format(time.RFC3339))
+				if code != 0 || !strings.Contains(out, want) {
+					t.Errorf("explain %s: exit %d, %s\n%s\nwant a line saying %q", first[arm], code, errOut, out, want)
+				}
 			}
 			if out, _, _ := run(t, "explain", treatment[0], store, "--now", monday.Format(time.RFC3339)); strings.Contains(out, "HELD OUT") {
 				t.Errorf("explain %s, treated, says it is held out:\n%s", treatment[0], out)
@@ -129,9 +147,13 @@ func TestHoldoutReceivesNothing(t *testing.T) {
 			// completed it at its last step, the second send, on the same
 			// clock.
 			steps := s.query(t, `SELECT COALESCE(n.arm, ''), COALESCE(n.step, ''), n.state, COUNT(*) FROM enrollments n WHERE n.sequence = 'welcome' GROUP BY COALESCE(n.arm, ''), COALESCE(n.step, ''), n.state ORDER BY 1, 2, 3`)
-			wantSteps := []string{
-				fmt.Sprintf("control guide exited %d", len(control)),
-				fmt.Sprintf("treatment guide exited %d", len(treatment)),
+			byArm := map[string]int{}
+			for _, arm := range want {
+				byArm[arm]++
+			}
+			var wantSteps []string
+			for _, arm := range []string{campaigns.ArmControl, campaigns.ArmGlobalControl, campaigns.ArmTreatment} {
+				wantSteps = append(wantSteps, fmt.Sprintf("%s guide exited %d", arm, byArm[arm]))
 			}
 			if diff := cmp.Diff(wantSteps, steps); diff != "" {
 				t.Errorf("where the enrollments are (-want +got):\n%s", diff)
@@ -149,7 +171,7 @@ func TestHoldoutReceivesNothing(t *testing.T) {
 					t.Errorf("%s is in the treatment and got %d messages, want 2", e, len(m))
 				}
 			}
-			if n := s.query(t, `SELECT COUNT(*) FROM sends s JOIN enrollments n ON n.contact_id = s.contact_id AND n.sequence = s.sequence WHERE n.arm = 'control'`); !slices.Equal(n, []string{"0"}) {
+			if n := s.query(t, `SELECT COUNT(*) FROM sends s JOIN enrollments n ON n.contact_id = s.contact_id AND n.sequence = s.sequence WHERE n.arm IN ('control', 'global_control')`); !slices.Equal(n, []string{"0"}) {
 				t.Errorf("ledger rows for held-out contacts: %v", n)
 			}
 		})
