@@ -22,6 +22,18 @@ func (c *checker) holdouts() {
 			continue
 		}
 		s.Holdout = c.holdout(p, r.Holdout, "sequence "+name)
+		c.measured(p, s.Holdout)
+	}
+	c.measured([]string{"holdout"}, c.prog.Holdout)
+}
+
+// measured warns of a holdout in a programme that declares no goals: the
+// control group gets no email, and the report has nothing to compare it
+// with the treated contacts by.
+func (c *checker) measured(p []string, h campaigns.Share) {
+	if h > 0 && c.prog.Goals == nil {
+		c.warnf(p, "NRT316", `declare what success is, goals: {exits: ["converted"]} or goals: stage: "sql", and the report shows the lift`,
+			"a holdout of %s with no goals to measure it by", h)
 	}
 }
 
