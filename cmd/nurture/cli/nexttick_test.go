@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
@@ -25,6 +26,8 @@ type firstTick struct {
 	Entered map[string]int
 	Emails  map[string]int // "sequence email" → contacts
 	HeldOut map[string]int // sequence → emails a holdout kept
+	Control map[string]int // sequence → enrollments assigned a control arm
+	seen    map[int64]bool
 }
 
 // tally counts a tick's emails from the engine's traces.
@@ -35,10 +38,18 @@ func (f *firstTick) tally(t engine.Trace) {
 	if t.HeldOut != "" {
 		f.HeldOut[t.Sequence]++
 	}
+	if d := t.Decision; campaigns.HeldOut(d.Arm) && !f.seen[d.Enrollment] {
+		f.seen[d.Enrollment] = true
+		f.Control[d.Sequence]++
+	}
 }
 
+// ignoreSeen leaves out of a comparison what tally remembers to count
+// each control enrollment once.
+var ignoreSeen = cmpopts.IgnoreUnexported(firstTick{})
+
 func newFirstTick() *firstTick {
-	return &firstTick{Entered: map[string]int{}, Emails: map[string]int{}, HeldOut: map[string]int{}}
+	return &firstTick{Entered: map[string]int{}, Emails: map[string]int{}, HeldOut: map[string]int{}, Control: map[string]int{}, seen: map[int64]bool{}}
 }
 
 func predicted(n *campaigns.NextTick) *firstTick {
@@ -54,6 +65,9 @@ func predicted(n *campaigns.NextTick) *firstTick {
 	}
 	for s, k := range n.HeldOut {
 		f.HeldOut[s] = k
+	}
+	for s, k := range n.Control {
+		f.Control[s] = k
 	}
 	return f
 }
@@ -137,11 +151,11 @@ func TestNextTickAgrees(t *testing.T) {
 			if len(plan.Emails) == 0 {
 				t.Fatal("the plan predicts no email: the comparison would prove nothing")
 			}
-			if holdouts && (plan.HeldOut["nurture_leaders"] == 0 || len(plan.HeldOut) < 2) {
-				t.Fatalf("the plan predicts emails held out of %v: the comparison would prove little", plan.HeldOut)
+			if holdouts && (plan.HeldOut["nurture_leaders"] == 0 || len(plan.HeldOut) < 2 || plan.Control["nurture_leaders"] == 0) {
+				t.Fatalf("the plan predicts emails held out of %v, control enrollments %v: the comparison would prove little", plan.HeldOut, plan.Control)
 			}
 			real := realTick(t, dir, path, now)
-			if diff := cmp.Diff(plan, real); diff != "" {
+			if diff := cmp.Diff(plan, real, ignoreSeen); diff != "" {
 				t.Errorf("the plan's next tick and the real one differ (-plan +real):\n%s", diff)
 			}
 
@@ -178,8 +192,11 @@ func TestNextTickAgrees(t *testing.T) {
 				if s.HeldOut > 0 && sim.HeldOut[s.Name] != s.HeldOut {
 					t.Errorf("simulate counts %d emails held out of %s, its traces %d", s.HeldOut, s.Name, sim.HeldOut[s.Name])
 				}
+				if s.Control != sim.Control[s.Name] {
+					t.Errorf("simulate counts %d control enrollments of %s, its traces %d", s.Control, s.Name, sim.Control[s.Name])
+				}
 			}
-			if diff := cmp.Diff(real, sim); diff != "" {
+			if diff := cmp.Diff(real, sim, ignoreSeen); diff != "" {
 				t.Errorf("the real first tick and simulate's differ (-real +simulate):\n%s", diff)
 			}
 		})
@@ -219,7 +236,7 @@ func TestNextTickAfterAChange(t *testing.T) {
 	if plan.Entered["onboarding"] == 0 {
 		t.Fatalf("the plan predicts no one entering onboarding from the trials started since Friday: %v", plan.Entered)
 	}
-	if diff := cmp.Diff(plan, realTick(t, dir, path, now)); diff != "" {
+	if diff := cmp.Diff(plan, realTick(t, dir, path, now), ignoreSeen); diff != "" {
 		t.Errorf("the plan's next tick and the real one differ (-plan +real):\n%s", diff)
 	}
 }
