@@ -35,14 +35,12 @@ func ParseShare(s string) (Share, error) {
 		return 0, fmt.Errorf("%q has more than two decimals, or none before the point", s)
 	}
 	frac += strings.Repeat("0", 2-len(frac))
-	w, err := strconv.Atoi(whole)
-	if err != nil || w < 0 {
+	digits := func(d string) bool { return strings.Trim(d, "0123456789") == "" }
+	if len(whole) > 3 || !digits(whole) || !digits(frac) {
 		return 0, fmt.Errorf("%q is not a percentage such as \"10%%\"", s)
 	}
-	f, err := strconv.Atoi(frac)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("%q is not a percentage such as \"10%%\"", s)
-	}
+	w, _ := strconv.Atoi(whole)
+	f, _ := strconv.Atoi(frac)
 	return Share(w*100 + f), nil
 }
 
