@@ -171,6 +171,7 @@ func (r *run) run(ctx context.Context, dir string) error {
 	w.Worker.Configure = func(e *engine.Engine) {
 		e.Store = enrollWatch{e.Store, r.entered}
 		e.Variants = r.sc.Variants
+		e.Arms = r.sc.Arms
 		e.Observe = r.observe
 	}
 	if err := r.arrive(ctx); err != nil {
