@@ -40,6 +40,10 @@ type Store interface {
 	// Account finds an account by key, or returns nil.
 	Account(ctx context.Context, key string) (*Account, error)
 
+	// AccountCounts counts, for each predicate, the accounts with at least
+	// one contact that meets it at now, in one pass over the contacts.
+	AccountCounts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)
+
 	// AccountScore is the account's score under prog's accounts.score at
 	// the contacts' stored scores, and how many contacts it rolls up.
 	AccountScore(ctx context.Context, prog *campaigns.Program, key string) (float64, int, error)

@@ -178,6 +178,14 @@ func testAccountConditions(t *testing.T, o Opener) {
 			}
 		})
 	}
+	// Accounts with a contact meeting each condition: a contact without
+	// an account counts for none.
+	counts, err := f.s.AccountCounts(ctx, f.p, []campaigns.Predicate{
+		campaigns.All(), attr("industry", campaigns.CmpEq, "saas"), acct("tier", campaigns.CmpEq, "enterprise"), attr("industry", campaigns.CmpEq, "none"),
+	}, Now)
+	if diff := cmp.Diff([]int{3, 2, 1, 0}, counts); err != nil || diff != "" {
+		t.Errorf("AccountCounts: %v (-want +got):\n%s", err, diff)
+	}
 	for _, c := range []struct {
 		score *campaigns.AccountScore
 		key   string
