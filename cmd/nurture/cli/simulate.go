@@ -77,8 +77,8 @@ The contacts come from --contacts FILE (CSV or JSON Lines, as nurture
 contacts import reads), with their accounts' records from --accounts FILE
 (as nurture accounts import reads) and the events of --events FILE: events dated
 before --start are recorded up front, later ones at their time during
-the run. Or --generate N makes N contacts and their history as nurture
-sample does (--seed picks them). Rows that cannot be imported are
+the run. Or --generate N makes N contacts, their accounts and their
+history as nurture sample does (--seed picks them). Rows that cannot be imported are
 reported and left out; the run goes on without them.
 
 It prints, by sequence and by day, how many emails would go out, how
@@ -156,9 +156,19 @@ func runSimulate(ctx context.Context, stdout, stderr io.Writer, f simulateFlags)
 	} else {
 		// What nurture sample would write, read back through the same
 		// readers as a file: generated data meets the same checks.
-		var cs, es bytes.Buffer
-		if _, err := sample.Generate(prog, sample.Options{Contacts: f.generate, Seed: f.seed, Now: start}, &cs, &es); err != nil {
+		var cs, es, as bytes.Buffer
+		sopt := sample.Options{Contacts: f.generate, Seed: f.seed, Now: start}
+		if len(prog.Accounts.Attributes) > 0 {
+			sopt.Accounts = &as
+		}
+		if _, err := sample.Generate(prog, sopt, &cs, &es); err != nil {
 			return err
+		}
+		if sopt.Accounts != nil {
+			accountsName = "generated accounts"
+			if opt.Accounts, err = ingest.NewAccountReader(&as, accountsName, ingest.CSV, prog.Accounts.Attributes, ingest.Options{}); err != nil {
+				return err
+			}
 		}
 		contactsName, eventsName = "generated contacts", "generated events"
 		if opt.Contacts, err = ingest.NewContactReader(&cs, contactsName, ingest.CSV, &prog.Contact, ingest.Options{}); err != nil {
