@@ -13,6 +13,12 @@ const (
 	// OpAccount holds when enough contacts of the contact's account meet
 	// Args[0] (see AccountCount).
 	OpAccount = "account_contacts"
+	// OpAccountAttr compares an attribute of the contact's account
+	// (Cond.Field names one of Program.Accounts.Attributes).
+	OpAccountAttr = "account_attr"
+	// OpAccountScore compares the score of the contact's account
+	// (Program.Accounts.Score); Score.Model is left empty.
+	OpAccountScore = "account_score"
 	// OpEnrolled is not written in programmes: plans use it to ask who is
 	// already in a sequence.
 	OpEnrolled = "enrolled"

@@ -104,6 +104,30 @@ const (
 // Accounts holds account-based-marketing settings.
 type Accounts struct {
 	Tiers []string `json:"tiers"`
+	// Attributes are what an account carries, imported keyed by the
+	// account key (the contacts' account attribute) and read by account_is
+	// conditions. Empty when the programme declares none.
+	Attributes map[string]*Attribute `json:"attributes,omitempty"`
+	// Score, when declared, rolls the scores its contacts have under one
+	// scoring model up to the account.
+	Score *AccountScore `json:"score,omitempty"`
+}
+
+// Account score roll-ups.
+const (
+	RollupSum = "sum"
+	RollupMax = "max"
+	RollupTop = "top"
+)
+
+// AccountScore is an account's score: the sum (RollupSum) or the highest
+// (RollupMax) of its contacts' scores under Model, or the sum of its Top
+// highest (RollupTop). A contact without a stored score counts zero.
+type AccountScore struct {
+	Model      string             `json:"model"`
+	Rollup     string             `json:"rollup"`
+	Top        int                `json:"top,omitempty"`
+	Thresholds map[string]float64 `json:"thresholds,omitempty"`
 }
 
 // EventType is a declared or built-in behavioural signal.

@@ -14,6 +14,10 @@ type Scenario struct {
 	Pos         Source `json:"pos"`
 	// Contact holds the contact's attributes, by name; the email is set.
 	Contact map[string]any `json:"contact"`
+	// Account holds the attributes of the contact's account, by name,
+	// stored before the contact arrives; empty when the scenario gives
+	// none.
+	Account map[string]any `json:"account,omitempty"`
 	// Zone is the time zone day offsets are read in: the contact's own,
 	// else the programme's default.
 	Zone string `json:"zone"`

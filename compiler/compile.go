@@ -109,6 +109,7 @@ func (c *checker) check() {
 	c.sender()
 	c.contact()
 	c.events()
+	c.accounts()
 	c.scoring()
 	c.segments()
 	// Read once the contact, events and segments it may name are known.

@@ -120,6 +120,18 @@ func describePredicate(p campaigns.Predicate) string {
 			}
 			return "score " + s.Model + " " + cmpWords[s.Cmp] + " " + v
 		}
+	case campaigns.OpAccountAttr:
+		if p.Cond != nil {
+			return "account " + describeCondition(*p.Cond)
+		}
+	case campaigns.OpAccountScore:
+		if s := p.Score; s != nil {
+			v := describeValue(s.Value)
+			if s.Threshold != "" {
+				v = s.Threshold + " (" + v + ")"
+			}
+			return "account score " + cmpWords[s.Cmp] + " " + v
+		}
 	case campaigns.OpSegment:
 		return "in segment " + p.Segment
 	case campaigns.OpInactive:

@@ -18,6 +18,7 @@ import (
 var predicateKeywords = map[string]bool{
 	"all": true, "any": true, "not": true, "event": true, "score": true,
 	"segment": true, "inactive": true, "description": true, "account_contacts": true,
+	"account_is": true,
 }
 
 // scope limits what a predicate may look at.
@@ -80,6 +81,8 @@ func (c *checker) predicate(path []string, raw json.RawMessage, sc scope) campai
 			parts = append(parts, campaigns.Predicate{Op: campaigns.OpInactive, Inactive: c.duration(p, v)})
 		case "account_contacts":
 			parts = append(parts, c.accountContacts(p, v, sc))
+		case "account_is":
+			parts = append(parts, c.accountIs(p, v, sc)...)
 		default:
 			attr := c.prog.Contact.Attributes[k]
 			if attr == nil {

@@ -12,7 +12,7 @@ import (
 type rawProgram struct {
 	Sender    *rawSender                 `json:"sender"`
 	Contact   rawContact                 `json:"contact"`
-	Accounts  struct{ Tiers []string }   `json:"accounts"`
+	Accounts  rawAccounts                `json:"accounts"`
 	Events    map[string]rawEvent        `json:"events"`
 	Scoring   map[string]rawModel        `json:"scoring"`
 	Segments  map[string]json.RawMessage `json:"segments"`
@@ -78,6 +78,16 @@ type rawAttr struct {
 	Required    bool     `json:"required"`
 	Description string   `json:"description"`
 	Values      []string `json:"values"`
+}
+
+type rawAccounts struct {
+	Tiers      []string           `json:"tiers"`
+	Attributes map[string]rawAttr `json:"attributes"`
+	Score      *struct {
+		Model      string             `json:"model"`
+		Rollup     json.RawMessage    `json:"rollup"`
+		Thresholds map[string]float64 `json:"thresholds"`
+	} `json:"score"`
 }
 
 type rawContact struct {

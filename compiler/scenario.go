@@ -19,6 +19,7 @@ import (
 type rawScenario struct {
 	Description string                       `json:"description"`
 	Contact     map[string]any               `json:"contact"`
+	Account     map[string]any               `json:"account"`
 	Start       string                       `json:"start"`
 	Run         string                       `json:"run"`
 	Timeline    []rawHappening               `json:"timeline"`
@@ -128,6 +129,28 @@ func (c *checker) scenario(name string, r rawScenario) *campaigns.Scenario {
 					"the scenario's contact has no %s, which contact.attributes requires", field)
 			}
 		}
+	}
+
+	// The contact's account, typed by accounts.attributes.
+	ap := sub(p, "account")
+	for _, field := range sortedKeys(r.Account) {
+		a := c.prog.Accounts.Attributes[field]
+		if a == nil {
+			c.errorf(sub(ap, field), "NRT113", c.suggest(field, keysOf(c.prog.Accounts.Attributes), "declare it under accounts.attributes"),
+				"accounts have no attribute %q", field)
+			continue
+		}
+		n := len(c.diags)
+		if c.checkValue(sub(ap, field), field, a, "eq", r.Account[field]); len(c.diags) == n {
+			if s.Account == nil {
+				s.Account = map[string]any{}
+			}
+			s.Account[field] = r.Account[field]
+		}
+	}
+	if key, _ := s.Contact[campaigns.AttrAccount].(string); len(r.Account) > 0 && key == "" {
+		c.errorf(ap, "NRT501", "give the scenario's contact an account, the key its account is stored under",
+			"the scenario gives account attributes to a contact without an account")
 	}
 
 	// The time zone the days are counted in.

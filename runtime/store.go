@@ -28,6 +28,26 @@ type Store interface {
 	// required attribute) is reported in the result, not written.
 	UpsertContacts(ctx context.Context, schema *campaigns.ContactSchema, batch []ContactRecord, who string) (UpsertResult, error)
 
+	// SyncAccountSchema makes room for the account attributes the
+	// programme declares, as SyncSchema does for contacts.
+	SyncAccountSchema(ctx context.Context, attrs map[string]*campaigns.Attribute) error
+
+	// UpsertAccounts inserts or updates one batch of accounts by key, in
+	// one transaction, and marks the contacts of each account whose values
+	// changed as changed, so that the next tick looks at them again.
+	UpsertAccounts(ctx context.Context, attrs map[string]*campaigns.Attribute, batch []AccountRecord) (UpsertResult, error)
+
+	// Account finds an account by key, or returns nil.
+	Account(ctx context.Context, key string) (*Account, error)
+
+	// AccountCounts counts, for each predicate, the accounts with at least
+	// one contact that meets it at now, in one pass over the contacts.
+	AccountCounts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)
+
+	// AccountScore is the account's score under prog's accounts.score at
+	// the contacts' stored scores, and how many contacts it rolls up.
+	AccountScore(ctx context.Context, prog *campaigns.Program, key string) (float64, int, error)
+
 	// RecordEvents stores one batch of events, each once by its ID. Events
 	// of unknown contacts are reported in the result, not written.
 	RecordEvents(ctx context.Context, batch []Event) (EventResult, error)

@@ -638,6 +638,57 @@ func TestHandoffNotifiesOwner(t *testing.T) {
 	}
 }
 
+// Sales takes over an account, not only a person: for a programme that
+// declares accounts, the hand-off's webhook and the owner's email carry
+// the lead's account, its attributes and its score.
+func TestHandoffCarriesAccount(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("CRM_WEBHOOK_SECRET", "s3cret")
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { body, _ = io.ReadAll(r.Body) }))
+	defer srv.Close()
+	w := newWorld(t)
+	p := w.eng.Program
+	p.Accounts.Attributes = map[string]*campaigns.Attribute{"target": {Type: campaigns.TypeBool}, "owner": {Type: campaigns.TypeString}}
+	p.Accounts.Score = &campaigns.AccountScore{Model: "lead", Rollup: campaigns.RollupSum}
+	h := p.Handoffs["sales"]
+	h.WebhookURL, h.NotifyAttribute = srv.URL, "first_name"
+	if err := w.st.SyncAccountSchema(ctx, p.Accounts.Attributes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.UpsertAccounts(ctx, p.Accounts.Attributes, []runtime.AccountRecord{{Line: 2, Key: "acme", Values: map[string]any{"target": true, "owner": "Olivia"}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.contact("ann@acme.example", monday.AddDate(0, 0, -1), "first_name", "owner@acme.example", "account", "acme")
+	w.contact("al@acme.example", monday.AddDate(0, 0, -1), "account", "acme")
+	w.tick(monday)
+	if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "d1", Email: "ann@acme.example", Name: "demo_requested", At: monday.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	at := monday.Add(2 * time.Hour)
+	w.tick(at)
+	dir := t.TempDir()
+	if done, _, err := w.eng.Handoffs(ctx, w.st, srv.Client(), mail.FileSink{Dir: dir}, at); err != nil || done != 1 {
+		t.Fatalf("hand-off: %d done, %v", done, err)
+	}
+	var got engine.HandoffPayload
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	sixty := 60.0 // two saas contacts, 30 fit points each
+	want := &engine.HandoffAccount{Key: "acme", Attributes: map[string]any{"target": true, "owner": "Olivia"}, Score: &sixty}
+	if diff := cmp.Diff(want, got.Account); diff != "" {
+		t.Errorf("the webhook's account (-want +got):\n%s", diff)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "handoff-1.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "Account acme") || !strings.Contains(string(b), "owner: Olivia") || !strings.Contains(string(b), "account score: 60") {
+		t.Errorf("the owner's email does not show the account:\n%s", b)
+	}
+}
+
 // A lead handed to sales and handed back goes to the stage and the
 // sequence its hand-off's return names, once.
 func TestLeadReturnedBySales(t *testing.T) {

@@ -28,6 +28,8 @@ type HandoffStore interface {
 	RecordHandoff(ctx context.Context, id int64, status string, attempts int, next time.Time, failure string, now time.Time) error
 	ContactByID(ctx context.Context, id int64) (*runtime.Contact, error)
 	ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (runtime.Breakdown, error)
+	Account(ctx context.Context, key string) (*runtime.Account, error)
+	AccountScore(ctx context.Context, prog *campaigns.Program, key string) (float64, int, error)
 }
 
 // HandoffBackoff is how long to wait after each failed attempt; after the
@@ -55,8 +57,20 @@ type HandoffPayload struct {
 	At       time.Time               `json:"at"`
 	Contact  map[string]any          `json:"contact"`
 	Scores   map[string]HandoffScore `json:"scores"`
-	Attempt  int                     `json:"attempt"`
-	ID       int64                   `json:"id"`
+	// Account is the contact's account, for a programme that declares
+	// account attributes or an account score: sales takes over an
+	// account, not only a person.
+	Account *HandoffAccount `json:"account,omitempty"`
+	Attempt int             `json:"attempt"`
+	ID      int64           `json:"id"`
+}
+
+// HandoffAccount is the lead's account as the webhook shows it: its key,
+// its attributes (none when it was never imported) and its score.
+type HandoffAccount struct {
+	Key        string         `json:"key"`
+	Attributes map[string]any `json:"attributes"`
+	Score      *float64       `json:"score,omitempty"`
 }
 
 // HandoffScore is a score with its rules, as the webhook shows it.
@@ -117,6 +131,7 @@ func (e *Engine) Handoffs(ctx context.Context, s HandoffStore, client *http.Clie
 type lead struct {
 	contact *runtime.Contact
 	scores  map[string]runtime.Breakdown
+	account *HandoffAccount
 }
 
 // lead reads the contact of a hand-off and scores it, once for both the
@@ -130,6 +145,24 @@ func (e *Engine) lead(ctx context.Context, s HandoffStore, h runtime.PendingHand
 	for name := range e.Program.Scoring {
 		if l.scores[name], err = s.ScoreBreakdown(ctx, e.Program, name, c.ID, now); err != nil {
 			return lead{}, err
+		}
+	}
+	accts := e.Program.Accounts
+	if key, _ := c.Values[campaigns.AttrAccount].(string); key != "" && (len(accts.Attributes) > 0 || accts.Score != nil) {
+		l.account = &HandoffAccount{Key: key, Attributes: map[string]any{}}
+		a, err := s.Account(ctx, key)
+		if err != nil {
+			return lead{}, err
+		}
+		if a != nil {
+			maps.Copy(l.account.Attributes, a.Values)
+		}
+		if accts.Score != nil {
+			v, _, err := s.AccountScore(ctx, e.Program, key)
+			if err != nil {
+				return lead{}, err
+			}
+			l.account.Score = &v
 		}
 	}
 	return l, nil
@@ -168,6 +201,15 @@ func (e *Engine) notify(ctx context.Context, sender Sender, def *campaigns.Hando
 			}
 		}
 	}
+	if a := l.account; a != nil {
+		fmt.Fprintf(&b, "\nAccount %s\n", a.Key)
+		for _, k := range slices.Sorted(maps.Keys(a.Attributes)) {
+			fmt.Fprintf(&b, "  %s: %v\n", k, a.Attributes[k])
+		}
+		if a.Score != nil {
+			fmt.Fprintf(&b, "  account score: %.0f\n", *a.Score)
+		}
+	}
 	return sender.Send(ctx, &mail.Outgoing{
 		Key: "handoff-" + strconv.FormatInt(h.ID, 10), FromName: e.Program.Sender.FromName, From: e.Program.Sender.FromEmail,
 		To: to, Subject: "Lead for you: " + c.Email + " (" + h.Reason + ")", Text: b.String(), Date: now,
@@ -191,6 +233,7 @@ func (e *Engine) post(ctx context.Context, client *http.Client, def *campaigns.H
 		}
 		p.Scores[name] = hs
 	}
+	p.Account = l.account
 	body, err := json.Marshal(p)
 	if err != nil {
 		return err

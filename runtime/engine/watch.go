@@ -132,10 +132,11 @@ func (e *Engine) watch() (runtime.Watch, bool) {
 		p = e.Program.Inline(p)
 		p.Walk(func(q *campaigns.Predicate) {
 			switch q.Op {
-			case campaigns.OpAccount:
+			case campaigns.OpAccount, campaigns.OpAccountScore:
 				// A change to one contact turns the condition for every
 				// contact of the account, which the changed contacts do
-				// not tell: look at everyone.
+				// not tell: look at everyone. (A change to the account's
+				// own attributes marks its contacts changed.)
 				ok = false
 			case campaigns.OpEvent:
 				ev := q.Event

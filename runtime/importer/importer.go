@@ -6,7 +6,7 @@
 // It streams like the readers do: memory holds one batch. A failure of
 // the store stops the import between batches; the batches before it are
 // stored, and since imports are idempotent (contacts upsert by address,
-// events by ID, suppressions by address and reason) running it again
+// accounts by key, events by ID, suppressions by address and reason) running it again
 // finishes the job.
 package importer
 
@@ -225,6 +225,25 @@ func Contacts(ctx context.Context, st runtime.Store, schema *campaigns.ContactSc
 		func(c runtime.ContactRecord) int { return c.Line },
 		func(batch []runtime.ContactRecord) ([]runtime.Rejected, error) {
 			res, err := st.UpsertContacts(ctx, schema, batch, opt.Who)
+			if err != nil {
+				return nil, err
+			}
+			sum.Inserted += res.Inserted
+			sum.Updated += res.Updated
+			sum.Unchanged += res.Unchanged
+			return res.Rejected, nil
+		})
+	return sum, err
+}
+
+// Accounts upserts the accounts r reads into st by key, whose account
+// schema must have been synced to attrs.
+func Accounts(ctx context.Context, st runtime.Store, attrs map[string]*campaigns.Attribute, r *ingest.AccountReader, opt Options) (Summary, error) {
+	var sum Summary
+	err := run(ctx, r, r.Raw, opt, &sum,
+		func(a runtime.AccountRecord) int { return a.Line },
+		func(batch []runtime.AccountRecord) ([]runtime.Rejected, error) {
+			res, err := st.UpsertAccounts(ctx, attrs, batch)
 			if err != nil {
 				return nil, err
 			}

@@ -366,6 +366,7 @@ func (g *gen) newAccount(remaining int) {
 		a.cells = append(a.cells, v)
 	}
 	g.accountEvents(a)
+	g.writeAccount(a)
 }
 
 func (g *gen) accountSize(tier int) int {

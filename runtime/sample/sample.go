@@ -25,12 +25,19 @@ type Options struct {
 	Now time.Time
 	// Months is the span of history before Now; 6 when zero.
 	Months int
+	// Accounts, when set and the programme declares account attributes,
+	// receives the accounts' own records as CSV: account (the key the
+	// contacts' account column holds), then the account attributes in
+	// name order. Asking for them changes nothing else a seed gives.
+	Accounts io.Writer
 }
 
 // Stats count what Generate wrote.
 type Stats struct {
 	Contacts int
 	Events   int
+	// Accounts counts the account records written (Options.Accounts).
+	Accounts int
 }
 
 // The fixed names of the contacts file's columns.
@@ -162,19 +169,25 @@ type gen struct {
 	numbered    bool
 	special     map[string]bool // domains taken from the programme's email patterns
 
-	cur    contact // the contact being written, reused
-	cw     *csv.Writer
-	ew     *bufio.Writer
-	row    []string
-	evs    []event
-	props  []prop
-	sends  []sendCand
-	line   []byte
-	quoted []byte // the contact's email as a JSON string
-	idKey  uint64
-	idN    uint64
-	stats  Stats
-	err    error
+	cur contact // the contact being written, reused
+	cw  *csv.Writer
+	ew  *bufio.Writer
+	// The accounts' records, when written: their writer, their own
+	// random source, header and columns.
+	aw         *csv.Writer
+	ar         rng
+	acctHeader []string
+	acctCols   []acctCol
+	row        []string
+	evs        []event
+	props      []prop
+	sends      []sendCand
+	line       []byte
+	quoted     []byte // the contact's email as a JSON string
+	idKey      uint64
+	idN        uint64
+	stats      Stats
+	err        error
 }
 
 // person is an account executive of the sender.
@@ -210,6 +223,7 @@ func newGen(p *campaigns.Program, opt Options) *gen {
 	g.setupEvents()
 	g.setupSequences()
 	g.setupTeam()
+	g.setupAccounts()
 	return g
 }
 
@@ -482,6 +496,11 @@ func (g *gen) run() error {
 	g.cw.Flush()
 	if err := g.cw.Error(); err != nil {
 		return err
+	}
+	if g.aw != nil {
+		if g.aw.Flush(); g.aw.Error() != nil {
+			return g.aw.Error()
+		}
 	}
 	if g.err != nil {
 		return g.err

@@ -733,3 +733,74 @@ func TestSequencesFollowSegments(t *testing.T) {
 		}
 	}
 }
+
+// The accounts' records: one row per account the contacts name, read
+// back without a reject by the account import's reader, a target flag
+// more often on the more important tiers; and asking for them leaves the
+// contacts and events of the seed byte for byte as they were.
+func TestAccountRecords(t *testing.T) {
+	p := abmProgram()
+	p.Accounts.Attributes = map[string]*campaigns.Attribute{
+		"target": {Type: campaigns.TypeBool, Required: true},
+		"owner":  {Type: campaigns.TypeString},
+		"seats":  {Type: campaigns.TypeInt},
+	}
+	opt := Options{Contacts: 600, Seed: 5, Now: testNow}
+	_, c1, e1 := generate(t, p, opt)
+	var accounts, contacts, events bytes.Buffer
+	opt.Accounts = &accounts
+	st, err := Generate(p, opt, &contacts, &events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c1, contacts.Bytes()) || !bytes.Equal(e1, events.Bytes()) {
+		t.Fatal("writing the accounts changed the contacts or events of the seed")
+	}
+
+	cr, err := ingest.NewContactReader(bytes.NewReader(c1), "contacts.csv", ingest.CSV, &p.Contact, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]string{} // account → tier
+	for {
+		c, rej, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil || rej != nil {
+			t.Fatalf("contacts: %v %v", err, rej)
+		}
+		named[c.Values["account"].(string)] = c.Values["account_tier"].(string)
+	}
+	ar, err := ingest.NewAccountReader(&accounts, "accounts.csv", ingest.CSV, p.Accounts.Attributes, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, byTier := map[string]int{}, map[string]int{}
+	rows := 0
+	for {
+		a, rej, err := ar.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil || rej != nil {
+			t.Fatalf("accounts: %v %+v", err, rej)
+		}
+		rows++
+		tier, ok := named[a.Key]
+		if !ok {
+			t.Fatalf("account %s names no contact's account", a.Key)
+		}
+		byTier[tier]++
+		if a.Values["target"] == true {
+			targets[tier]++
+		}
+	}
+	if rows != len(named) || st.Accounts != rows {
+		t.Errorf("%d account rows (stats %d) for %d accounts the contacts name", rows, st.Accounts, len(named))
+	}
+	share := func(tier string) float64 { return float64(targets[tier]) / float64(max(byTier[tier], 1)) }
+	if first, last := p.Accounts.Tiers[0], p.Accounts.Tiers[len(p.Accounts.Tiers)-1]; share(first) <= share(last) {
+		t.Errorf("targets: %.2f of %s accounts, %.2f of %s; want more of the first tier", share(first), first, share(last), last)
+	}
+}

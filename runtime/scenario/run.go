@@ -322,6 +322,9 @@ func (r *run) arrive(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the scenario's contact: %w", err)
 	}
+	if err := r.account(ctx); err != nil {
+		return fmt.Errorf("the scenario's account: %w", err)
+	}
 	if !r.sc.NoConsent {
 		rec.Consent = &runtime.Consent{Email: rec.Email, At: r.sc.Start, Source: "scenario", Wording: "scenario"}
 	}
@@ -338,6 +341,42 @@ func (r *run) arrive(ctx context.Context) error {
 	}
 	r.contact, r.email = c.ID, c.Email
 	r.note(nil, rec.Values)
+	return nil
+}
+
+// account stores the scenario's account, typed as an account import
+// would type it, under the contact's account key.
+func (r *run) account(ctx context.Context) error {
+	if len(r.sc.Account) == 0 {
+		return nil
+	}
+	values := map[string]any{ingest.ColumnAccount: r.sc.Contact[campaigns.AttrAccount]}
+	for k, v := range r.sc.Account {
+		values[k] = v
+	}
+	line, err := json.Marshal(values)
+	if err != nil {
+		return err
+	}
+	attrs := r.prog.Accounts.Attributes
+	ar, err := ingest.NewAccountReader(strings.NewReader(string(line)+"\n"), "scenario", ingest.JSONL, attrs, ingest.Options{})
+	if err != nil {
+		return err
+	}
+	rec, rej, err := ar.Next()
+	if err != nil {
+		return err
+	}
+	if rej != nil {
+		return fmt.Errorf("%s", rej.Reason)
+	}
+	res, err := r.w.Store.UpsertAccounts(ctx, attrs, []runtime.AccountRecord{rec})
+	if err != nil {
+		return err
+	}
+	if len(res.Rejected) > 0 {
+		return fmt.Errorf("%s", res.Rejected[0].Reason)
+	}
 	return nil
 }
 

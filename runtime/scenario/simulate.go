@@ -35,6 +35,8 @@ type SimOptions struct {
 	// otherwise.
 	Contacts *ingest.ContactReader
 	Events   *ingest.EventReader
+	// Accounts, when set, are imported at Start before the contacts.
+	Accounts *ingest.AccountReader
 	// ContactRejects and EventRejects receive every row that was not
 	// stored, by the reader or the store; an error from them stops the run.
 	// Observe, when set, is told of every decision too, as the report's
@@ -42,6 +44,7 @@ type SimOptions struct {
 	Observe        func(engine.Trace)
 	ContactRejects func(*ingest.Reject) error
 	EventRejects   func(*ingest.Reject) error
+	AccountRejects func(*ingest.Reject) error
 }
 
 // SimReport is what a simulation counted, by day and by sequence.
@@ -66,6 +69,9 @@ type SimReport struct {
 	// Rejected rows of the contacts and events given.
 	ContactsRejected int `json:"contacts_rejected"`
 	EventsRejected   int `json:"events_rejected"`
+	// Accounts imported, and the rows of them rejected.
+	Accounts         int `json:"accounts,omitempty"`
+	AccountsRejected int `json:"accounts_rejected,omitempty"`
 
 	Total SimCounts `json:"total"`
 	// Sequences holds every sequence of the programme, highest priority
@@ -283,6 +289,13 @@ func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
 	// The store's clock is at start: the contacts are created then, and
 	// inactivity counts from it.
 	w.SetClock(start)
+	if opt.Accounts != nil {
+		sum, err := importer.Accounts(ctx, w.Store, opt.Program.Accounts.Attributes, opt.Accounts, importer.Options{Reject: rejects(opt.AccountRejects, &rep.AccountsRejected)})
+		if err != nil {
+			return nil, err
+		}
+		rep.Accounts = sum.Inserted + sum.Updated + sum.Unchanged
+	}
 	sum, err := importer.Contacts(ctx, w.Store, &opt.Program.Contact, opt.Contacts, importer.Options{Who: "nurture simulate", Reject: rejects(opt.ContactRejects, &rep.ContactsRejected)})
 	if err != nil {
 		return nil, err

@@ -89,6 +89,9 @@ func (w *World) apply(ctx context.Context, start time.Time) error {
 	if err := w.Store.SyncSchema(ctx, &w.Program.Contact); err != nil {
 		return err
 	}
+	if err := w.Store.SyncAccountSchema(ctx, w.Program.Accounts.Attributes); err != nil {
+		return err
+	}
 	b, err := campaigns.Canonical(w.Program)
 	if err != nil {
 		return err

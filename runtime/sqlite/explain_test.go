@@ -29,6 +29,13 @@ func TestQueryPlans(t *testing.T) {
 	}}
 	score := campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: "lead", Cmp: campaigns.CmpGte, Value: 50}}
 	account := campaigns.Predicate{Op: campaigns.OpAccount, Account: &campaigns.AccountCount{Min: 2}, Args: []campaigns.Predicate{pricing}}
+	p.Accounts.Attributes = map[string]*campaigns.Attribute{"tier": {Type: campaigns.TypeString}}
+	p.Accounts.Score = &campaigns.AccountScore{Model: "lead", Rollup: campaigns.RollupTop, Top: 3}
+	if err := s.SyncAccountSchema(ctx, p.Accounts.Attributes); err != nil {
+		t.Fatal(err)
+	}
+	tier := campaigns.Predicate{Op: campaigns.OpAccountAttr, Cond: &campaigns.Condition{Field: "tier", Cmp: campaigns.CmpEq, Value: "enterprise"}}
+	accountScore := campaigns.Predicate{Op: campaigns.OpAccountScore, Score: &campaigns.ScoreCondition{Cmp: campaigns.CmpGte, Value: 100}}
 	for _, tc := range []struct {
 		name string
 		sql  string
@@ -38,6 +45,9 @@ func TestQueryPlans(t *testing.T) {
 		{"event count in a window", "", nil, "events_name_at"},
 		{"score threshold", "", nil, "scores_model_score"},
 		{"contacts of an account", "", nil, "contacts_account"},
+		// The accounts that meet it, scanned once, find their contacts.
+		{"an attribute of the account", "", nil, "contacts_account"},
+		{"the account score", "", nil, "scores_model_score"},
 		{"contact by address", `SELECT id FROM contacts WHERE email_key IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_contacts"},
 		{"events of a contact", `SELECT at FROM events WHERE contact_id = ? AND name = ? AND at >= ?`, []any{1, "page_view", 0}, "events_contact"},
 	} {
@@ -50,6 +60,10 @@ func TestQueryPlans(t *testing.T) {
 					pred = score
 				case "contacts of an account":
 					pred = account
+				case "an attribute of the account":
+					pred = tier
+				case "the account score":
+					pred = accountScore
 				}
 				where, a, err := s.Where(p, pred, storetest.Now)
 				if err != nil {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -38,26 +39,35 @@ func storageType(t string) string {
 }
 
 func (s *Store) loadAttrs(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, type FROM contact_attributes`)
+	attrs, err := s.registry(ctx, s.db, "contact_attributes")
 	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	attrs := map[string]string{}
-	for rows.Next() {
-		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
-			return err
-		}
-		attrs[name] = typ
-	}
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.attrs = attrs
 	s.mu.Unlock()
 	return nil
+}
+
+// registry reads a table of attributes with a column (contact_attributes,
+// account_attributes): name → stored type.
+func (s *Store) registry(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, table string) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, type FROM `+table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	attrs := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		attrs[name] = typ
+	}
+	return attrs, rows.Err()
 }
 
 // attrTypes is a copy of the stored attributes and their types.
@@ -73,8 +83,28 @@ func (s *Store) attrTypes() map[string]string {
 
 // SyncSchema adds a column for each declared attribute the store lacks.
 // Columns of attributes the programme dropped stay, with their data: a
-// later programme may declare them again.
+// later programme may declare them again. It reads the account attributes
+// again too, which another process may have added since.
 func (s *Store) SyncSchema(ctx context.Context, schema *campaigns.ContactSchema) error {
+	attrs := map[string]*campaigns.Attribute{}
+	for name, a := range schema.Attributes {
+		if !a.Builtin && !isBuiltin(name) {
+			attrs[name] = a
+		}
+	}
+	if err := s.syncColumns(ctx, "contacts", "contact_attributes", attrs, "the store's contacts"); err != nil {
+		return err
+	}
+	if err := s.loadAttrs(ctx); err != nil {
+		return err
+	}
+	return s.loadAccountAttrs(ctx)
+}
+
+// syncColumns adds to table a column a_<name> for each of attrs that
+// registry does not list yet, and lists it; what says whose columns they
+// are, for the message refusing an attribute whose type changed.
+func (s *Store) syncColumns(ctx context.Context, table, registry string, attrs map[string]*campaigns.Attribute, what string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -85,31 +115,14 @@ func (s *Store) SyncSchema(ctx context.Context, schema *campaigns.ContactSchema)
 			return err
 		}
 	}
-	have := map[string]string{}
-	rows, err := tx.QueryContext(ctx, `SELECT name, type FROM contact_attributes`)
+	have, err := s.registry(ctx, tx, registry)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
-			rows.Close()
-			return err
-		}
-		have[name] = typ
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-
 	var conflicts []string
 	added := false
-	for _, name := range sortedKeys(schema.Attributes) {
-		a := schema.Attributes[name]
-		if a.Builtin || isBuiltin(name) {
-			continue
-		}
+	for _, name := range sortedKeys(attrs) {
+		a := attrs[name]
 		want := storageType(a.Type)
 		if got, ok := have[name]; ok {
 			if got != want {
@@ -121,32 +134,23 @@ func (s *Store) SyncSchema(ctx context.Context, schema *campaigns.ContactSchema)
 		if !ok {
 			return fmt.Errorf("attribute %s: no column type for %s", name, want)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE contacts ADD COLUMN %s %s`, column(name), typ)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s %s`, table, column(name), typ)); err != nil {
 			return fmt.Errorf("adding a column for attribute %s: %w", name, err)
 		}
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO contact_attributes (name, type, added_at) VALUES (?, ?, ?)`),
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO `+registry+` (name, type, added_at) VALUES (?, ?, ?)`),
 			name, want, s.t(s.Now())); err != nil {
 			return err
 		}
 		added = true
 	}
 	if len(conflicts) > 0 {
-		return fmt.Errorf("the store's contacts do not fit the programme: %s; keep the old type, or declare the attribute under a new name",
-			strings.Join(conflicts, "; "))
+		return fmt.Errorf("%s do not fit the programme: %s; keep the old type, or declare the attribute under a new name",
+			what, strings.Join(conflicts, "; "))
 	}
 	if !added {
-		// Another process may have added columns since this one loaded its
-		// attributes (several workers share a PostgreSQL store): take what
-		// the store holds now, or the next upsert refuses them.
-		s.mu.Lock()
-		s.attrs = have
-		s.mu.Unlock()
 		return nil
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	return s.loadAttrs(ctx)
+	return tx.Commit()
 }
 
 // encode turns a typed attribute value into what the store keeps.

@@ -187,6 +187,10 @@ func (b *builder) pred(p campaigns.Predicate) (string, error) {
 		return "COALESCE(c.last_engaged_at, c.created_at) < " + b.arg(b.s.t(b.now.Add(-p.Inactive.Std()))), nil
 	case campaigns.OpAccount:
 		return b.account(p)
+	case campaigns.OpAccountAttr:
+		return b.accountAttr(*p.Cond)
+	case campaigns.OpAccountScore:
+		return b.accountScore(p.Score)
 	}
 	return "", fmt.Errorf("unknown condition %q", p.Op)
 }

@@ -118,6 +118,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	attrs map[string]string // attribute name → type, as the store has them
+	// accountAttrs are the account attributes' types, as the store has them.
+	accountAttrs map[string]string
 }
 
 var _ runtime.Store = (*Store)(nil)
@@ -136,6 +138,9 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 		return nil, err
 	}
 	if err := s.loadAttrs(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadAccountAttrs(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -55,6 +55,8 @@ func Run(t *testing.T, o Opener) {
 	t.Run("EnrollWhere", func(t *testing.T) { testEnrollWhere(t, o) })
 	t.Run("Triggers", func(t *testing.T) { testTriggers(t, o) })
 	t.Run("AccountContacts", func(t *testing.T) { testAccountContacts(t, o) })
+	t.Run("AccountUpsert", func(t *testing.T) { testAccountUpsert(t, o) })
+	t.Run("AccountConditions", func(t *testing.T) { testAccountConditions(t, o) })
 	t.Run("ActiveDue", func(t *testing.T) { testActiveDue(t, o) })
 	t.Run("ActiveWhere", func(t *testing.T) { testActiveWhere(t, o) })
 	t.Run("ContactsWhere", func(t *testing.T) { testContactsWhere(t, o) })

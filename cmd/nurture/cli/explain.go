@@ -19,10 +19,11 @@ import (
 )
 
 type explainFlags struct {
-	dir    string
-	store  string
-	now    string
-	format string
+	dir     string
+	store   string
+	now     string
+	format  string
+	account string
 }
 
 // Explanation is what nurture explain shows of one contact; the text and
@@ -34,7 +35,10 @@ type Explanation struct {
 	At         time.Time      `json:"at"`
 	Attributes map[string]any `json:"attributes"`
 	// Preferences are what the contact chose on the preference page.
-	Preferences *ExplainPreferences     `json:"preferences,omitempty"`
+	Preferences *ExplainPreferences `json:"preferences,omitempty"`
+	// Account is the contact's account, when it has one and the
+	// programme declares account attributes or an account score.
+	Account     *ExplainAccount         `json:"account,omitempty"`
 	Scores      []ExplainScore          `json:"scores"`
 	Basis       *ExplainBasis           `json:"lawful_basis,omitempty"`
 	Segments    []ExplainSegment        `json:"segments"`
@@ -44,6 +48,14 @@ type Explanation struct {
 	// exits, sends with their state, events (opens and clicks among
 	// them) and hand-offs.
 	Timeline []TimelineEntry `json:"timeline"`
+}
+
+// ExplainAccount is a contact's account as its conditions read it.
+type ExplainAccount struct {
+	Key        string         `json:"key"`
+	Imported   bool           `json:"imported"`
+	Attributes map[string]any `json:"attributes"`
+	Score      *AccountScore  `json:"score,omitempty"`
 }
 
 type ExplainPreferences struct {
@@ -145,9 +157,10 @@ type TimelineEntry struct {
 func newExplain() *cobra.Command {
 	var f explainFlags
 	cmd := &cobra.Command{
-		Use:   "explain EMAIL",
-		Short: "Explain one contact: its score rule by rule, its segments and why not the others, its enrollments",
+		Use:   "explain EMAIL | --account KEY",
+		Short: "Explain one contact: its score rule by rule, its segments and why not the others, its enrollments; or one account",
 		Example: `  nurture explain ann@acme.example
+  nurture explain --account acme
   # under the programme's source instead of the applied version
   nurture explain ann@acme.example --dir examples/b2b-saas --now 2026-11-23T00:00:00Z
   nurture explain ann@acme.example --format json`,
@@ -158,9 +171,18 @@ pause holds them; and its timeline: when it entered and left sequences,
 each email with its state, its events (opens and clicks among them) and
 its hand-offs to sales.
 
+With --account KEY it explains an account instead: its attributes, its
+account score and the thresholds it reaches, and how many of its
+contacts each segment holds.
+
 It explains the programme applied to the store, or with --dir the
 programme in a directory (before applying it).`,
-		Args: exactArgs(1, "name the contact's email address"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.account != "" {
+				return exactArgs(0, "--account explains an account: give its key alone")(cmd, args)
+			}
+			return exactArgs(1, "name the contact's email address, or an account with --account KEY")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now, err := parseNow(f.now, time.Now())
 			if err != nil {
@@ -169,13 +191,18 @@ programme in a directory (before applying it).`,
 			if f.format != "text" && f.format != "json" {
 				return fmt.Errorf("--format must be text or json, not %q", f.format)
 			}
-			return runExplain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], f, now.UTC())
+			email := ""
+			if len(args) == 1 {
+				email = args[0]
+			}
+			return runExplain(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), email, f, now.UTC())
 		},
 	}
 	storeFlag(cmd, &f.store)
 	cmd.Flags().StringVar(&f.dir, "dir", "", "explain under the programme in this directory instead of the applied one")
 	cmd.Flags().StringVar(&f.now, "now", "", "explain as of this RFC 3339 time instead of now")
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	cmd.Flags().StringVar(&f.account, "account", "", "explain the account with this key (its contacts' account attribute) instead of a contact")
 	return cmd
 }
 
@@ -208,6 +235,9 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 			return fmt.Errorf("reading applied version %d: %w", v.Serial, err)
 		}
 		under = fmt.Sprintf("applied version %d", v.Serial)
+	}
+	if f.account != "" {
+		return explainAccount(ctx, stdout, st, prog, under, f.account, f.format, now)
 	}
 	c, err := st.Contact(ctx, email)
 	if err != nil {
@@ -254,6 +284,12 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		if len(chose) > 0 {
 			x.Preferences = &ExplainPreferences{Frequency: p.Frequency, TopicsOut: p.TopicsOut, UpdatedAt: p.UpdatedAt.UTC()}
 			fmt.Fprintf(b, "  preferences (%s): %s\n", p.UpdatedAt.UTC().Format("2006-01-02"), strings.Join(chose, "; "))
+		}
+	}
+
+	if key, _ := c.Values[campaigns.AttrAccount].(string); key != "" && (len(prog.Accounts.Attributes) > 0 || prog.Accounts.Score != nil) {
+		if x.Account, err = contactAccount(ctx, b, st, prog, key); err != nil {
+			return err
 		}
 	}
 

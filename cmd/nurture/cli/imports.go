@@ -186,6 +186,9 @@ func runImport(ctx context.Context, stdout, stderr io.Writer, k importKind, path
 			if err := st.SyncSchema(ctx, &prog.Contact); err != nil {
 				return err
 			}
+			if err := st.SyncAccountSchema(ctx, prog.Accounts.Attributes); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -338,7 +341,7 @@ func (l *lazyFile) Close() error {
 	return l.f.Close()
 }
 
-// The three kinds of import.
+// The kinds of import.
 
 var contactsImport = importKind{
 	noun:    "contacts",
@@ -386,6 +389,47 @@ Rows go to the store in batches (--batch), each batch one transaction.`,
 				return importer.Check(cr, o)
 			}
 			return importer.Contacts(ctx, st, &prog.Contact, cr, o)
+		}}, nil
+	},
+	summary: func(s importer.Summary) string {
+		return fmt.Sprintf("%d inserted, %d updated, %d unchanged, %d rejected", s.Inserted, s.Updated, s.Unchanged, s.Rejected)
+	},
+}
+
+var accountsImport = importKind{
+	noun:    "accounts",
+	program: true,
+	example: `  nurture accounts import accounts.csv
+  nurture accounts import accounts.csv --dir examples/abm --dry-run --strict`,
+	long: `Import reads accounts from FILE (CSV with a header, or JSON Lines) and
+upserts them into the store by key.
+
+Columns are account, the account's key — the value its contacts hold in
+their account attribute — and the attributes the programme declares
+under accounts.attributes, each checked against its declaration: type,
+enum values, required. The programme is the one applied to the store; to
+import before applying, name its source with --dir DIR.
+
+For an account the store already holds, a column the file lacks keeps its
+stored value, and so does an empty cell unless --empty-clears. The
+contacts of an account that changed are looked at again on the next
+tick, since a condition on their account may have turned.
+
+Rows that cannot be imported never stop the others: each goes to the
+reject file with its line and reason, ready to fix and import again.`,
+	flags: func(fl *pflag.FlagSet, f *importFlags) {
+		fl.BoolVar(&f.emptyClears, "empty-clears", false, "an empty cell clears the stored value (required attributes excepted)")
+	},
+	open: func(r io.Reader, name string, f ingest.Format, prog *campaigns.Program, opt ingest.Options) (importRun, error) {
+		ar, err := ingest.NewAccountReader(r, name, f, prog.Accounts.Attributes, opt)
+		if err != nil {
+			return importRun{}, err
+		}
+		return importRun{header: ar.Header(), load: func(ctx context.Context, st runtime.Store, o importer.Options) (importer.Summary, error) {
+			if st == nil {
+				return importer.Check(ar, o)
+			}
+			return importer.Accounts(ctx, st, prog.Accounts.Attributes, ar, o)
 		}}, nil
 	},
 	summary: func(s importer.Summary) string {

@@ -113,10 +113,14 @@ func realTick(t *testing.T, dir, path string, now time.Time) *firstTick {
 
 func importSample(t *testing.T, dir, store string) {
 	t.Helper()
-	for _, args := range [][]string{
+	imports := [][]string{
 		{"contacts", "import", filepath.Join(dir, "contacts.csv"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.csv")},
 		{"events", "import", filepath.Join(dir, "events.jsonl"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "r.jsonl")},
-	} {
+	}
+	if _, err := os.Stat(filepath.Join(dir, "accounts.csv")); err == nil {
+		imports = append(imports, []string{"accounts", "import", filepath.Join(dir, "accounts.csv"), "--dir", dir, "--rejects", filepath.Join(t.TempDir(), "a.csv")})
+	}
+	for _, args := range imports {
 		if out, errOut, code := run(t, append(args, store)...); code != 0 {
 			t.Fatalf("%s: %s%s", strings.Join(args[:2], " "), out, errOut)
 		}
@@ -177,6 +181,12 @@ func TestNextTickAgrees(t *testing.T) {
 			}
 			if opt.Events, err = ingest.NewEventReader(es, "events.jsonl", ingest.JSONL, prog.Events, ingest.Options{}); err != nil {
 				t.Fatal(err)
+			}
+			if as, err := os.Open(filepath.Join(dir, "accounts.csv")); err == nil {
+				defer as.Close()
+				if opt.Accounts, err = ingest.NewAccountReader(as, "accounts.csv", ingest.CSV, prog.Accounts.Attributes, ingest.Options{}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			rep, err := scenario.Simulate(context.Background(), opt)
 			if err != nil {

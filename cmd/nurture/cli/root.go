@@ -80,7 +80,7 @@ in Markdown. Validate it in CI, review its plan, apply it, and run it.`,
 	root.SetErr(stderr)
 	root.SetVersionTemplate("nurture {{.Version}}\n")
 	root.AddCommand(newValidate(), newFmt(), newExport(), newPlan(), newApply(), newShow(), newState(), newForceUnlock(), newExplain(), newTick(), newRun(), newSends(),
-		newServe(), newKeys(), newMailbox(), newSegments(), newContacts(), newEvents(), newSuppressions(), newQueue(), newPause(), newResume(), newBackup(), newSample(), newPreview(), newTest(), newSimulate(), newHandoffs(), newReport())
+		newServe(), newKeys(), newMailbox(), newSegments(), newContacts(), newAccounts(), newEvents(), newSuppressions(), newQueue(), newPause(), newResume(), newBackup(), newSample(), newPreview(), newTest(), newSimulate(), newHandoffs(), newReport())
 	conventions(root)
 	return root
 }

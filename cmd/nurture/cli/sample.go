@@ -46,7 +46,8 @@ func newSample() *cobra.Command {
 		Long: `Sample compiles the programme in DIR (default: the current directory) and
 writes made-up data to try it with: contacts.csv and events.jsonl in
 --out (default: DIR), in the formats nurture contacts import and nurture
-events import read.
+events import read, and accounts.csv, as nurture accounts import reads
+it, when the programme declares account attributes.
 
 The data is synthetic: people, companies and addresses are invented, at
 .example domains that receive no mail. It fits the programme: attributes
@@ -82,7 +83,7 @@ there (a programme's committed sample data, say) unless --force says so.`,
 	cmd.Flags().StringVar(&f.now, "now", "", "end the history at this RFC 3339 time instead of today 00:00 UTC")
 	cmd.Flags().IntVar(&f.months, "months", 6, "how many months of history to write")
 	cmd.Flags().StringVar(&f.out, "out", "", "write the files to this directory instead of DIR")
-	cmd.Flags().BoolVar(&f.force, "force", false, "replace contacts.csv and events.jsonl when they exist")
+	cmd.Flags().BoolVar(&f.force, "force", false, "replace contacts.csv, events.jsonl and accounts.csv when they exist")
 	return cmd
 }
 
@@ -92,8 +93,13 @@ func runSample(stdout, stderr io.Writer, f sampleFlags, now time.Time) error {
 		return err
 	}
 	cwd, _ := os.Getwd()
+	files := []string{"contacts.csv", "events.jsonl"}
+	withAccounts := len(prog.Accounts.Attributes) > 0
+	if withAccounts {
+		files = append(files, "accounts.csv")
+	}
 	if !f.force {
-		if err := refuseOverwrite(cwd, f.out, "contacts.csv", "events.jsonl"); err != nil {
+		if err := refuseOverwrite(cwd, f.out, files...); err != nil {
 			return err
 		}
 	}
@@ -115,11 +121,23 @@ func runSample(stdout, stderr io.Writer, f sampleFlags, now time.Time) error {
 	defer os.Remove(events.Name())
 	defer events.Close()
 
-	st, err := sample.Generate(prog, sample.Options{Contacts: f.contacts, Seed: f.seed, Now: now, Months: f.months}, contacts, events)
+	opt := sample.Options{Contacts: f.contacts, Seed: f.seed, Now: now, Months: f.months}
+	temps := []*os.File{contacts, events}
+	if withAccounts {
+		accounts, err := os.CreateTemp(f.out, ".accounts-*.csv")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(accounts.Name())
+		defer accounts.Close()
+		opt.Accounts = accounts
+		temps = append(temps, accounts)
+	}
+	st, err := sample.Generate(prog, opt, contacts, events)
 	if err != nil {
 		return err
 	}
-	for _, file := range []*os.File{contacts, events} {
+	for _, file := range temps {
 		if err := file.Chmod(0o644); err != nil {
 			return err
 		}
@@ -132,6 +150,13 @@ func runSample(stdout, stderr io.Writer, f sampleFlags, now time.Time) error {
 	}
 	if err := os.Rename(events.Name(), filepath.Join(f.out, "events.jsonl")); err != nil {
 		return err
+	}
+	if withAccounts {
+		if err := os.Rename(temps[2].Name(), filepath.Join(f.out, "accounts.csv")); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s, %s and %s to %s\n", count(st.Contacts, "contact"), count(st.Accounts, "account"), count(st.Events, "event"), displayDir(cwd, f.out))
+		return nil
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s to %s\n", count(st.Contacts, "contact"), count(st.Events, "event"), displayDir(cwd, f.out))
 	return nil

@@ -41,7 +41,9 @@ func newSegments() *cobra.Command {
   nurture segments --format json --sample 0`,
 		Long: `Segments compiles the programme in DIR (default: the current directory),
 runs every segment against the contact store and prints how many contacts
-each holds now, with a few of them as a sample.
+each holds now, with a few of them as a sample. For a programme that
+declares accounts (tiers, attributes or a score) it counts the accounts
+with a contact in each segment too.
 
 Score conditions read the scores nurture run keeps; before the first run
 every contact scores zero.`,
@@ -66,10 +68,13 @@ every contact scores zero.`,
 }
 
 type segmentSize struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Contacts    int      `json:"contacts"`
-	Sample      []string `json:"sample"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Contacts    int    `json:"contacts"`
+	// Accounts counts the accounts with a contact in the segment, for a
+	// programme that declares accounts.
+	Accounts *int     `json:"accounts,omitempty"`
+	Sample   []string `json:"sample"`
 }
 
 func runSegments(ctx context.Context, stdout, stderr io.Writer, f segmentsFlags, now time.Time) error {
@@ -105,6 +110,21 @@ func runSegments(ctx context.Context, stdout, stderr io.Writer, f segmentsFlags,
 		}
 		sizes = append(sizes, s)
 	}
+	a := prog.Accounts
+	byAccount := len(a.Tiers) > 0 || len(a.Attributes) > 0 || a.Score != nil
+	if byAccount && len(sizes) > 0 {
+		ps := make([]campaigns.Predicate, len(sizes))
+		for i, s := range sizes {
+			ps[i] = campaigns.Predicate{Op: campaigns.OpSegment, Segment: s.Name}
+		}
+		ns, err := st.AccountCounts(ctx, prog, ps, now)
+		if err != nil {
+			return err
+		}
+		for i := range sizes {
+			sizes[i].Accounts = &ns[i]
+		}
+	}
 	if f.format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -124,13 +144,19 @@ func runSegments(ctx context.Context, stdout, stderr io.Writer, f segmentsFlags,
 	for _, s := range sizes {
 		width = max(width, len(s.Name))
 	}
-	fmt.Fprintf(stdout, "%-*s  %8s  %6s  %s\n", width, "SEGMENT", "CONTACTS", "SHARE", "SAMPLE")
+	accounts := func(s segmentSize) string { return "" }
+	head := ""
+	if byAccount {
+		head = fmt.Sprintf("  %8s", "ACCOUNTS")
+		accounts = func(s segmentSize) string { return fmt.Sprintf("  %8d", *s.Accounts) }
+	}
+	fmt.Fprintf(stdout, "%-*s  %8s%s  %6s  %s\n", width, "SEGMENT", "CONTACTS", head, "SHARE", "SAMPLE")
 	for _, s := range sizes {
 		share := "-"
 		if total > 0 {
 			share = fmt.Sprintf("%.1f%%", 100*float64(s.Contacts)/float64(total))
 		}
-		line := fmt.Sprintf("%-*s  %8d  %6s  %s", width, s.Name, s.Contacts, share, strings.Join(s.Sample, ", "))
+		line := fmt.Sprintf("%-*s  %8d%s  %6s  %s", width, s.Name, s.Contacts, accounts(s), share, strings.Join(s.Sample, ", "))
 		fmt.Fprintln(stdout, strings.TrimRight(line, " "))
 	}
 	if total == 0 {

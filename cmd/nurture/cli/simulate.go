@@ -27,6 +27,7 @@ type simulateFlags struct {
 	dir      string
 	contacts string
 	events   string
+	accounts string
 	generate int
 	seed     int64
 	days     int
@@ -46,6 +47,8 @@ func (f *simulateFlags) check(generated bool) error {
 		return errors.New("no contacts: give --contacts FILE (and optionally --events FILE), or --generate N for made-up ones")
 	case generated && f.generate < 1:
 		return fmt.Errorf("--generate must be 1 or more, not %d", f.generate)
+	case f.accounts != "" && generated:
+		return errors.New("--accounts goes with --contacts: --generate makes its own accounts")
 	case f.events != "" && generated:
 		return errors.New("--events goes with --contacts: --generate makes its own events")
 	case f.days < 1:
@@ -71,10 +74,11 @@ tick every --every, as nurture run would, on a virtual clock, against a
 throwaway store. Nothing is sent; the mail is counted.
 
 The contacts come from --contacts FILE (CSV or JSON Lines, as nurture
-contacts import reads), with the events of --events FILE: events dated
+contacts import reads), with their accounts' records from --accounts FILE
+(as nurture accounts import reads) and the events of --events FILE: events dated
 before --start are recorded up front, later ones at their time during
-the run. Or --generate N makes N contacts and their history as nurture
-sample does (--seed picks them). Rows that cannot be imported are
+the run. Or --generate N makes N contacts, their accounts and their
+history as nurture sample does (--seed picks them). Rows that cannot be imported are
 reported and left out; the run goes on without them.
 
 It prints, by sequence and by day, how many emails would go out, how
@@ -100,6 +104,7 @@ and days are that zone's days.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.contacts, "contacts", "", "the contacts to simulate: a CSV or JSON Lines file")
 	fl.StringVar(&f.events, "events", "", "their events: a CSV or JSON Lines file")
+	fl.StringVar(&f.accounts, "accounts", "", "their accounts' records: a CSV or JSON Lines file")
 	fl.IntVar(&f.generate, "generate", 0, "simulate this many generated contacts instead of a file")
 	fl.Int64Var(&f.seed, "seed", 1, "the seed of --generate: another seed gives other contacts")
 	fl.IntVar(&f.days, "days", 90, "how many days to simulate")
@@ -123,7 +128,18 @@ func runSimulate(ctx context.Context, stdout, stderr io.Writer, f simulateFlags)
 	}
 
 	opt := scenario.SimOptions{Program: prog, Start: start, Days: f.days, Every: f.every, Location: loc}
-	var contactsName, eventsName string
+	var contactsName, eventsName, accountsName string
+	if f.accounts != "" {
+		name, in, format, err := openSimInput("--accounts", f.accounts)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		if opt.Accounts, err = ingest.NewAccountReader(in, name, format, prog.Accounts.Attributes, ingest.Options{}); err != nil {
+			return err
+		}
+		accountsName = name
+	}
 	if f.contacts != "" {
 		var in io.ReadCloser
 		if contactsName, in, opt.Contacts, err = openContacts(f.contacts, prog); err != nil {
@@ -140,9 +156,19 @@ func runSimulate(ctx context.Context, stdout, stderr io.Writer, f simulateFlags)
 	} else {
 		// What nurture sample would write, read back through the same
 		// readers as a file: generated data meets the same checks.
-		var cs, es bytes.Buffer
-		if _, err := sample.Generate(prog, sample.Options{Contacts: f.generate, Seed: f.seed, Now: start}, &cs, &es); err != nil {
+		var cs, es, as bytes.Buffer
+		sopt := sample.Options{Contacts: f.generate, Seed: f.seed, Now: start}
+		if len(prog.Accounts.Attributes) > 0 {
+			sopt.Accounts = &as
+		}
+		if _, err := sample.Generate(prog, sopt, &cs, &es); err != nil {
 			return err
+		}
+		if sopt.Accounts != nil {
+			accountsName = "generated accounts"
+			if opt.Accounts, err = ingest.NewAccountReader(&as, accountsName, ingest.CSV, prog.Accounts.Attributes, ingest.Options{}); err != nil {
+				return err
+			}
 		}
 		contactsName, eventsName = "generated contacts", "generated events"
 		if opt.Contacts, err = ingest.NewContactReader(&cs, contactsName, ingest.CSV, &prog.Contact, ingest.Options{}); err != nil {
@@ -154,12 +180,14 @@ func runSimulate(ctx context.Context, stdout, stderr io.Writer, f simulateFlags)
 	}
 	contactRejects := &rejectLog{name: contactsName}
 	eventRejects := &rejectLog{name: eventsName}
-	opt.ContactRejects, opt.EventRejects = contactRejects.add, eventRejects.add
+	accountRejects := &rejectLog{name: accountsName}
+	opt.ContactRejects, opt.EventRejects, opt.AccountRejects = contactRejects.add, eventRejects.add, accountRejects.add
 
 	rep, err := scenario.Simulate(ctx, opt)
 	if err != nil {
 		return err
 	}
+	accountRejects.report(stderr, "account")
 	contactRejects.report(stderr, "contact")
 	eventRejects.report(stderr, "event")
 
