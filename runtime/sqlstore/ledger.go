@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -21,16 +22,22 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 // HandOver marks the claimed sends of marks (by ID, with their
 // Message-IDs), those of them worker still holds, as about to be handed
 // to the mail server at now, and writes their Message-IDs; it returns
-// the IDs it marked. The mark is durable before it returns: a claim that
-// outlives its lease without it provably never reached the server (see
-// RecoverSends), and a bounce naming the Message-ID of one with it finds
-// the send. A send whose claim worker no longer holds (its lease ran out
-// and recovery planned it again, or another worker claimed it since) is
-// not marked and must not be handed over.
-func (s *Store) HandOver(ctx context.Context, worker string, marks map[int64]string, now time.Time) ([]int64, error) {
-	if len(marks) == 0 {
-		return nil, nil
-	}
+// the IDs it marked, and the opt-out serial (see OptOutSerial) as of
+// the mark. With them it records the sends of accepted as AcceptSends
+// does: one commit for all three, which delivery pays once a message
+// (or once for the messages of several connections). The mark is
+// durable before it returns: a claim that outlives its lease without it
+// provably never reached the server (see RecoverSends), and a bounce
+// naming the Message-ID of one with it finds the send. A send whose
+// claim worker no longer holds (its lease ran out and recovery planned
+// it again, or another worker claimed it since) is not marked and must
+// not be handed over.
+func (s *Store) HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) (marked []int64, serial int64, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
+		}
+	}()
 	var q strings.Builder
 	args := []any{s.t(now)}
 	q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
@@ -42,11 +49,75 @@ func (s *Store) HandOver(ctx context.Context, worker string, marks map[int64]str
 	}
 	cond, idArgs := s.idsIn("id", ids)
 	q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
-	rows, err := s.db.QueryContext(ctx, s.rebind(q.String()), append(append(args, idArgs...), runtime.SendClaimed, worker)...)
-	if err != nil {
-		return nil, fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
+	mark, args := q.String(), append(append(args, idArgs...), runtime.SendClaimed, worker)
+	if len(marks) == 0 {
+		mark, args = `SELECT id FROM sends WHERE 1 = 0`, nil
 	}
-	return scanIDs(rows)
+	if s.d.WritableCTE {
+		// One statement, one snapshot: the serial read as the marks are
+		// made. The accepted and the marked are different sends.
+		var with string
+		if len(accepted) > 0 {
+			aq, aargs := s.acceptSends(accepted, now)
+			with, args = `accepted AS (`+aq+`), `, append(aargs, args...)
+		}
+		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH `+with+`marked AS (`+mark+`)
+SELECT m.id, o.serial FROM optout_serial o LEFT JOIN marked m ON TRUE WHERE o.id = 1`), args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id sql.NullInt64
+			if err := rows.Scan(&id, &serial); err != nil {
+				return nil, 0, err
+			}
+			if id.Valid {
+				marked = append(marked, id.Int64)
+			}
+		}
+		return marked, serial, rows.Err()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+	if len(accepted) > 0 {
+		aq, aargs := s.acceptSends(accepted, now)
+		if _, err := tx.ExecContext(ctx, s.rebind(aq), aargs...); err != nil {
+			return nil, 0, fmt.Errorf("recording %d accepted sends: %w", len(accepted), err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(mark), args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	if marked, err = scanIDs(rows); err != nil {
+		return nil, 0, err
+	}
+	// The write lock is this transaction's: no suppression commits
+	// between the marks and this read.
+	if err := tx.QueryRowContext(ctx, `SELECT serial FROM optout_serial WHERE id = 1`).Scan(&serial); err != nil {
+		return nil, 0, err
+	}
+	return marked, serial, tx.Commit()
+}
+
+// ReleaseSends plans again, as they were, the sends of ids that worker
+// claimed and did not hand over: delivery claimed them ahead of its
+// connections, or marked one and stopped at the last check, and the pass
+// ended first. Their attempts and planned times stay as they were, and
+// a mark is cleared: the caller knows the message never went.
+func (s *Store) ReleaseSends(ctx context.Context, worker string, ids []int64) error {
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("id", ids[i:min(i+500, len(ids))])
+		if _, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = NULL, claimed_by = NULL, handover_at = NULL
+WHERE `+cond+` AND status = ? AND claimed_by = ?`), append(append([]any{runtime.SendPlanned}, args...), runtime.SendClaimed, worker)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RecoverSends settles the claims of workers that stopped: claims older
