@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -38,22 +39,22 @@ func (s *Store) HandOver(ctx context.Context, worker string, marks, accepted map
 			err = fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
 		}
 	}()
-	var q strings.Builder
-	args := []any{s.t(now)}
-	q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
-	ids := make([]int64, 0, len(marks))
-	for id, mid := range marks {
-		q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
-		args = append(args, id, mid)
-		ids = append(ids, id)
-	}
-	cond, idArgs := s.idsIn("id", ids)
-	q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
-	mark, args := q.String(), append(append(args, idArgs...), runtime.SendClaimed, worker)
-	if len(marks) == 0 {
-		mark, args = `SELECT id FROM sends WHERE 1 = 0`, nil
-	}
 	if s.d.WritableCTE {
+		var q strings.Builder
+		args := []any{s.t(now)}
+		q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
+		ids := make([]int64, 0, len(marks))
+		for id, mid := range marks {
+			q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
+			args = append(args, id, mid)
+			ids = append(ids, id)
+		}
+		cond, idArgs := s.idsIn("id", ids)
+		q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
+		mark, args := q.String(), append(append(args, idArgs...), runtime.SendClaimed, worker)
+		if len(marks) == 0 {
+			mark, args = `SELECT id FROM sends WHERE 1 = 0`, nil
+		}
 		// One statement, one snapshot: the serial read as the marks are
 		// made. The accepted and the marked are different sends.
 		var with string
@@ -78,27 +79,43 @@ SELECT m.id, o.serial FROM optout_serial o LEFT JOIN marked m ON TRUE WHERE o.id
 		}
 		return marked, serial, rows.Err()
 	}
+	// Without writable WITHs (SQLite): a transaction of statements
+	// prepared once, a row each, rather than statements of as many
+	// parameters as rows parsed anew for every message.
+	acceptOne, err := s.stmt(ctx, `UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = ? WHERE id = ? AND status = ?`)
+	if err != nil {
+		return nil, 0, err
+	}
+	markOne, err := s.stmt(ctx, `UPDATE sends SET handover_at = ?, message_id = ? WHERE id = ? AND status = ? AND claimed_by = ? RETURNING id`)
+	if err != nil {
+		return nil, 0, err
+	}
+	readSerial, err := s.stmt(ctx, `SELECT serial FROM optout_serial WHERE id = 1`)
+	if err != nil {
+		return nil, 0, err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer tx.Rollback()
-	if len(accepted) > 0 {
-		aq, aargs := s.acceptSends(accepted, now)
-		if _, err := tx.ExecContext(ctx, s.rebind(aq), aargs...); err != nil {
+	for id, mid := range accepted {
+		if _, err := tx.StmtContext(ctx, acceptOne).ExecContext(ctx, runtime.SendAccepted, s.t(now), mid, id, runtime.SendClaimed); err != nil {
 			return nil, 0, fmt.Errorf("recording %d accepted sends: %w", len(accepted), err)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, s.rebind(mark), args...)
-	if err != nil {
-		return nil, 0, err
-	}
-	if marked, err = scanIDs(rows); err != nil {
-		return nil, 0, err
+	for id, mid := range marks {
+		var got int64
+		switch err := tx.StmtContext(ctx, markOne).QueryRowContext(ctx, s.t(now), mid, id, runtime.SendClaimed, worker).Scan(&got); {
+		case err == nil:
+			marked = append(marked, got)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, 0, err
+		}
 	}
 	// The write lock is this transaction's: no suppression commits
 	// between the marks and this read.
-	if err := tx.QueryRowContext(ctx, `SELECT serial FROM optout_serial WHERE id = 1`).Scan(&serial); err != nil {
+	if err := tx.StmtContext(ctx, readSerial).QueryRowContext(ctx).Scan(&serial); err != nil {
 		return nil, 0, err
 	}
 	return marked, serial, tx.Commit()
