@@ -212,6 +212,13 @@ type NextTick struct {
 	// frees them last (cadence_caps, sequence_cap, account_cap,
 	// preferences, sending_window).
 	HeldBack map[string]int `json:"held_back,omitempty"`
+	// HeldOut counts, by sequence, the emails a holdout keeps from the
+	// contacts of its control group: steps walked, nothing planned.
+	HeldOut map[string]int `json:"held_out,omitempty"`
+	// Control counts, by sequence, the enrollments the tick assigns to a
+	// control group (the sequence's or the programme's); they are in
+	// Entered too, or began earlier and meet their first step now.
+	Control map[string]int `json:"control,omitempty"`
 	// Handoffs counts the leads handed to sales, by hand-off.
 	Handoffs map[string]int `json:"handoffs,omitempty"`
 }

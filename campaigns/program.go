@@ -22,6 +22,9 @@ type Program struct {
 	// Goals are what the programme counts as success; nil when it
 	// declares none.
 	Goals *Goals `json:"goals,omitempty"`
+	// Holdout is the share of contacts held out of every marketing
+	// sequence, a programme-wide control group; zero: none.
+	Holdout Share `json:"holdout,omitempty"`
 	// Emails by their path relative to the programme directory, slash-separated.
 	Emails map[string]*Email `json:"emails"`
 }

@@ -33,6 +33,10 @@ type Scenario struct {
 	// Variants picks the A/B arm of send steps: "sequence.step" → the
 	// variant's name. Steps not named take the arm the contact would.
 	Variants map[string]string `json:"variants,omitempty"`
+	// Arms puts the contact in a holdout arm of sequences: sequence →
+	// ArmTreatment, ArmControl or ArmGlobalControl. Sequences not named
+	// take the arm the contact's address hashes to.
+	Arms map[string]string `json:"arms,omitempty"`
 	// NoConsent leaves the contact's address without a consent record;
 	// otherwise it has one from Start.
 	NoConsent bool `json:"no_consent,omitempty"`

@@ -30,6 +30,10 @@ type Sequence struct {
 	// Removed maps old step names to where their contacts go when the
 	// step is gone and nothing replaces it: RemovedNext or RemovedExit.
 	Removed map[string]string `json:"removed,omitempty"`
+	// Holdout is the share of the contacts entering that are held out as
+	// a control: they walk the sequence and get none of its email, so
+	// that the report can show what the email adds. Zero: none.
+	Holdout Share `json:"holdout,omitempty"`
 }
 
 // Where the contacts of a removed step go, as a sequence's removed

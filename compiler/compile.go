@@ -12,7 +12,7 @@ import (
 )
 
 // topLevel are the fields a programme may declare at its top level.
-var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "layout", "goals", "tests"}
+var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "layout", "goals", "holdout", "tests"}
 
 // Result is a compiled programme and what the compiler had to say. Program
 // is nil when any diagnostic is an error.
@@ -122,6 +122,7 @@ func (c *checker) check() {
 	c.prog.Exits = c.exitRules([]string{"exits"}, c.raw.Exits)
 	c.sequences()
 	c.goals()
+	c.holdouts()
 	c.compileEmails()
 	c.flow()
 	c.triggers()

@@ -34,6 +34,9 @@ func Diff(old, new *campaigns.Program) ([]campaigns.Change, []campaigns.Migratio
 	if old.Goals != nil || new.Goals != nil {
 		d.single("goals", "goals", old.Goals, new.Goals, old.FormatVersion == 0, diffFields)
 	}
+	if old.Holdout != 0 || new.Holdout != 0 {
+		d.single("holdout", "holdout", old.Holdout, new.Holdout, old.FormatVersion == 0, diffHoldout)
+	}
 	named(&d, "events", "event", declared(old.Events), declared(new.Events), diffEvent)
 	named(&d, "scoring", "scoring_model", old.Scoring, new.Scoring, diffScoring)
 	named(&d, "segments", "segment", old.Segments, new.Segments, diffSegment)
@@ -322,6 +325,18 @@ func diffSegment(a, b *campaigns.Segment) []campaigns.Detail {
 	return compare(describe(a), describe(b))
 }
 
+// diffHoldout compares two programme-wide holdouts.
+func diffHoldout(a, b any) []campaigns.Detail {
+	describe := func(v any) lines {
+		var ls lines
+		if h, _ := v.(campaigns.Share); h > 0 {
+			ls.add("holdout", h.String())
+		}
+		return ls
+	}
+	return compare(describe(a), describe(b))
+}
+
 // diffSequence compares two sequences: settings and exits as lines, and
 // steps by name — added, changed, removed, renamed (moved) and reordered.
 func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
@@ -357,6 +372,9 @@ func diffSequence(a, b *campaigns.Sequence) []campaigns.Detail {
 		}
 		if s.Sender != nil {
 			ls.add("sender", describeFrom(*s.Sender))
+		}
+		if s.Holdout > 0 {
+			ls.add("holdout", s.Holdout.String())
 		}
 		for i, e := range s.Exits {
 			ls.add(fmt.Sprintf("exit[%d]", i+1), describeExit(e))

@@ -63,3 +63,19 @@ func TestDurationsInWords(t *testing.T) {
 		t.Errorf("durations in words compile to another programme (-short +words):\n%s", diff)
 	}
 }
+
+// The schema's #Percent is the pattern ParseShare reads, and a
+// diagnostic says it in words.
+func TestHoldoutPatternIsTheSchemas(t *testing.T) {
+	cue := strings.ReplaceAll(campaigns.HoldoutPattern, `\`, `\\`)
+	if !strings.Contains(string(schema.Source), `#Percent: =~"`+cue+`"`) {
+		t.Errorf("schema/nurture.cue does not say #Percent: =~%q: write campaigns.HoldoutPattern there", cue)
+	}
+	found := false
+	for _, b := range boundNames {
+		found = found || b.pattern == `=~"`+cue+`"`
+	}
+	if !found {
+		t.Error("boundNames has no words for the holdout pattern")
+	}
+}

@@ -204,6 +204,7 @@ func (s *source) cueDiagnostics(err error, code string) Diagnostics {
 // boundNames says in words what the schema's patterns ask for.
 var boundNames = []struct{ pattern, want string }{
 	{`=~"^[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?))((,? (and )?)?[0-9]+([mhdw]| ?(minutes?|mins?|hours?|hrs?|days?|weeks?|wks?)))*$"`, `a duration: a number and a unit (m, h, d, w, or minutes, hours, days, weeks), like "2d", "14 days" or "1 day 12 hours"`},
+	{`=~"^[0-9]{1,3}(\\.[0-9]{1,2})?%$"`, `a percentage with up to two decimals, like "10%" or "2.5%"`},
 	{`=~"^[a-z][a-z0-9_]*$"`, "a name: lower-case letters, digits and _, starting with a letter"},
 	{`=~"^([01][0-9]|2[0-3]):[0-5][0-9]$"`, `a time of day on a 24-hour clock, like "08:30"`},
 	{`=~"^[^@\\s<>]+@[^@\\s<>]+\\.[^@\\s<>]+$"`, "an email address"},

@@ -23,6 +23,7 @@ type rawProgram struct {
 	Tests     map[string]rawScenario     `json:"tests"`
 	Layout    *rawLayout                 `json:"layout"`
 	Goals     *campaigns.Goals           `json:"goals"`
+	Holdout   string                     `json:"holdout"`
 }
 
 type rawLayout struct {
@@ -147,6 +148,7 @@ type rawSequence struct {
 	Layout  *rawLayout        `json:"layout"`
 	Moved   map[string]string `json:"moved"`
 	Removed map[string]string `json:"removed"`
+	Holdout string            `json:"holdout"`
 }
 
 type rawAction struct {

@@ -520,6 +520,9 @@ func writeNext(b *strings.Builder, n *campaigns.NextTick) {
 	fmt.Fprintf(b, "\nThe next tick, rehearsed on the store at %s and rolled back:\n", n.At.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  enter\t%s\n", or(countList(n.Entered), "no one"))
+	if len(n.Control) > 0 {
+		fmt.Fprintf(tw, "  held out\t%s (control groups: they walk the steps, get no email)\n", countList(n.Control))
+	}
 	fmt.Fprintf(tw, "  leave\t%s\n", or(countList(n.Exited), "no one"))
 	fmt.Fprintf(tw, "  emails\t%s\n", nextEmails(n))
 	if len(n.Handoffs) > 0 {
@@ -549,6 +552,9 @@ func writeNextMarkdown(b *strings.Builder, n *campaigns.NextTick) {
 	}
 	fmt.Fprintf(b, "\n#### The next tick\n\nRehearsed on the store at %s and rolled back: the worker's own decisions, after exit rules, caps, priorities and suppressions.\n\n", n.At.UTC().Format(time.RFC3339))
 	fmt.Fprintf(b, "- enter: %s\n- leave: %s\n- emails: %s\n", mdEscape(or(countList(n.Entered), "no one")), mdEscape(or(countList(n.Exited), "no one")), mdEscape(nextEmails(n)))
+	if len(n.Control) > 0 {
+		fmt.Fprintf(b, "- held out: %s (control groups: they walk the steps, get no email)\n", mdEscape(countList(n.Control)))
+	}
 	if len(n.Handoffs) > 0 {
 		fmt.Fprintf(b, "- to sales: %s\n", mdEscape(countList(n.Handoffs)))
 	}
@@ -604,6 +610,13 @@ func nextEmails(n *campaigns.NextTick) string {
 			by["by the "+strings.ReplaceAll(k, "_", " ")] = c
 		}
 		line += fmt.Sprintf(", %d held back (%s)", total, countList(by))
+	}
+	if out := n.HeldOut; len(out) > 0 {
+		total := 0
+		for _, k := range out {
+			total += k
+		}
+		line += fmt.Sprintf(", %d held out (%s)", total, countList(out))
 	}
 	return line
 }

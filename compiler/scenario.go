@@ -26,6 +26,7 @@ type rawScenario struct {
 	Ordered     bool                         `json:"ordered"`
 	Strict      bool                         `json:"strict"`
 	Variants    map[string]map[string]string `json:"variants"`
+	Holdout     map[string]string            `json:"holdout"`
 	Consent     *bool                        `json:"consent"`
 }
 
@@ -270,6 +271,7 @@ func (c *checker) scenario(name string, r rawScenario) *campaigns.Scenario {
 			}
 		}
 	}
+	c.scenarioArms(sub(p, "holdout"), r.Holdout, s)
 	if len(c.diags) > errs && Diagnostics(c.diags[errs:]).HasErrors() {
 		return nil
 	}
@@ -620,4 +622,34 @@ func parseStart(s string, loc *time.Location) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a start time", s)
+}
+
+// scenarioArms checks the holdout arms a scenario asks for: each names
+// a sequence a holdout is in force in, and an arm that holdout has.
+func (c *checker) scenarioArms(p []string, arms map[string]string, s *campaigns.Scenario) {
+	for _, seq := range sortedKeys(arms) {
+		arm, sp := arms[seq], sub(p, seq)
+		sq := c.prog.Sequences[seq]
+		switch {
+		case sq == nil:
+			c.errorf(sp, "NRT102", c.suggest(seq, keysOf(c.prog.Sequences), "name a sequence of the programme"), "unknown sequence %q", seq)
+			continue
+		case sq.Transactional():
+			c.errorf(sp, "NRT510", "transactional sequences have no holdout: everyone who triggers one gets its mail", "sequence %s is transactional", seq)
+			continue
+		case arm == campaigns.ArmGlobalControl && c.prog.Holdout == 0:
+			c.errorf(sp, "NRT510", `declare the programme's holdout, holdout: "5%"`, "the programme has no holdout to put the contact in")
+			continue
+		case arm == campaigns.ArmControl && sq.Holdout == 0:
+			c.errorf(sp, "NRT510", `declare the sequence's holdout, holdout: "10%"`, "sequence %s has no holdout to put the contact in", seq)
+			continue
+		case arm == campaigns.ArmTreatment && sq.Holdout == 0 && c.prog.Holdout == 0:
+			c.errorf(sp, "NRT510", "without a holdout every contact is treated", "sequence %s has no holdout, nor has the programme", seq)
+			continue
+		}
+		if s.Arms == nil {
+			s.Arms = map[string]string{}
+		}
+		s.Arms[seq] = arm
+	}
 }

@@ -17,6 +17,10 @@ type Active struct {
 	// it is: the one that entered it, or the one a wait_for waited for;
 	// empty when none did. {{ trigger.PROP }} reads its properties.
 	Trigger string
+	// Arm is the holdout arm the enrollment was assigned to with its
+	// first decision (campaigns.ArmTreatment, ArmControl,
+	// ArmGlobalControl); empty when no holdout was in force then.
+	Arm string
 }
 
 // An enrollment begins waiting for its first decision with one of these,
@@ -71,6 +75,10 @@ type Decision struct {
 	Version  int64
 	// Trigger is the enrollment's triggering event after the decision.
 	Trigger string
+	// Arm, when set, is the holdout arm the decision assigns: the first
+	// decision of an enrollment begun under a holdout. An arm once
+	// recorded is never changed.
+	Arm string
 }
 
 // Start is an enrollment a decision begins.

@@ -28,6 +28,24 @@ type ReportData struct {
 	// Weeks counts each sequence's sends and clickers week by week of
 	// the period, weeks that had any; ordered by sequence and week.
 	Weeks []WeekStats
+	// Holdouts counts the contacts of each holdout arm and those of them
+	// who reached a goal: per sequence, and for the programme's holdout
+	// (Sequence empty); ordered by sequence and arm. Nil when no
+	// enrollment of the period was assigned an arm.
+	Holdouts []HoldoutStats
+}
+
+// HoldoutStats counts one arm of a holdout: the contacts enrolled in
+// the period with that arm, and those of them who reached one of the
+// filter's goals (as SequenceOutcome.Goals counts them). For the
+// programme (Sequence empty), Arm is campaigns.ArmGlobalControl for the
+// contacts the programme's holdout held out of any sequence, and
+// campaigns.ArmTreatment for the others with an arm, each contact once.
+type HoldoutStats struct {
+	Sequence string `json:"sequence"`
+	Arm      string `json:"arm"`
+	Contacts int    `json:"contacts"`
+	Goals    int    `json:"goals"`
 }
 
 // WeekStats counts one sequence's sends in a week of the period (Week 0

@@ -109,4 +109,7 @@ type Enrollment struct {
 	EnteredAt  time.Time
 	ExitedAt   time.Time
 	ExitReason string
+	// Arm is the holdout arm the enrollment was assigned (see
+	// Active.Arm); empty when no holdout was in force as it began.
+	Arm string
 }

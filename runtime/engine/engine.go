@@ -51,6 +51,10 @@ type Engine struct {
 	// variant's name, where a scenario test asks for one arm; other
 	// steps take the arm Variant gives the contact.
 	Variants map[string]string
+	// Arms fixes the holdout arm of sequences, sequence → arm, where a
+	// scenario test asks for one; other sequences take the arm Arm gives
+	// the contact.
+	Arms map[string]string
 
 	// AppliedAt is when the version was applied: a wait_for never counts
 	// an event from before it. Zero: no floor.
@@ -113,6 +117,7 @@ type Report struct {
 	Returned int            // leads sales handed back
 	Planned  int            // emails planned in the ledger
 	Deferred int            // sends a cap or the sending window held back
+	HeldOut  int            // sends a holdout kept from its control group
 	Steps    int            // decisions written
 }
 
@@ -977,7 +982,7 @@ func (e *Engine) starts(sequence string) []runtime.Start {
 
 func (e *Engine) decision(a runtime.Active, now time.Time) runtime.Decision {
 	return runtime.Decision{Enrollment: a.ID, Contact: a.Contact, At: now, Step: a.Step, StepSince: a.StepSince,
-		Sequence: a.Sequence, Version: e.Version, Trigger: a.Trigger}
+		Sequence: a.Sequence, Version: e.Version, Trigger: a.Trigger, Arm: a.Arm}
 }
 
 // ReasonCompleted ends an enrollment that ran past its last step.
@@ -1018,6 +1023,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 	if c == nil {
 		return nil // gone since the page was read
 	}
+	e.assignArm(&a, c)
 	tz, _ := c.Values[campaigns.AttrTimezone].(string)
 	loc := Location(tz, e.Program.Cadence.DefaultTimezone)
 	for range 2*len(seq.Steps) + 2 { // a goto loop without a wait stops here
@@ -1055,6 +1061,16 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 		}
 		switch st.Kind {
 		case campaigns.StepSend:
+			if campaigns.HeldOut(a.Arm) {
+				// A control walks on as if the email had gone, on the
+				// same clock as the treatment, and gets nothing: no
+				// ledger row, so nothing can be claimed or delivered,
+				// and nothing the caps count.
+				r.HeldOut++
+				t.HeldOut, t.Email = a.Arm, e.variant(st, a).Email
+				next(now)
+				break
+			}
 			// all: the marketing email the contact got, which the
 			// programme's caps count; mine: this sequence's, which its
 			// own caps count, transactional or not.

@@ -31,6 +31,10 @@ type Trace struct {
 	Until    time.Time
 	Held     string
 	Why      string
+	// HeldOut is the holdout arm (campaigns.ArmControl,
+	// ArmGlobalControl) that kept Email from the contact: the step was
+	// walked and nothing planned.
+	HeldOut string
 	// Decision is what was written.
 	Decision runtime.Decision
 }

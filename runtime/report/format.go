@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/nurture-dev/nurture/campaigns"
 )
 
 // JSON writes the report as indented JSON.
@@ -170,6 +172,19 @@ func Text(w io.Writer, r Report) error {
 			fmt.Fprintf(w, "    → %s\n", ex.Verdict)
 		}
 	}
+	if len(r.Holdouts) > 0 {
+		fmt.Fprintf(w, "\nHoldouts (contacts who reached a goal, treated against held out, %.0f%% intervals):\n", 100*Confidence)
+		for _, h := range r.Holdouts {
+			fmt.Fprintf(w, "  %s\n", holdoutName(h))
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, a := range holdoutArms(h) {
+				fmt.Fprintf(tw, "    %s\t%d of %d\t%s\t%s\n", a.Variant, a.Rate.Count, a.Rate.Of, Percent(float64(a.Rate.Value)), interval(a.Rate))
+			}
+			tw.Flush()
+			fmt.Fprintf(w, "    lift %s\n", liftLine(h))
+			fmt.Fprintf(w, "    → %s\n", h.Verdict)
+		}
+	}
 	if links := linkLines(r); len(links) > 0 {
 		fmt.Fprintln(w, "\nClicks per link (contacts):")
 		for _, l := range links {
@@ -239,6 +254,17 @@ func Markdown(w io.Writer, r Report) error {
 			}
 		}
 	}
+	if len(r.Holdouts) > 0 {
+		fmt.Fprintf(w, "\n### Holdouts\n\nContacts who reached a goal, treated against held out, %.0f%% intervals.\n\n", 100*Confidence)
+		fmt.Fprintln(w, "| held out of | treated | held out | lift | verdict |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | --- |")
+		for _, h := range r.Holdouts {
+			arm := func(r Rate) string {
+				return fmt.Sprintf("%d of %d, %s (%s)", r.Count, r.Of, Percent(float64(r.Value)), interval(r))
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(mdCells([]string{holdoutName(h), arm(h.Treatment), arm(h.Control), liftLine(h), h.Verdict}), " | "))
+		}
+	}
 	if links := linkLines(r); len(links) > 0 {
 		fmt.Fprint(w, "\n**Clicks per link** (contacts)\n\n")
 		for _, l := range links {
@@ -253,6 +279,37 @@ func Markdown(w io.Writer, r Report) error {
 		}
 	}
 	return nil
+}
+
+// holdoutName says what a holdout held its control group out of.
+func holdoutName(h Holdout) string {
+	name := h.Sequence
+	if name == "" {
+		name = "all sequences"
+	}
+	if h.ControlArm == campaigns.ArmGlobalControl {
+		return name + " (the programme's holdout)"
+	}
+	return name + " (its holdout)"
+}
+
+// holdoutArms are a holdout's two groups as arms, for the tables and
+// the chart.
+func holdoutArms(h Holdout) []Arm {
+	return []Arm{{Variant: "treated", Rate: h.Treatment}, {Variant: "held out", Rate: h.Control}}
+}
+
+// liftLine is "+20 points (+5.2 to +33.4), relative +33% (+7.7% to
+// +65%)".
+func liftLine(h Holdout) string {
+	if math.IsNaN(float64(h.Lift.Value)) {
+		return "–"
+	}
+	s := fmt.Sprintf("%s points (%s to %s)", points(float64(h.Lift.Value)), points(float64(h.Lift.Low)), points(float64(h.Lift.High)))
+	if rl := h.RelativeLift; !math.IsNaN(float64(rl.Value)) {
+		s += fmt.Sprintf(", relative %s%% (%s%% to %s%%)", points(float64(rl.Value)), points(float64(rl.Low)), points(float64(rl.High)))
+	}
+	return s
 }
 
 // linkLines lists the links clicked, email by email.

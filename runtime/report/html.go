@@ -32,6 +32,13 @@ type htmlExperiment struct {
 	Chart template.HTML
 }
 
+type htmlHoldout struct {
+	Holdout
+	Where, Lift string
+	Chart       template.HTML
+	Sure        bool
+}
+
 type htmlPage struct {
 	Title, Period, Benchmarks, Machine string
 	Summary                            []summaryCard
@@ -39,6 +46,7 @@ type htmlPage struct {
 	FunnelOf                           string
 	Sequences                          []htmlSequence
 	Experiments                        []htmlExperiment
+	Holdouts                           []htmlHoldout
 	Columns                            []string
 	Flags                              []string
 }
@@ -87,6 +95,9 @@ func htmlData(r Report) htmlPage {
 	}
 	for _, ex := range r.Experiments {
 		p.Experiments = append(p.Experiments, htmlExperiment{Experiment: ex, Where: where(ex.Sequence, ex.Step, ""), Chart: armChart(ex)})
+	}
+	for _, h := range r.Holdouts {
+		p.Holdouts = append(p.Holdouts, htmlHoldout{Holdout: h, Where: holdoutName(h), Lift: liftLine(h), Chart: holdoutChart(h), Sure: float64(h.Lift.Low) > 0})
 	}
 	for _, f := range r.Flags {
 		p.Flags = append(p.Flags, where(f.Sequence, f.Step, f.Variant)+": "+f.Message)
@@ -178,7 +189,10 @@ ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 {{if .Experiments}}<section id="experiments"><h2>Experiments</h2><p class="muted">Clicks of delivered per arm, with 95% intervals (the bar) around the rate (the dot).</p>
 <div class="grid">{{range .Experiments}}<div class="experiment"><h3>{{.Where}}</h3>{{.Chart}}<p class="verdict{{if .Winner}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
 </section>{{end}}
-{{if .Flags}}<section id="flags"><h2>Flags</h2><ul class="flags">{{range .Flags}}<li>{{.}}</li>{{end}}</ul></section>{{end}}
+{{if .Holdouts}}<section id="holdouts"><h2>Holdouts</h2><p class="muted">Contacts who reached a goal, treated against held out (no email), with 95% intervals (the bar) around the rate (the dot).</p>
+<div class="grid">{{range .Holdouts}}<div class="experiment holdout"><h3>{{.Where}}</h3>{{.Chart}}<p>Lift {{.Lift}}</p><p class="verdict{{if .Sure}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
+</section>
+{{end}}{{if .Flags}}<section id="flags"><h2>Flags</h2><ul class="flags">{{range .Flags}}<li>{{.}}</li>{{end}}</ul></section>{{end}}
 <p class="muted">{{.Machine}}</p>
 </main></body></html>
 `))
@@ -281,9 +295,25 @@ func weekChart(weeks []Week, color string) template.HTML {
 // sample) over a bar of its interval with its rate as a dot, all on one
 // scale from zero.
 func armChart(ex Experiment) template.HTML {
+	return rateChart(ex.Arms, ex.Winner, "click rate of each arm with its interval")
+}
+
+// holdoutChart draws a holdout's two groups as armChart draws arms, the
+// treated group green when the lift is sure.
+func holdoutChart(h Holdout) template.HTML {
+	winner := ""
+	if float64(h.Lift.Low) > 0 {
+		winner = "treated"
+	}
+	return rateChart(holdoutArms(h), winner, "goal rate of the treated and held-out contacts with their intervals")
+}
+
+// rateChart draws each arm's rate (a dot) within its interval (a bar)
+// on one scale, the winner's green.
+func rateChart(arms []Arm, winner, label string) template.HTML {
 	const w, row, left, right = 360, 46, 8, 8
 	hi := 0.0
-	for _, a := range ex.Arms {
+	for _, a := range arms {
 		if !math.IsNaN(float64(a.Rate.High)) {
 			hi = math.Max(hi, float64(a.Rate.High))
 		}
@@ -297,12 +327,12 @@ func armChart(ex Experiment) template.HTML {
 		return float64(left) + pw*v/scale
 	}
 	var b strings.Builder
-	h := row*len(ex.Arms) + 22
-	svg(&b, w, h, "click rate of each arm with its interval")
-	for i, a := range ex.Arms {
+	h := row*len(arms) + 22
+	svg(&b, w, h, label)
+	for i, a := range arms {
 		y := float64(i * row)
 		fill := "#2f6fba"
-		if a.Variant == ex.Winner {
+		if a.Variant == winner {
 			fill = "#1f7a3f"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" font-size="13" fill="#1d2330"><tspan font-weight="700">%s</tspan> %s · %s of %d</text>`,
@@ -314,7 +344,7 @@ func armChart(ex Experiment) template.HTML {
 			fmt.Fprintf(&b, `<circle class="rate" cx="%.1f" cy="%.1f" r="5.5" fill="%s"/>`, v, y+30, fill)
 		}
 	}
-	axis := float64(len(ex.Arms)*row) + 2
+	axis := float64(len(arms)*row) + 2
 	for i := 0; i <= 4; i++ {
 		v := scale * float64(i) / 4
 		anchor := "middle"

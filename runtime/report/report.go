@@ -40,6 +40,10 @@ type Report struct {
 	Programme *Outcome `json:"programme,omitempty"`
 	// Experiments judges every step with more than one A/B arm.
 	Experiments []Experiment `json:"experiments"`
+	// Holdouts compares the goal rate of each holdout's treated contacts
+	// with its control group's: per sequence held out of, and the
+	// programme's.
+	Holdouts []Holdout `json:"holdouts"`
 	// Flags lists every rate out of line, for a reader who reads only
 	// this.
 	Flags []Flag `json:"flags"`
@@ -295,6 +299,7 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		r.Programme = &o
 	}
 	r.Experiments = experiments(r.Sequences)
+	r.Holdouts = holdouts(data.Holdouts, prog != nil && prog.Goals != nil)
 	return r
 }
 

@@ -171,6 +171,7 @@ func (r *run) run(ctx context.Context, dir string) error {
 	w.Worker.Configure = func(e *engine.Engine) {
 		e.Store = enrollWatch{e.Store, r.entered}
 		e.Variants = r.sc.Variants
+		e.Arms = r.sc.Arms
 		e.Observe = r.observe
 	}
 	if err := r.arrive(ctx); err != nil {
@@ -380,7 +381,7 @@ func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 		sent := r.lastSend(h.Email, h.At)
 		if sent == nil {
 			r.res.Problems = append(r.res.Problems, Problem{Pos: h.Pos,
-				Message: fmt.Sprintf("the contact %ss %s on %s, but it was not sent by then", h.Kind, h.Email, r.res.Day(h.At))})
+				Message: fmt.Sprintf("the contact %s %s on %s, but it was not sent by then", thirdPerson(h.Kind), h.Email, r.res.Day(h.At))})
 			return nil
 		}
 		name := map[string]string{campaigns.HappenClick: campaigns.EventClicked, campaigns.HappenOpen: campaigns.EventOpened,
@@ -390,7 +391,7 @@ func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 			props["unreliable"] = true
 		}
 		events = append(events, runtime.Event{ID: id, Email: r.email, Name: name, At: h.At, Props: props})
-		did.Detail = h.Kind + "s " + h.Email
+		did.Detail = thirdPerson(h.Kind) + " " + h.Email
 		if h.Machine {
 			did.Detail = "a machine opens " + h.Email + " (unreliable)"
 		}
@@ -621,4 +622,13 @@ func (r *run) subjects() {
 			e.Detail = "planned, not delivered"
 		}
 	}
+}
+
+// thirdPerson is what a contact does, as a timeline line says it:
+// "clicks", "opens", "replies to".
+func thirdPerson(kind string) string {
+	if kind == campaigns.HappenReply {
+		return "replies to"
+	}
+	return kind + "s"
 }

@@ -88,6 +88,12 @@ type SimCounts struct {
 	HeldBackBy map[string]int `json:"held_back_by,omitempty"`
 	// ExitsBy splits Exits by reason.
 	ExitsBy map[string]int `json:"exits_by,omitempty"`
+	// Control counts the enrollments a holdout assigned to a control
+	// arm (first seen that day), and HeldOut the emails their steps
+	// would have sent and did not: they are in Enrolled and Exits with
+	// the others, and never in Emails.
+	Control int `json:"control,omitempty"`
+	HeldOut int `json:"held_out,omitempty"`
 }
 
 // SimSequence is one sequence's totals.
@@ -113,6 +119,8 @@ func (c *SimCounts) add(o SimCounts) {
 	c.Exits += o.Exits
 	c.HeldBackBy = addMap(c.HeldBackBy, o.HeldBackBy)
 	c.ExitsBy = addMap(c.ExitsBy, o.ExitsBy)
+	c.Control += o.Control
+	c.HeldOut += o.HeldOut
 }
 
 func addMap(into, m map[string]int) map[string]int {
@@ -146,6 +154,8 @@ type tally struct {
 	waiting map[string]string
 	// heldOnce counts, per sequence, the sends held back at least once.
 	heldOnce map[string]*SimCounts
+	// controls holds the enrollments counted as held out.
+	controls map[int64]bool
 }
 
 func (t *tally) day(at time.Time) (int, *SimDay) {
@@ -170,7 +180,16 @@ func (d *SimDay) seq(name string) *SimCounts {
 
 func (t *tally) observe(tr engine.Trace) {
 	i, d := t.day(tr.At)
+	if id := tr.Decision.Enrollment; campaigns.HeldOut(tr.Decision.Arm) && !t.controls[id] {
+		if t.controls == nil {
+			t.controls = map[int64]bool{}
+		}
+		t.controls[id] = true
+		d.seq(cmp.Or(tr.Sequence, tr.Decision.Sequence)).Control++
+	}
 	switch {
+	case tr.HeldOut != "":
+		d.seq(tr.Sequence).HeldOut++
 	case tr.Deferred:
 		c := d.seq(tr.Sequence)
 		c.Deferrals++

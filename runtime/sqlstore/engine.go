@@ -51,7 +51,7 @@ func (s *Store) enroll(ctx context.Context, tx *sql.Tx, ids []int64, sequence, s
 	return int(n), err
 }
 
-const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version, COALESCE(waiting, ''), COALESCE(trigger_event, '')`
+const activeCols = `id, contact_id, sequence, COALESCE(step, ''), step_since, entered_at, version, COALESCE(waiting, ''), COALESCE(trigger_event, ''), COALESCE(arm, '')`
 
 func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
 	defer rows.Close()
@@ -59,7 +59,7 @@ func (s *Store) scanActive(rows *sql.Rows) ([]runtime.Active, error) {
 	for rows.Next() {
 		var a runtime.Active
 		var since, entered any
-		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version, &a.Waiting, &a.Trigger); err != nil {
+		if err := rows.Scan(&a.ID, &a.Contact, &a.Sequence, &a.Step, &since, &entered, &a.Version, &a.Waiting, &a.Trigger, &a.Arm); err != nil {
 			return nil, err
 		}
 		a.StepSince, _ = s.scanTime(since)
@@ -138,7 +138,13 @@ func (s *Store) DecideAll(ctx context.Context, ds []runtime.Decision) error {
 func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decision) error {
 	last := map[int64]int{}
 	var order []int64
+	// The arm is the first decision's; the last of an enrollment's
+	// decisions on the page may not carry it.
+	arms := map[int64]string{}
 	for i, d := range ds {
+		if d.Arm != "" && arms[d.Enrollment] == "" {
+			arms[d.Enrollment] = d.Arm
+		}
 		j, ok := last[d.Enrollment]
 		if !ok {
 			order = append(order, d.Enrollment)
@@ -147,7 +153,7 @@ func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decisio
 		}
 		last[d.Enrollment] = i
 	}
-	cols := make([][]any, 9)
+	cols := make([][]any, 10)
 	for _, id := range order {
 		d := ds[last[id]]
 		state, next, waiting, exited, reason := any(stateActive), any(nil), any(nil), any(nil), any(nil)
@@ -161,11 +167,14 @@ func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decisio
 				waiting = d.Waiting
 			}
 		}
-		var trigger any
+		var trigger, arm any
 		if d.Trigger != "" {
 			trigger = d.Trigger
 		}
-		for i, v := range []any{id, state, d.Step, s.t(d.StepSince), next, waiting, exited, reason, trigger} {
+		if a := arms[id]; a != "" {
+			arm = a
+		}
+		for i, v := range []any{id, state, d.Step, s.t(d.StepSince), next, waiting, exited, reason, trigger, arm} {
 			cols[i] = append(cols[i], v)
 		}
 	}
@@ -175,10 +184,12 @@ func (s *Store) decideBulk(ctx context.Context, tx *sql.Tx, ds []runtime.Decisio
 		args[i] = cols[i]
 	}
 	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE enrollments e SET state = v.state, step = v.step, step_since = v.since,
-	next_check_at = v.next, waiting = v.waiting, exited_at = v.exited_at, exit_reason = v.reason, trigger_event = v.trigger
+	next_check_at = v.next, waiting = v.waiting, exited_at = v.exited_at, exit_reason = v.reason, trigger_event = v.trigger,
+	arm = COALESCE(e.arm, v.arm)
 FROM unnest(CAST(? AS `+ty[campaigns.TypeInt]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]),
-	CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[str]+`[]))
-	AS v (id, state, step, since, next, waiting, exited_at, reason, trigger)
+	CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[tim]+`[]), CAST(? AS `+ty[str]+`[]), CAST(? AS `+ty[str]+`[]),
+	CAST(? AS `+ty[str]+`[]))
+	AS v (id, state, step, since, next, waiting, exited_at, reason, trigger, arm)
 WHERE e.id = v.id AND e.state = 'active'`), args...); err != nil {
 		return fmt.Errorf("recording %d decisions: %w", len(order), err)
 	}
@@ -255,7 +266,10 @@ func (s *Store) decide(ctx context.Context, tx *sql.Tx, st *decideStmts, d runti
 	var err error
 	exit, move, send := st.slots()
 	at := s.t(d.At)
-	var next, waiting, trigger any
+	var next, waiting, trigger, arm any
+	if d.Arm != "" {
+		arm = d.Arm
+	}
 	if !d.NextCheck.IsZero() {
 		next = s.t(d.NextCheck)
 	}
@@ -266,11 +280,11 @@ func (s *Store) decide(ctx context.Context, tx *sql.Tx, st *decideStmts, d runti
 		trigger = d.Trigger
 	}
 	if d.Exit != "" {
-		err = s.exec(ctx, tx, exit, `UPDATE enrollments SET state = ?, exited_at = ?, exit_reason = ?, next_check_at = NULL, waiting = NULL WHERE id = ? AND state = ?`,
-			stateExited, at, d.Exit, d.Enrollment, stateActive)
+		err = s.exec(ctx, tx, exit, `UPDATE enrollments SET state = ?, exited_at = ?, exit_reason = ?, next_check_at = NULL, waiting = NULL, arm = COALESCE(arm, ?) WHERE id = ? AND state = ?`,
+			stateExited, at, d.Exit, arm, d.Enrollment, stateActive)
 	} else {
-		err = s.exec(ctx, tx, move, `UPDATE enrollments SET step = ?, step_since = ?, next_check_at = ?, waiting = ?, trigger_event = ? WHERE id = ? AND state = ?`,
-			d.Step, s.t(d.StepSince), next, waiting, trigger, d.Enrollment, stateActive)
+		err = s.exec(ctx, tx, move, `UPDATE enrollments SET step = ?, step_since = ?, next_check_at = ?, waiting = ?, trigger_event = ?, arm = COALESCE(arm, ?) WHERE id = ? AND state = ?`,
+			d.Step, s.t(d.StepSince), next, waiting, trigger, arm, d.Enrollment, stateActive)
 	}
 	if err != nil {
 		return fmt.Errorf("enrollment %d: %w", d.Enrollment, err)
@@ -652,7 +666,7 @@ func (s *Store) ActiveWhere(ctx context.Context, prog *campaigns.Program, sequen
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version, COALESCE(en.waiting, ''), COALESCE(en.trigger_event, '')
+	q := `SELECT en.id, en.contact_id, en.sequence, COALESCE(en.step, ''), en.step_since, en.entered_at, en.version, COALESCE(en.waiting, ''), COALESCE(en.trigger_event, ''), COALESCE(en.arm, '')
 FROM enrollments en JOIN contacts c ON c.id = en.contact_id
 WHERE en.state = ? AND en.sequence = ? AND en.id > ?`
 	all := []any{stateActive, sequence, after}

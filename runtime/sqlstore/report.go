@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"sort"
 	"strings"
 
@@ -51,6 +53,9 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 		return out, err
 	}
 	if out.Weeks, err = s.reportWeeks(ctx, f); err != nil {
+		return out, err
+	}
+	if out.Holdouts, err = s.reportHoldouts(ctx, f); err != nil {
 		return out, err
 	}
 	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
@@ -114,13 +119,6 @@ func (s *Store) reportGoals(ctx context.Context, f runtime.ReportFilter, bySeq b
 	if len(f.GoalExits) == 0 && len(f.GoalStages) == 0 {
 		return nil
 	}
-	list := func(vs []string) (string, []any) {
-		args := make([]any, len(vs))
-		for i, v := range vs {
-			args[i] = v
-		}
-		return strings.TrimSuffix(strings.Repeat("?, ", len(vs)), ", "), args
-	}
 	since, until := s.t(f.Since), s.t(f.Until)
 	seqCol, group := "''", ""
 	if bySeq {
@@ -130,18 +128,8 @@ func (s *Store) reportGoals(ctx context.Context, f runtime.ReportFilter, bySeq b
 	if f.Sequence != "" {
 		only, onlyArgs = " AND n.sequence = ?", []any{f.Sequence}
 	}
-	var reached []string
-	args := []any{until, since}
-	if len(f.GoalExits) > 0 {
-		in, a := list(f.GoalExits)
-		reached = append(reached, "(n.exit_reason IN ("+in+") AND n.exited_at < ?)")
-		args = append(append(args, a...), until)
-	}
-	if len(f.GoalStages) > 0 {
-		in, a := list(f.GoalStages)
-		reached = append(reached, "c.stage IN ("+in+")")
-		args = append(args, a...)
-	}
+	reached, rargs := s.goalReached(f)
+	args := append([]any{until, since}, rargs...)
 	counts := map[string]*goalCounts{}
 	get := func(seq string) *goalCounts {
 		if counts[seq] == nil {
@@ -151,7 +139,7 @@ func (s *Store) reportGoals(ctx context.Context, f runtime.ReportFilter, bySeq b
 	}
 	err := s.scanRows(ctx, `SELECT `+seqCol+`, COUNT(DISTINCT n.contact_id)
 FROM enrollments n JOIN contacts c ON c.id = n.contact_id
-WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?) AND (`+strings.Join(reached, " OR ")+`)`+only+group,
+WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?) AND `+reached+only+group,
 		append(args, onlyArgs...), func(r *sql.Rows) error {
 			var seq string
 			var n int
@@ -165,7 +153,7 @@ WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?) AND (`+stri
 		return err
 	}
 	if len(f.GoalExits) > 0 {
-		in, a := list(f.GoalExits)
+		in, a := stringList(f.GoalExits)
 		err = s.scanRows(ctx, `SELECT `+seqCol+`, COUNT(*), AVG(`+s.d.AgeSeconds("n.exited_at", "n.entered_at")+`)
 FROM enrollments n
 WHERE n.exit_reason IN (`+in+`) AND n.exited_at >= ? AND n.exited_at < ?`+only+group,
@@ -190,6 +178,81 @@ WHERE n.exit_reason IN (`+in+`) AND n.exited_at >= ? AND n.exited_at < ?`+only+g
 		fn(seq, *counts[seq])
 	}
 	return nil
+}
+
+// goalReached is the condition, on an enrollment n and its contact c,
+// that the contact reached one of f's goals: an exit for a goal's reason
+// before the period ends, or a goal's stage now. f has goals.
+func (s *Store) goalReached(f runtime.ReportFilter) (string, []any) {
+	var reached []string
+	var args []any
+	if len(f.GoalExits) > 0 {
+		in, a := stringList(f.GoalExits)
+		reached = append(reached, "(n.exit_reason IN ("+in+") AND n.exited_at < ?)")
+		args = append(append(args, a...), s.t(f.Until))
+	}
+	if len(f.GoalStages) > 0 {
+		in, a := stringList(f.GoalStages)
+		reached = append(reached, "c.stage IN ("+in+")")
+		args = append(args, a...)
+	}
+	return "(" + strings.Join(reached, " OR ") + ")", args
+}
+
+// stringList is "?, ?, ?" for vs, and vs as arguments.
+func stringList(vs []string) (string, []any) {
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = v
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", len(vs)), ", "), args
+}
+
+// reportHoldouts counts, per sequence and holdout arm, the contacts
+// enrolled in the period with an arm and those of them who reached a
+// goal; and, when the programme's holdout held anyone out, the same of
+// the programme: its control group against every other contact with an
+// arm, each contact once. Two grouped queries, whatever the list's size.
+func (s *Store) reportHoldouts(ctx context.Context, f runtime.ReportFilter) ([]runtime.HoldoutStats, error) {
+	since, until := s.t(f.Since), s.t(f.Until)
+	reached, rargs := "(1 = 0)", []any(nil)
+	if len(f.GoalExits)+len(f.GoalStages) > 0 {
+		reached, rargs = s.goalReached(f)
+	}
+	only, onlyArgs := "", []any(nil)
+	if f.Sequence != "" {
+		only, onlyArgs = " AND n.sequence = ?", []any{f.Sequence}
+	}
+	var out []runtime.HoldoutStats
+	scan := func(r *sql.Rows) error {
+		var h runtime.HoldoutStats
+		if err := r.Scan(&h.Sequence, &h.Arm, &h.Contacts, &h.Goals); err != nil {
+			return err
+		}
+		out = append(out, h)
+		return nil
+	}
+	err := s.scanRows(ctx, `SELECT n.sequence, n.arm, COUNT(DISTINCT n.contact_id), COUNT(DISTINCT CASE WHEN `+reached+` THEN n.contact_id END)
+FROM enrollments n JOIN contacts c ON c.id = n.contact_id
+WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+only+`
+GROUP BY n.sequence, n.arm ORDER BY n.sequence, n.arm`, append(append(rargs, until, since), onlyArgs...), scan)
+	if err != nil || f.Sequence != "" || !slices.ContainsFunc(out, func(h runtime.HoldoutStats) bool { return h.Arm == campaigns.ArmGlobalControl }) {
+		return out, err
+	}
+	err = s.scanRows(ctx, `SELECT '', CASE WHEN x.held = 1 THEN '`+campaigns.ArmGlobalControl+`' ELSE '`+campaigns.ArmTreatment+`' END, COUNT(*), SUM(x.reached)
+FROM (SELECT n.contact_id, MAX(CASE WHEN n.arm = '`+campaigns.ArmGlobalControl+`' THEN 1 ELSE 0 END) AS held,
+		MAX(CASE WHEN `+reached+` THEN 1 ELSE 0 END) AS reached
+	FROM enrollments n JOIN contacts c ON c.id = n.contact_id
+	WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)
+	GROUP BY n.contact_id) x
+GROUP BY x.held ORDER BY 2`, append(rargs, until, since), scan)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b runtime.HoldoutStats) int {
+		return cmp.Or(strings.Compare(a.Sequence, b.Sequence), strings.Compare(a.Arm, b.Arm))
+	})
+	return out, nil
 }
 
 // reportSends counts the sends handed over in the period. A send the

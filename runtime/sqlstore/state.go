@@ -264,7 +264,7 @@ func (s *Store) StepCounts(ctx context.Context) ([]runtime.StepCount, error) {
 
 // Enrollments lists a contact's enrollments, newest first.
 func (s *Store) Enrollments(ctx context.Context, id int64) ([]runtime.Enrollment, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT sequence, state, COALESCE(step, ''), step_since, next_check_at, version, entered_at, exited_at, COALESCE(exit_reason, ''), COALESCE(waiting, '')
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT sequence, state, COALESCE(step, ''), step_since, next_check_at, version, entered_at, exited_at, COALESCE(exit_reason, ''), COALESCE(waiting, ''), COALESCE(arm, '')
 FROM enrollments WHERE contact_id = ? ORDER BY entered_at DESC, id DESC`), id)
 	if err != nil {
 		return nil, err
@@ -274,7 +274,7 @@ FROM enrollments WHERE contact_id = ? ORDER BY entered_at DESC, id DESC`), id)
 	for rows.Next() {
 		var e runtime.Enrollment
 		var since, next, entered, exited any
-		if err := rows.Scan(&e.Sequence, &e.State, &e.Step, &since, &next, &e.Version, &entered, &exited, &e.ExitReason, &e.Waiting); err != nil {
+		if err := rows.Scan(&e.Sequence, &e.State, &e.Step, &since, &next, &e.Version, &entered, &exited, &e.ExitReason, &e.Waiting, &e.Arm); err != nil {
 			return nil, err
 		}
 		e.StepSince, _ = s.scanTime(since)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,3 +216,104 @@ func withGoals(o runtime.SequenceOutcome, goals, exits int, seconds float64) run
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// HoldoutFixture seeds a store with enrollments in holdout arms whose
+// counts testReportHoldouts computes by hand: in the week before Now,
+// welcome treated t1–t6 (t1 and t2 converted, t3 a customer now) and
+// held out k1–k4 (k1 converted); the programme held out g1 (in welcome)
+// and g2 (converted in nurture, where t1 is treated too).
+func HoldoutFixture(t *testing.T, o Opener, s runtime.Store, p *campaigns.Program) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	var recs []runtime.ContactRecord
+	for i, who := range []string{"t1", "t2", "t3", "t4", "t5", "t6", "k1", "k2", "k3", "k4", "g1", "g2", "n1", "late"} {
+		stage := "lead"
+		if who == "t3" {
+			stage = "customer"
+		}
+		recs = append(recs, rec(i+2, who+"@x.example", "industry", "saas", "stage", stage))
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, recs, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[strings.TrimSuffix(c.Email, "@x.example")] = c.ID; return nil })
+	enroll := func(who, seq string, arm any, entered time.Time, reason any) {
+		state, exited := "active", any(nil)
+		if reason != nil {
+			state, exited = "exited", Now.Add(-day)
+		}
+		o.Exec(t, s, `INSERT INTO enrollments (contact_id, sequence, state, step, version, entered_at, exited_at, exit_reason, arm) VALUES (?, ?, ?, 'hello', 1, ?, ?, ?, ?)`,
+			ids[who], seq, state, entered, exited, reason, arm)
+	}
+	in := Now.Add(-3 * day)
+	// welcome, treatment: t1 and t2 converted, t3 is a customer now.
+	enroll("t1", "welcome", campaigns.ArmTreatment, in, "converted")
+	enroll("t2", "welcome", campaigns.ArmTreatment, in, "converted")
+	for _, who := range []string{"t3", "t4", "t5"} {
+		enroll(who, "welcome", campaigns.ArmTreatment, in, nil)
+	}
+	enroll("t6", "welcome", campaigns.ArmTreatment, in, "timeout")
+	// welcome, control: k1 converted.
+	enroll("k1", "welcome", campaigns.ArmControl, in, "converted")
+	for _, who := range []string{"k2", "k3", "k4"} {
+		enroll(who, "welcome", campaigns.ArmControl, in, nil)
+	}
+	// The programme's control group: g1 in welcome, g2 converted in
+	// nurture, where t1 is treated too.
+	enroll("g1", "welcome", campaigns.ArmGlobalControl, in, nil)
+	enroll("g2", "nurture", campaigns.ArmGlobalControl, in, "converted")
+	enroll("t1", "nurture", campaigns.ArmTreatment, in, nil)
+	// No arm (begun before any holdout), and after the period: left out.
+	enroll("n1", "welcome", nil, in, "converted")
+	enroll("late", "welcome", campaigns.ArmControl, Now.Add(time.Hour), nil)
+}
+
+// The holdout arms' contacts and goals, counted by hand: per sequence
+// and arm, and for the programme's holdout each contact once.
+func testReportHoldouts(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(reporter)
+	if !ok {
+		t.Skip("the store does not report")
+	}
+	HoldoutFixture(t, o, s, p)
+	day := 24 * time.Hour
+	f := runtime.ReportFilter{Since: Now.Add(-7 * day), Until: Now, GoalExits: []string{"converted"}, GoalStages: []string{"customer"}}
+	got, err := s.Report(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []runtime.HoldoutStats{
+		{Sequence: "", Arm: campaigns.ArmGlobalControl, Contacts: 2, Goals: 1},
+		{Sequence: "", Arm: campaigns.ArmTreatment, Contacts: 10, Goals: 4},
+		{Sequence: "nurture", Arm: campaigns.ArmGlobalControl, Contacts: 1, Goals: 1},
+		{Sequence: "nurture", Arm: campaigns.ArmTreatment, Contacts: 1, Goals: 0},
+		{Sequence: "welcome", Arm: campaigns.ArmControl, Contacts: 4, Goals: 1},
+		{Sequence: "welcome", Arm: campaigns.ArmGlobalControl, Contacts: 1, Goals: 0},
+		{Sequence: "welcome", Arm: campaigns.ArmTreatment, Contacts: 6, Goals: 3},
+	}
+	if diff := cmp.Diff(want, got.Holdouts); diff != "" {
+		t.Errorf("holdouts (-want +got):\n%s", diff)
+	}
+	// One sequence: its arms alone, no programme rows.
+	f.Sequence = "welcome"
+	if got, err = s.Report(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[4:], got.Holdouts); diff != "" {
+		t.Errorf("holdouts of welcome (-want +got):\n%s", diff)
+	}
+	// Without goals, the arms' sizes alone.
+	f.Sequence, f.GoalExits, f.GoalStages = "", nil, nil
+	if got, err = s.Report(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].Goals = 0
+	}
+	if diff := cmp.Diff(want, got.Holdouts); diff != "" {
+		t.Errorf("holdouts without goals (-want +got):\n%s", diff)
+	}
+}

@@ -75,6 +75,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Pauses", func(t *testing.T) { testPauses(t, o) })
 	t.Run("Erase", func(t *testing.T) { testErase(t, o) })
 	t.Run("Report", func(t *testing.T) { testReport(t, o) })
+	t.Run("ReportHoldouts", func(t *testing.T) { testReportHoldouts(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.

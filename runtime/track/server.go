@@ -38,9 +38,14 @@ type Store interface {
 	Resubscribe(ctx context.Context, email, source string) (bool, error)
 }
 
-// unsubscribeSource is the source of the unsubscribes this server
-// records: the ones its page offers to undo.
-const unsubscribeSource = "tracking"
+// unsubscribeSource is the source of the unsubscribes this server's
+// pages record: the ones its page offers to undo. mailSource is that of
+// unsubscribes asked for by mail, which the page cannot undo: nobody
+// who asked by mail is put back by a click.
+const (
+	unsubscribeSource = "tracking"
+	mailSource        = "mail"
+)
 
 // Server is the tracking and ingestion HTTP server: tracked clicks and
 // opens, one-click unsubscribes, the preference page, and the APIs that
@@ -82,6 +87,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/events", s.api(s.events))
 	mux.HandleFunc("POST /v1/bounces", s.api(s.bounces))
 	mux.HandleFunc("POST /v1/replies", s.api(s.replies))
+	mux.HandleFunc("POST /v1/inbound", s.api(s.inbound))
 	if s.Report != nil {
 		mux.HandleFunc("GET /v1/report", s.api(s.Report.ServeHTTP))
 	}
@@ -346,21 +352,44 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, err := s.Store.Suppress(ctx, []runtime.Suppression{{Email: c.Email, Reason: runtime.ReasonUnsubscribed, Source: unsubscribeSource, At: s.now()}}); err != nil {
+	send, _, err := s.sendOf(ctx, t)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if send, _, err := s.sendOf(ctx, t); err != nil {
+	if err := s.optOut(ctx, c.Email, c, send, unsubscribeSource, s.now(), nil); err != nil {
 		s.fail(w, r, err)
 		return
-	} else if send != nil {
-		if err := s.emailEvent(ctx, fmt.Sprintf("unsubscribe/%d", c.ID), campaigns.EventUnsubscribed, send, c, nil); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	s.log().Info("unsubscribed", "contact", c.ID, "one_click", r.PostFormValue("List-Unsubscribe") == "One-Click")
 	s.page(w, http.StatusOK, pageData{Title: "Unsubscribed", Email: c.Email, Action: r.URL.Path, Done: true, Sender: s.senderName()})
+}
+
+// optOut unsubscribes an address, however it asked: the suppression,
+// whose commit moves the store's opt-out serial so that delivery's
+// last check before each message sees it, and the contact's
+// email.unsubscribed, once per contact, naming the send it came from
+// when there is one. extra goes into the event (the Message-ID of a
+// request by mail).
+func (s *Server) optOut(ctx context.Context, email string, c *runtime.Contact, send *runtime.SendRecord, source string, at time.Time, extra map[string]any) error {
+	if _, err := s.Store.Suppress(ctx, []runtime.Suppression{{Email: email, Reason: runtime.ReasonUnsubscribed, Source: source, At: at}}); err != nil {
+		return err
+	}
+	if c == nil {
+		return nil
+	}
+	props := map[string]any{}
+	if send != nil {
+		props["email"], props["sequence"], props["step"] = send.Email, send.Sequence, send.Step
+		if send.Variant != "" {
+			props["variant"] = send.Variant
+		}
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	_, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: fmt.Sprintf("unsubscribe/%d", c.ID), Email: c.Email, Name: campaigns.EventUnsubscribed, At: at, Props: props}})
+	return err
 }
 
 // resubscribe undoes an unsubscribe made on this server's page. The
@@ -701,8 +730,10 @@ func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Reply is a reply to one of the programme's emails, as an inbox that
-// reads the reply-to address reports it.
+// Reply is a reply to one of the programme's emails, or a message to
+// its unsubscribe mailbox, as an inbox that reads the reply-to address
+// reports it, as POST /v1/inbound and the SMTP listener read it from the
+// message itself (ReadMessage).
 type Reply struct {
 	// ID is the reply's own Message-ID, or the inbox's ID of it: the same
 	// reply reported twice is recorded once.
@@ -712,15 +743,26 @@ type Reply struct {
 	InReplyTo  string   `json:"in_reply_to"`
 	References []string `json:"references"`
 	// From is who replied; it names the contact when no send matches.
-	From string    `json:"from"`
-	At   time.Time `json:"at"`
+	From string `json:"from"`
+	// To holds the addresses the message went to; one of them the
+	// programme's unsubscribe mailbox makes it an unsubscribe request.
+	To      []string  `json:"to,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	At      time.Time `json:"at"`
 	// Auto marks an automatic reply (RFC 3834 Auto-Submitted, an
 	// out-of-office notice): counted apart, never as a reply.
 	Auto bool `json:"auto"`
+	// Text is the start of the reply's plain text; a first line that asks
+	// to unsubscribe unsubscribes the address the email was sent to.
+	Text string `json:"text,omitempty"`
+
+	// report marks a delivery or read report (a bounce): not a person's
+	// request of any kind.
+	report bool
 }
 
-// check says what is wrong with a reply, and reads From as an address,
-// with or without a display name.
+// check says what is wrong with a reply, and reads From and To as
+// addresses, with or without a display name.
 func (n *Reply) check() string {
 	if strings.TrimSpace(n.From) != "" {
 		a, err := mail.ParseAddress(n.From)
@@ -728,6 +770,13 @@ func (n *Reply) check() string {
 			return fmt.Sprintf(`field "from": %q is not an address`, n.From)
 		}
 		n.From = a.Address
+	}
+	for i, to := range n.To {
+		a, err := mail.ParseAddress(to)
+		if err != nil {
+			return fmt.Sprintf(`field "to": %q is not an address`, to)
+		}
+		n.To[i] = a.Address
 	}
 	switch {
 	case strings.TrimSpace(n.ID) == "":
@@ -740,12 +789,31 @@ func (n *Reply) check() string {
 	return ""
 }
 
-// replies takes replies to the programme's emails, one JSON object or
-// an array, and records each as email.replied of the send it answers —
-// found by In-Reply-To, else by References from the latest — so that the
-// report counts it for that email and arm and an exit rule on
-// email.replied stops the sequence. A reply that answers no send counts
-// for its sender's address only; an automatic one is not recorded.
+// Received is what became of replies and inbound messages.
+type Received struct {
+	Recorded  int `json:"recorded"`
+	Duplicate int `json:"duplicate"`
+	// Matched counts the replies and requests whose send was found;
+	// automatic replies are not counted here but in Auto.
+	Matched int `json:"matched"`
+	Auto    int `json:"auto_replies"`
+	Unknown int `json:"unknown_address"`
+	// Unsubscribed counts the addresses unsubscribed: by mail to the
+	// unsubscribe mailbox, or by a reply that asks.
+	Unsubscribed int `json:"unsubscribed"`
+}
+
+func (r *Received) add(o Received) {
+	r.Recorded += o.Recorded
+	r.Duplicate += o.Duplicate
+	r.Matched += o.Matched
+	r.Auto += o.Auto
+	r.Unknown += o.Unknown
+	r.Unsubscribed += o.Unsubscribed
+}
+
+// replies takes replies to the programme's emails as JSON, one object
+// or an array, and hands each to Receive.
 func (s *Server) replies(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -770,73 +838,175 @@ func (s *Server) replies(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx := r.Context()
-	res := struct {
-		Recorded  int `json:"recorded"`
-		Duplicate int `json:"duplicate"`
-		// Matched counts the replies whose send was found.
-		Matched int `json:"matched"`
-		Auto    int `json:"auto_replies"`
-		Unknown int `json:"unknown_address"`
-	}{}
+	var res Received
 	for _, n := range replies {
-		if n.Auto {
-			res.Auto++
-			continue
-		}
-		at := n.At
-		if at.IsZero() {
-			at = s.now()
-		}
-		ids := []string{n.InReplyTo}
-		for i := len(n.References) - 1; i >= 0; i-- {
-			ids = append(ids, n.References[i])
-		}
-		var send *runtime.SendRecord
-		for _, id := range ids {
-			if strings.TrimSpace(id) == "" {
-				continue
-			}
-			if send, err = s.Store.SendByMessageID(ctx, id); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			if send != nil {
-				break
-			}
-		}
-		email, props := n.From, map[string]any{}
-		if send != nil {
-			res.Matched++
-			c, err := s.Store.ContactByID(ctx, send.Contact)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			if c != nil {
-				email = c.Email
-			}
-			props["email"], props["sequence"], props["step"] = send.Email, send.Sequence, send.Step
-			if send.Variant != "" {
-				props["variant"] = send.Variant
-			}
-		}
-		if email == "" {
-			res.Unknown++
-			continue
-		}
-		out, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: "reply/" + n.ID, Email: email, Name: campaigns.EventReplied, At: at, Props: props}})
+		o, err := s.Receive(r.Context(), n)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		res.Recorded += out.Inserted
-		res.Duplicate += out.Duplicate
-		if len(out.Rejected) > 0 {
-			res.Unknown++
-		}
+		res.add(o)
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// inbound takes one raw message (RFC 5322, MIME) as the reply-to
+// mailbox received it, and hands it to Receive: the same as the SMTP
+// listener does with what it is given.
+func (s *Server) inbound(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxInbound+1))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "reading the body: " + err.Error()})
+		return
+	}
+	if len(raw) > MaxInbound {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": fmt.Sprintf("the message is over %d bytes; nurture reads replies, not their attachments", MaxInbound)})
+		return
+	}
+	n, err := ReadMessage(raw)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "the body is not a message nurture can read: " + err.Error()})
+		return
+	}
+	// An envelope recipient the mailbox knows and the header does not
+	// (a Bcc) may come as ?to=.
+	for _, to := range r.URL.Query()["to"] {
+		a, err := mail.ParseAddress(to)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("query parameter \"to\": %q is not an address", to)})
+			return
+		}
+		n.To = append(n.To, a.Address)
+	}
+	res, err := s.Receive(r.Context(), n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// Receive is the one way a reply or an inbound message acts, whether it
+// came as JSON, as raw MIME or over SMTP:
+//
+//   - mail to the programme's unsubscribe mailbox (the List-Unsubscribe
+//     mailto:) unsubscribes its From address, as the one-click POST does;
+//   - an automatic reply is counted and changes nothing;
+//   - any other reply is recorded once, by its ID, as email.replied of the
+//     send its In-Reply-To (else References, latest first) names, with
+//     that send's sequence, step, email and arm, so that the report
+//     counts it and an exit rule on email.replied ends the sequence; one
+//     that names no send counts for its From address alone;
+//   - a reply whose first line asks to unsubscribe (unsubscribeAsks)
+//     unsubscribes the address the send went to — never its From, which
+//     anyone can write.
+func (s *Server) Receive(ctx context.Context, n Reply) (Received, error) {
+	var res Received
+	at := n.At
+	if at.IsZero() || at.After(s.now()) {
+		at = s.now()
+	}
+	send, err := s.answered(ctx, n)
+	if err != nil {
+		return res, err
+	}
+	var c *runtime.Contact
+	if send != nil {
+		if c, err = s.Store.ContactByID(ctx, send.Contact); err != nil {
+			return res, err
+		}
+	}
+	if s.toUnsubscribeMailbox(n.To) {
+		if n.report || n.From == "" {
+			// A bounce of whatever was sent from the mailbox: nobody asked.
+			res.Auto = 1
+			return res, nil
+		}
+		if c == nil || runtime.EmailKey(c.Email) != runtime.EmailKey(n.From) {
+			if c, err = s.Store.Contact(ctx, n.From); err != nil {
+				return res, err
+			}
+			send = nil
+		}
+		if err := s.optOut(ctx, n.From, c, send, mailSource, at, map[string]any{"message_id": n.ID}); err != nil {
+			return res, err
+		}
+		s.log().Info("unsubscribed by mail to the unsubscribe mailbox", "message_id", n.ID, "known_contact", c != nil)
+		res.Unsubscribed = 1
+		if send != nil {
+			res.Matched = 1
+		}
+		return res, nil
+	}
+	if n.Auto {
+		s.log().Info("automatic reply counted, not recorded", "message_id", n.ID, "matched", send != nil)
+		res.Auto = 1
+		return res, nil
+	}
+	email, props := n.From, map[string]any{}
+	if c != nil {
+		email = c.Email
+	}
+	if send != nil {
+		res.Matched = 1
+		props["email"], props["sequence"], props["step"] = send.Email, send.Sequence, send.Step
+		if send.Variant != "" {
+			props["variant"] = send.Variant
+		}
+	}
+	if email == "" {
+		res.Unknown = 1
+		return res, nil
+	}
+	out, err := s.Store.RecordEvents(ctx, []runtime.Event{{ID: "reply/" + n.ID, Email: email, Name: campaigns.EventReplied, At: at, Props: props}})
+	if err != nil {
+		return res, err
+	}
+	res.Recorded, res.Duplicate = out.Inserted, out.Duplicate
+	if len(out.Rejected) > 0 {
+		res.Unknown = 1
+	}
+	if unsubscribeAsks(n.Text) {
+		if c == nil {
+			s.log().Info("a reply asks to unsubscribe but answers no send; left for a person to read", "message_id", n.ID)
+			return res, nil
+		}
+		if err := s.optOut(ctx, c.Email, c, send, mailSource, at, map[string]any{"message_id": n.ID}); err != nil {
+			return res, err
+		}
+		s.log().Info("unsubscribed by a reply that asks", "message_id", n.ID, "contact", c.ID)
+		res.Unsubscribed = 1
+	}
+	return res, nil
+}
+
+// answered finds the send a reply answers: by In-Reply-To, else by
+// References from the latest.
+func (s *Server) answered(ctx context.Context, n Reply) (*runtime.SendRecord, error) {
+	ids := []string{n.InReplyTo}
+	for i := len(n.References) - 1; i >= 0; i-- {
+		ids = append(ids, n.References[i])
+	}
+	for _, id := range ids {
+		if strings.TrimSpace(id) == "" {
+			continue
+		}
+		send, err := s.Store.SendByMessageID(ctx, id)
+		if err != nil || send != nil {
+			return send, err
+		}
+	}
+	return nil, nil
+}
+
+// toUnsubscribeMailbox reports whether one of the addresses is the
+// programme's unsubscribe mailbox.
+func (s *Server) toUnsubscribeMailbox(to []string) bool {
+	p := s.prog.Load()
+	if p == nil || p.Sender.UnsubscribeMail == "" {
+		return false
+	}
+	return slices.ContainsFunc(to, func(a string) bool { return strings.EqualFold(a, p.Sender.UnsubscribeMail) })
 }
 
 func (n Bounce) check() string {

@@ -48,13 +48,20 @@ func Predict(ctx context.Context, st Rehearser, v *runtime.Version, base campaig
 		}
 		(*m)[k]++
 	}
+	controls := map[int64]bool{}
 	w := &Worker{Store: ws, Name: "plan", Program: prog, rehearsal: true,
 		Configure: func(e *engine.Engine) {
 			e.Observe = func(t engine.Trace) {
 				d := t.Decision
+				if campaigns.HeldOut(d.Arm) && !controls[d.Enrollment] {
+					controls[d.Enrollment] = true
+					add(&next.Control, d.Sequence)
+				}
 				switch {
 				case t.Deferred:
 					add(&next.HeldBack, t.Held)
+				case t.HeldOut != "":
+					add(&next.HeldOut, t.Sequence)
 				case d.Send != nil:
 					emails[[2]string{d.Send.Sequence, d.Send.Email}]++
 				}

@@ -102,6 +102,29 @@ type ExplainEnrollment struct {
 	InterruptedBy string    `json:"interrupted_by,omitempty"`
 	// Paused says who paused the sequence (or all sending), when and why.
 	Paused string `json:"paused,omitempty"`
+	// Arm is the holdout arm the enrollment was assigned; HeldOut, for a
+	// control arm, says why the contact gets none of the sequence's email.
+	Arm     string `json:"arm,omitempty"`
+	HeldOut string `json:"held_out,omitempty"`
+}
+
+// heldOutWhy says why an enrollment in a control arm gets no email: the
+// holdout that drew it, as large as the programme now declares it.
+func heldOutWhy(prog *campaigns.Program, e runtime.Enrollment) string {
+	now := func(h campaigns.Share) string {
+		if h == 0 {
+			return "a holdout since removed, which still holds it"
+		}
+		return "a holdout of " + h.String()
+	}
+	if e.Arm == campaigns.ArmGlobalControl {
+		return "in the programme's control group (" + now(prog.Holdout) + " of contacts, drawn by address): no marketing email from any sequence; its goals still count"
+	}
+	var h campaigns.Share
+	if seq := prog.Sequences[e.Sequence]; seq != nil {
+		h = seq.Holdout
+	}
+	return "in " + e.Sequence + "'s control group (" + now(h) + ", drawn by address as it entered): it walks the steps and gets none of the email; its goals still count"
 }
 
 // TimelineEntry is one thing that happened to a contact.
@@ -369,6 +392,10 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 				xe.InterruptedBy = by
 				line += " by " + by + " (higher priority)"
 			}
+		}
+		if xe.Arm = e.Arm; campaigns.HeldOut(e.Arm) {
+			xe.HeldOut = heldOutWhy(prog, e)
+			line += "\tHELD OUT: " + xe.HeldOut
 		}
 		x.Enrollments = append(x.Enrollments, xe)
 		fmt.Fprintln(tw, line)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/compiler"
@@ -24,6 +25,9 @@ import (
 type firstTick struct {
 	Entered map[string]int
 	Emails  map[string]int // "sequence email" → contacts
+	HeldOut map[string]int // sequence → emails a holdout kept
+	Control map[string]int // sequence → enrollments assigned a control arm
+	seen    map[int64]bool
 }
 
 // tally counts a tick's emails from the engine's traces.
@@ -31,10 +35,21 @@ func (f *firstTick) tally(t engine.Trace) {
 	if d := t.Decision; !t.Deferred && d.Send != nil {
 		f.Emails[d.Send.Sequence+" "+d.Send.Email]++
 	}
+	if t.HeldOut != "" {
+		f.HeldOut[t.Sequence]++
+	}
+	if d := t.Decision; campaigns.HeldOut(d.Arm) && !f.seen[d.Enrollment] {
+		f.seen[d.Enrollment] = true
+		f.Control[d.Sequence]++
+	}
 }
 
+// ignoreSeen leaves out of a comparison what tally remembers to count
+// each control enrollment once.
+var ignoreSeen = cmpopts.IgnoreUnexported(firstTick{})
+
 func newFirstTick() *firstTick {
-	return &firstTick{Entered: map[string]int{}, Emails: map[string]int{}}
+	return &firstTick{Entered: map[string]int{}, Emails: map[string]int{}, HeldOut: map[string]int{}, Control: map[string]int{}, seen: map[int64]bool{}}
 }
 
 func predicted(n *campaigns.NextTick) *firstTick {
@@ -47,6 +62,12 @@ func predicted(n *campaigns.NextTick) *firstTick {
 	}
 	for _, e := range n.Emails {
 		f.Emails[e.Sequence+" "+e.Email] = e.Contacts
+	}
+	for s, k := range n.HeldOut {
+		f.HeldOut[s] = k
+	}
+	for s, k := range n.Control {
+		f.Control[s] = k
 	}
 	return f
 }
@@ -103,13 +124,26 @@ func importSample(t *testing.T, dir, store string) {
 }
 
 // The plan's prediction of the next tick, simulate's first tick and a
-// real first tick agree, per sequence entered and per email, on each
-// example's sample data: all three are the one worker deciding.
+// real first tick agree, per sequence entered, per email and per email
+// a holdout keeps from its control group, on each example's sample data
+// (b2b-saas once more with holdouts): all three are the one worker
+// deciding.
 func TestNextTickAgrees(t *testing.T) {
 	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC) // Monday, 10:00 in New York
-	for _, ex := range []string{"b2b-saas", "abm"} {
+	for _, ex := range []string{"b2b-saas", "abm", "b2b-saas+holdouts"} {
 		t.Run(ex, func(t *testing.T) {
 			dir := "../../../examples/" + ex
+			holdouts := strings.HasSuffix(ex, "+holdouts")
+			if holdouts {
+				dir = filepath.Join(t.TempDir(), "b2b-saas")
+				if err := os.CopyFS(dir, os.DirFS("../../../examples/b2b-saas")); err != nil {
+					t.Fatal(err)
+				}
+				src := "package nurture\n\nholdout: \"10%\"\n\nsequences: nurture_leaders: holdout: \"30%\"\n"
+				if err := os.WriteFile(filepath.Join(dir, "holdout.cue"), []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			path := filepath.Join(t.TempDir(), "nurture.db")
 			store := "--store=sqlite:" + path
 			importSample(t, dir, store)
@@ -117,8 +151,11 @@ func TestNextTickAgrees(t *testing.T) {
 			if len(plan.Emails) == 0 {
 				t.Fatal("the plan predicts no email: the comparison would prove nothing")
 			}
+			if holdouts && (plan.HeldOut["nurture_leaders"] == 0 || len(plan.HeldOut) < 2 || plan.Control["nurture_leaders"] == 0) {
+				t.Fatalf("the plan predicts emails held out of %v, control enrollments %v: the comparison would prove little", plan.HeldOut, plan.Control)
+			}
 			real := realTick(t, dir, path, now)
-			if diff := cmp.Diff(plan, real); diff != "" {
+			if diff := cmp.Diff(plan, real, ignoreSeen); diff != "" {
 				t.Errorf("the plan's next tick and the real one differ (-plan +real):\n%s", diff)
 			}
 
@@ -152,8 +189,14 @@ func TestNextTickAgrees(t *testing.T) {
 				if s.Enrolled > 0 {
 					sim.Entered[s.Name] = s.Enrolled
 				}
+				if s.HeldOut > 0 && sim.HeldOut[s.Name] != s.HeldOut {
+					t.Errorf("simulate counts %d emails held out of %s, its traces %d", s.HeldOut, s.Name, sim.HeldOut[s.Name])
+				}
+				if s.Control != sim.Control[s.Name] {
+					t.Errorf("simulate counts %d control enrollments of %s, its traces %d", s.Control, s.Name, sim.Control[s.Name])
+				}
 			}
-			if diff := cmp.Diff(real, sim); diff != "" {
+			if diff := cmp.Diff(real, sim, ignoreSeen); diff != "" {
 				t.Errorf("the real first tick and simulate's differ (-real +simulate):\n%s", diff)
 			}
 		})
@@ -193,7 +236,7 @@ func TestNextTickAfterAChange(t *testing.T) {
 	if plan.Entered["onboarding"] == 0 {
 		t.Fatalf("the plan predicts no one entering onboarding from the trials started since Friday: %v", plan.Entered)
 	}
-	if diff := cmp.Diff(plan, realTick(t, dir, path, now)); diff != "" {
+	if diff := cmp.Diff(plan, realTick(t, dir, path, now), ignoreSeen); diff != "" {
 		t.Errorf("the plan's next tick and the real one differ (-plan +real):\n%s", diff)
 	}
 }

@@ -104,9 +104,9 @@ func BenchmarkReport(b *testing.B) {
 	}
 }
 
-// seedReportBench fills s with n sends, 4 per contact, and what their
-// recipients did, all in the 30 days before benchNow; it returns that
-// period.
+// seedReportBench fills s with n/4 contacts, 4 sends to each but the
+// one in nine welcome holds out (who gets 2), and what their recipients
+// did, all in the 30 days before benchNow; it returns that period.
 func seedReportBench(b testing.TB, s *sqlstore.Store, n int) runtime.ReportFilter {
 	b.Helper()
 	ctx := context.Background()
@@ -142,12 +142,25 @@ func seedReportBench(b testing.TB, s *sqlstore.Store, n int) runtime.ReportFilte
 	for i, id := range ids {
 		email := fmt.Sprintf("c%d@bench.example", i)
 		entered := start.Add(time.Duration(i%(25*24)) * time.Hour)
+		// welcome holds out one contact in nine, who converts half as
+		// often: one in five treated converts, one in ten held out.
+		held := i%9 == 0
+		converted := i%5 == 0 && (!held || i%10 == 0)
 		for k, seq := range []string{"welcome", "nurture"} {
-			var exited, reason any
-			if i%5 == 0 {
+			var exited, reason, arm any
+			if converted {
 				exited, reason = entered.Add(72*time.Hour), "converted"
 			}
-			enrollRows = append(enrollRows, []any{id, seq, "active", entered, exited, reason})
+			if seq == "welcome" {
+				arm = campaigns.ArmTreatment
+				if held {
+					arm = campaigns.ArmControl
+				}
+			}
+			enrollRows = append(enrollRows, []any{id, seq, "active", entered, exited, reason, arm})
+			if arm == campaigns.ArmControl {
+				continue // held out: no email of welcome
+			}
 			for j := range 2 {
 				// The first step's arm alternates; the second has one.
 				st := plan[3*k+2]
@@ -195,12 +208,12 @@ func seedReportBench(b testing.TB, s *sqlstore.Store, n int) runtime.ReportFilte
 				}
 			}
 		}
-		if i%5 == 0 {
+		if converted {
 			handoffRows = append(handoffRows, []any{id, "sales", "converted", "welcome", "done", entered.Add(72 * time.Hour)})
 		}
 	}
 	insertRows(b, s, `INSERT INTO sends (key, contact_id, sequence, step, email, variant, status, planned_at, sent_at, version) VALUES `, "1", sendRows)
-	insertRows(b, s, `INSERT INTO enrollments (contact_id, sequence, state, entered_at, exited_at, exit_reason, version) VALUES `, "1", enrollRows)
+	insertRows(b, s, `INSERT INTO enrollments (contact_id, sequence, state, entered_at, exited_at, exit_reason, arm, version) VALUES `, "1", enrollRows)
 	insertRows(b, s, `INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at) VALUES `, "", handoffRows)
 	for i := 0; i < len(events); i += 1000 {
 		if _, err := s.RecordEvents(ctx, events[i:min(i+1000, len(events))]); err != nil {

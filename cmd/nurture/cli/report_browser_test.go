@@ -44,8 +44,8 @@ func browser(t *testing.T) string {
 }
 
 // benchReportStore is a SQLite store the benchmark's generator filled
-// with 4,000 sends over two sequences with A/B steps, with the suite's
-// programme applied.
+// with 4,000 sends over two sequences with A/B steps, one with a
+// holdout, with the suite's programme applied.
 func benchReportStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "nurture.db"))
@@ -54,7 +54,10 @@ func benchReportStore(t *testing.T) *sqlstore.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	seedReportBench(t, st, 4000)
-	p, _ := json.Marshal(storetest.Program())
+	// Converting is a goal: the page has welcome's holdout to draw.
+	prog := storetest.Program()
+	prog.Goals = &campaigns.Goals{Exits: []string{"converted"}}
+	p, _ := json.Marshal(prog)
 	if _, err := st.Apply(context.Background(), runtime.Version{Hash: "page", AppliedBy: "test", Program: p}, campaigns.PlanBase{}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +155,7 @@ func TestReportPageInBrowser(t *testing.T) {
 				chromedp.EmulateViewport(width, 900),
 				chromedp.Navigate(url),
 				chromedp.WaitVisible("#experiments"),
+				chromedp.WaitVisible("#holdouts"),
 			); err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +166,7 @@ func TestReportPageInBrowser(t *testing.T) {
 			if got.Title != "nurture report" {
 				t.Errorf("title %q: the page did not load", got.Title)
 			}
-			if want := map[string]int{"funnel": 1, "sequence": 2, "experiments": 2}; fmt.Sprint(got.Charts) != fmt.Sprint(want) {
+			if want := map[string]int{"funnel": 1, "sequence": 2, "experiments": 2, "holdouts": 1}; fmt.Sprint(got.Charts) != fmt.Sprint(want) {
 				t.Errorf("charts by section %v, want %v", got.Charts, want)
 			}
 			if len(got.Blank) > 0 {

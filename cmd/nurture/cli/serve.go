@@ -1,18 +1,23 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	smtp "github.com/emersion/go-smtp"
 	"github.com/spf13/cobra"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -25,6 +30,7 @@ import (
 type serveFlags struct {
 	store       string
 	listen      string
+	smtpListen  string
 	refresh     time.Duration
 	keepUnknown string
 }
@@ -35,7 +41,8 @@ func newServe() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve tracked links, unsubscribes, preferences and the events API",
 		Example: `  nurture serve
-  nurture serve --listen :8080 --store postgres://nurture@db.example/nurture`,
+  nurture serve --listen :8080 --store postgres://nurture@db.example/nurture
+  nurture serve --smtp-listen :25   # as the MX of the reply-to domain`,
 		Long: `Serve runs the tracking and ingestion HTTP server the applied programme's
 sender.tracking.base_url points at:
 
@@ -48,9 +55,11 @@ sender.tracking.base_url points at:
                     them; an address not imported yet keeps its events
                     for --keep-unknown (30 days) until its import
   POST /v1/bounces  bounce and complaint notices of a mail provider
-  POST /v1/replies  replies to the programme's email, matched to their
-                    send by In-Reply-To or References; automatic
+  POST /v1/replies  replies to the programme's email as JSON, matched to
+                    their send by In-Reply-To or References; automatic
                     replies are counted and not recorded
+  POST /v1/inbound  one raw message (MIME) the reply-to or unsubscribe
+                    mailbox received, read as the SMTP listener reads it
   GET  /v1/report   the report page nurture report --html writes, for
                     ?since=&until=&sequence= as the command takes them
   GET  /healthz
@@ -58,7 +67,16 @@ sender.tracking.base_url points at:
 Tokens are signed with the store's tracking keys (nurture keys); a
 forged or altered one gets 404. The /v1/ API wants the bearer token in
 $NURTURE_API_TOKEN and is off without it. Put the server behind your
-HTTPS proxy at the base URL.`,
+HTTPS proxy at the base URL.
+
+With --smtp-listen it also takes the programme's inbound mail over SMTP,
+as the MX of its reply-to domain: mail only for the domains of the
+programme's from, reply-to and unsubscribe addresses, at most 10 MB a
+message. A reply is recorded as email.replied of the send it answers (an
+exit rule on it stops the sequence); an automatic reply is counted and
+changes nothing; mail to sender.unsubscribe.mailto unsubscribes its
+sender, and a reply whose first line is "unsubscribe" or "stop"
+unsubscribes the address the email went to, as the one-click POST does.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), cmd.ErrOrStderr(), f)
@@ -67,6 +85,7 @@ HTTPS proxy at the base URL.`,
 	storeFlag(cmd, &f.store)
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "the address to listen on")
+	fl.StringVar(&f.smtpListen, "smtp-listen", "", "also take inbound mail (replies, unsubscribe requests) over SMTP on this address, as :25")
 	fl.DurationVar(&f.refresh, "refresh", 30*time.Second, "how often to pick up a newly applied programme and rotated keys")
 	fl.StringVar(&f.keepUnknown, "keep-unknown", "30d", "how long API events of addresses not imported yet wait for their contact, as \"30d\" or \"2 weeks\"; 0 rejects them")
 	return cmd
@@ -172,8 +191,33 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		api = "off (set NURTURE_API_TOKEN)"
 	}
 	log.Info("serving", "addr", "http://"+ln.Addr().String(), "api", api)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- hs.Serve(ln) }()
+	if f.smtpListen != "" {
+		sln, err := net.Listen("tcp", f.smtpListen)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("--smtp-listen %s: %w", f.smtpListen, err)
+		}
+		host, _ := os.Hostname()
+		ss := srv.SMTP(cmp.Or(host, "localhost"))
+		ss.ErrorLog = smtpLog{log}
+		log.Info("taking inbound mail", "addr", "smtp://"+sln.Addr().String(), "domains", strings.Join(slices.Sorted(maps.Keys(srv.Domains())), ","))
+		go func() {
+			if err := ss.Serve(sln); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+				done <- fmt.Errorf("--smtp-listen: %w", err)
+			}
+		}()
+		// Stopping lets a message being received finish, as the HTTP
+		// server lets its requests.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if ss.Shutdown(sctx) != nil {
+				ss.Close()
+			}
+		}()
+	}
 	tick := time.NewTicker(max(f.refresh, time.Second))
 	defer tick.Stop()
 	for {
@@ -198,6 +242,15 @@ func runServe(ctx context.Context, stderr io.Writer, f serveFlags) error {
 		}
 	}
 }
+
+// smtpLog sends the SMTP server's complaints (a client that hung up)
+// to the log at debug level: they are the peer's, not ours.
+type smtpLog struct{ log *slog.Logger }
+
+func (l smtpLog) Printf(format string, v ...any) {
+	l.log.Debug("smtp", "msg", fmt.Sprintf(format, v...))
+}
+func (l smtpLog) Println(v ...any) { l.log.Debug("smtp", "msg", fmt.Sprintln(v...)) }
 
 type statusWriter struct {
 	http.ResponseWriter

@@ -61,7 +61,7 @@ func newTrackedOn(t *testing.T, spec string) *tracked {
 		t.Fatal(err)
 	}
 	for name, src := range map[string]string{
-		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsender: company: \"Acme Analytics\"\n\nsequences: welcome: topic: \"product\"\n",
+		"topics.cue":   "package nurture\n\nsender: topics: {product: \"Product news\", events: \"Webinars and events\"}\n\nsender: company: \"Acme Analytics\"\n\nsender: unsubscribe: mailto: \"unsubscribe@acme.example\"\n\nsequences: welcome: topic: \"product\"\n",
 		"contacts.csv": "email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann,2026-11-20T09:00:00Z,signup_form,v1\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy,2026-11-22T09:00:00Z,signup_form,v1\n",
 	} {
 		if err := os.WriteFile(filepath.Join(prog, name), []byte(src), 0o644); err != nil {
@@ -711,7 +711,7 @@ func testServeReplies(t *testing.T, tr *tracked) {
 {"id":"<ooo@gamma.example>","in_reply_to":"` + mid + `","from":"cy@gamma.example","auto":true},
 {"id":"<r2@acme.example>","references":["<older@elsewhere.example>"],"from":"ann@acme.example","at":"2026-11-23T16:40:00Z"},
 {"id":"<r3@nowhere.example>","in_reply_to":"<nothing@x.example>"}]`
-	if code, b := post(replies); code != http.StatusOK || b != `{"recorded":2,"duplicate":0,"matched":1,"auto_replies":1,"unknown_address":1}`+"\n" {
+	if code, b := post(replies); code != http.StatusOK || b != `{"recorded":2,"duplicate":0,"matched":1,"auto_replies":1,"unknown_address":1,"unsubscribed":0}`+"\n" {
 		t.Errorf("replies: %d %s", code, b)
 	}
 	if code, b := post(replies); code != http.StatusOK || !strings.Contains(b, `"recorded":0,"duplicate":2`) {

@@ -401,6 +401,19 @@ func writeSimulation(w io.Writer, rep *scenario.SimReport) {
 		fmt.Fprintf(w, "\nHeld back by: %s.\n", byCount(t.HeldBackBy, func(k string) string { return heldWords[k] }))
 		fmt.Fprintf(w, "(each send once; by day, once on each day it waited; %s, repeats included)\n", count(t.Deferrals, "deferral"))
 	}
+	if t.Control > 0 {
+		out := map[string]int{}
+		for _, s := range rep.Sequences {
+			if s.HeldOut > 0 {
+				out[s.Name] = s.HeldOut
+			}
+		}
+		fmt.Fprintf(w, "\nHeld out: %s in control groups, kept from %s", count(t.Control, "enrollment"), count(t.HeldOut, "email"))
+		if len(out) > 0 {
+			fmt.Fprintf(w, " (%s)", byCount(out, func(k string) string { return k }))
+		}
+		fmt.Fprintln(w, "; they walk the sequences and count in ENROLLED and EXITS.")
+	}
 	if t.Exits > 0 {
 		fmt.Fprintln(w, "\nExits by reason:")
 		reasons := make([]string, 0, len(t.ExitsBy))

@@ -45,6 +45,8 @@ type TickSummary struct {
 	Returned  int            `json:"returned"`
 	Planned   int            `json:"planned"`
 	HeldBack  int            `json:"held_back"`
+	// HeldOut counts the sends a holdout kept from its control group.
+	HeldOut int `json:"held_out,omitempty"`
 	// Paused lists the sequences a pause held, "*" for all sending.
 	Paused         []string          `json:"paused,omitempty"`
 	HandedOff      int               `json:"handed_off"`
@@ -233,6 +235,9 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 	if r.Deferred > 0 {
 		fmt.Fprintf(stdout, ", %d held back by the caps or the sending window", r.Deferred)
 	}
+	if r.HeldOut > 0 {
+		fmt.Fprintf(stdout, ", %d held out (control groups)", r.HeldOut)
+	}
 	fmt.Fprintln(stdout)
 	if len(res.Paused) > 0 {
 		fmt.Fprintf(stdout, "  held by a pause: %s (nurture queue lists what waits; nurture resume lifts it)\n", pausedList(res.Paused))
@@ -282,7 +287,7 @@ func tickSummary(res worker.Result, now time.Time, sender string, stopped error)
 	r := res.Report
 	t := TickSummary{At: now, Version: res.Version, Full: r.Full, Looked: r.Looked, Scored: r.Scored, Decisions: r.Steps,
 		Entered: r.Enrolled, Left: r.Exited, Returned: r.Returned,
-		Planned: r.Planned, HeldBack: r.Deferred, HandedOff: res.HandedOff, HandoffsFailed: res.HandoffsFailed, Paused: res.Paused}
+		Planned: r.Planned, HeldBack: r.Deferred, HeldOut: r.HeldOut, HandedOff: res.HandedOff, HandoffsFailed: res.HandoffsFailed, Paused: res.Paused}
 	if t.Entered == nil {
 		t.Entered = map[string]int{}
 	}
