@@ -51,6 +51,10 @@ type Ledger interface {
 	// AcceptSends does, in one commit; it returns the IDs marked.
 	// It returns the IDs marked and the opt-out serial as of the commit.
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) (marked []int64, serial int64, err error)
+	// HandedOver lists the contacts' emails handed over since a time;
+	// HoldSend plans a claimed send again for later, attempts unchanged.
+	HandedOver(ctx context.Context, contacts []int64, since time.Time) (map[int64][]runtime.Handed, error)
+	HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error
 	// ReleaseSends plans again, as they were, sends worker claimed and
 	// did not hand over, marked or not.
 	ReleaseSends(ctx context.Context, worker string, ids []int64) error
@@ -75,6 +79,10 @@ type Delivered struct {
 	// suppressed, or the contact opted out of the topic, while they
 	// waited. They are cancelled.
 	Withheld int
+	// Held were claimed and planned again for later: the contact's last
+	// email went late, and counted as it went, the caps hold this one
+	// back (see gaps).
+	Held int
 	// Paused says why the breaker stopped sending, when it did.
 	Paused string
 }
@@ -266,6 +274,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	var d Delivered
 	var stopped *DeliveryStopped
 	var unsent []int64
+	gp := &gaps{e: e, handed: map[int64][]runtime.Handed{}, loaded: map[int64]bool{}}
 	finished := false
 	defer func() {
 		halt.Store(true)
@@ -386,7 +395,19 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					return d, err
 				}
 				g.hold(n, claims, contacts)
+				if err := gp.load(ctx, l, ids, now); err != nil {
+					return d, err
+				}
 				for _, c := range claims {
+					if until, why := gp.hold(c, contacts[c.Contact], now); !until.IsZero() {
+						g.release(c.Contact)
+						d.Held++
+						e.logf("send %s held until %s: %s", c.Key, until.Format(time.RFC3339), why)
+						if err := l.HoldSend(rec, worker, c.ID, until, why); err != nil {
+							return d, err
+						}
+						continue
+					}
 					o, err := e.outgoing(c, contacts[c.Contact], now)
 					if err != nil {
 						// Never handed over: it fails as it is.
@@ -436,6 +457,92 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		return d, stopped
 	}
 	return d, ctx.Err()
+}
+
+// lateBy is how much later than planned an email must have gone for
+// delivery to count it at the time it went rather than the time it was
+// planned. Ticks a few minutes apart and a pool working through a
+// backlog hand email over well within it; later than that, delivery had
+// stopped (the server was down, sending paused, no worker ran).
+const lateBy = time.Hour
+
+// gapWindow is how far back delivery looks for a contact's emails.
+const gapWindow = 31 * 24 * time.Hour
+
+// gaps holds the caps at hand-over. The engine plans a contact's emails
+// against its cadence caps and frequency by their planned times, and
+// plans a step when the email before it is planned, not sent: after an
+// outage or a pause, a contact's next step comes due with the step
+// before it, and both would go in one pass. So when one of the contact's
+// marketing emails went more than lateBy late, its later emails are
+// counted against the same caps, and the sending window, with that one
+// at the time it went, and wait for the moment they fit. Transactional
+// email neither waits nor counts; on time, nothing changes.
+type gaps struct {
+	e *Engine
+	// handed are, by contact, the marketing emails handed over, from
+	// the store or in this pass.
+	handed map[int64][]runtime.Handed
+	loaded map[int64]bool
+}
+
+func (gp *gaps) marketing(sequence string) bool {
+	q := gp.e.Program.Sequences[sequence]
+	return q == nil || !q.Transactional()
+}
+
+// load reads the emails handed over to the contacts not read yet.
+func (gp *gaps) load(ctx context.Context, l Ledger, contacts []int64, now time.Time) error {
+	var ids []int64
+	for _, id := range contacts {
+		if !gp.loaded[id] {
+			gp.loaded[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	handed, err := l.HandedOver(ctx, ids, now.Add(-gapWindow))
+	if err != nil {
+		return err
+	}
+	for id, hs := range handed {
+		for _, h := range hs {
+			if gp.marketing(h.Sequence) {
+				gp.handed[id] = append(gp.handed[id], h)
+			}
+		}
+	}
+	return nil
+}
+
+// hold says until when claim c, to contact ct, must wait, and why, or
+// zero when it may go now; one that goes is remembered for the emails
+// after it.
+func (gp *gaps) hold(c runtime.Claim, ct *runtime.Contact, now time.Time) (time.Time, string) {
+	if !gp.marketing(c.Sequence) || ct == nil {
+		return time.Time{}, ""
+	}
+	var times []time.Time
+	var late *runtime.Handed
+	for i, h := range gp.handed[c.Contact] {
+		at := h.Planned
+		if h.Sent.Sub(h.Planned) > lateBy {
+			at, late = h.Sent, &gp.handed[c.Contact][i]
+		}
+		times = append(times, at)
+	}
+	if late != nil {
+		tz, _ := ct.Values[campaigns.AttrTimezone].(string)
+		loc := Location(tz, gp.e.Program.Cadence.DefaultTimezone)
+		if until := SendTime(NewWindow(gp.e.Program.Cadence, loc), gp.e.marketingLimits(ct), times, now, false); until.After(now) {
+			return until, fmt.Sprintf("held back by the caps counted as the email went: the contact's email of %s went %s late, at %s",
+				late.Sequence, campaigns.Duration(late.Sent.Sub(late.Planned).Round(time.Minute)), late.Sent.UTC().Format(time.RFC3339))
+		}
+	}
+	gp.handed[c.Contact] = append(gp.handed[c.Contact], runtime.Handed{Sequence: c.Sequence, Planned: c.Planned, Sent: now})
+	return time.Time{}, ""
 }
 
 // claimAhead is how many pools' worth of sends delivery keeps claimed

@@ -1171,3 +1171,67 @@ func (s *cancelAfter) Send(ctx context.Context, o *mail.Outgoing) error {
 	}
 	return nil
 }
+
+// After an outage a contact's next step comes due with the step before
+// it: the engine planned it 7 days after the welcome was planned, not
+// sent. Delivery counts the caps (one email a week) with the welcome at
+// the time it went, so the two never go together; on time, nothing
+// waits.
+func TestDeliveryHoldsTheCapsAfterALateEmail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// outage is how long after it was due the welcome went.
+		outage time.Duration
+		held   bool
+	}{
+		{"on time", time.Minute, false},
+		{"within the hour", 50 * time.Minute, false},
+		{"after a week's outage", 7*24*time.Hour + time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+			w.tick(monday)
+			var logged []string
+			w.eng.Log = func(s string) { logged = append(logged, s) }
+			s := &scripted{}
+			if tc.outage < 24*time.Hour {
+				if got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(tc.outage)); err != nil || got.Accepted != 1 {
+					t.Fatalf("Deliver the welcome: %+v, %v", got, err)
+				}
+			}
+			week := monday.AddDate(0, 0, 7)
+			w.tick(week)
+			at := week.Add(time.Minute)
+			got, err := w.eng.Deliver(ctx, w.st, s, "w", at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var status string
+			var planned int64
+			w.st.DB().QueryRow(`SELECT status, planned_at FROM sends WHERE step = 'guide'`).Scan(&status, &planned)
+			if !tc.held {
+				if got.Accepted != 1 || got.Held != 0 || status != runtime.SendAccepted {
+					t.Errorf("the guide, a week after a welcome sent on time: %+v, %s", got, status)
+				}
+				return
+			}
+			// The welcome went at `at`, a week late; under the cap of one a
+			// week, the guide waits a week from then.
+			if got.Accepted != 1 || got.Held != 1 || status != runtime.SendPlanned || !time.UnixMilli(planned).Equal(at.AddDate(0, 0, 7)) {
+				t.Errorf("after the outage: %+v, guide %s planned at %s; want the welcome alone, the guide at %s", got, status, time.UnixMilli(planned).UTC(), at.AddDate(0, 0, 7))
+			}
+			if len(logged) != 1 || !strings.Contains(logged[0], "held back by the caps counted as the email went: the contact's email of welcome went 7d1m late, at 2026-11-30T15:01:00Z") {
+				t.Errorf("logged %q", logged)
+			}
+			// Nothing goes before then; at then, it goes.
+			if got, err := w.eng.Deliver(ctx, w.st, s, "w", at.AddDate(0, 0, 6)); err != nil || got.Accepted != 0 || got.Held != 0 {
+				t.Errorf("a day early: %+v, %v", got, err)
+			}
+			if got, err := w.eng.Deliver(ctx, w.st, s, "w", at.AddDate(0, 0, 7)); err != nil || got.Accepted != 1 {
+				t.Errorf("a week after the welcome went: %+v, %v", got, err)
+			}
+		})
+	}
+}

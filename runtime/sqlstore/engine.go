@@ -491,6 +491,7 @@ func (s *Store) runClaim(query func() (*sql.Rows, error)) ([]runtime.Claim, int,
 			continue
 		}
 		c.planned, _ = s.scanTime(planned)
+		c.Claim.Planned = c.planned
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -137,6 +137,48 @@ WHERE `+cond+` AND status = ? AND claimed_by = ?`), append(append([]any{runtime.
 	return nil
 }
 
+// HoldSend plans again, at until and with why as its note, a send worker
+// claimed and did not hand over: delivery found it would go sooner after
+// the contact's last email than the engine planned. Its attempts stay
+// as they were.
+func (s *Store) HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, error = ?, claimed_at = NULL, claimed_by = NULL, handover_at = NULL
+WHERE id = ? AND status = ? AND claimed_by = ?`), runtime.SendPlanned, s.t(until), why, id, runtime.SendClaimed, worker)
+	return err
+}
+
+// HandedOver lists, by contact, the emails handed over to the mail
+// server (accepted, or unknown) since a time: when each was planned and
+// when it went.
+func (s *Store) HandedOver(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Handed, error) {
+	out := map[int64][]runtime.Handed{}
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, sequence, planned_at, sent_at FROM sends
+WHERE `+cond+` AND status IN (?, ?) AND sent_at >= ?`), append(args, runtime.SendAccepted, runtime.SendUnknown, s.t(since))...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var h runtime.Handed
+			var planned, sent any
+			if err := rows.Scan(&id, &h.Sequence, &planned, &sent); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			h.Planned, _ = s.scanTime(planned)
+			h.Sent, _ = s.scanTime(sent)
+			out[id] = append(out[id], h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // RecoverSends settles the claims of workers that stopped: claims older
 // than runtime.ClaimLease at now. One that was marked as handed over (see
 // HandOver) may have reached the server and becomes unknown, never sent

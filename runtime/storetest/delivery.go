@@ -24,6 +24,8 @@ type deliveryStore interface {
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) ([]int64, int64, error)
 	ReleaseSends(ctx context.Context, worker string, ids []int64) error
+	HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error
+	HandedOver(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Handed, error)
 	RecoverSends(ctx context.Context, now time.Time, maxAttempts int) (runtime.Recovered, error)
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
@@ -535,5 +537,59 @@ func testRelease(t *testing.T, o Opener) {
 	}
 	if r, err := s.RecoverSends(ctx, at.Add(runtime.ClaimLease+time.Minute), 8); err != nil || r.Unknown != 0 || r.Requeued < 1 {
 		t.Errorf("recovering a released and claimed again: %+v, %v; want it planned again", r, err)
+	}
+}
+
+// testHold: a claimed send held goes back to planned for later with its
+// note, attempts and nothing else changed, and only by the worker that
+// holds it; HandedOver lists the emails that went, with when each was
+// planned and when it went.
+func testHold(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{rec(2, "a@x.example", "industry", "saas")}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { id = c.ID; return nil })
+	for i, step := range []string{"hello", "guide"} {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at, attempts) VALUES (?, ?, 'welcome', ?, 1, 'emails/hello.md', 'planned', ?, 2)`,
+			step, id, step, Now.Add(time.Duration(i)*7*24*time.Hour))
+	}
+	at := Now.Add(8 * 24 * time.Hour)
+	cs, err := s.ClaimSends(ctx, "w1", at, 10, nil)
+	if err != nil || len(cs) != 2 || cs[0].Key != "hello" || !cs[0].Planned.Equal(Now) || !cs[1].Planned.Equal(Now.Add(7*24*time.Hour)) {
+		t.Fatalf("claim: %+v, %v; want hello then guide with their planned times", cs, err)
+	}
+	if err := s.AcceptSends(ctx, map[int64]string{cs[0].ID: "mid-hello"}, at); err != nil {
+		t.Fatal(err)
+	}
+	until := at.Add(7 * 24 * time.Hour)
+	if err := s.HoldSend(ctx, "w2", cs[1].ID, until, "not mine"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HoldSend(ctx, "w1", cs[1].ID, until, "held back to keep the gap"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Ledger(ctx, runtime.SendFilter{Now: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Key == "guide" && (r.Status != runtime.SendPlanned || !r.PlannedAt.Equal(until) || r.Attempts != 2 || r.ClaimedBy != "" || r.Error != "held back to keep the gap") {
+			t.Errorf("the held send: %+v", r)
+		}
+	}
+	handed, err := s.HandedOver(ctx, []int64{id}, Now)
+	want := map[int64][]runtime.Handed{id: {{Sequence: "welcome", Planned: Now, Sent: at}}}
+	if diff := cmp.Diff(want, handed); err != nil || diff != "" {
+		t.Errorf("HandedOver (-want +got):\n%s%v", diff, err)
+	}
+	if handed, err := s.HandedOver(ctx, []int64{id}, at.Add(time.Minute)); err != nil || len(handed) != 0 {
+		t.Errorf("HandedOver since after it went: %v, %v", handed, err)
 	}
 }
