@@ -119,6 +119,15 @@ type Claim struct {
 	// TriggerProps are the properties of the event the send was planned
 	// with (see Send.Trigger); nil when none.
 	TriggerProps map[string]any
+	// Planned is when the engine planned the send to go.
+	Planned time.Time
+}
+
+// Handed is an email handed over to the mail server: planned for one
+// time, handed over at another.
+type Handed struct {
+	Sequence      string
+	Planned, Sent time.Time
 }
 
 // SendRecord is a row of the ledger as the tracking server reads it.

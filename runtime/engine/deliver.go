@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -46,8 +47,17 @@ type Ledger interface {
 	OptOuts(ctx context.Context, contacts []int64) (map[int64]runtime.OptOut, error)
 	// HandOver durably marks the sends of marks (by ID, with their
 	// Message-IDs) that worker still holds as about to be handed over,
-	// writing their Message-IDs; it returns the IDs marked.
-	HandOver(ctx context.Context, worker string, marks map[int64]string, now time.Time) ([]int64, error)
+	// writing their Message-IDs, and records the sends of accepted as
+	// AcceptSends does, in one commit; it returns the IDs marked.
+	// It returns the IDs marked and the opt-out serial as of the commit.
+	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) (marked []int64, serial int64, err error)
+	// HandedOver lists the contacts' emails handed over since a time;
+	// HoldSend plans a claimed send again for later, attempts unchanged.
+	HandedOver(ctx context.Context, contacts []int64, since time.Time) (map[int64][]runtime.Handed, error)
+	HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error
+	// ReleaseSends plans again, as they were, sends worker claimed and
+	// did not hand over, marked or not.
+	ReleaseSends(ctx context.Context, worker string, ids []int64) error
 	// RecoverSends settles the claims of stopped workers: planned again
 	// if never marked as handed over (failed after maxAttempts tries),
 	// unknown if they were.
@@ -69,6 +79,10 @@ type Delivered struct {
 	// suppressed, or the contact opted out of the topic, while they
 	// waited. They are cancelled.
 	Withheld int
+	// Held were claimed and planned again for later: the contact's last
+	// email went late, and counted as it went, the caps hold this one
+	// back (see gaps).
+	Held int
 	// Paused says why the breaker stopped sending, when it did.
 	Paused string
 }
@@ -147,17 +161,23 @@ func retryAt(now time.Time, n int) time.Time {
 // ended. Before each claim the breaker weighs the bounces and complaints
 // of its window (every breakerEvery claims).
 //
-// A claim marks a message that may be in flight, so no more are claimed
-// than the connections can send now: the outcomes of the finished ones
-// are recorded before the next claim, and a worker that dies leaves at
-// most Concurrency sends claimed. As the sends go to the connections
-// they are durably marked as being handed over, with their Message-IDs
-// (see optGate), and no message is handed over before its mark is
-// written. Right before each is handed over (after DATA, for SMTP), the
-// opt-outs are checked again: the store's opt-out serial is read, and
-// the opt-outs of the contacts in flight re-read only when it moved. A
-// message whose address was suppressed, or whose contact opted out of
-// its topic, meanwhile is withheld and cancelled.
+// Claims run ahead of the connections (claimAhead pools' worth), so that
+// a connection finishing a message always finds the next one rendered
+// and waiting: claiming, reading contacts and rendering happen beside
+// the SMTP transactions instead of between them. A claim is not the mark
+// that a message may be in flight; the hand-over mark is. As a
+// connection takes a send it is durably marked as being handed over,
+// with its Message-ID, and no message is handed over before its mark is
+// written (see optGate); the same statement records the sends that
+// connection and the others had accepted since. So at any moment at most
+// one message a connection is marked and not yet recorded. Right before
+// each is handed over (after DATA, for SMTP), the opt-outs are checked
+// again: the store's opt-out serial is read, and the opt-outs of the
+// contacts claimed re-read only when it moved. A message whose address
+// was suppressed, or whose contact opted out of its topic, meanwhile is
+// withheld and cancelled. Sends claimed but not taken by a connection
+// when the pass stops (the server stopped, the breaker tripped, ctx was
+// cancelled) are released, planned again as they were.
 //
 // Each pass begins by recovering the claims of workers that stopped
 // (older than runtime.ClaimLease): one never marked as handed over
@@ -180,6 +200,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	if c, ok := s.(interface{ Concurrency() int }); ok {
 		conc = max(1, c.Concurrency())
 	}
+	depth := conc * claimAhead
 	_, late := s.(interface{ GatesLate() })
 	rc, err := l.RecoverSends(ctx, now, maxAttempts)
 	if err != nil {
@@ -197,21 +218,35 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	from := e.Program.Sender.FromEmail
 	messageID := func(key string) string { return mail.MessageID(key, from) }
 	type job struct {
-		c runtime.Claim
-		o *mail.Outgoing
+		c     runtime.Claim
+		o     *mail.Outgoing
+		topic string
 	}
 	type result struct {
 		job
 		err error
 	}
-	jobs := make(chan job, conc)
-	results := make(chan result, conc)
+	// Outcomes are written even when ctx is cancelled: the messages
+	// went, or did not.
+	rec := context.WithoutCancel(ctx)
+	g := newOptGate(l, worker, now)
+	// halt tells the connections to take nothing more: what is still
+	// queued goes back unsent.
+	var halt atomic.Bool
+	jobs := make(chan job, depth)
+	results := make(chan result, depth)
 	var wg sync.WaitGroup
 	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
+				if halt.Load() || ctx.Err() != nil {
+					results <- result{j, errNotTaken}
+					continue
+				}
+				id, contact, mid := j.c.ID, j.c.Contact, messageID(j.c.Key)
+				j.o.Gate = func(ctx context.Context) error { return g.check(ctx, id, mid, contact, j.topic) }
 				var err error
 				if !late {
 					err = j.o.Gate(ctx)
@@ -222,31 +257,53 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 				if err == nil {
 					err = s.Send(ctx, j.o)
 				}
+				var se *mail.SendError
+				switch {
+				case err == nil:
+					// Recorded with the next check's mark.
+					g.accepted(id, mid)
+				case errors.As(err, &se) && (se.Setup || se.Connect):
+					// Every email would fail alike: the others take
+					// nothing more.
+					halt.Store(true)
+				}
 				results <- result{j, err}
 			}
 		}()
 	}
-	defer func() { close(jobs); wg.Wait() }()
-
-	// Outcomes are written even when ctx is cancelled: the messages
-	// went, or did not.
-	rec := context.WithoutCancel(ctx)
-	g := newOptGate(l, worker, now)
 	var d Delivered
-	accepted := map[int64]string{}
-	flush := func() error {
-		if len(accepted) == 0 {
-			return nil
-		}
-		err := l.AcceptSends(rec, accepted, now)
-		clear(accepted)
-		return err
-	}
 	var stopped *DeliveryStopped
+	var unsent []int64
+	gp := &gaps{e: e, handed: map[int64][]runtime.Handed{}, loaded: map[int64]bool{}}
+	finished := false
+	defer func() {
+		halt.Store(true)
+		close(jobs)
+		wg.Wait()
+		if finished {
+			return
+		}
+		// An early return, on an error of the store: what was accepted
+		// is recorded and what no connection took released, if the store
+		// lets us; the rest waits for recovery.
+		close(results)
+		for r := range results {
+			if errors.Is(r.err, errNotTaken) {
+				unsent = append(unsent, r.c.ID)
+			}
+		}
+		g.flush(rec)
+		l.ReleaseSends(rec, worker, unsent)
+	}()
 	inflight, sinceBreaker := 0, breakerEvery
-	// handle records one outcome; accepted ones wait for the next flush.
+	// handle records one outcome.
 	handle := func(r result) error {
 		defer g.release(r.c.Contact)
+		if errors.Is(r.err, errNotTaken) {
+			// Queued, or stopped at the gate: never handed over.
+			unsent = append(unsent, r.c.ID)
+			return nil
+		}
 		if errors.Is(r.err, errClaimLost) {
 			// Not handed over, and no longer ours to record.
 			e.logf("send %s to %s not handed over: %v", r.c.Key, r.o.To, r.err)
@@ -254,7 +311,6 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		}
 		if r.err == nil {
 			d.Accepted++
-			accepted[r.c.ID] = messageID(r.c.Key)
 			return nil
 		}
 		var out withheldFor
@@ -278,6 +334,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					server = sv.Server()
 				}
 				stopped = &DeliveryStopped{Server: server, Err: r.err}
+				halt.Store(true)
 			}
 			return l.RetrySend(rec, r.c.ID, now, r.err.Error())
 		}
@@ -286,44 +343,44 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		}
 		return e.record(rec, l, r.c, r.o, r.err, now, &d)
 	}
-	drained := false
-	// round is how long the last round of recording and claiming took.
-	// Its cost is the same for one message as for a pool, so after the
-	// first outcome the loop waits up to half of it for the others. It
-	// is measured on the wall clock: it paces the loop and decides
-	// nothing about any send.
-	var round time.Duration
-	for {
-		if !drained && stopped == nil && d.Paused == "" && inflight < conc && ctx.Err() == nil {
-			t0 := time.Now()
-			// Recorded before claiming, or with the claim: at most conc
-			// sends are ever claimed and unrecorded.
-			_, together := l.(acceptAndClaimer)
-			if !together || e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
-				if err := flush(); err != nil {
-					return d, err
-				}
+	// finish records what the connections accepted and not yet recorded,
+	// and puts back what they never took.
+	finish := func() error {
+		finished = true
+		if err := g.flush(rec); err != nil {
+			return err
+		}
+		if len(unsent) > 0 {
+			if err := l.ReleaseSends(rec, worker, unsent); err != nil {
+				return fmt.Errorf("releasing %d sends claimed and not handed over: %w", len(unsent), err)
 			}
+		}
+		return nil
+	}
+	drained := false
+	for {
+		// Claim more while the connections still have as much again
+		// queued as they can send at once.
+		if !drained && stopped == nil && d.Paused == "" && inflight <= depth/2 && ctx.Err() == nil {
 			if e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
 				sinceBreaker = 0
+				if err := g.flush(rec); err != nil {
+					return d, err
+				}
 				st, err := l.DeliveryStats(ctx, now.Add(-e.Breaker.Window))
 				if err != nil {
 					return d, err
 				}
-				d.Paused = e.Breaker.trip(st)
+				if d.Paused = e.Breaker.trip(st); d.Paused != "" {
+					halt.Store(true)
+				}
 			}
 			if d.Paused == "" {
 				n, err := g.before(ctx)
 				if err != nil {
 					return d, err
 				}
-				var claims []runtime.Claim
-				if ac, ok := l.(acceptAndClaimer); ok {
-					claims, err = ac.AcceptAndClaim(ctx, accepted, now, worker, now, conc-inflight, messageID)
-					clear(accepted)
-				} else {
-					claims, err = l.ClaimSends(ctx, worker, now, conc-inflight, messageID)
-				}
+				claims, err := l.ClaimSends(ctx, worker, now, depth-inflight, messageID)
 				if err != nil {
 					return d, err
 				}
@@ -338,9 +395,19 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					return d, err
 				}
 				g.hold(n, claims, contacts)
-				ready := make([]job, 0, len(claims))
-				marks := make(map[int64]string, len(claims))
+				if err := gp.load(ctx, l, ids, now); err != nil {
+					return d, err
+				}
 				for _, c := range claims {
+					if until, why := gp.hold(c, contacts[c.Contact], now); !until.IsZero() {
+						g.release(c.Contact)
+						d.Held++
+						e.logf("send %s held until %s: %s", c.Key, until.Format(time.RFC3339), why)
+						if err := l.HoldSend(rec, worker, c.ID, until, why); err != nil {
+							return d, err
+						}
+						continue
+					}
 					o, err := e.outgoing(c, contacts[c.Contact], now)
 					if err != nil {
 						// Never handed over: it fails as it is.
@@ -350,26 +417,14 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 						}
 						continue
 					}
-					ready, marks[c.ID] = append(ready, job{c, o}), messageID(c.Key)
-				}
-				// Each goes to a connection now: their marks are begun
-				// together, in one statement.
-				var m *sharedRun
-				if len(ready) > 0 {
-					m = g.marks.joinAll(ctx, marks)
-				}
-				for _, j := range ready {
 					topic := ""
-					if seq := e.Program.Sequences[j.c.Sequence]; seq != nil {
+					if seq := e.Program.Sequences[c.Sequence]; seq != nil {
 						topic = seq.Topic
 					}
-					id, contact := j.c.ID, j.c.Contact
-					j.o.Gate = func(ctx context.Context) error { return g.check(ctx, m, id, contact, topic) }
 					inflight++
-					jobs <- j
+					jobs <- job{c, o, topic}
 				}
 			}
-			round = time.Since(t0)
 		}
 		if inflight == 0 && (drained || stopped != nil || d.Paused != "" || ctx.Err() != nil) {
 			break
@@ -383,22 +438,19 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		if err := handle(r); err != nil {
 			return d, err
 		}
-		wait := time.NewTimer(round / 2)
 		for more := true; more && inflight > 0; {
 			select {
 			case r := <-results:
 				inflight--
 				if err := handle(r); err != nil {
-					wait.Stop()
 					return d, err
 				}
-			case <-wait.C:
+			default:
 				more = false
 			}
 		}
-		wait.Stop()
 	}
-	if err := flush(); err != nil {
+	if err := finish(); err != nil {
 		return d, err
 	}
 	if stopped != nil {
@@ -407,29 +459,110 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	return d, ctx.Err()
 }
 
-// acceptAndClaimer is a ledger that records the accepted sends and
-// claims the next ones in one transaction, one commit a round.
-type acceptAndClaimer interface {
-	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error)
+// lateBy is how much later than planned an email must have gone for
+// delivery to count it at the time it went rather than the time it was
+// planned. Ticks a few minutes apart and a pool working through a
+// backlog hand email over well within it; later than that, delivery had
+// stopped (the server was down, sending paused, no worker ran).
+const lateBy = time.Hour
+
+// gapWindow is how far back delivery looks for a contact's emails.
+const gapWindow = 31 * 24 * time.Hour
+
+// gaps holds the caps at hand-over. The engine plans a contact's emails
+// against its cadence caps and frequency by their planned times, and
+// plans a step when the email before it is planned, not sent: after an
+// outage or a pause, a contact's next step comes due with the step
+// before it, and both would go in one pass. So when one of the contact's
+// marketing emails went more than lateBy late, its later emails are
+// counted against the same caps, and the sending window, with that one
+// at the time it went, and wait for the moment they fit. Transactional
+// email neither waits nor counts; on time, nothing changes.
+type gaps struct {
+	e *Engine
+	// handed are, by contact, the marketing emails handed over, from
+	// the store or in this pass.
+	handed map[int64][]runtime.Handed
+	loaded map[int64]bool
 }
+
+func (gp *gaps) marketing(sequence string) bool {
+	q := gp.e.Program.Sequences[sequence]
+	return q == nil || !q.Transactional()
+}
+
+// load reads the emails handed over to the contacts not read yet.
+func (gp *gaps) load(ctx context.Context, l Ledger, contacts []int64, now time.Time) error {
+	var ids []int64
+	for _, id := range contacts {
+		if !gp.loaded[id] {
+			gp.loaded[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	handed, err := l.HandedOver(ctx, ids, now.Add(-gapWindow))
+	if err != nil {
+		return err
+	}
+	for id, hs := range handed {
+		for _, h := range hs {
+			if gp.marketing(h.Sequence) {
+				gp.handed[id] = append(gp.handed[id], h)
+			}
+		}
+	}
+	return nil
+}
+
+// hold says until when claim c, to contact ct, must wait, and why, or
+// zero when it may go now; one that goes is remembered for the emails
+// after it.
+func (gp *gaps) hold(c runtime.Claim, ct *runtime.Contact, now time.Time) (time.Time, string) {
+	if !gp.marketing(c.Sequence) || ct == nil {
+		return time.Time{}, ""
+	}
+	var times []time.Time
+	var late *runtime.Handed
+	for i, h := range gp.handed[c.Contact] {
+		at := h.Planned
+		if h.Sent.Sub(h.Planned) > lateBy {
+			at, late = h.Sent, &gp.handed[c.Contact][i]
+		}
+		times = append(times, at)
+	}
+	if late != nil {
+		tz, _ := ct.Values[campaigns.AttrTimezone].(string)
+		loc := Location(tz, gp.e.Program.Cadence.DefaultTimezone)
+		if until := SendTime(NewWindow(gp.e.Program.Cadence, loc), gp.e.marketingLimits(ct), times, now, false); until.After(now) {
+			return until, fmt.Sprintf("held back by the caps counted as the email went: the contact's email of %s went %s late, at %s",
+				late.Sequence, campaigns.Duration(late.Sent.Sub(late.Planned).Round(time.Minute)), late.Sent.UTC().Format(time.RFC3339))
+		}
+	}
+	gp.handed[c.Contact] = append(gp.handed[c.Contact], runtime.Handed{Sequence: c.Sequence, Planned: c.Planned, Sent: now})
+	return time.Time{}, ""
+}
+
+// claimAhead is how many pools' worth of sends delivery keeps claimed
+// and rendered ahead of the connections.
+const claimAhead = 8
 
 // optGate is the last check of a message before it is handed over: is
 // its address suppressed, or its contact opted out of its topic? It holds
-// the opt-outs of the contacts whose messages are in flight, as of the
+// the opt-outs of the contacts whose messages are claimed, as of the
 // store's opt-out serial, and re-reads them only when the serial moved.
 //
-// It also marks each send, durably, as being handed over (Ledger.HandOver)
-// before the check lets it go. The mark is begun when the message goes
-// to a connection, before the SMTP transaction, and only waited for at
-// the check: its commit (a disk flush, ~3 ms on PostgreSQL here) runs beside
-// MAIL, RCPT and DATA instead of after them. Marking at the check, with
-// the serial read, would save a statement but put that flush on every
-// message's path; marking with the claim would cost nothing but would
-// mark messages not yet on a connection, which a crash would leave
-// unknown instead of sending again. Marked this way, at most the
-// messages on the connections are marked and unfinished at any moment.
-// Marks and serial reads from several connections at once share one
-// statement each (see shared).
+// The check also marks the send, durably, as being handed over, with
+// its Message-ID (Ledger.HandOver), and records the sends accepted since
+// the last check (pending): one statement, whose commit reads the serial
+// too. Marking as late as the check, rather than when a connection takes
+// the message, puts the mark's commit on the message's path, but costs
+// one round trip a message instead of two, and a crash leaves unknown
+// only messages whose SMTP transaction had reached DATA. At any moment at
+// most one message a connection is marked and unfinished. The checks of
+// several connections at once share one statement (see shared).
 type optGate struct {
 	l      Ledger
 	worker string
@@ -441,7 +574,10 @@ type optGate struct {
 	held   map[int64]int
 	outs   map[int64]runtime.OptOut
 
-	marks, reads shared
+	checks shared
+	// pending are the sends accepted and not yet recorded, by ID with
+	// their Message-IDs: the next check records them (or a flush).
+	pending map[int64]string
 }
 
 // shared runs one statement for every caller that came while the
@@ -464,11 +600,8 @@ type sharedRun struct {
 	err    error
 }
 
-// join adds a caller to the next run, starting runs if none are going,
-// and returns the run to wait for.
-func (q *shared) join(ctx context.Context) *sharedRun { return q.joinAll(ctx, nil) }
-
-// joinAll is join for a caller with marks to make.
+// joinAll adds a caller, with the marks it asks for, to the next run,
+// starting runs if none are going, and returns the run to wait for.
 func (q *shared) joinAll(ctx context.Context, marks map[int64]string) *sharedRun {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -502,17 +635,53 @@ func (q *shared) loop(ctx context.Context) {
 }
 
 func newOptGate(l Ledger, worker string, now time.Time) *optGate {
-	g := &optGate{l: l, worker: worker, now: now, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}}
-	g.marks.run = func(ctx context.Context, r *sharedRun) {
+	g := &optGate{l: l, worker: worker, now: now, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}, pending: map[int64]string{}}
+	g.checks.run = func(ctx context.Context, r *sharedRun) {
+		acc := g.takeAccepted()
 		var marked []int64
-		marked, r.err = l.HandOver(ctx, worker, r.marks, now)
+		marked, r.n, r.err = l.HandOver(ctx, worker, r.marks, acc, now)
+		if r.err != nil {
+			g.mu.Lock()
+			maps.Copy(g.pending, acc)
+			g.mu.Unlock()
+		}
 		r.marked = make(map[int64]bool, len(marked))
 		for _, id := range marked {
 			r.marked[id] = true
 		}
 	}
-	g.reads.run = func(ctx context.Context, r *sharedRun) { r.n, r.err = l.OptOutSerial(ctx) }
 	return g
+}
+
+// accepted notes a send the server accepted, with its Message-ID, for
+// the next mark or claim to record.
+func (g *optGate) accepted(id int64, messageID string) {
+	g.mu.Lock()
+	g.pending[id] = messageID
+	g.mu.Unlock()
+}
+
+// flush records the sends accepted and not yet recorded, in the
+// sequence of the checks' statements: one taken elsewhere could be
+// recorded after a later mark of its connection, and a crash between
+// the two would leave two of the connection's messages unknown.
+func (g *optGate) flush(ctx context.Context) error {
+	r := g.checks.joinAll(ctx, nil)
+	<-r.done
+	return r.err
+}
+
+// takeAccepted returns the sends accepted and not recorded, and forgets
+// them: the checks' statement records them.
+func (g *optGate) takeAccepted() map[int64]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.pending) == 0 {
+		return nil
+	}
+	p := g.pending
+	g.pending = map[int64]string{}
+	return p
 }
 
 // before is a serial read before now: the latest a check read, which
@@ -557,32 +726,26 @@ func (g *optGate) release(contact int64) {
 	}
 }
 
-// check waits for the mark m of send id and says why contact's message
-// on topic must not go, or nil. A change committed before check began is
-// seen: the serial is read first, and the opt-outs re-read when it
-// moved.
-func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, topic string) error {
-	select {
-	case <-m.done:
-	case <-ctx.Done():
-		return fmt.Errorf("marking the hand-over: %w", ctx.Err())
+// check marks send id, with its Message-ID mid, as being handed over,
+// and says why contact's message on topic must not go, or nil. A change
+// committed before check began is seen: the serial is read after it
+// began, and the opt-outs re-read when it moved.
+func (g *optGate) check(ctx context.Context, id int64, mid string, contact int64, topic string) error {
+	// The run is not cancelled with ctx, and short: wait for it, so
+	// that a mark it made is known to be ours to release.
+	r := g.checks.joinAll(ctx, map[int64]string{id: mid})
+	<-r.done
+	if ctx.Err() != nil {
+		// Stopped before the hand-over: released, marked or not.
+		return errNotTaken
 	}
-	if m.err != nil {
-		return fmt.Errorf("marking the hand-over: %w", m.err)
+	if r.err != nil {
+		return fmt.Errorf("marking the hand-over: %w", r.err)
 	}
-	if !m.marked[id] {
+	if !r.marked[id] {
 		return errClaimLost
 	}
-	r := g.reads.join(ctx)
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		return fmt.Errorf("checking the opt-outs: %w", ctx.Err())
-	}
-	n, err := r.n, r.err
-	if err != nil {
-		return fmt.Errorf("checking the opt-outs: %w", err)
-	}
+	n := r.n
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.latest = max(g.latest, n)
@@ -606,6 +769,11 @@ func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, to
 	}
 	return nil
 }
+
+// errNotTaken is the outcome of a send claimed that no connection
+// handed over because the pass stopped first: it was queued, or reached
+// the gate as ctx was cancelled. It is released, not sent.
+var errNotTaken = errors.New("not taken: the delivery pass stopped first")
 
 // errClaimLost is the gate's answer for a send the worker no longer
 // holds: its claim outlived the lease and was recovered, and the send

@@ -1095,11 +1095,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 			if account == "" {
 				perAccount = nil
 			}
-			// The contact's own choice of frequency caps marketing too.
-			limits := e.Program.Cadence.Limits
-			if pref := runtime.FrequencyLimit(c.Prefs.Frequency); pref != nil {
-				limits = append(slices.Clone(limits), pref...)
-			}
+			limits := e.marketingLimits(c)
 			var at time.Time
 			held, why := HeldSequenceCap, "held back by the sequence's cap"
 			if seq.Transactional() {
@@ -1296,4 +1292,15 @@ func (e *Engine) capSpan(seq *campaigns.Sequence) time.Duration {
 		}
 	}
 	return span
+}
+
+// marketingLimits are the limits a contact's marketing email is counted
+// against: the programme's cadence caps, and the contact's own choice of
+// frequency.
+func (e *Engine) marketingLimits(c *runtime.Contact) []campaigns.Limit {
+	limits := e.Program.Cadence.Limits
+	if pref := runtime.FrequencyLimit(c.Prefs.Frequency); pref != nil {
+		limits = append(slices.Clone(limits), pref...)
+	}
+	return limits
 }

@@ -416,7 +416,7 @@ func TestNoDecisionLostNoDuplicate(t *testing.T) {
 		byEmail[email] = c.ID
 	}
 	ann, bob, dee := byEmail["ann@acme.example"], byEmail["bob@acme.example"], byEmail["dee@acme.example"]
-	if marked, err := w.st.HandOver(ctx, "dead-worker", map[int64]string{ann: "a", dee: "d"}, monday.Add(time.Minute)); err != nil || len(marked) != 2 {
+	if marked, _, err := w.st.HandOver(ctx, "dead-worker", map[int64]string{ann: "a", dee: "d"}, nil, monday.Add(time.Minute)); err != nil || len(marked) != 2 {
 		t.Fatalf("marking ann's and dee's sends as handed over: %v, %v", marked, err)
 	}
 	if err := w.st.FinishSend(ctx, ann, runtime.SendAccepted, "id", "", monday.Add(time.Minute)); err != nil {
@@ -993,9 +993,10 @@ func TestDeliveryWithholdsAfterOptOutInFlight(t *testing.T) {
 	}
 }
 
-// No more sends are claimed than the sender has connections: a claim is
-// the mark that a message may be in flight.
-func TestDeliveryClaimsNoMoreThanTheConnections(t *testing.T) {
+// No more sends are marked as being handed over, and unfinished, than
+// the sender has connections: the mark says a message may be in flight,
+// and a crash leaves unknown at most those. Claims run ahead of them.
+func TestDeliveryMarksNoMoreThanTheConnections(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	for i := range 20 {
@@ -1008,23 +1009,26 @@ func TestDeliveryClaimsNoMoreThanTheConnections(t *testing.T) {
 		t.Fatalf("Deliver: %+v, %v", got, err)
 	}
 	if s.most > 3 {
-		t.Errorf("%d sends claimed at once for 3 connections", s.most)
+		t.Errorf("%d sends marked and unfinished at once for 3 connections", s.most)
+	}
+	if s.claimed <= 3 {
+		t.Errorf("at most %d sends claimed at once: no claim ran ahead of the 3 connections", s.claimed)
 	}
 }
 
 type countClaims struct {
-	mu   sync.Mutex
-	db   *sql.DB
-	most int
+	mu            sync.Mutex
+	db            *sql.DB
+	most, claimed int
 }
 
 func (s *countClaims) Concurrency() int { return 3 }
 
 func (s *countClaims) Send(ctx context.Context, o *mail.Outgoing) error {
-	var n int
-	s.db.QueryRow(`SELECT COUNT(*) FROM sends WHERE status = 'claimed'`).Scan(&n)
+	var n, claimed int
+	s.db.QueryRow(`SELECT COUNT(*) FILTER (WHERE handover_at IS NOT NULL), COUNT(*) FROM sends WHERE status = 'claimed'`).Scan(&n, &claimed)
 	s.mu.Lock()
-	s.most = max(s.most, n)
+	s.most, s.claimed = max(s.most, n), max(s.claimed, claimed)
 	s.mu.Unlock()
 	return nil
 }
@@ -1172,5 +1176,113 @@ func TestLargeScopeLooksAtEveryone(t *testing.T) {
 	}
 	if r := w.tick(monday.Add(150 * time.Minute)); !r.Full {
 		t.Errorf("a tick after 2,100 of 2,101 contacts changed looked at %d of them; want every contact", r.Looked)
+	}
+}
+
+// Sends claimed ahead of the connections and not taken when the pass is
+// cancelled go back to planned as they were: none is left claimed, none
+// counts an attempt, and the next pass sends them.
+func TestDeliveryReleasesWhatItDidNotTake(t *testing.T) {
+	w := newWorld(t)
+	for i := range 20 {
+		w.contact(fmt.Sprintf("c%02d@acme.example", i), monday.AddDate(0, 0, -1))
+	}
+	w.tick(monday)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &cancelAfter{n: 2, cancel: cancel}
+	got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(time.Minute))
+	if !errors.Is(err, context.Canceled) || got.Accepted < 2 || got.Accepted >= 20 {
+		t.Fatalf("Deliver: %+v, %v; want a few accepted, then cancelled", got, err)
+	}
+	var accepted, planned, other int
+	w.st.DB().QueryRow(`SELECT COUNT(*) FILTER (WHERE status = 'accepted'), COUNT(*) FILTER (WHERE status = 'planned' AND attempts = 0 AND claimed_by IS NULL),
+  COUNT(*) FILTER (WHERE status NOT IN ('accepted', 'planned')) FROM sends`).Scan(&accepted, &planned, &other)
+	if accepted != got.Accepted || planned != 20-accepted || other != 0 {
+		t.Errorf("after the cancelled pass: %d accepted (%d said), %d planned as they were, %d otherwise", accepted, got.Accepted, planned, other)
+	}
+	if again, err := w.eng.Deliver(context.Background(), w.st, &scripted{}, "w", monday.Add(2*time.Minute)); err != nil || again.Accepted != planned {
+		t.Errorf("the next pass: %+v, %v; want the %d released", again, err, planned)
+	}
+}
+
+// cancelAfter accepts n messages, then cancels the pass.
+type cancelAfter struct {
+	mu     sync.Mutex
+	n      int
+	cancel func()
+}
+
+func (s *cancelAfter) Concurrency() int { return 2 }
+
+func (s *cancelAfter) Send(ctx context.Context, o *mail.Outgoing) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n--; s.n <= 0 {
+		s.cancel()
+	}
+	return nil
+}
+
+// After an outage a contact's next step comes due with the step before
+// it: the engine planned it 7 days after the welcome was planned, not
+// sent. Delivery counts the caps (one email a week) with the welcome at
+// the time it went, so the two never go together; on time, nothing
+// waits.
+func TestDeliveryHoldsTheCapsAfterALateEmail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// outage is how long after it was due the welcome went.
+		outage time.Duration
+		held   bool
+	}{
+		{"on time", time.Minute, false},
+		{"within the hour", 50 * time.Minute, false},
+		{"after a week's outage", 7*24*time.Hour + time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.contact("ann@acme.example", monday.AddDate(0, 0, -1))
+			w.tick(monday)
+			var logged []string
+			w.eng.Log = func(s string) { logged = append(logged, s) }
+			s := &scripted{}
+			if tc.outage < 24*time.Hour {
+				if got, err := w.eng.Deliver(ctx, w.st, s, "w", monday.Add(tc.outage)); err != nil || got.Accepted != 1 {
+					t.Fatalf("Deliver the welcome: %+v, %v", got, err)
+				}
+			}
+			week := monday.AddDate(0, 0, 7)
+			w.tick(week)
+			at := week.Add(time.Minute)
+			got, err := w.eng.Deliver(ctx, w.st, s, "w", at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var status string
+			var planned int64
+			w.st.DB().QueryRow(`SELECT status, planned_at FROM sends WHERE step = 'guide'`).Scan(&status, &planned)
+			if !tc.held {
+				if got.Accepted != 1 || got.Held != 0 || status != runtime.SendAccepted {
+					t.Errorf("the guide, a week after a welcome sent on time: %+v, %s", got, status)
+				}
+				return
+			}
+			// The welcome went at `at`, a week late; under the cap of one a
+			// week, the guide waits a week from then.
+			if got.Accepted != 1 || got.Held != 1 || status != runtime.SendPlanned || !time.UnixMilli(planned).Equal(at.AddDate(0, 0, 7)) {
+				t.Errorf("after the outage: %+v, guide %s planned at %s; want the welcome alone, the guide at %s", got, status, time.UnixMilli(planned).UTC(), at.AddDate(0, 0, 7))
+			}
+			if len(logged) != 1 || !strings.Contains(logged[0], "held back by the caps counted as the email went: the contact's email of welcome went 7d1m late, at 2026-11-30T15:01:00Z") {
+				t.Errorf("logged %q", logged)
+			}
+			// Nothing goes before then; at then, it goes.
+			if got, err := w.eng.Deliver(ctx, w.st, s, "w", at.AddDate(0, 0, 6)); err != nil || got.Accepted != 0 || got.Held != 0 {
+				t.Errorf("a day early: %+v, %v", got, err)
+			}
+			if got, err := w.eng.Deliver(ctx, w.st, s, "w", at.AddDate(0, 0, 7)); err != nil || got.Accepted != 1 {
+				t.Errorf("a week after the welcome went: %+v, %v", got, err)
+			}
+		})
 	}
 }

@@ -395,13 +395,23 @@ func (s *Store) AcceptAndClaim(ctx context.Context, accepted map[int64]string, a
 			q, args = `WITH accepted AS (`+aq+`) `+claim, append(aargs, claimArgs...)
 		}
 		for {
-			out, cancelled, err := s.runClaim(ctx, s.db, s.rebind(q), args)
+			out, cancelled, err := s.runClaim(func() (*sql.Rows, error) { return s.db.QueryContext(ctx, s.rebind(q), args...) })
 			if err != nil || len(out) > 0 || cancelled == 0 {
 				return out, err
 			}
 			// Every send the claim took was cancelled: claim again.
 			q, args = claim, claimArgs
 		}
+	}
+	// The claim and the Message-IDs' statement are prepared once: they
+	// run every few messages.
+	claimStmt, err := s.stmt(ctx, claim)
+	if err != nil {
+		return nil, err
+	}
+	midStmt, err := s.stmt(ctx, `UPDATE sends SET message_id = ? WHERE id = ?`)
+	if err != nil {
+		return nil, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -415,22 +425,16 @@ func (s *Store) AcceptAndClaim(ctx context.Context, accepted map[int64]string, a
 		}
 	}
 	for {
-		out, cancelled, err := s.runClaim(ctx, tx, s.rebind(claim), claimArgs)
+		out, cancelled, err := s.runClaim(func() (*sql.Rows, error) { return tx.StmtContext(ctx, claimStmt).QueryContext(ctx, claimArgs...) })
 		if err != nil {
 			return nil, err
 		}
-		if len(out) > 0 && messageID != nil {
-			var q strings.Builder
-			var args []any
-			ids := make([]int64, len(out))
-			q.WriteString(`UPDATE sends SET message_id = CASE id`)
-			for i, c := range out {
-				q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
-				args, ids[i] = append(args, c.ID, messageID(c.Key)), c.ID
-			}
-			cond, idArgs := s.idsIn("id", ids)
-			if _, err := tx.ExecContext(ctx, s.rebind(q.String()+` END WHERE `+cond), append(args, idArgs...)...); err != nil {
-				return nil, err
+		if messageID != nil {
+			mid := tx.StmtContext(ctx, midStmt)
+			for _, c := range out {
+				if _, err := mid.ExecContext(ctx, messageID(c.Key), c.ID); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if len(out) > 0 || cancelled == 0 {
@@ -459,10 +463,8 @@ RETURNING id, key, contact_id, sequence, step, email, COALESCE(variant, ''), ver
 
 // runClaim runs a claim statement and returns the sends claimed, oldest
 // first, and how many it cancelled.
-func (s *Store) runClaim(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, query string, args []any) ([]runtime.Claim, int, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+func (s *Store) runClaim(query func() (*sql.Rows, error)) ([]runtime.Claim, int, error) {
+	rows, err := query()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -489,6 +491,7 @@ func (s *Store) runClaim(ctx context.Context, q interface {
 			continue
 		}
 		c.planned, _ = s.scanTime(planned)
+		c.Claim.Planned = c.planned
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,32 +23,160 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 // HandOver marks the claimed sends of marks (by ID, with their
 // Message-IDs), those of them worker still holds, as about to be handed
 // to the mail server at now, and writes their Message-IDs; it returns
-// the IDs it marked. The mark is durable before it returns: a claim that
-// outlives its lease without it provably never reached the server (see
-// RecoverSends), and a bounce naming the Message-ID of one with it finds
-// the send. A send whose claim worker no longer holds (its lease ran out
-// and recovery planned it again, or another worker claimed it since) is
-// not marked and must not be handed over.
-func (s *Store) HandOver(ctx context.Context, worker string, marks map[int64]string, now time.Time) ([]int64, error) {
-	if len(marks) == 0 {
-		return nil, nil
+// the IDs it marked, and the opt-out serial (see OptOutSerial) as of
+// the mark. With them it records the sends of accepted as AcceptSends
+// does: one commit for all three, which delivery pays once a message
+// (or once for the messages of several connections). The mark is
+// durable before it returns: a claim that outlives its lease without it
+// provably never reached the server (see RecoverSends), and a bounce
+// naming the Message-ID of one with it finds the send. A send whose
+// claim worker no longer holds (its lease ran out and recovery planned
+// it again, or another worker claimed it since) is not marked and must
+// not be handed over.
+func (s *Store) HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) (marked []int64, serial int64, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
+		}
+	}()
+	if s.d.WritableCTE {
+		var q strings.Builder
+		args := []any{s.t(now)}
+		q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
+		ids := make([]int64, 0, len(marks))
+		for id, mid := range marks {
+			q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
+			args = append(args, id, mid)
+			ids = append(ids, id)
+		}
+		cond, idArgs := s.idsIn("id", ids)
+		q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
+		mark, args := q.String(), append(append(args, idArgs...), runtime.SendClaimed, worker)
+		if len(marks) == 0 {
+			mark, args = `SELECT id FROM sends WHERE 1 = 0`, nil
+		}
+		// One statement, one snapshot: the serial read as the marks are
+		// made. The accepted and the marked are different sends.
+		var with string
+		if len(accepted) > 0 {
+			aq, aargs := s.acceptSends(accepted, now)
+			with, args = `accepted AS (`+aq+`), `, append(aargs, args...)
+		}
+		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH `+with+`marked AS (`+mark+`)
+SELECT m.id, o.serial FROM optout_serial o LEFT JOIN marked m ON TRUE WHERE o.id = 1`), args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id sql.NullInt64
+			if err := rows.Scan(&id, &serial); err != nil {
+				return nil, 0, err
+			}
+			if id.Valid {
+				marked = append(marked, id.Int64)
+			}
+		}
+		return marked, serial, rows.Err()
 	}
-	var q strings.Builder
-	args := []any{s.t(now)}
-	q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
-	ids := make([]int64, 0, len(marks))
-	for id, mid := range marks {
-		q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
-		args = append(args, id, mid)
-		ids = append(ids, id)
-	}
-	cond, idArgs := s.idsIn("id", ids)
-	q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
-	rows, err := s.db.QueryContext(ctx, s.rebind(q.String()), append(append(args, idArgs...), runtime.SendClaimed, worker)...)
+	// Without writable WITHs (SQLite): a transaction of statements
+	// prepared once, a row each, rather than statements of as many
+	// parameters as rows parsed anew for every message.
+	acceptOne, err := s.stmt(ctx, `UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = ? WHERE id = ? AND status = ?`)
 	if err != nil {
-		return nil, fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
+		return nil, 0, err
 	}
-	return scanIDs(rows)
+	markOne, err := s.stmt(ctx, `UPDATE sends SET handover_at = ?, message_id = ? WHERE id = ? AND status = ? AND claimed_by = ? RETURNING id`)
+	if err != nil {
+		return nil, 0, err
+	}
+	readSerial, err := s.stmt(ctx, `SELECT serial FROM optout_serial WHERE id = 1`)
+	if err != nil {
+		return nil, 0, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback()
+	for id, mid := range accepted {
+		if _, err := tx.StmtContext(ctx, acceptOne).ExecContext(ctx, runtime.SendAccepted, s.t(now), mid, id, runtime.SendClaimed); err != nil {
+			return nil, 0, fmt.Errorf("recording %d accepted sends: %w", len(accepted), err)
+		}
+	}
+	for id, mid := range marks {
+		var got int64
+		switch err := tx.StmtContext(ctx, markOne).QueryRowContext(ctx, s.t(now), mid, id, runtime.SendClaimed, worker).Scan(&got); {
+		case err == nil:
+			marked = append(marked, got)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, 0, err
+		}
+	}
+	// The write lock is this transaction's: no suppression commits
+	// between the marks and this read.
+	if err := tx.StmtContext(ctx, readSerial).QueryRowContext(ctx).Scan(&serial); err != nil {
+		return nil, 0, err
+	}
+	return marked, serial, tx.Commit()
+}
+
+// ReleaseSends plans again, as they were, the sends of ids that worker
+// claimed and did not hand over: delivery claimed them ahead of its
+// connections, or marked one and stopped at the last check, and the pass
+// ended first. Their attempts and planned times stay as they were, and
+// a mark is cleared: the caller knows the message never went.
+func (s *Store) ReleaseSends(ctx context.Context, worker string, ids []int64) error {
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("id", ids[i:min(i+500, len(ids))])
+		if _, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, claimed_at = NULL, claimed_by = NULL, handover_at = NULL
+WHERE `+cond+` AND status = ? AND claimed_by = ?`), append(append([]any{runtime.SendPlanned}, args...), runtime.SendClaimed, worker)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HoldSend plans again, at until and with why as its note, a send worker
+// claimed and did not hand over: delivery found it would go sooner after
+// the contact's last email than the engine planned. Its attempts stay
+// as they were.
+func (s *Store) HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error {
+	_, err := s.db.ExecContext(ctx, s.rebind(`UPDATE sends SET status = ?, planned_at = ?, error = ?, claimed_at = NULL, claimed_by = NULL, handover_at = NULL
+WHERE id = ? AND status = ? AND claimed_by = ?`), runtime.SendPlanned, s.t(until), why, id, runtime.SendClaimed, worker)
+	return err
+}
+
+// HandedOver lists, by contact, the emails handed over to the mail
+// server (accepted, or unknown) since a time: when each was planned and
+// when it went.
+func (s *Store) HandedOver(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Handed, error) {
+	out := map[int64][]runtime.Handed{}
+	for i := 0; i < len(ids); i += 500 {
+		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, sequence, planned_at, sent_at FROM sends
+WHERE `+cond+` AND status IN (?, ?) AND sent_at >= ?`), append(args, runtime.SendAccepted, runtime.SendUnknown, s.t(since))...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var h runtime.Handed
+			var planned, sent any
+			if err := rows.Scan(&id, &h.Sequence, &planned, &sent); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			h.Planned, _ = s.scanTime(planned)
+			h.Sent, _ = s.scanTime(sent)
+			out[id] = append(out[id], h)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // RecoverSends settles the claims of workers that stopped: claims older

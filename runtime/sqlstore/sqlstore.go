@@ -120,6 +120,27 @@ type Store struct {
 	attrs map[string]string // attribute name → type, as the store has them
 	// accountAttrs are the account attributes' types, as the store has them.
 	accountAttrs map[string]string
+	stmts        map[string]*sql.Stmt
+}
+
+// stmt is q, rebound, prepared once for the store's pool: for a
+// statement run once a message, whose parsing would cost more than its
+// work. A transaction uses it with tx.StmtContext.
+func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stmts[q]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = st
+	return st, nil
 }
 
 var _ runtime.Store = (*Store)(nil)

@@ -22,7 +22,10 @@ type deliveryStore interface {
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
 	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
-	HandOver(ctx context.Context, worker string, marks map[int64]string, now time.Time) ([]int64, error)
+	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) ([]int64, int64, error)
+	ReleaseSends(ctx context.Context, worker string, ids []int64) error
+	HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error
+	HandedOver(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Handed, error)
 	RecoverSends(ctx context.Context, now time.Time, maxAttempts int) (runtime.Recovered, error)
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
@@ -367,11 +370,23 @@ func testRecovery(t *testing.T, o Opener) {
 	for _, c := range cs {
 		id[c.Key] = c.ID
 	}
-	// a is marked, with its Message-ID; e's claim is no one's: it is not
+	// b is marked and went. a is marked, with its Message-ID, and b
+	// recorded as accepted with it; e's claim is no one's: it is not
 	// marked.
-	marked, err := s.HandOver(ctx, "w-dead", map[int64]string{id["a@x.example"]: "mid-a", sendID(t, o, s, "e@x.example"): "mid-e"}, at)
+	before, err := s.OptOutSerial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked, serial, err := s.HandOver(ctx, "w-dead", map[int64]string{id["b@x.example"]: "mid-b"}, nil, at)
+	if err != nil || len(marked) != 1 || serial != before {
+		t.Fatalf("HandOver of b: marked %v, serial %d (read %d before), %v", marked, serial, before, err)
+	}
+	marked, _, err = s.HandOver(ctx, "w-dead", map[int64]string{id["a@x.example"]: "mid-a", sendID(t, o, s, "e@x.example"): "mid-e"}, map[int64]string{id["b@x.example"]: "mid-b"}, at)
 	if err != nil || len(marked) != 1 || marked[0] != id["a@x.example"] {
 		t.Fatalf("HandOver: marked %v, %v; want a's alone", marked, err)
+	}
+	if b, err := s.SendByMessageID(ctx, "mid-b"); err != nil || b == nil || b.Status != runtime.SendAccepted || !b.SentAt.Equal(at) {
+		t.Errorf("b, accepted with a's mark: %+v, %v", b, err)
 	}
 	if a, err := s.SendByMessageID(ctx, "mid-a"); err != nil || a == nil || a.Status != runtime.SendClaimed {
 		t.Errorf("a marked send by its Message-ID: %+v, %v", a, err)
@@ -384,9 +399,6 @@ func testRecovery(t *testing.T, o Opener) {
 	}
 	// b went: a finished claim is not the stopped worker's to recover.
 	// c was not begun.
-	if err := s.AcceptSends(ctx, map[int64]string{id["b@x.example"]: "mid-b"}, at); err != nil {
-		t.Fatal(err)
-	}
 
 	// Within the lease nothing is recovered.
 	if r, err := s.RecoverSends(ctx, at.Add(runtime.ClaimLease-time.Minute), 8); err != nil || r != (runtime.Recovered{}) {
@@ -428,8 +440,12 @@ func testRecovery(t *testing.T, o Opener) {
 		}
 	}
 	// The stopped worker, back, can no longer mark what it lost.
-	if marked, err := s.HandOver(ctx, "w-dead", map[int64]string{id["c@x.example"]: "mid-c"}, later); err != nil || len(marked) != 0 {
-		t.Errorf("marking a recovered claim: %v, %v; want none", marked, err)
+	// Its answer still reads the serial, which the suppression of e moved.
+	if marked, serial, err := s.HandOver(ctx, "w-dead", map[int64]string{id["c@x.example"]: "mid-c"}, nil, later); err != nil || len(marked) != 0 || serial <= before {
+		t.Errorf("marking a recovered claim: %v, serial %d (was %d), %v; want none, and the serial moved", marked, serial, before, err)
+	}
+	if marked, serial, err := s.HandOver(ctx, "w-dead", nil, nil, later); err != nil || len(marked) != 0 || serial <= before {
+		t.Errorf("HandOver of nothing: %v, serial %d (was %d), %v; want the serial alone", marked, serial, before, err)
 	}
 	// c is claimed again, and its next recovery, marked, is unknown;
 	// a retry clears the mark.
@@ -437,7 +453,7 @@ func testRecovery(t *testing.T, o Opener) {
 	if err != nil || len(again) != 1 || again[0].Key != "c@x.example" || again[0].Attempts != 1 {
 		t.Fatalf("claim after recovery: %+v, %v; want c alone (e is suppressed)", again, err)
 	}
-	if marked, err := s.HandOver(ctx, "w2", map[int64]string{again[0].ID: "mid-c"}, later); err != nil || len(marked) != 1 {
+	if marked, _, err := s.HandOver(ctx, "w2", map[int64]string{again[0].ID: "mid-c"}, nil, later); err != nil || len(marked) != 1 {
 		t.Fatalf("marking c: %v, %v", marked, err)
 	}
 	if err := s.RetrySend(ctx, again[0].ID, later, "451 later"); err != nil {
@@ -448,5 +464,132 @@ func testRecovery(t *testing.T, o Opener) {
 	}
 	if r, err := s.RecoverSends(ctx, later.Add(runtime.ClaimLease+time.Minute), 8); err != nil || r != (runtime.Recovered{Requeued: 1}) {
 		t.Errorf("recovering a retried claim, its old mark cleared: %+v, %v; want requeued", r, err)
+	}
+}
+
+// testRelease: sends a worker claimed and did not hand over go back to
+// planned as they were, attempts and planned times untouched, a mark
+// cleared; one another worker holds is not released.
+func testRelease(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	emails := []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example"}
+	var batch []runtime.ContactRecord
+	for i, e := range emails {
+		batch = append(batch, rec(i+2, e, "industry", "saas"))
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at, attempts) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?, ?)`,
+			e, ids[e], Now.Add(time.Duration(i)*time.Minute), i)
+	}
+	at := Now.Add(10 * time.Minute)
+	mine, err := s.ClaimSends(ctx, "w1", at, 3, nil)
+	if err != nil || len(mine) != 3 {
+		t.Fatalf("claim: %+v, %v", mine, err)
+	}
+	theirs, err := s.ClaimSends(ctx, "w2", at, 1, nil)
+	if err != nil || len(theirs) != 1 {
+		t.Fatalf("claim: %+v, %v", theirs, err)
+	}
+	// a reached the last check, marked, and the pass stopped there.
+	if marked, _, err := s.HandOver(ctx, "w1", map[int64]string{mine[0].ID: "mid-a"}, nil, at); err != nil || len(marked) != 1 {
+		t.Fatalf("HandOver: %v, %v", marked, err)
+	}
+	if err := s.ReleaseSends(ctx, "w1", []int64{mine[0].ID, mine[1].ID, mine[2].ID, theirs[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Ledger(ctx, runtime.SendFilter{Now: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Status    string
+		Attempts  int
+		ClaimedBy string
+		Planned   time.Time
+	}
+	got := map[string]row{}
+	for _, r := range rows {
+		got[r.Key] = row{r.Status, r.Attempts, r.ClaimedBy, r.PlannedAt}
+	}
+	want := map[string]row{
+		"a@x.example": {runtime.SendPlanned, 0, "", Now},
+		"b@x.example": {runtime.SendPlanned, 1, "", Now.Add(time.Minute)},
+		"c@x.example": {runtime.SendPlanned, 2, "", Now.Add(2 * time.Minute)},
+		"d@x.example": {runtime.SendClaimed, 3, "w2", Now.Add(3 * time.Minute)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after release (-want +got):\n%s", diff)
+	}
+	// Released, a's mark is gone: recovered later, it would be planned
+	// again, not unknown.
+	if again, err := s.ClaimSends(ctx, "w3", at, 1, nil); err != nil || len(again) != 1 || again[0].Key != "a@x.example" {
+		t.Fatalf("claim after release: %+v, %v", again, err)
+	}
+	if r, err := s.RecoverSends(ctx, at.Add(runtime.ClaimLease+time.Minute), 8); err != nil || r.Unknown != 0 || r.Requeued < 1 {
+		t.Errorf("recovering a released and claimed again: %+v, %v; want it planned again", r, err)
+	}
+}
+
+// testHold: a claimed send held goes back to planned for later with its
+// note, attempts and nothing else changed, and only by the worker that
+// holds it; HandedOver lists the emails that went, with when each was
+// planned and when it went.
+func testHold(t *testing.T, o Opener) {
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{rec(2, "a@x.example", "industry", "saas")}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { id = c.ID; return nil })
+	for i, step := range []string{"hello", "guide"} {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at, attempts) VALUES (?, ?, 'welcome', ?, 1, 'emails/hello.md', 'planned', ?, 2)`,
+			step, id, step, Now.Add(time.Duration(i)*7*24*time.Hour))
+	}
+	at := Now.Add(8 * 24 * time.Hour)
+	cs, err := s.ClaimSends(ctx, "w1", at, 10, nil)
+	if err != nil || len(cs) != 2 || cs[0].Key != "hello" || !cs[0].Planned.Equal(Now) || !cs[1].Planned.Equal(Now.Add(7*24*time.Hour)) {
+		t.Fatalf("claim: %+v, %v; want hello then guide with their planned times", cs, err)
+	}
+	if err := s.AcceptSends(ctx, map[int64]string{cs[0].ID: "mid-hello"}, at); err != nil {
+		t.Fatal(err)
+	}
+	until := at.Add(7 * 24 * time.Hour)
+	if err := s.HoldSend(ctx, "w2", cs[1].ID, until, "not mine"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HoldSend(ctx, "w1", cs[1].ID, until, "held back to keep the gap"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Ledger(ctx, runtime.SendFilter{Now: until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Key == "guide" && (r.Status != runtime.SendPlanned || !r.PlannedAt.Equal(until) || r.Attempts != 2 || r.ClaimedBy != "" || r.Error != "held back to keep the gap") {
+			t.Errorf("the held send: %+v", r)
+		}
+	}
+	handed, err := s.HandedOver(ctx, []int64{id}, Now)
+	want := map[int64][]runtime.Handed{id: {{Sequence: "welcome", Planned: Now, Sent: at}}}
+	if diff := cmp.Diff(want, handed); err != nil || diff != "" {
+		t.Errorf("HandedOver (-want +got):\n%s%v", diff, err)
+	}
+	if handed, err := s.HandedOver(ctx, []int64{id}, at.Add(time.Minute)); err != nil || len(handed) != 0 {
+		t.Errorf("HandedOver since after it went: %v, %v", handed, err)
 	}
 }

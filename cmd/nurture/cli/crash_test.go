@@ -339,7 +339,12 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 		if kills > 0 && st.count(t, `SELECT COUNT(*) FROM sends WHERE status IN ('planned', 'claimed')`) == 0 {
 			break
 		}
-		cmd := exec.Command(bin, "tick", "--now", now, "--sender", sender, "--worker", fmt.Sprintf("w%d", kills), "--store", st.spec)
+		spec := st.spec
+		if kind == "postgres" {
+			// Named, so that its connections can be waited for.
+			spec += fmt.Sprintf("&application_name=nurture-crash-w%d", kills)
+		}
+		cmd := exec.Command(bin, "tick", "--now", now, "--sender", sender, "--worker", fmt.Sprintf("w%d", kills), "--store", spec)
 		cmd.Stdout, cmd.Stderr = &output, &output
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -362,10 +367,13 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 		}
 		if kind == "postgres" {
 			// The server runs to the end a statement the killed worker
-			// had sent: a mark may still commit. Wait until none runs.
-			for range 100 {
-				if st.count(t, `SELECT COUNT(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%handover_at%'`) == 0 {
-					break
+			// had sent, even one still on its way when the worker died: a
+			// mark may still commit. Wait until the worker's connections
+			// have ended, which they do once they read the end of what
+			// it sent.
+			for i := 0; st.count(t, fmt.Sprintf(`SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'nurture-crash-w%d'`, kills)) > 0; i++ {
+				if i == 500 {
+					t.Fatalf("the killed worker w%d's connections to PostgreSQL did not end in 5s", kills)
 				}
 				time.Sleep(10 * time.Millisecond)
 			}

@@ -50,7 +50,7 @@ SELECT 'late/guide', contact_id, sequence, 'guide', version, email, 'planned', ?
 	}
 	// It began to hand the message over, then died: past the lease, the
 	// next delivery's recovery calls it unknown.
-	if marked, err := tr.st.HandOver(ctx, "w-dead", map[int64]string{claims[0].ID: msgID("late/guide")}, at); err != nil || len(marked) != 1 {
+	if marked, _, err := tr.st.HandOver(ctx, "w-dead", map[int64]string{claims[0].ID: msgID("late/guide")}, nil, at); err != nil || len(marked) != 1 {
 		t.Fatalf("marking the hand-over: %v, %v", marked, err)
 	}
 	if r, err := tr.st.RecoverSends(ctx, at.Add(runtime.ClaimLease+time.Minute), 8); err != nil || r != (runtime.Recovered{Unknown: 1}) {

@@ -144,6 +144,9 @@ func (m *metrics) record(res worker.Result, took time.Duration, err error) {
 		m.delivered.WithLabelValues("deferred").Add(float64(d.Deferred))
 		m.delivered.WithLabelValues("unknown").Add(float64(d.Unknown))
 		m.delivered.WithLabelValues("withheld").Add(float64(d.Withheld))
+		if d.Held > 0 {
+			m.delivered.WithLabelValues("held").Add(float64(d.Held))
+		}
 	}
 	now := time.Now()
 	m.last.Set(float64(now.Unix()))
@@ -227,6 +230,9 @@ func runDaemon(ctx context.Context, stderr io.Writer, f runFlags) error {
 			}
 			if d := res.Delivered; d != nil {
 				attrs = append(attrs, "accepted", d.Accepted, "failed", d.Failed, "bounced", d.Bounced, "deferred", d.Deferred, "unknown", d.Unknown, "withheld", d.Withheld)
+				if d.Held > 0 {
+					attrs = append(attrs, "held", d.Held)
+				}
 				if d.Paused != "" {
 					log.Warn("sending paused", "why", d.Paused)
 				}

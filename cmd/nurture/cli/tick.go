@@ -65,6 +65,7 @@ type DeliveredSummary struct {
 	Deferred int    `json:"deferred"`
 	Unknown  int    `json:"unknown"`
 	Withheld int    `json:"withheld"`
+	Held     int    `json:"held,omitempty"`
 	Paused   string `json:"breaker_paused,omitempty"`
 }
 
@@ -296,7 +297,7 @@ func tickSummary(res worker.Result, now time.Time, sender string, stopped error)
 	}
 	if d := res.Delivered; d != nil {
 		t.Delivered = &DeliveredSummary{Sender: sender, Accepted: d.Accepted, Failed: d.Failed, Bounced: d.Bounced,
-			Deferred: d.Deferred, Unknown: d.Unknown, Withheld: d.Withheld, Paused: d.Paused}
+			Deferred: d.Deferred, Unknown: d.Unknown, Withheld: d.Withheld, Held: d.Held, Paused: d.Paused}
 	}
 	if stopped != nil {
 		t.Stopped = stopped.Error()
@@ -316,7 +317,7 @@ func deliveredLine(d *engine.Delivered) string {
 	if d.Bounced > 0 {
 		parts = append(parts, plural(d.Bounced, "hard bounce")+" (suppressed)")
 	}
-	if n := d.Failed - d.Bounced; n > 0 || d.Accepted+d.Bounced+d.Deferred+d.Unknown+d.Withheld == 0 {
+	if n := d.Failed - d.Bounced; n > 0 || d.Accepted+d.Bounced+d.Deferred+d.Unknown+d.Withheld+d.Held == 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", n))
 	}
 	if d.Deferred > 0 {
@@ -327,6 +328,9 @@ func deliveredLine(d *engine.Delivered) string {
 	}
 	if d.Withheld > 0 {
 		parts = append(parts, fmt.Sprintf("%d withheld (opted out while waiting to go; cancelled)", d.Withheld))
+	}
+	if d.Held > 0 {
+		parts = append(parts, fmt.Sprintf("%d held back (an earlier email to the contact went late; planned again for when the caps allow)", d.Held))
 	}
 	return strings.Join(parts, ", ")
 }
