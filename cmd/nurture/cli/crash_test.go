@@ -339,7 +339,13 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 		if kills > 0 && st.count(t, `SELECT COUNT(*) FROM sends WHERE status IN ('planned', 'claimed')`) == 0 {
 			break
 		}
-		cmd := exec.Command(bin, "tick", "--now", now, "--sender", sender, "--worker", fmt.Sprintf("w%d", kills), "--store", st.spec)
+		spec := st.spec
+		if kind == "postgres" {
+			// Named, so that the server's sessions of this worker can be
+			// told apart from the test's own and waited out after the kill.
+			spec += "&application_name=" + fmt.Sprintf("w%d", kills)
+		}
+		cmd := exec.Command(bin, "tick", "--now", now, "--sender", sender, "--worker", fmt.Sprintf("w%d", kills), "--store", spec)
 		cmd.Stdout, cmd.Stderr = &output, &output
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -362,12 +368,16 @@ func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Ra
 		}
 		if kind == "postgres" {
 			// The server runs to the end a statement the killed worker
-			// had sent: a mark may still commit. Wait until none runs.
-			for range 100 {
-				if st.count(t, `SELECT COUNT(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%handover_at%'`) == 0 {
-					break
+			// had sent, even one it has not yet read from the socket on a
+			// busy machine: a mark may still commit. Each of the worker's
+			// sessions ends only after that, when it finds the client
+			// gone; wait until none is left.
+			deadline := time.Now().Add(time.Minute)
+			for st.count(t, fmt.Sprintf(`SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'w%d'`, kills)) > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the killed worker w%d still has sessions on the server a minute later", kills)
 				}
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(5 * time.Millisecond)
 			}
 		}
 		for _, key := range st.query(t, fmt.Sprintf(`SELECT key FROM sends WHERE status = 'claimed' AND claimed_by = 'w%d' AND handover_at IS NULL`, kills)) {
