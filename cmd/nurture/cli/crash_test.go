@@ -257,6 +257,7 @@ func (s crashStore) count(t *testing.T, q string) int {
 // NURTURE_CRASH_KILLS sets the kill points per store (default 50);
 // NURTURE_CRASH_SEED the seed (default: the time, logged).
 func TestTickKilledAtRandom(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs nurture as child processes")
 	}
@@ -281,10 +282,24 @@ func TestTickKilledAtRandom(t *testing.T) {
 	contacts := signups(t, n)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			// Each round's two stores, the killed one and the reference,
+			// are copies of one with the sign-ups imported and the
+			// programme applied.
+			copies := storeCopies(t, kind, func(spec string) {
+				for _, args := range [][]string{
+					{"contacts", "import", contacts, "--dir", "testdata/base", "--rejects", filepath.Join(t.TempDir(), "r.csv")},
+					{"apply", "testdata/base", "--auto-approve", "--now", "2026-11-23T14:00:00Z"},
+				} {
+					if out, errOut, code := run(t, append(args, "--store", spec)...); code != 0 {
+						t.Fatalf("%s: %s%s", args[0], out, errOut)
+					}
+				}
+			})
 			rng := rand.New(rand.NewPCG(seed, 17))
 			var midDelivery, requeued, rounds int
 			for done := 0; done < kills; rounds++ {
-				done += crashRound(t, kind, bin, contacts, pool, rng, min(kills-done, 25), &midDelivery, &requeued)
+				done += crashRound(t, kind, bin, copies, pool, rng, min(kills-done, 25), &midDelivery, &requeued)
 				if t.Failed() {
 					return
 				}
@@ -300,30 +315,21 @@ func TestTickKilledAtRandom(t *testing.T) {
 	}
 }
 
-// crashRound sets up a fresh store and kills up to max ticks at random
-// moments until every email is delivered, then checks the outcome
-// against the same ticks run uninterrupted. It returns the kills made.
-func crashRound(t *testing.T, kind, bin, contacts string, pool int, rng *rand.Rand, max int, midDelivery, requeued *int) int {
+// crashRound takes a fresh copy of the store and kills up to max ticks
+// at random moments until every email is delivered, then checks the
+// outcome against the same ticks run uninterrupted on another copy. It
+// returns the kills made.
+func crashRound(t *testing.T, kind, bin string, copies func(*testing.T) crashStore, pool int, rng *rand.Rand, max int, midDelivery, requeued *int) int {
 	t.Helper()
 	// A peer per round: the next round's store plans the same keys, so
 	// the same Message-IDs.
 	peer := startSlowPeer(t, 2*time.Millisecond)
 	sender := fmt.Sprintf("smtp://%s?tls=none&pool=%d", peer.Addr, pool)
-	st, ref := newCrashStore(t, kind), newCrashStore(t, kind)
+	st, ref := copies(t), copies(t)
 	// Closed with the round: a long run would otherwise hold two pools of
 	// connections per round until the end.
 	defer st.db.Close()
 	defer ref.db.Close()
-	for _, s := range []crashStore{st, ref} {
-		for _, args := range [][]string{
-			{"contacts", "import", contacts, "--dir", "testdata/base", "--rejects", filepath.Join(t.TempDir(), "r.csv")},
-			{"apply", "testdata/base", "--auto-approve", "--now", "2026-11-23T14:00:00Z"},
-		} {
-			if out, errOut, code := run(t, append(args, "--store", s.spec)...); code != 0 {
-				t.Fatalf("%s: %s%s", args[0], out, errOut)
-			}
-		}
-	}
 	// Monday 10:00 in New York, then a tick every 16 minutes: past the
 	// claims' lease, so each finds what the killed one left.
 	at := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
