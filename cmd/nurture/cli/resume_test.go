@@ -258,6 +258,10 @@ sequences: engineers: {
 						t.Errorf("the %s tick stopped after %d of %d writes and run again decided otherwise than uninterrupted: first differences %v",
 							which, limit, writes[now], firstRowDiff(want[now], got))
 					}
+					// Done with this copy: sixty copies' connections held to
+					// the end would pass the server's limit of clients.
+					es.Close()
+					db.Close()
 				}
 			}
 		})
