@@ -26,6 +26,7 @@ import (
 // story instead; one unsubscribes with the one-click header and gets
 // nothing more.
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	start := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	st, prog, _, clock := exampleStore(t, start, false)

@@ -30,6 +30,7 @@ import (
 // incremental tick that misses a contact that time or new data moved
 // across a condition shows here as a difference.
 func TestIncrementalTicksMatchFull(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("90 virtual days, twice")
 	}

@@ -31,11 +31,20 @@ import (
 // the same times: an incremental tick that misses a contact time or new
 // data moved across a condition shows here.
 func TestExampleJourneys(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("120 virtual days")
 	}
-	t.Run("incremental", func(t *testing.T) { exampleJourney(t, false) })
-	t.Run("full", func(t *testing.T) { exampleJourney(t, true) })
+	for _, full := range []bool{false, true} {
+		t.Run(map[bool]string{false: "incremental", true: "full"}[full], func(t *testing.T) {
+			// Both write the golden file under NURTURE_UPDATE: one at a
+			// time, then.
+			if os.Getenv("NURTURE_UPDATE") == "" {
+				t.Parallel()
+			}
+			exampleJourney(t, full)
+		})
+	}
 }
 
 // exampleStore is a SQLite store holding examples/b2b-saas applied at

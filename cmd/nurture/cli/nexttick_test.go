@@ -133,6 +133,7 @@ func importSample(t *testing.T, dir, store string) {
 // (b2b-saas once more with holdouts): all three are the one worker
 // deciding.
 func TestNextTickAgrees(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC) // Monday, 10:00 in New York
 	for _, ex := range []string{"b2b-saas", "abm", "b2b-saas+holdouts"} {
 		t.Run(ex, func(t *testing.T) {
@@ -218,6 +219,7 @@ func TestNextTickAgrees(t *testing.T) {
 // sequences (onboarding on a trial started), in the prediction as in the
 // real tick.
 func TestNextTickAfterAChange(t *testing.T) {
+	t.Parallel()
 	friday := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 	dir := filepath.Join(t.TempDir(), "b2b-saas")

@@ -100,6 +100,7 @@ const pageScript = `(() => {
 // and fits a phone's width and a desktop's without scrolling sideways.
 // NURTURE_SCREENSHOTS=DIR saves a screenshot at each width there.
 func TestReportPageInBrowser(t *testing.T) {
+	t.Parallel()
 	bin := browser(t)
 	st := benchReportStore(t)
 	srv := &track.Server{Store: st, APIToken: "page-token", Report: reportPage(st, func() time.Time { return benchNow })}

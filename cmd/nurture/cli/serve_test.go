@@ -507,6 +507,7 @@ func TestServeAPIKeepsUnknownAddresses(t *testing.T) {
 // a new version changed the email; it counts no open and links to no web
 // view; a forged token, or a token of another kind, gets 404.
 func TestServeWebView(t *testing.T) {
+	t.Parallel()
 	eachStore(t, testServeWebView)
 }
 

@@ -26,6 +26,7 @@ const (
 // sends more marketing mail than the example's cadence caps allow for
 // 300 contacts, and that the HTML chart has a series per sending sequence.
 func TestSimulateExample(t *testing.T) {
+	t.Parallel()
 	page := filepath.Join(t.TempDir(), "sim.html")
 	out, errOut, code := run(t, "simulate", simExample,
 		"--contacts", filepath.Join(simExample, "contacts.csv"), "--events", filepath.Join(simExample, "events.jsonl"),
@@ -186,6 +187,7 @@ func addCounts(a, b scenario.SimCounts) scenario.SimCounts {
 // sequence, a bar per day, and contacts the store rejects reported with
 // their file and line while the run goes on.
 func TestSimulateText(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join(simExample, "contacts.csv"))
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +225,7 @@ func TestSimulateText(t *testing.T) {
 }
 
 func TestSimulateGenerate(t *testing.T) {
+	t.Parallel()
 	out, errOut, code := run(t, "simulate", simExample, "--generate", "25", "--seed", "3", "--start", simStart, "--days", "7", "--format", "json")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, errOut)

@@ -51,6 +51,7 @@ func pgStore(t *testing.T) string {
 // its own connections and its own file sink: every decision is made
 // once, every email sent once.
 func TestThreeWorkersOnePostgresStore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	spec := pgStore(t)
 	store := "--store=" + spec
