@@ -1091,7 +1091,11 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				// cap still holds.
 				at = CapFree(seq.Cap, mine, now)
 			} else {
-				w := NewWindow(e.Program.Cadence, loc)
+				country := ""
+				if e.Program.Contact.Attributes[campaigns.AttrCountry] != nil {
+					country, _ = c.Values[campaigns.AttrCountry].(string)
+				}
+				w := NewWindow(e.Program.Cadence, loc, country)
 				at = now
 				for {
 					later := SendTime(w, limits, all, CapFree(seq.Cap, mine, CapFree(perAccount, team, at)), false)
@@ -1117,6 +1121,15 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				}
 				if !latest.After(now) {
 					held, why = HeldWindow, "outside the sending window in "+loc.String()
+				}
+				// A blackout date decides when the send goes when the
+				// window without it would have opened sooner, once
+				// every limit was free.
+				if at.After(now) && w.Blackouts() {
+					if open := w.Unblacked().Next(latest); w.Next(latest).After(open) {
+						_, date := w.blackout(open)
+						held, why = HeldBlackout, "held back by the blackout date "+date+" in "+loc.String()
+					}
 				}
 			}
 			v := e.variant(st, a)
