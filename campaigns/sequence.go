@@ -196,6 +196,8 @@ type Cadence struct {
 	QuietHours      *QuietHours `json:"quiet_hours,omitempty"`
 	BusinessDays    []string    `json:"business_days,omitempty"`
 	DefaultTimezone string      `json:"default_timezone"`
+	// Blackout holds the dates on which no marketing email goes out.
+	Blackout *Blackout `json:"blackout,omitempty"`
 }
 
 // QuietHours is a daily span, possibly across midnight, without marketing.

@@ -403,6 +403,7 @@ func (c *checker) cadence() {
 		c.errorf([]string{"cadence", "default_timezone"}, "NRT206", "use an IANA time zone name, like \"Europe/Berlin\" or \"America/New_York\"",
 			"unknown time zone %q", cd.DefaultTimezone)
 	}
+	cd.Blackout = c.blackout()
 }
 
 func (c *checker) limits(path []string, r []rawLimit) []campaigns.Limit {

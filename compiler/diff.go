@@ -278,9 +278,26 @@ func diffCadence(a, b any) []campaigns.Detail {
 			ls.add("business_days", strings.Join(c.BusinessDays, ","))
 		}
 		ls.add("default_timezone", c.DefaultTimezone)
+		if b := c.Blackout; b != nil {
+			if len(b.Dates) > 0 {
+				ls.add("blackout.dates", describeSpans(b.Dates))
+			}
+			for _, code := range sortedKeys(b.Countries) {
+				ls.add("blackout.countries."+code, describeSpans(b.Countries[code]))
+			}
+		}
 		return ls
 	}
 	return compare(describe(a), describe(b))
+}
+
+// describeSpans lists blackout dates as a programme writes them.
+func describeSpans(ss []campaigns.DateSpan) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 func diffScoring(a, b *campaigns.ScoringModel) []campaigns.Detail {

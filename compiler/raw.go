@@ -134,6 +134,10 @@ type rawCadence struct {
 	} `json:"quiet_hours"`
 	BusinessDays    []string `json:"business_days"`
 	DefaultTimezone string   `json:"default_timezone"`
+	Blackout        *struct {
+		Dates     []string            `json:"dates"`
+		Countries map[string][]string `json:"countries"`
+	} `json:"blackout"`
 }
 
 type rawSequence struct {

@@ -54,8 +54,9 @@ type Preferences struct {
 // Frequencies a contact may choose, each a cap on marketing email beside
 // the programme's.
 const (
-	FrequencyWeekly  = "weekly"
-	FrequencyMonthly = "monthly"
+	FrequencyWeekly   = "weekly"
+	FrequencyBiweekly = "biweekly"
+	FrequencyMonthly  = "monthly"
 )
 
 // FrequencyLimit is the cap a chosen frequency puts on marketing email,
@@ -64,6 +65,8 @@ func FrequencyLimit(f string) []campaigns.Limit {
 	switch f {
 	case FrequencyWeekly:
 		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(7 * 24 * time.Hour)}}
+	case FrequencyBiweekly:
+		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(14 * 24 * time.Hour)}}
 	case FrequencyMonthly:
 		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(30 * 24 * time.Hour)}}
 	}

@@ -7,6 +7,7 @@
 package engine
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -61,17 +62,60 @@ func at(day time.Time, tod campaigns.TimeOfDay, loc *time.Location) time.Time {
 }
 
 // Window is when marketing email may go out: outside quiet hours, on
-// business days, in a time zone.
+// business days, on no blackout date, in a time zone.
 type Window struct {
 	Quiet *campaigns.QuietHours
 	// Days allowed; empty means every day.
 	Days []string
-	Loc  *time.Location
+	// Blackout holds the programme's dates without marketing email, and
+	// CountryBlackout those of Country, the contact's.
+	Blackout        []campaigns.DateSpan
+	Country         string
+	CountryBlackout []campaigns.DateSpan
+	Loc             *time.Location
 }
 
-// NewWindow is the cadence's sending window in loc.
-func NewWindow(c campaigns.Cadence, loc *time.Location) Window {
-	return Window{Quiet: c.QuietHours, Days: c.BusinessDays, Loc: loc}
+// NewWindow is the cadence's sending window in loc for a contact whose
+// country attribute is country (any case; empty when unknown).
+func NewWindow(c campaigns.Cadence, loc *time.Location, country string) Window {
+	w := Window{Quiet: c.QuietHours, Days: c.BusinessDays, Loc: loc}
+	if b := c.Blackout; b != nil {
+		w.Blackout = b.Dates
+		if country = strings.ToUpper(strings.TrimSpace(country)); country != "" {
+			w.Country, w.CountryBlackout = country, b.Countries[country]
+		}
+	}
+	return w
+}
+
+// blackout reports whether t falls on a blackout date in the window's
+// time zone, and if so in words: "Thu 24 Dec 2026", "Sat 3 Oct 2026 (DE)".
+func (w Window) blackout(t time.Time) (bool, string) {
+	if !w.Blackouts() {
+		return false, ""
+	}
+	local := t.In(w.Loc)
+	y, m, d := local.Date()
+	for _, s := range w.Blackout {
+		if s.Holds(y, m, d) {
+			return true, local.Format("Mon 2 Jan 2006")
+		}
+	}
+	for _, s := range w.CountryBlackout {
+		if s.Holds(y, m, d) {
+			return true, local.Format("Mon 2 Jan 2006") + " (" + w.Country + ")"
+		}
+	}
+	return false, ""
+}
+
+// Blackouts reports whether the window has blackout dates at all.
+func (w Window) Blackouts() bool { return len(w.Blackout) > 0 || len(w.CountryBlackout) > 0 }
+
+// Unblacked is the window without its blackout dates.
+func (w Window) Unblacked() Window {
+	w.Blackout, w.CountryBlackout = nil, nil
+	return w
 }
 
 func (w Window) dayAllowed(t time.Time) bool {
@@ -113,12 +157,14 @@ func (w Window) quiet(t time.Time) (bool, time.Time) {
 
 // Next is the earliest instant at or after t when the window is open.
 func (w Window) Next(t time.Time) time.Time {
-	for range 32 { // a week of closed days and quiet spans at most
+	// A week of closed days and quiet spans, or a year of blackout
+	// days with their quiet mornings, at most.
+	for range 32 + 2*366 {
 		if q, end := w.quiet(t); q {
 			t = end
 			continue
 		}
-		if !w.dayAllowed(t) {
+		if out, _ := w.blackout(t); out || !w.dayAllowed(t) {
 			// The start of the next day, then past its quiet hours.
 			t = at(t.In(w.Loc).AddDate(0, 0, 1), 0, w.Loc)
 			continue

@@ -157,3 +157,45 @@ func TestLocationFallsBack(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowNextSkipsBlackoutDates(t *testing.T) {
+	berlin := mustLoc(t, "Europe/Berlin")
+	night := &campaigns.QuietHours{From: tod("19:00"), To: tod("08:00")}
+	local := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, berlin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	span := func(from, to string) campaigns.DateSpan { return campaigns.DateSpan{From: from, To: to} }
+	holidays := []campaigns.DateSpan{span("12-24", "12-26"), span("2026-12-31", "2027-01-01")}
+	for _, c := range []struct {
+		name    string
+		days    []string
+		country []campaigns.DateSpan
+		in      string
+		want    string
+	}{
+		{"the day before", nil, nil, "2026-12-23 10:00", "2026-12-23 10:00"},
+		{"a blackout morning waits for the day after, at the window's start", nil, nil, "2026-12-24 10:00", "2026-12-27 08:00"},
+		{"quiet evening before a blackout", nil, nil, "2026-12-23 20:00", "2026-12-27 08:00"},
+		{"a span across the new year", nil, nil, "2026-12-31 09:00", "2027-01-02 08:00"},
+		{"a yearly date recurs", nil, nil, "2031-12-25 12:00", "2031-12-27 08:00"},
+		{"blackout then the weekend", []string{"mon", "tue", "wed", "thu", "fri"}, nil, "2026-12-24 10:00", "2026-12-28 08:00"},
+		{"the country's own dates", nil, []campaigns.DateSpan{span("2026-10-03", "2026-10-03")}, "2026-10-03 09:00", "2026-10-04 08:00"},
+	} {
+		w := Window{Quiet: night, Days: c.days, Blackout: holidays, Country: "DE", CountryBlackout: c.country, Loc: berlin}
+		got := w.Next(local(c.in))
+		if want := local(c.want); !got.Equal(want) {
+			t.Errorf("%s: Next(%s) = %s, want %s", c.name, c.in, got.In(berlin).Format("Mon 2006-01-02 15:04"), want.Format("Mon 2006-01-02 15:04"))
+		}
+	}
+	// A blackout longer than Next looks ahead still never opens the
+	// window on one of its dates: Next moves on, and the engine checks
+	// again then.
+	long := Window{Blackout: []campaigns.DateSpan{span("2026-01-01", "2028-06-30")}, Loc: berlin}
+	if in := local("2026-03-01 10:00"); !long.Next(in).After(in) {
+		t.Errorf("Next in a long blackout = %s, the blackout date itself", long.Next(in))
+	}
+}

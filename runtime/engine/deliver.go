@@ -536,7 +536,7 @@ func (gp *gaps) hold(c runtime.Claim, ct *runtime.Contact, now time.Time) (time.
 	if late != nil {
 		tz, _ := ct.Values[campaigns.AttrTimezone].(string)
 		loc := Location(tz, gp.e.Program.Cadence.DefaultTimezone)
-		if until := SendTime(NewWindow(gp.e.Program.Cadence, loc), gp.e.marketingLimits(ct), times, now, false); until.After(now) {
+		if until := SendTime(gp.e.window(ct, loc), gp.e.marketingLimits(ct), times, now, false); until.After(now) {
 			return until, fmt.Sprintf("held back by the caps counted as the email went: the contact's email of %s went %s late, at %s",
 				late.Sequence, campaigns.Duration(late.Sent.Sub(late.Planned).Round(time.Minute)), late.Sent.UTC().Format(time.RFC3339))
 		}

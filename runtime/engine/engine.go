@@ -1103,7 +1103,7 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				// cap still holds.
 				at = CapFree(seq.Cap, mine, now)
 			} else {
-				w := NewWindow(e.Program.Cadence, loc)
+				w := e.window(c, loc)
 				at = now
 				for {
 					later := SendTime(w, limits, all, CapFree(seq.Cap, mine, CapFree(perAccount, team, at)), false)
@@ -1129,6 +1129,15 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				}
 				if !latest.After(now) {
 					held, why = HeldWindow, "outside the sending window in "+loc.String()
+				}
+				// A blackout date decides when the send goes when the
+				// window without it would have opened sooner, once
+				// every limit was free.
+				if at.After(now) && w.Blackouts() {
+					if open := w.Unblacked().Next(latest); w.Next(latest).After(open) {
+						_, date := w.blackout(open)
+						held, why = HeldBlackout, "held back by the blackout date "+date+" in "+loc.String()
+					}
 				}
 			}
 			v := e.variant(st, a)
@@ -1303,4 +1312,15 @@ func (e *Engine) marketingLimits(c *runtime.Contact) []campaigns.Limit {
 		limits = append(slices.Clone(limits), pref...)
 	}
 	return limits
+}
+
+// window is the sending window of contact c's marketing email, in loc:
+// the cadence's quiet hours and days, and the blackout dates, the
+// contact's country's too.
+func (e *Engine) window(c *runtime.Contact, loc *time.Location) Window {
+	country := ""
+	if e.Program.Contact.Attributes[campaigns.AttrCountry] != nil {
+		country, _ = c.Values[campaigns.AttrCountry].(string)
+	}
+	return NewWindow(e.Program.Cadence, loc, country)
 }

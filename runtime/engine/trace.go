@@ -24,7 +24,8 @@ type Trace struct {
 	Outcome string
 	// Rule is the exit rule that fired, when one did: RuleRef's form.
 	Rule string
-	// Deferred is set when a cap or the sending window held Email back
+	// Deferred is set when a cap, the sending window or a blackout date
+	// held Email back
 	// until Until: Held says which (a Held constant), Why in words.
 	Deferred bool
 	Email    string
@@ -46,6 +47,7 @@ const (
 	HeldAccountCap  = "account_cap"
 	HeldPreferences = "preferences"
 	HeldWindow      = "sending_window"
+	HeldBlackout    = "blackout_dates"
 )
 
 // Outcomes of wait_for and branch steps.

@@ -460,6 +460,7 @@ func (s *Server) prefsData(r *http.Request, t Token, c *runtime.Contact, p runti
 var frequencies = []struct{ value, label string }{
 	{"", "Everything we think is useful"},
 	{runtime.FrequencyWeekly, "At most one email a week"},
+	{runtime.FrequencyBiweekly, "At most one email every two weeks"},
 	{runtime.FrequencyMonthly, "At most one email a month"},
 }
 

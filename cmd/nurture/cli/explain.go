@@ -276,7 +276,7 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 		}
 		var chose []string
 		if p.Frequency != "" {
-			chose = append(chose, "at most "+map[string]string{runtime.FrequencyWeekly: "one email a week", runtime.FrequencyMonthly: "one email a month"}[p.Frequency])
+			chose = append(chose, "at most "+map[string]string{runtime.FrequencyWeekly: "one email a week", runtime.FrequencyBiweekly: "one email every two weeks", runtime.FrequencyMonthly: "one email a month"}[p.Frequency])
 		}
 		if len(p.TopicsOut) > 0 {
 			chose = append(chose, "no more "+strings.Join(p.TopicsOut, ", "))

@@ -20,9 +20,9 @@ import (
 // TestExampleJourneys runs examples/b2b-saas on its sample data for 120
 // virtual days, a tick every four hours, and checks every email the
 // ledger holds against the programme's rules: the weekly and monthly
-// caps, quiet hours and business days in each contact's time zone, no
-// email to a suppressed address or after a contact left the sequence. The
-// whole ledger, contact by contact, is kept as a golden file
+// caps, quiet hours, business days and blackout dates in each contact's
+// time zone, no email to a suppressed address or after a contact left the
+// sequence. The whole ledger, contact by contact, is kept as a golden file
 // (testdata/journeys/b2b-saas.txt; NURTURE_UPDATE=1 rewrites it), so that
 // a change in what the engine sends shows in review.
 //
@@ -135,10 +135,10 @@ func exampleJourney(t *testing.T, full bool) {
 	}
 
 	type send struct {
-		email, tz, sequence, step string
-		at                        time.Time
+		email, tz, country, sequence, step string
+		at                                 time.Time
 	}
-	rows, err := st.DB().Query(`SELECT c.email, COALESCE(c.timezone, ''), s.sequence, s.step, s.planned_at FROM sends s JOIN contacts c ON c.id = s.contact_id ORDER BY c.email, s.planned_at, s.id`)
+	rows, err := st.DB().Query(`SELECT c.email, COALESCE(c.timezone, ''), COALESCE(c.a_country, ''), s.sequence, s.step, s.planned_at FROM sends s JOIN contacts c ON c.id = s.contact_id ORDER BY c.email, s.planned_at, s.id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func exampleJourney(t *testing.T, full bool) {
 	for rows.Next() {
 		var s send
 		var at int64
-		if err := rows.Scan(&s.email, &s.tz, &s.sequence, &s.step, &at); err != nil {
+		if err := rows.Scan(&s.email, &s.tz, &s.country, &s.sequence, &s.step, &at); err != nil {
 			t.Fatal(err)
 		}
 		s.at = time.UnixMilli(at).UTC()
@@ -166,9 +166,9 @@ func exampleJourney(t *testing.T, full bool) {
 		}
 		byContact[s.email] = append(byContact[s.email], s)
 		loc := engine.Location(s.tz, prog.Cadence.DefaultTimezone)
-		w := engine.NewWindow(prog.Cadence, loc)
+		w := engine.NewWindow(prog.Cadence, loc, s.country)
 		if !w.Next(s.at).Equal(s.at) {
-			t.Errorf("%s got %s/%s at %s local: outside the sending window", s.email, s.sequence, s.step, s.at.In(loc).Format("Mon 15:04"))
+			t.Errorf("%s got %s/%s at %s local: outside the sending window or on a blackout date", s.email, s.sequence, s.step, s.at.In(loc).Format("Mon 15:04"))
 		}
 	}
 	for email, ss := range byContact {

@@ -78,7 +78,8 @@ type QueueItem struct {
 	Contact  int64     `json:"contact_id"`
 	Address  string    `json:"address,omitempty"`
 	// HeldBy names the limit that holds the send: cadence_caps,
-	// sequence_cap, account_cap, preferences, sending_window — or wait,
+	// sequence_cap, account_cap, preferences, sending_window,
+	// blackout_dates — or wait,
 	// pause, retry.
 	HeldBy string `json:"held_by,omitempty"`
 	Reason string `json:"reason"`
@@ -126,7 +127,8 @@ time it goes:
   sending  claimed by a worker now
   held     at its send step, held back until then by a limit: the cadence
            caps, the sequence's or the account's cap, the contact's
-           preferences or the sending window (HELD BY names which); or
+           preferences, the sending window or a blackout date (HELD BY
+           names which); or
            planned again after the mail server deferred it
   waiting  in the wait before a send: the send comes when the wait ends,
            if no limit holds it then
@@ -164,6 +166,7 @@ func heldBy(waiting string) string {
 		{"held back by the account's cap", engine.HeldAccountCap},
 		{"held back by the contact's preferences", engine.HeldPreferences},
 		{"outside the sending window", engine.HeldWindow},
+		{"held back by the blackout date", engine.HeldBlackout},
 	} {
 		if strings.HasPrefix(waiting, p.prefix) {
 			return p.held

@@ -104,7 +104,7 @@ func newMetrics() *metrics {
 	m.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "nurture_tick_duration_seconds", Help: "How long a tick took.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)})
 	m.decisions = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_decisions_total", Help: "Decisions written about enrollments."})
 	m.planned = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_emails_planned_total", Help: "Emails planned in the send ledger."})
-	m.deferred = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_emails_deferred_total", Help: "Sends held back by the caps or the sending window (counted each tick they wait)."})
+	m.deferred = prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_emails_deferred_total", Help: "Sends held back by the caps, the sending window or blackout dates (counted each tick they wait)."})
 	m.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_emails_delivered_total", Help: "Claimed sends by outcome."}, []string{"status"})
 	m.entered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_enrollments_total", Help: "Contacts entering sequences."}, []string{"sequence"})
 	m.exited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_exits_total", Help: "Contacts leaving sequences, by reason."}, []string{"reason"})

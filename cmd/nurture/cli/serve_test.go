@@ -772,3 +772,37 @@ func testServeReplies(t *testing.T, tr *tracked) {
 		t.Errorf("the report counts %+v; want welcome's 1 reply of 1 delivered", r.Sequences)
 	}
 }
+
+// A contact who chooses one email every two weeks on the preference page
+// is held to it by the engine, on either store: the guide due a week
+// after the welcome waits until the welcome is two weeks old.
+func TestServePreferencesBiweekly(t *testing.T) {
+	eachStore(t, func(t *testing.T, tr *tracked) {
+		ann := tr.link("ann@acme.example", track.Preferences)
+		resp, body := tr.do("GET", ann, "")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `value="biweekly"`) || !strings.Contains(body, "At most one email every two weeks") {
+			t.Fatalf("preference page: %s\n%s", resp.Status, body)
+		}
+		resp, body = tr.do("POST", ann, "frequency=biweekly&topic=product&topic=events", "Content-Type", "application/x-www-form-urlencoded")
+		if resp.StatusCode != http.StatusOK || !regexp.MustCompile(`value="biweekly" checked`).MatchString(body) {
+			t.Fatalf("saving Ann's preferences: %s\n%s", resp.Status, body)
+		}
+		c, err := tr.st.Contact(context.Background(), "ann@acme.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := tr.st.Preferences(context.Background(), c.ID); err != nil || p.Frequency != "biweekly" {
+			t.Fatalf("stored preferences: %+v, %v", p, err)
+		}
+		// Cy, who chose nothing, gets the guide; Ann waits.
+		o, e, code := run(t, "tick", "--now", "2026-11-30T15:00:00Z", tr.store)
+		if code != 0 || !strings.Contains(o, "emails: 1 planned, 1 held back") {
+			t.Errorf("tick a week on: %s%s", o, e)
+		}
+		o, _, _ = run(t, "explain", "ann@acme.example", "--now", "2026-11-30T15:00:00Z", tr.store)
+		if !strings.Contains(o, "next check 2026-12-07T15:00:00Z: held back by the contact's preferences (biweekly)") ||
+			!strings.Contains(o, "at most one email every two weeks\n") {
+			t.Errorf("explain does not say why the guide waits:\n%s", o)
+		}
+	})
+}

@@ -352,6 +352,7 @@ var heldWords = map[string]string{
 	engine.HeldAccountCap:  "account cap",
 	engine.HeldPreferences: "contact preferences",
 	engine.HeldWindow:      "sending window",
+	engine.HeldBlackout:    "blackout dates",
 }
 
 // thousands writes n with thousands separators.
@@ -399,7 +400,7 @@ func writeSimulation(w io.Writer, rep *scenario.SimReport) {
 	all := series(rep, n, func(d *scenario.SimDay) int { return d.Emails })
 	fmt.Fprintf(w, "%-*s  %7d  %9d  %5d  %8d  %s  peak %d\n", name, "all", t.Emails, t.HeldBack, t.Exits, t.Enrolled, sparkline(all), slices.Max(append([]int{0}, all...)))
 	if slices.ContainsFunc(rep.Sequences, func(s scenario.SimSequence) bool { return s.Transactional }) {
-		fmt.Fprintln(w, "* transactional: exempt from the cadence caps and the sending window")
+		fmt.Fprintln(w, "* transactional: exempt from the cadence caps, the sending window and blackout dates")
 	}
 
 	// Volume by week (or day) as bars scaled to the busiest, with what was
@@ -580,7 +581,7 @@ svg text{font:11px system-ui,sans-serif;fill:#444}
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td></tr>\n", esc(s.Name+exemptMark(s)), s.Emails, s.HeldBack, s.Exits, s.Enrolled)
 	}
 	fmt.Fprintf(&b, "<tr><th>all</th><th>%d</th><th>%d</th><th>%d</th><th>%d</th></tr>\n</table>\n", rep.Total.Emails, rep.Total.HeldBack, rep.Total.Exits, rep.Total.Enrolled)
-	b.WriteString("<p>* transactional: exempt from the cadence caps and the sending window. Totals count each send held back once; a day counts each send held back that day.</p>\n")
+	b.WriteString("<p>* transactional: exempt from the cadence caps, the sending window and blackout dates. Totals count each send held back once; a day counts each send held back that day.</p>\n")
 	if rep.Total.HeldBack > 0 {
 		fmt.Fprintf(&b, "<p>Held back by: %s.</p>\n", esc(byCount(rep.Total.HeldBackBy, func(k string) string { return heldWords[k] })))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/nurture-dev/nurture/compiler"
+	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/scenario"
 )
 
@@ -106,6 +107,23 @@ func TestSimulateExample(t *testing.T) {
 		for name, c := range d.BySequence {
 			if !transactional[name] {
 				marketing[i] += c.Emails
+			}
+		}
+	}
+	// The example's blackout dates carry no marketing email. They are
+	// each contact's own dates, and the report's days New York's; but
+	// the first working morning after each falls on a Monday, so no
+	// contact east of New York is mailed on a report day that is a
+	// blackout date either. Without the calendar, 24 December carried
+	// 168.
+	for i, d := range rep.Daily {
+		switch d.Date {
+		case "2026-12-24", "2026-12-25", "2026-12-26", "2026-12-31", "2027-01-01":
+			if marketing[i] != 0 {
+				t.Errorf("%s, a blackout date: %d marketing emails", d.Date, marketing[i])
+			}
+			if d.HeldBackBy[engine.HeldBlackout] == 0 && d.Date == "2026-12-24" {
+				t.Errorf("%s: no send held back by the blackout dates (%v)", d.Date, d.HeldBackBy)
 			}
 		}
 	}

@@ -234,7 +234,7 @@ func runTick(ctx context.Context, stdout io.Writer, f tickFlags, sender *deliver
 	}
 	fmt.Fprintf(stdout, "  emails: %d planned", r.Planned)
 	if r.Deferred > 0 {
-		fmt.Fprintf(stdout, ", %d held back by the caps or the sending window", r.Deferred)
+		fmt.Fprintf(stdout, ", %d held back by the caps, the sending window or blackout dates", r.Deferred)
 	}
 	if r.HeldOut > 0 {
 		fmt.Fprintf(stdout, ", %d held out (control groups)", r.HeldOut)
