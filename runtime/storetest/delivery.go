@@ -340,21 +340,8 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 // A worker whose claim was recovered cannot mark it any more.
 func testRecovery(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st, p := open(t, o)
-	s, ok := st.(deliveryStore)
-	if !ok {
-		t.Skip("the store does not deliver")
-	}
 	emails := []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example"}
-	var batch []runtime.ContactRecord
-	for i, e := range emails {
-		batch = append(batch, rec(i+2, e, "industry", "saas"))
-	}
-	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]int64{}
-	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	s, ids := deliveryContacts(t, o, emails...)
 	for i, e := range emails {
 		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
 			e, ids[e], Now.Add(time.Duration(i)*time.Minute))
@@ -472,21 +459,8 @@ func testRecovery(t *testing.T, o Opener) {
 // cleared; one another worker holds is not released.
 func testRelease(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st, p := open(t, o)
-	s, ok := st.(deliveryStore)
-	if !ok {
-		t.Skip("the store does not deliver")
-	}
 	emails := []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example"}
-	var batch []runtime.ContactRecord
-	for i, e := range emails {
-		batch = append(batch, rec(i+2, e, "industry", "saas"))
-	}
-	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]int64{}
-	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	s, ids := deliveryContacts(t, o, emails...)
 	for i, e := range emails {
 		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at, attempts) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?, ?)`,
 			e, ids[e], Now.Add(time.Duration(i)*time.Minute), i)
@@ -546,16 +520,8 @@ func testRelease(t *testing.T, o Opener) {
 // planned and when it went.
 func testHold(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st, p := open(t, o)
-	s, ok := st.(deliveryStore)
-	if !ok {
-		t.Skip("the store does not deliver")
-	}
-	if _, err := s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{rec(2, "a@x.example", "industry", "saas")}, "test"); err != nil {
-		t.Fatal(err)
-	}
-	var id int64
-	_ = s.Contacts(ctx, func(c runtime.Contact) error { id = c.ID; return nil })
+	s, ids := deliveryContacts(t, o, "a@x.example")
+	id := ids["a@x.example"]
 	for i, step := range []string{"hello", "guide"} {
 		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at, attempts) VALUES (?, ?, 'welcome', ?, 1, 'emails/hello.md', 'planned', ?, 2)`,
 			step, id, step, Now.Add(time.Duration(i)*7*24*time.Hour))
@@ -592,4 +558,27 @@ func testHold(t *testing.T, o Opener) {
 	if handed, err := s.HandedOver(ctx, []int64{id}, at.Add(time.Minute)); err != nil || len(handed) != 0 {
 		t.Errorf("HandedOver since after it went: %v, %v", handed, err)
 	}
+}
+
+// deliveryContacts opens a store that delivers, skipping the test for one
+// that does not, with a contact for each of emails; it returns the
+// contacts' IDs by address.
+func deliveryContacts(t *testing.T, o Opener, emails ...string) (deliveryStore, map[string]int64) {
+	t.Helper()
+	ctx := context.Background()
+	st, p := open(t, o)
+	s, ok := st.(deliveryStore)
+	if !ok {
+		t.Skip("the store does not deliver")
+	}
+	var batch []runtime.ContactRecord
+	for i, e := range emails {
+		batch = append(batch, rec(i+2, e, "industry", "saas"))
+	}
+	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	return s, ids
 }
