@@ -329,24 +329,7 @@ func (s *Store) AccountScore(ctx context.Context, prog *campaigns.Program, key s
 // AccountCounts counts, for each predicate, the accounts with at least
 // one contact that meets it at now, in one scan of the contacts.
 func (s *Store) AccountCounts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error) {
-	out := make([]int, len(ps))
-	if len(ps) == 0 {
-		return out, nil
-	}
-	cols := make([]string, len(ps))
-	var args []any
-	for i, p := range ps {
-		where, a, err := s.Where(prog, p, now)
-		if err != nil {
-			return nil, err
-		}
-		cols[i] = "COUNT(DISTINCT CASE WHEN " + where + " THEN c.account END)"
-		args = append(args, a...)
-	}
-	dest := make([]any, len(ps))
-	for i := range out {
-		dest[i] = &out[i]
-	}
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+strings.Join(cols, ", ")+` FROM contacts c`), args...).Scan(dest...)
-	return out, err
+	return s.countEach(ctx, prog, ps, now, func(where string) string {
+		return "COUNT(DISTINCT CASE WHEN " + where + " THEN c.account END)"
+	})
 }

@@ -34,25 +34,33 @@ func (s *Store) Audience(ctx context.Context, prog *campaigns.Program, p campaig
 
 // Counts counts the contacts meeting each predicate in one scan.
 func (s *Store) Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error) {
+	return s.countEach(ctx, prog, ps, now, func(where string) string {
+		return "COALESCE(SUM(CASE WHEN " + where + " THEN 1 ELSE 0 END), 0)"
+	})
+}
+
+// countEach runs one scan of the contacts with a column for each
+// predicate, agg of its condition, and returns the columns.
+func (s *Store) countEach(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time, agg func(where string) string) ([]int, error) {
 	out := make([]int, len(ps))
 	if len(ps) == 0 {
 		return out, nil
 	}
-	sums := make([]string, len(ps))
+	cols := make([]string, len(ps))
 	var args []any
 	for i, p := range ps {
 		where, a, err := s.Where(prog, p, now)
 		if err != nil {
 			return nil, err
 		}
-		sums[i] = "COALESCE(SUM(CASE WHEN " + where + " THEN 1 ELSE 0 END), 0)"
+		cols[i] = agg(where)
 		args = append(args, a...)
 	}
 	dest := make([]any, len(ps))
 	for i := range out {
 		dest[i] = &out[i]
 	}
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+strings.Join(sums, ", ")+` FROM contacts c`), args...).Scan(dest...)
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+strings.Join(cols, ", ")+` FROM contacts c`), args...).Scan(dest...)
 	return out, err
 }
 
