@@ -74,6 +74,9 @@ type checker struct {
 	// triggerUses are the {{ trigger.PROP }} tags of each email file, by
 	// its absolute name.
 	triggerUses map[string][]triggerUse
+	// stepRefs are the steps conditions on email events name, checked
+	// once every sequence's steps are named.
+	stepRefs []stepRef
 }
 
 func (c *checker) report(sev Severity, path []string, code, detail, format string, args ...any) {
@@ -122,6 +125,7 @@ func (c *checker) check() {
 	c.handoffs()
 	c.prog.Exits = c.exitRules([]string{"exits"}, c.raw.Exits)
 	c.sequences()
+	c.checkStepRefs()
 	c.goals()
 	c.holdouts()
 	c.compileEmails()

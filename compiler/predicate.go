@@ -264,6 +264,9 @@ func (c *checker) eventCondition(path []string, raw json.RawMessage) *campaigns.
 		}
 		ec.Where = append(ec.Where, c.conditions(p, k, prop, r.Where[k])...)
 	}
+	if ev != nil && ev.Builtin {
+		c.noteStepRef(path, r.Name, ec.Where)
+	}
 	if r.Within != "" {
 		ec.Within = c.durationString(sub(path, "within"), r.Within)
 	}
@@ -411,4 +414,77 @@ func (c *checker) accountContacts(path []string, raw json.RawMessage, sc scope) 
 		n.Min = 1
 	}
 	return campaigns.Predicate{Op: campaigns.OpAccount, Args: []campaigns.Predicate{where}, Account: n}
+}
+
+// stepRef is a condition on a built-in email event that names steps
+// (where: {step: …}, with or without sequence: …). Such a condition
+// naming a step no sequence has never matches, and would validate
+// silently: the events' step property is a plain string.
+type stepRef struct {
+	path     []string // the condition's where
+	event    string
+	sequence string // "" when the condition names none
+	steps    []string
+}
+
+// noteStepRef keeps the steps (and the sequence) a condition on event
+// compares its step property with, to check once the steps are named.
+func (c *checker) noteStepRef(path []string, event string, where []campaigns.Condition) {
+	ref := stepRef{path: sub(path, "where"), event: event}
+	for _, w := range where {
+		switch {
+		case w.Field == "sequence" && w.Cmp == "eq":
+			ref.sequence, _ = w.Value.(string)
+		case w.Field == "step" && w.Cmp == "eq":
+			if s, ok := w.Value.(string); ok {
+				ref.steps = append(ref.steps, s)
+			}
+		case w.Field == "step" && w.Cmp == "in":
+			for _, v := range w.Values {
+				if s, ok := v.(string); ok {
+					ref.steps = append(ref.steps, s)
+				}
+			}
+		}
+	}
+	if len(ref.steps) > 0 {
+		c.stepRefs = append(c.stepRefs, ref)
+	}
+}
+
+// checkStepRefs reports the steps conditions on email events name that
+// their sequence, or every sequence, lacks (NRT114).
+func (c *checker) checkStepRefs() {
+	for _, ref := range c.stepRefs {
+		for _, step := range ref.steps {
+			if ref.sequence != "" {
+				seq := c.prog.Sequences[ref.sequence]
+				if seq == nil {
+					// An unknown sequence is a value check's to report.
+					continue
+				}
+				if seq.StepIndex(step) < 0 {
+					var names []string
+					for _, st := range seq.Steps {
+						names = append(names, st.Name)
+					}
+					c.errorf(sub(ref.path, "step"), "NRT114", c.suggest(step, names, "the steps of "+ref.sequence+" are "+joinNames(names)),
+						"%s where step %q: sequence %s has no such step, so the condition never holds", ref.event, step, ref.sequence)
+				}
+				continue
+			}
+			var names []string
+			found := false
+			for _, name := range sortedKeys(c.prog.Sequences) {
+				for _, st := range c.prog.Sequences[name].Steps {
+					names = append(names, st.Name)
+					found = found || st.Name == step
+				}
+			}
+			if !found {
+				c.errorf(sub(ref.path, "step"), "NRT114", c.suggest(step, names, "no sequence has a step of that name"),
+					"%s where step %q: no sequence has such a step, so the condition never holds", ref.event, step)
+			}
+		}
+	}
 }
