@@ -101,9 +101,6 @@ func (c *checker) accountScore(path []string, raw json.RawMessage) []campaigns.P
 		c.errorf(path, "NRT113", "declare accounts: score: {model: …, rollup: …}, rolled up from a scoring model", "the programme declares no account score")
 		return nil
 	}
-	pred := func(cmp string, v float64, threshold string) campaigns.Predicate {
-		return campaigns.Predicate{Op: campaigns.OpAccountScore, Score: &campaigns.ScoreCondition{Cmp: cmp, Value: v, Threshold: threshold}}
-	}
 	threshold := func(tp []string, name string) (float64, bool) {
 		v, ok := s.Thresholds[name]
 		if !ok {
@@ -112,37 +109,9 @@ func (c *checker) accountScore(path []string, raw json.RawMessage) []campaigns.P
 		}
 		return v, ok
 	}
-	var name string
-	if json.Unmarshal(raw, &name) == nil {
-		if v, ok := threshold(path, name); ok {
-			return []campaigns.Predicate{pred(campaigns.CmpGte, v, name)}
-		}
-		return nil
-	}
-	var ops map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &ops)
 	var out []campaigns.Predicate
-	for _, op := range []string{"gt", "gte", "lt", "lte", "reached", "below"} {
-		v, ok := ops[op]
-		if !ok {
-			continue
-		}
-		switch op {
-		case "reached", "below":
-			var t string
-			_ = json.Unmarshal(v, &t)
-			if tv, ok := threshold(sub(path, op), t); ok {
-				cmp := campaigns.CmpGte
-				if op == "below" {
-					cmp = campaigns.CmpLt
-				}
-				out = append(out, pred(cmp, tv, t))
-			}
-		default:
-			var f float64
-			_ = json.Unmarshal(v, &f)
-			out = append(out, pred(op, f, ""))
-		}
+	for _, sc := range c.scoreCompare(path, raw, threshold) {
+		out = append(out, campaigns.Predicate{Op: campaigns.OpAccountScore, Score: sc})
 	}
 	return out
 }

@@ -328,43 +328,51 @@ func (c *checker) scoreConditions(path []string, raw json.RawMessage) []campaign
 			}
 			return v, ok
 		}
-		var name string
-		if err := json.Unmarshal(m[model], &name); err == nil {
-			if v, ok := threshold(p, name); ok {
-				out = append(out, scorePred(model, campaigns.CmpGte, v, name))
-			}
-			continue
-		}
-		var ops map[string]json.RawMessage
-		_ = json.Unmarshal(m[model], &ops)
-		for _, op := range []string{"gt", "gte", "lt", "lte", "reached", "below"} {
-			v, ok := ops[op]
-			if !ok {
-				continue
-			}
-			switch op {
-			case "reached", "below":
-				var t string
-				_ = json.Unmarshal(v, &t)
-				if tv, ok := threshold(sub(p, op), t); ok {
-					cmp := campaigns.CmpGte
-					if op == "below" {
-						cmp = campaigns.CmpLt
-					}
-					out = append(out, scorePred(model, cmp, tv, t))
-				}
-			default:
-				var f float64
-				_ = json.Unmarshal(v, &f)
-				out = append(out, scorePred(model, op, f, ""))
-			}
+		for _, sc := range c.scoreCompare(p, m[model], threshold) {
+			sc.Model = model
+			out = append(out, campaigns.Predicate{Op: campaigns.OpScore, Score: sc})
 		}
 	}
 	return out
 }
 
-func scorePred(model, cmp string, v float64, threshold string) campaigns.Predicate {
-	return campaigns.Predicate{Op: campaigns.OpScore, Score: &campaigns.ScoreCondition{Model: model, Cmp: cmp, Value: v, Threshold: threshold}}
+// scoreCompare compiles a score's comparison: a threshold's name (the
+// score reached it), or {gt, gte, lt, lte: N, reached, below: "threshold"};
+// threshold looks a name up, reporting one it lacks.
+func (c *checker) scoreCompare(path []string, raw json.RawMessage, threshold func(path []string, name string) (float64, bool)) []*campaigns.ScoreCondition {
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		if v, ok := threshold(path, name); ok {
+			return []*campaigns.ScoreCondition{{Cmp: campaigns.CmpGte, Value: v, Threshold: name}}
+		}
+		return nil
+	}
+	var ops map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &ops)
+	var out []*campaigns.ScoreCondition
+	for _, op := range []string{"gt", "gte", "lt", "lte", "reached", "below"} {
+		v, ok := ops[op]
+		if !ok {
+			continue
+		}
+		switch op {
+		case "reached", "below":
+			var t string
+			_ = json.Unmarshal(v, &t)
+			if tv, ok := threshold(sub(path, op), t); ok {
+				cmp := campaigns.CmpGte
+				if op == "below" {
+					cmp = campaigns.CmpLt
+				}
+				out = append(out, &campaigns.ScoreCondition{Cmp: cmp, Value: tv, Threshold: t})
+			}
+		default:
+			var f float64
+			_ = json.Unmarshal(v, &f)
+			out = append(out, &campaigns.ScoreCondition{Cmp: op, Value: f})
+		}
+	}
+	return out
 }
 
 func kindOf(x any) string {
