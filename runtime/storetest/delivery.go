@@ -44,21 +44,8 @@ type deliveryStore interface {
 
 func testDelivery(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st, p := open(t, o)
-	s, ok := st.(deliveryStore)
-	if !ok {
-		t.Skip("the store does not deliver")
-	}
-	var batch []runtime.ContactRecord
 	emails := []string{"a@x.example", "b@x.example", "c@x.example", "d@x.example", "e@x.example"}
-	for i, e := range emails {
-		batch = append(batch, rec(i+2, e, "industry", "saas"))
-	}
-	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]int64{}
-	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	s, ids := deliveryContacts(t, o, emails...)
 	for i, e := range emails {
 		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
 			e, ids[e], Now.Add(time.Duration(i)*time.Minute))
@@ -177,6 +164,7 @@ func testDelivery(t *testing.T, o Opener) {
 	if err != nil || byID[c].Prefs.Frequency != "monthly" || byID[ids["d@x.example"]].Prefs.Frequency != "" {
 		t.Errorf("ContactsByID's preferences: %+v, %v", byID, err)
 	}
+	p := Program()
 	optedOut := func(topic string) campaigns.Predicate {
 		return campaigns.Predicate{Op: campaigns.OpOptedOut, Topic: topic}
 	}
@@ -216,21 +204,8 @@ func sendID(t *testing.T, o Opener, s deliveryStore, key string) int64 {
 // and the ledger lists and requeues sends for an operator.
 func testOptOutsAndLedger(t *testing.T, o Opener) {
 	ctx := context.Background()
-	st, p := open(t, o)
-	s, ok := st.(deliveryStore)
-	if !ok {
-		t.Skip("the store does not deliver")
-	}
 	emails := []string{"a@x.example", "b@x.example", "c@x.example"}
-	var batch []runtime.ContactRecord
-	for i, e := range emails {
-		batch = append(batch, rec(i+2, e, "industry", "saas"))
-	}
-	if _, err := s.UpsertContacts(ctx, &p.Contact, batch, "test"); err != nil {
-		t.Fatal(err)
-	}
-	ids := map[string]int64{}
-	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
+	s, ids := deliveryContacts(t, o, emails...)
 	serial := func() int64 {
 		t.Helper()
 		n, err := s.OptOutSerial(ctx)
