@@ -371,38 +371,13 @@ func (s *Store) ContactByID(ctx context.Context, id int64) (*runtime.Contact, er
 
 // ClaimSends claims up to limit of the sends planned by now, oldest
 // first, for worker, and writes each one's Message-ID (messageID of its
-// key, when messageID is not nil) with the claim. Delivery writes the
-// Message-IDs later, with the mark of the hand-over (see HandOver): a
-// bounce can only name a message handed over. A send whose address is
-// now suppressed is cancelled, not claimed.
+// key, when messageID is not nil) with the claim; the hand-over's mark
+// writes it again (see HandOver). A send whose address is now
+// suppressed is cancelled, not claimed. Delivery records what was
+// accepted with its marks, not with its claims, so a claim records
+// nothing else.
 func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error) {
-	return s.AcceptAndClaim(ctx, nil, time.Time{}, worker, now, limit, messageID)
-}
-
-// AcceptAndClaim records accepted sends (by ID with their Message-IDs)
-// at acceptedAt as AcceptSends does, and claims as ClaimSends does, at
-// once: delivery records a pool's outcomes and claims the next pool with
-// one commit instead of two. Where the dialect has writable WITHs, and
-// no Message-IDs are to be written, that is one statement: one round
-// trip to the server instead of five (BEGIN, accept, claim, COMMIT, and
-// the SELECT a claim took before it was an UPDATE … RETURNING).
-func (s *Store) AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error) {
 	claim, claimArgs := s.claimSends(worker, now, limit)
-	if s.d.WritableCTE && messageID == nil {
-		q, args := claim, claimArgs
-		if len(accepted) > 0 {
-			aq, aargs := s.acceptSends(accepted, acceptedAt)
-			q, args = `WITH accepted AS (`+aq+`) `+claim, append(aargs, claimArgs...)
-		}
-		for {
-			out, cancelled, err := s.runClaim(func() (*sql.Rows, error) { return s.db.QueryContext(ctx, s.rebind(q), args...) })
-			if err != nil || len(out) > 0 || cancelled == 0 {
-				return out, err
-			}
-			// Every send the claim took was cancelled: claim again.
-			q, args = claim, claimArgs
-		}
-	}
 	// The claim and the Message-IDs' statement are prepared once: they
 	// run every few messages.
 	claimStmt, err := s.stmt(ctx, claim)
@@ -418,12 +393,6 @@ func (s *Store) AcceptAndClaim(ctx context.Context, accepted map[int64]string, a
 		return nil, err
 	}
 	defer tx.Rollback()
-	if len(accepted) > 0 {
-		q, args := s.acceptSends(accepted, acceptedAt)
-		if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
-			return nil, err
-		}
-	}
 	for {
 		out, cancelled, err := s.runClaim(func() (*sql.Rows, error) { return tx.StmtContext(ctx, claimStmt).QueryContext(ctx, claimArgs...) })
 		if err != nil {

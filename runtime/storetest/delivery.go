@@ -20,7 +20,6 @@ type deliveryStore interface {
 	OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error)
 	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
-	AcceptAndClaim(ctx context.Context, accepted map[int64]string, acceptedAt time.Time, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) ([]int64, int64, error)
 	ReleaseSends(ctx context.Context, worker string, ids []int64) error
@@ -287,21 +286,24 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 		t.Errorf("after requeue: %+v", rows)
 	}
 
-	// A round of delivery records the last pool's outcomes and claims the
-	// next in one transaction.
+	// A claim, an acceptance, and a claim that skips a suppressed
+	// address.
 	later := Now.Add(3 * time.Hour)
-	first, err := s.AcceptAndClaim(ctx, nil, later, "w2", later, 1, nil)
+	first, err := s.ClaimSends(ctx, "w2", later, 1, nil)
 	if err != nil || len(first) != 1 || first[0].Key != "k-b@x.example" {
-		t.Fatalf("AcceptAndClaim without outcomes: %+v, %v", first, err)
+		t.Fatalf("ClaimSends: %+v, %v", first, err)
 	}
-	next, err := s.AcceptAndClaim(ctx, map[int64]string{first[0].ID: "mid-b"}, later, "w2", later, 1, func(k string) string { return "claim-" + k })
+	if err := s.AcceptSends(ctx, map[int64]string{first[0].ID: "mid-b"}, later); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.ClaimSends(ctx, "w2", later, 1, func(k string) string { return "claim-" + k })
 	// a's address is suppressed: cancelled, and c claimed in its place.
 	if err != nil || len(next) != 1 || next[0].Key != "k-c@x.example" {
-		t.Fatalf("AcceptAndClaim: %+v, %v", next, err)
+		t.Fatalf("ClaimSends after a cancelled one: %+v, %v", next, err)
 	}
 	got := list(runtime.SendFilter{Now: later})
 	if diff := cmp.Diff([]string{"k-b@x.example accepted b@x.example", "k-a@x.example cancelled a@x.example", "k-c@x.example claimed c@x.example"}, got); diff != "" {
-		t.Errorf("after AcceptAndClaim (-want +got):\n%s", diff)
+		t.Errorf("after the claims (-want +got):\n%s", diff)
 	}
 	if b, _ := s.SendByMessageID(ctx, "mid-b"); b == nil || b.Status != runtime.SendAccepted || !b.SentAt.Equal(later) {
 		t.Errorf("the accepted send: %+v", b)
