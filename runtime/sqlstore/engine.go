@@ -438,14 +438,10 @@ func (s *Store) runClaim(query func() (*sql.Rows, error)) ([]runtime.Claim, int,
 		return nil, 0, err
 	}
 	defer rows.Close()
-	type claimed struct {
-		runtime.Claim
-		planned time.Time
-	}
-	var out []claimed
+	var out []runtime.Claim
 	cancelled := 0
 	for rows.Next() {
-		var c claimed
+		var c runtime.Claim
 		var status string
 		var planned, trigger any
 		if err := rows.Scan(&c.ID, &c.Key, &c.Contact, &c.Sequence, &c.Step, &c.Email, &c.Variant, &c.Version, &c.Attempts, &status, &planned, &trigger); err != nil {
@@ -459,22 +455,17 @@ func (s *Store) runClaim(query func() (*sql.Rows, error)) ([]runtime.Claim, int,
 			cancelled++
 			continue
 		}
-		c.planned, _ = s.scanTime(planned)
-		c.Claim.Planned = c.planned
+		c.Planned, _ = s.scanTime(planned)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
 	// RETURNING keeps no order.
-	slices.SortFunc(out, func(a, b claimed) int {
-		return cmp.Or(a.planned.Compare(b.planned), cmp.Compare(a.ID, b.ID))
+	slices.SortFunc(out, func(a, b runtime.Claim) int {
+		return cmp.Or(a.Planned.Compare(b.Planned), cmp.Compare(a.ID, b.ID))
 	})
-	claims := make([]runtime.Claim, len(out))
-	for i, c := range out {
-		claims[i] = c.Claim
-	}
-	return claims, cancelled, nil
+	return out, cancelled, nil
 }
 
 // FinishSend records what became of a claimed send.
