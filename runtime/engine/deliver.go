@@ -33,9 +33,6 @@ type Ledger interface {
 	// Message-ID, messageID of its key, with the claim.
 	ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(key string) string) ([]runtime.Claim, error)
 	FinishSend(ctx context.Context, id int64, status, messageID, failure string, now time.Time) error
-	// AcceptSends records many accepted sends at once, by ID with their
-	// Message-IDs.
-	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
 	RetrySend(ctx context.Context, id int64, at time.Time, failure string) error
 	ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error)
 	Suppress(ctx context.Context, batch []runtime.Suppression) (int, error)
@@ -48,8 +45,8 @@ type Ledger interface {
 	// HandOver durably marks the sends of marks (by ID, with their
 	// Message-IDs) that worker still holds as about to be handed over,
 	// writing their Message-IDs, and records the sends of accepted as
-	// AcceptSends does, in one commit; it returns the IDs marked.
-	// It returns the IDs marked and the opt-out serial as of the commit.
+	// accepted, in one commit; it returns the IDs marked and the
+	// opt-out serial as of the commit.
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) (marked []int64, serial int64, err error)
 	// HandedOver lists the contacts' emails handed over since a time;
 	// HoldSend plans a claimed send again for later, attempts unchanged.

@@ -72,7 +72,6 @@ func Dialect() sqlstore.Dialect {
 		LockMigrations: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock),
 		SkipLocked:     " FOR UPDATE SKIP LOCKED",
 		WritableCTE:    true,
-		LazyCommit:     "SET LOCAL synchronous_commit = off",
 		LockApply:      fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock+1),
 		BeginRehearsal: "BEGIN",
 		BulkInsert:     copyRows,

@@ -24,8 +24,8 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 // Message-IDs), those of them worker still holds, as about to be handed
 // to the mail server at now, and writes their Message-IDs; it returns
 // the IDs it marked, and the opt-out serial (see OptOutSerial) as of
-// the mark. With them it records the sends of accepted as AcceptSends
-// does: one commit for all three, which delivery pays once a message
+// the mark. With them it records the sends of accepted (by ID, with
+// their Message-IDs) as accepted at now: one commit for all three, which delivery pays once a message
 // (or once for the messages of several connections). The mark is
 // durable before it returns: a claim that outlives its lease without it
 // provably never reached the server (see RecoverSends), and a bounce

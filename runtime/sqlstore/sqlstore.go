@@ -73,13 +73,6 @@ type Dialect struct {
 	// LockMigrations, when set, runs first in the migration transaction so
 	// that two processes never migrate at once.
 	LockMigrations string
-	// LazyCommit, when set, runs first in a transaction that may be lost
-	// if the database server itself crashes, because losing it is safe:
-	// PostgreSQL's "SET LOCAL synchronous_commit = off". Delivery records
-	// accepted sends so, once per pool of messages: a lost record leaves
-	// the send claimed, then unknown, never sent again. Claims stay
-	// durable: a lost claim would plan a message already handed over.
-	LazyCommit string
 	// WritableCTE runs an UPDATE … RETURNING inside a WITH of a SELECT:
 	// a write and a read in one statement, one round trip to the server
 	// where a transaction of two costs four (BEGIN, the two, COMMIT).

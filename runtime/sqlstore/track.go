@@ -210,32 +210,6 @@ func (s *Store) ResolveSend(ctx context.Context, id int64, status, why string) (
 	return n > 0, err
 }
 
-// AcceptSends records claimed sends as accepted at now with their
-// Message-IDs (by send ID), in one statement.
-func (s *Store) AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	q, args := s.acceptSends(ids, now)
-	q = s.rebind(q)
-	if s.d.LazyCommit == "" {
-		_, err := s.db.ExecContext(ctx, q, args...)
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.d.LazyCommit); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
 // acceptSends is the statement that records claimed sends as accepted,
 // not yet rebound.
 func (s *Store) acceptSends(ids map[int64]string, now time.Time) (string, []any) {

@@ -20,7 +20,6 @@ type deliveryStore interface {
 	OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error)
 	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
-	AcceptSends(ctx context.Context, ids map[int64]string, now time.Time) error
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) ([]int64, int64, error)
 	ReleaseSends(ctx context.Context, worker string, ids []int64) error
 	HoldSend(ctx context.Context, worker string, id int64, until time.Time, why string) error
@@ -80,7 +79,7 @@ func testDelivery(t *testing.T, o Opener) {
 
 	// a accepted with c in one statement; d deferred and planned again.
 	at := Now.Add(11 * time.Minute)
-	if err := s.AcceptSends(ctx, map[int64]string{cs[0].ID: "mid-a@x.example", cs[1].ID: "mid-c@x.example"}, at); err != nil {
+	if _, _, err := s.HandOver(ctx, "w1", nil, map[int64]string{cs[0].ID: "mid-a@x.example", cs[1].ID: "mid-c@x.example"}, at); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RetrySend(ctx, cs2[0].ID, at.Add(30*time.Minute), "temporary 451: try later"); err != nil {
@@ -293,7 +292,7 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 	if err != nil || len(first) != 1 || first[0].Key != "k-b@x.example" {
 		t.Fatalf("ClaimSends: %+v, %v", first, err)
 	}
-	if err := s.AcceptSends(ctx, map[int64]string{first[0].ID: "mid-b"}, later); err != nil {
+	if _, _, err := s.HandOver(ctx, "w1", nil, map[int64]string{first[0].ID: "mid-b"}, later); err != nil {
 		t.Fatal(err)
 	}
 	next, err := s.ClaimSends(ctx, "w2", later, 1, func(k string) string { return "claim-" + k })
@@ -508,7 +507,7 @@ func testHold(t *testing.T, o Opener) {
 	if err != nil || len(cs) != 2 || cs[0].Key != "hello" || !cs[0].Planned.Equal(Now) || !cs[1].Planned.Equal(Now.Add(7*24*time.Hour)) {
 		t.Fatalf("claim: %+v, %v; want hello then guide with their planned times", cs, err)
 	}
-	if err := s.AcceptSends(ctx, map[int64]string{cs[0].ID: "mid-hello"}, at); err != nil {
+	if _, _, err := s.HandOver(ctx, "w1", nil, map[int64]string{cs[0].ID: "mid-hello"}, at); err != nil {
 		t.Fatal(err)
 	}
 	until := at.Add(7 * 24 * time.Hour)
