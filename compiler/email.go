@@ -208,14 +208,7 @@ func (c *checker) frontMatter(f *mdFile) (*frontMatterData, int, bool) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src[start:end], &doc); err != nil {
-		line := 1
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = strings.TrimPrefix(msg, m[0])
-		}
-		c.diags = append(c.diags, Diagnostic{Pos: Pos{File: f.name, Line: line + 1}, Code: "NRT408",
-			Summary: "invalid front matter: " + msg, Detail: "front matter is YAML; quote values that contain a colon or start with {{"})
+		c.diags = append(c.diags, yamlDiagnostic(f, start, end, err))
 		return nil, 0, false
 	}
 	fm := &frontMatterData{start: start}
@@ -247,6 +240,119 @@ func (c *checker) frontMatter(f *mdFile) (*frontMatterData, int, bool) {
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// yamlDiagnostic reports front matter YAML cannot read. The YAML parser
+// names only a line and its own terms ("did not find expected key"), so
+// the lines are read again for the mistakes authors make — a quote inside
+// a value quoted with the same quote, a value starting with { or holding
+// ": " unquoted — and the diagnostic points at the mistake and shows the
+// line mended.
+func yamlDiagnostic(f *mdFile, start, end int, err error) Diagnostic {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = strings.TrimPrefix(msg, m[0])
+	}
+	for off := start; off < end; {
+		eol := bytes.IndexByte(f.src[off:end], '\n')
+		if eol < 0 {
+			eol = end - off
+		}
+		if col, summary, detail, ok := frontMatterLineHint(string(bytes.TrimRight(f.src[off:off+eol], "\r"))); ok {
+			return Diagnostic{Pos: f.pos(off + col), Code: "NRT408", Summary: "invalid front matter: " + summary, Detail: detail}
+		}
+		off += eol + 1
+	}
+	return Diagnostic{Pos: Pos{File: f.name, Line: f.pos(start).Line + line - 1}, Code: "NRT408",
+		Summary: "invalid front matter: " + msg,
+		Detail:  "front matter is YAML, one key: value a line; quote a value that starts with { or holds \": \", and inside quotes write \\\" for a double quote or '' for a single one"}
+}
+
+var frontMatterKey = regexp.MustCompile(`^(\s*(?:- )?[A-Za-z_][A-Za-z0-9_-]*\s*:[ \t]+)(\S.*)$`)
+
+// frontMatterLineHint finds what YAML cannot read in one key: value line:
+// the byte offset of the mistake in the line, a summary and how to mend it.
+func frontMatterLineHint(line string) (int, string, string, bool) {
+	m := frontMatterKey.FindStringSubmatch(line)
+	if m == nil {
+		return 0, "", "", false
+	}
+	key := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(m[1]), "- ")), ":"))
+	prefix, value := m[1], strings.TrimRight(m[2], " \t")
+	switch value[0] {
+	case '"', '\'':
+		q := value[0]
+		closing := closingQuote(value, q)
+		if closing < 0 {
+			return len(prefix), fmt.Sprintf("the %s quote opening %s's value is not closed on its line", quoteName(q), key),
+				fmt.Sprintf("end the value with %c on the same line", q), true
+		}
+		rest := strings.TrimSpace(value[closing+1:])
+		if rest == "" || rest[0] == '#' {
+			return 0, "", "", false
+		}
+		// The author meant the quote at closing to be part of the text:
+		// the whole value after the opening quote, less a closing one, is.
+		inner := strings.TrimSuffix(value[1:], string(q))
+		if q == '\'' {
+			inner = strings.ReplaceAll(inner, "''", "'")
+		} else {
+			inner = strings.ReplaceAll(inner, `\"`, `"`)
+		}
+		doubled := `"` + strings.ReplaceAll(strings.ReplaceAll(inner, `\`, `\\`), `"`, `\"`) + `"`
+		single := `'` + strings.ReplaceAll(inner, `'`, `''`) + `'`
+		fix := fmt.Sprintf("write %s inside a double-quoted value as \\\": %s: %s", `"`, key, doubled)
+		if q == '\'' {
+			fix = fmt.Sprintf("write ' inside a single-quoted value twice (''): %s: %s", key, single)
+		}
+		if !strings.ContainsRune(inner, '"') {
+			fix += fmt.Sprintf("\nor quote it with double quotes: %s: %s", key, doubled)
+		} else if !strings.ContainsRune(inner, '\'') {
+			fix += fmt.Sprintf("\nor quote it with single quotes: %s: %s", key, single)
+		}
+		return len(prefix) + closing, fmt.Sprintf("the %s quote here ends %s's quoted value, and text follows it", quoteName(q), key),
+			"a quote inside a value quoted with the same quote ends the value; " + fix, true
+	case '{', '[':
+		if strings.HasPrefix(value, "{{") || value[0] == '{' && !strings.HasSuffix(value, "}") || value[0] == '[' && !strings.HasSuffix(value, "]") {
+			return len(prefix), fmt.Sprintf("%s's value starts with %c, which YAML reads as the start of a %s", key, value[0], map[byte]string{'{': "map", '[': "list"}[value[0]]),
+				fmt.Sprintf("quote the value: %s: %s", key, `"`+strings.ReplaceAll(value, `"`, `\"`)+`"`), true
+		}
+	default:
+		if i := strings.Index(value, ": "); i >= 0 || strings.HasSuffix(value, ":") {
+			if i < 0 {
+				i = len(value) - 1
+			}
+			return len(prefix) + i, fmt.Sprintf("%s's value holds \": \", which YAML reads as a second key", key),
+				fmt.Sprintf("quote the value: %s: %s", key, `"`+strings.ReplaceAll(value, `"`, `\"`)+`"`), true
+		}
+	}
+	return 0, "", "", false
+}
+
+// closingQuote is the index in value of the quote that ends the value
+// opened by q at index 0, or -1: a double-quoted value escapes with \, a
+// single-quoted one doubles the quote.
+func closingQuote(value string, q byte) int {
+	for i := 1; i < len(value); i++ {
+		switch {
+		case q == '"' && value[i] == '\\':
+			i++
+		case value[i] == q && q == '\'' && i+1 < len(value) && value[i+1] == '\'':
+			i++
+		case value[i] == q:
+			return i
+		}
+	}
+	return -1
+}
+
+func quoteName(q byte) string {
+	if q == '"' {
+		return "double"
+	}
+	return "single"
+}
 
 // yamlPos is the position of a front-matter node in the file.
 func (fm *frontMatterData) pos(f *mdFile, n *yaml.Node) Pos {
