@@ -31,6 +31,12 @@ type source struct {
 	json       []byte
 	files      []*ast.File
 	index      map[string]token.Pos // built on first use
+	// exprs are the values the user wrote at each field path, built
+	// with index.
+	exprs map[string][]ast.Expr
+	// closedBy names, by error path, the user's own definitions that
+	// alone refuse a field the language allows there.
+	closedBy map[string]closure
 }
 
 // loadCUE loads, evaluates and validates the CUE files of dir with the
@@ -134,6 +140,7 @@ func loadCUE(dir string) (*source, Diagnostics) {
 		}
 	}
 	if err := v.Validate(cue.Concrete(true)); err != nil {
+		src.closedBy = src.userClosed(inst, err)
 		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
 	}
 	if ds.HasErrors() {
@@ -241,6 +248,13 @@ func (s *source) describe(code string, path []string, pos Pos, msgs []string) Di
 		d.Summary = msgs[0]
 		d.Detail = "fix the CUE syntax"
 	case "NRT003":
+		if cl, ok := s.closedBy[strings.Join(path, "\x00")]; ok {
+			return s.closedDiagnostic(pos, path, cl)
+		}
+		if ed, ok := s.describeEventField(path); ok {
+			ed.Pos = pos
+			return ed
+		}
 		field := where
 		if len(path) > 0 {
 			field = path[len(path)-1]
@@ -254,6 +268,14 @@ func (s *source) describe(code string, path []string, pos Pos, msgs []string) Di
 		d.Summary = fmt.Sprintf("%s: %s", where, strings.TrimSuffix(msgs[0], ":"))
 		d.Detail = "give the field a value"
 	default:
+		if summary, detail, ok := describeMismatch(path, msgs); ok {
+			d.Summary, d.Detail = summary, detail
+			break
+		}
+		if summary, detail, ok := describeChoice(path, msgs); ok {
+			d.Summary, d.Detail = summary, detail
+			break
+		}
 		d.Summary = fmt.Sprintf("%s: %s", where, msgs[0])
 		if len(msgs) > 1 {
 			d.Summary = fmt.Sprintf("%s: the value matches none of the allowed forms", where)
@@ -298,6 +320,7 @@ func (s *source) pathPos(path []string) Pos {
 // syntactic, so it is cheap, and built only when a diagnostic needs it.
 func (s *source) buildIndex() {
 	s.index = map[string]token.Pos{}
+	s.exprs = map[string][]ast.Expr{}
 	var walk func(prefix string, n ast.Node)
 	walk = func(prefix string, n ast.Node) {
 		switch x := n.(type) {
@@ -317,6 +340,7 @@ func (s *source) buildIndex() {
 			if _, ok := s.index[key]; !ok {
 				s.index[key] = x.Label.Pos()
 			}
+			s.exprs[key] = append(s.exprs[key], x.Value)
 			walk(key, x.Value)
 		case *ast.ListLit:
 			for i, e := range x.Elts {

@@ -36,6 +36,14 @@ func (c *checker) suggest(name string, known []string, otherwise string) string 
 // suggestName returns a detail for an unknown name: the closest known name,
 // if one is close, else what to do.
 func suggestName(name string, known []string, otherwise string) string {
+	if best := closestName(name, known); best != "" {
+		return fmt.Sprintf("did you mean %q? Otherwise %s", best, otherwise)
+	}
+	return otherwise
+}
+
+// closestName is the known name a typo of name most likely meant, or "".
+func closestName(name string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
 		if d := EditDistance(name, k); d < bestD || d == bestD && best == "" && d <= len(name)/3 {
@@ -44,10 +52,7 @@ func suggestName(name string, known []string, otherwise string) string {
 			}
 		}
 	}
-	if best != "" {
-		return fmt.Sprintf("did you mean %q? Otherwise %s", best, otherwise)
-	}
-	return otherwise
+	return best
 }
 
 // EditDistance is the Levenshtein distance of two short strings, by
