@@ -55,6 +55,9 @@ func Compile(dir string) *Result {
 	res.src = src
 	c := &checker{src: src, dir: abs, diags: ds, emails: map[string]*emailUse{}}
 	c.check()
+	if src.failed != nil {
+		c.diags = append(ds[:len(ds):len(ds)], keepPartial(c.diags[len(ds):], src.failed)...)
+	}
 	res.Diagnostics = c.diags.Sort()
 	if !res.Diagnostics.HasErrors() {
 		res.Program, res.Tests = c.prog, c.tests

@@ -35,6 +35,9 @@ func FuzzEmail(f *testing.F) {
 		"---\r\nsubject: crlf\r\n---\r\nbody\r\n",
 		"---\nsubject: x\nvariants: 3\n---\nbody https://auto.example/link and www.example.com\n",
 		"{{ company }}<a href=\"{{ company }}\">",
+		"---\nsubject: \"Re: \"{{ first_name }}\" week\"\n---\nbody",
+		"---\nsubject: 'It's {{ company }}'\npreheader: 'a''b' c\n---\nbody",
+		"---\nsubject: x\nvariants:\n  b:\n    subject: Re: y\n---\nbody",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -34,6 +34,10 @@ type source struct {
 	// exprs are the values the user wrote at each field path, built
 	// with index.
 	exprs map[string][]ast.Expr
+	// failed are the parts of a programme read in part (see readPart)
+	// that the schema refused, as CUE paths joined by NUL; nil when the
+	// whole programme was read.
+	failed map[string]bool
 	// closedBy names, by error path, the user's own definitions that
 	// alone refuse a field the language allows there.
 	closedBy map[string]closure
@@ -141,7 +145,14 @@ func loadCUE(dir string) (*source, Diagnostics) {
 	}
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		src.closedBy = src.userClosed(inst, err)
-		return nil, append(ds, src.cueDiagnostics(err, "NRT002")...)
+		// A misspelt top-level field may hold anything the rest refers
+		// to: only a programme whose top level is right is read in part.
+		partial := len(ds) == 0
+		ds = append(ds, src.cueDiagnostics(err, "NRT002")...)
+		if partial && src.readPart(v, err) {
+			return src, ds
+		}
+		return nil, ds
 	}
 	if ds.HasErrors() {
 		return nil, ds

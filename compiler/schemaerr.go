@@ -47,7 +47,9 @@ func schemaSide(v, kind string) bool {
 	case v == kind:
 		return true // bool, int, string
 	case kind == "struct":
-		return strings.Contains(v, "?:") || strings.Contains(v, "!:")
+		// The schema's struct has optional, required or pattern fields
+		// or definitions; one the user wrote is printed concrete.
+		return strings.HasPrefix(v, "{") && strings.ContainsAny(v, "?!#[")
 	case kind == "list":
 		return strings.Contains(v, "...")
 	}
