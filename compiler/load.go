@@ -1,9 +1,11 @@
 package compiler
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -173,6 +175,10 @@ func (s *source) cueDiagnostics(err error, code string) Diagnostics {
 		msgs    []string
 		code    string
 		ordinal int
+		// written are the places in the user's files the one error
+		// of the group points at, when it points at no schema line.
+		written []Pos
+		schema  bool
 	}
 	groups := map[string]*group{}
 	for _, e := range cueerrors.Errors(err) {
@@ -190,6 +196,13 @@ func (s *source) cueDiagnostics(err error, code string) Diagnostics {
 		}
 		if g.pos.File == "" {
 			g.pos = s.userPos(cueerrors.Positions(e), path)
+		}
+		for _, p := range cueerrors.Positions(e) {
+			if p.Filename() == s.schemaFile {
+				g.schema = true
+			} else if p.IsValid() {
+				g.written = append(g.written, toPos(p))
+			}
 		}
 		switch {
 		case strings.Contains(msg, "field not allowed"):
@@ -214,9 +227,43 @@ func (s *source) cueDiagnostics(err error, code string) Diagnostics {
 
 	var ds Diagnostics
 	for _, g := range ordered {
+		if d, ok := s.twoValues(g.code, g.path, g.msgs, g.written, g.schema); ok {
+			ds = append(ds, d)
+			continue
+		}
 		ds = append(ds, s.describe(g.code, g.path, g.pos, g.msgs))
 	}
 	return ds
+}
+
+// conflict is CUE's message for two values that do not unify; the last
+// " and " parts them, as the second is rarely a string holding one.
+var (
+	conflict     = regexp.MustCompile(`^conflicting values (.+) and (.+)$`)
+	mismatchNote = regexp.MustCompile(` \(mismatched types \w+ and \w+\)$`)
+)
+
+// twoValues reports a field written twice with values that differ (10 in
+// one file, "high" in another): CUE joins every place a field is
+// written, and its message reads as if the schema refused one of them.
+func (s *source) twoValues(code string, path []string, msgs []string, written []Pos, schema bool) (Diagnostic, bool) {
+	if code != "NRT002" || len(msgs) != 1 || schema || len(written) < 2 {
+		return Diagnostic{}, false
+	}
+	m := conflict.FindStringSubmatch(mismatchNote.ReplaceAllString(msgs[0], ""))
+	if m == nil {
+		return Diagnostic{}, false
+	}
+	slices.SortFunc(written, func(a, b Pos) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+	})
+	var places []string
+	for _, p := range written[1:] {
+		places = append(places, p.Rel(s.dir).String())
+	}
+	return Diagnostic{Pos: written[0], Code: code,
+		Summary: fmt.Sprintf("%s is written twice with values that differ: %s and %s", displayPath(path), m[1], m[2]),
+		Detail:  fmt.Sprintf("it is written here and at %s in the programme; CUE joins every place a field is written, so keep one value", strings.Join(places, ", "))}, true
 }
 
 // boundNames says in words what the schema's patterns ask for.
