@@ -153,6 +153,10 @@ type Variant struct {
 	Name   string `json:"name"`
 	Email  string `json:"email"`
 	Weight int    `json:"weight"`
+	// WaitUntil makes a send-time arm: the email waits, from the moment
+	// the contact reached the step, for this time in the contact's time
+	// zone, then goes as any send does.
+	WaitUntil *WaitUntil `json:"wait_until,omitempty"`
 }
 
 // WaitUntil waits for the next allowed day at a wall-clock time in the

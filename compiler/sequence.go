@@ -487,8 +487,12 @@ func (c *checker) send(p []string, raw json.RawMessage, kind string) []campaigns
 	}
 	var r struct {
 		Variants map[string]struct {
-			Email  string `json:"email"`
-			Weight int    `json:"weight"`
+			Email     string `json:"email"`
+			Weight    int    `json:"weight"`
+			WaitUntil *struct {
+				Days []string `json:"days"`
+				At   string   `json:"at"`
+			} `json:"wait_until"`
 		} `json:"variants"`
 	}
 	_ = json.Unmarshal(raw, &r)
@@ -497,7 +501,12 @@ func (c *checker) send(p []string, raw json.RawMessage, kind string) []campaigns
 	for _, name := range sortedKeys(r.Variants) {
 		v := r.Variants[name]
 		email := c.useEmail(sub(p, "variants", name, "email"), v.Email, kind)
-		out = append(out, campaigns.Variant{Name: name, Email: email, Weight: v.Weight})
+		arm := campaigns.Variant{Name: name, Email: email, Weight: v.Weight}
+		if w := v.WaitUntil; w != nil {
+			wp := sub(p, "variants", name, "wait_until")
+			arm.WaitUntil = &campaigns.WaitUntil{At: c.timeOfDay(sub(wp, "at"), w.At), Days: c.uniqueNames(sub(wp, "days"), w.Days, "day")}
+		}
+		out = append(out, arm)
 		sum += v.Weight
 	}
 	if len(out) < 2 {
