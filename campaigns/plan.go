@@ -38,6 +38,10 @@ type Plan struct {
 	// Emails are the added and changed emails as the sample contact
 	// would get them, for reviewers to read rather than their Markdown.
 	Emails []EmailPreview `json:"emails,omitempty"`
+	// Experiments are the A/B sends of the sequences the plan touches,
+	// each with the verdict the report gives it now and what the change
+	// does to its arms. Counts and rates only: no contact.
+	Experiments []PlanExperiment `json:"experiments,omitempty"`
 	// Paused lists the sequences an operator paused (nurture pause),
 	// "*" for all sending: ticks neither advance nor send them, applied
 	// or not, until they are resumed.
@@ -228,4 +232,98 @@ type EmailCount struct {
 	Sequence string `json:"sequence"`
 	Email    string `json:"email"`
 	Contacts int    `json:"contacts"`
+}
+
+// PlanExperiment is one A/B send of a sequence the plan touches: the
+// verdict nurture report gives it on the store's sends of the period,
+// the arms the change removes, and whether the audience can give it the
+// sample it needs.
+type PlanExperiment struct {
+	Sequence string `json:"sequence"`
+	Step     string `json:"step"`
+	// Metric is what the arms are judged by: "click", "reply" or a goal.
+	Metric string `json:"metric"`
+	// Since and Until bound the sends judged.
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	// Arms are the arms that had sends in the period.
+	Arms   []PlanArm `json:"arms"`
+	Leader string    `json:"leader,omitempty"`
+	Winner string    `json:"winner,omitempty"`
+	// PValue is the report's: the leader against the arm closest to it,
+	// corrected for the number of comparisons; absent before any data.
+	PValue  *float64 `json:"p_value,omitempty"`
+	Verdict string   `json:"verdict"`
+	// Removed are the arms the change takes away; Stopped says it leaves
+	// the step one arm or none, which ends the experiment.
+	Removed []RemovedArm `json:"removed_arms,omitempty"`
+	Stopped bool         `json:"stopped,omitempty"`
+	// Sample is what the experiment needs against what its audience
+	// gives; absent when the step is gone or the audience is unknown.
+	Sample *ExperimentSample `json:"sample,omitempty"`
+	// Warnings are for a reviewer: an arm removed that was winning or
+	// leading, an experiment stopped before a verdict. A sample out of
+	// reach is Sample.Short.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// PlanArm is one arm's sends and rate of the metric: Count of Sends
+// (delivered), with the report's 95% interval; the rate and interval
+// are absent when the arm has no delivered sends.
+type PlanArm struct {
+	Variant string   `json:"variant"`
+	Email   string   `json:"email"`
+	Sends   int      `json:"sends"`
+	Count   int      `json:"count"`
+	Rate    *float64 `json:"rate,omitempty"`
+	Low     *float64 `json:"low,omitempty"`
+	High    *float64 `json:"high,omitempty"`
+}
+
+// Standings of an arm a change removes.
+const (
+	StandingLosing      = "losing"
+	StandingWinning     = "winning"
+	StandingNoDifferent = "no_difference"
+	StandingUndecided   = "undecided"
+)
+
+// RemovedArm is an arm a change removes and where it stood.
+type RemovedArm struct {
+	Variant  string `json:"variant"`
+	Standing string `json:"standing"`
+	// Message says it in words: "removes arm a: it was losing, 2% vs 4%
+	// for b, p = 0.009".
+	Message string `json:"message"`
+}
+
+// ExperimentSample is a power calculation: the sends each arm needs to
+// detect Lift over Baseline at the report's level with 80% power, and
+// the sends the audience gives the arm with the smallest share over
+// Horizon.
+type ExperimentSample struct {
+	// Baseline is the rate the lift is on; BaselineFrom says where it
+	// came from: "arms" (the arms' pooled rate now) or "benchmark" (the
+	// playbooks' figure for the metric, before any data).
+	Baseline     float64 `json:"baseline"`
+	BaselineFrom string  `json:"baseline_from"`
+	Lift         float64 `json:"lift"`
+	// Needed is the sends per arm; Arm is the arm with the smallest
+	// share, which has Has sends now and gets Gives more.
+	Needed int    `json:"needed_per_arm"`
+	Arm    string `json:"arm"`
+	Has    int    `json:"has"`
+	Gives  int    `json:"gives"`
+	// Audience is what the sequence can reach over Horizon: the entry
+	// segment's size now, or for an event entry the contacts who did it
+	// in the last 30 days scaled to Horizon; AudienceFrom says which.
+	Audience     int      `json:"audience"`
+	AudienceFrom string   `json:"audience_from"`
+	Horizon      Duration `json:"horizon"`
+	// Short says the arm cannot reach Needed in Horizon.
+	Short bool `json:"short,omitempty"`
+	// Summary says it in words: "arm b needs about 3,900 sends to detect
+	// a 20% lift on 3%; the audience (segment new_signups now) gives it
+	// about 1,200 in 30d".
+	Summary string `json:"summary"`
 }

@@ -124,6 +124,27 @@ type Step struct {
 	// Sender overrides who a send step's email is from, over its
 	// sequence's.
 	Sender *From `json:"sender,omitempty"`
+	// Metric is what an A/B send's arms are judged by: MetricClick (the
+	// default, left empty), MetricReply, or the name of one of the
+	// programme's goals (an exit reason or the goal stage).
+	Metric string `json:"metric,omitempty"`
+	// MinLift is the smallest relative lift of the metric the A/B send
+	// wants to find; zero leaves the report's default (20%).
+	MinLift Share `json:"min_lift,omitempty"`
+}
+
+// What an A/B send's arms may be judged by, beside a goal's name.
+const (
+	MetricClick = "click"
+	MetricReply = "reply"
+)
+
+// ExperimentMetric is the metric the step's arms are judged by.
+func (s Step) ExperimentMetric() string {
+	if s.Metric == "" {
+		return MetricClick
+	}
+	return s.Metric
 }
 
 // Variant is one arm of a send: an email and the share of contacts who get
@@ -132,6 +153,10 @@ type Variant struct {
 	Name   string `json:"name"`
 	Email  string `json:"email"`
 	Weight int    `json:"weight"`
+	// WaitUntil makes a send-time arm: the email waits, from the moment
+	// the contact reached the step, for this time in the contact's time
+	// zone, then goes as any send does.
+	WaitUntil *WaitUntil `json:"wait_until,omitempty"`
 }
 
 // WaitUntil waits for the next allowed day at a wall-clock time in the

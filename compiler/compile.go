@@ -131,6 +131,7 @@ func (c *checker) check() {
 	c.checkStepRefs()
 	c.goals()
 	c.holdouts()
+	c.metrics()
 	c.compileEmails()
 	c.flow()
 	c.triggers()

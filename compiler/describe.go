@@ -177,17 +177,16 @@ func describeStep(st campaigns.Step) string {
 		parts := make([]string, len(st.Send))
 		for i, v := range st.Send {
 			parts[i] = fmt.Sprintf("%s %d%% %s", v.Name, v.Weight, v.Email)
+			if w := v.WaitUntil; w != nil {
+				parts[i] += " " + describeWaitUntil(*w)
+			}
 		}
 		return "send variants " + strings.Join(parts, ", ") + from
 	case campaigns.StepWait:
 		return "wait " + st.Wait.String()
 	case campaigns.StepWaitUntil:
 		if w := st.WaitUntil; w != nil {
-			days := "any day"
-			if len(w.Days) > 0 {
-				days = strings.Join(w.Days, ",")
-			}
-			return "wait until " + days + " " + w.At.String()
+			return describeWaitUntil(*w)
 		}
 	case campaigns.StepWaitFor:
 		if w := st.WaitFor; w != nil {
@@ -326,4 +325,13 @@ func describeFrom(f campaigns.From) string {
 		parts = append(parts, "replies to "+f.ReplyTo)
 	}
 	return strings.Join(parts, " ")
+}
+
+// describeWaitUntil is "wait until mon,tue 09:00", or "any day".
+func describeWaitUntil(w campaigns.WaitUntil) string {
+	days := "any day"
+	if len(w.Days) > 0 {
+		days = strings.Join(w.Days, ",")
+	}
+	return "wait until " + days + " " + w.At.String()
 }

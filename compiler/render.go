@@ -124,6 +124,7 @@ func RenderText(w io.Writer, p *campaigns.Plan, colour bool) error {
 		tw.Flush()
 	}
 	writeImpact(b, p)
+	writeExperiments(b, p.Experiments)
 	writeNext(b, p.Next)
 	writePaused(b, p.Paused)
 	fmt.Fprintf(b, "\n%s\n", SummaryLine(p))
@@ -270,6 +271,7 @@ func RenderMarkdown(w io.Writer, p *campaigns.Plan) error {
 			}
 		}
 	}
+	writeExperimentsMarkdown(b, p.Experiments)
 	writeNextMarkdown(b, p.Next)
 	writePausedMarkdown(b, p.Paused)
 	if len(p.Migrations) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -405,6 +406,7 @@ func (c *checker) step(p []string, r rawStep, kind string) campaigns.Step {
 	switch st.Kind {
 	case campaigns.StepSend:
 		st.Send = c.send(sub(p, "send"), r.Send, kind)
+		st.Metric, st.MinLift = c.experiment(sub(p, "send"), r.Send)
 	case campaigns.StepWait:
 		st.Wait = c.durationString(sub(p, "wait"), r.Wait)
 	case campaigns.StepWaitUntil:
@@ -485,8 +487,12 @@ func (c *checker) send(p []string, raw json.RawMessage, kind string) []campaigns
 	}
 	var r struct {
 		Variants map[string]struct {
-			Email  string `json:"email"`
-			Weight int    `json:"weight"`
+			Email     string `json:"email"`
+			Weight    int    `json:"weight"`
+			WaitUntil *struct {
+				Days []string `json:"days"`
+				At   string   `json:"at"`
+			} `json:"wait_until"`
 		} `json:"variants"`
 	}
 	_ = json.Unmarshal(raw, &r)
@@ -495,7 +501,12 @@ func (c *checker) send(p []string, raw json.RawMessage, kind string) []campaigns
 	for _, name := range sortedKeys(r.Variants) {
 		v := r.Variants[name]
 		email := c.useEmail(sub(p, "variants", name, "email"), v.Email, kind)
-		out = append(out, campaigns.Variant{Name: name, Email: email, Weight: v.Weight})
+		arm := campaigns.Variant{Name: name, Email: email, Weight: v.Weight}
+		if w := v.WaitUntil; w != nil {
+			wp := sub(p, "variants", name, "wait_until")
+			arm.WaitUntil = &campaigns.WaitUntil{At: c.timeOfDay(sub(wp, "at"), w.At), Days: c.uniqueNames(sub(wp, "days"), w.Days, "day")}
+		}
+		out = append(out, arm)
 		sum += v.Weight
 	}
 	if len(out) < 2 {
@@ -504,6 +515,62 @@ func (c *checker) send(p []string, raw json.RawMessage, kind string) []campaigns
 		c.errorf(sub(p, "variants"), "NRT204", "weights are percentages of contacts: make them add up to 100", "A/B weights sum to %d, not 100", sum)
 	}
 	return out
+}
+
+// experiment reads an A/B send's metric and minimum lift; metric names
+// are checked against the goals once those are read (metrics). Click,
+// the default, is left empty so that naming it changes no hash.
+func (c *checker) experiment(p []string, raw json.RawMessage) (string, campaigns.Share) {
+	var r struct {
+		Metric  string `json:"metric"`
+		MinLift string `json:"min_lift"`
+	}
+	if json.Unmarshal(raw, &r) != nil {
+		return "", 0
+	}
+	var lift campaigns.Share
+	if r.MinLift != "" {
+		l, err := campaigns.ParseShare(r.MinLift)
+		switch {
+		case err != nil:
+			c.errorf(sub(p, "min_lift"), "NRT211", `write a percentage with up to two decimals, like "20%"`, "min_lift: %v", err)
+		case l <= 0:
+			c.errorf(sub(p, "min_lift"), "NRT211", "a lift of 0% is no lift: leave min_lift out for the default, 20%", "min_lift is %s", r.MinLift)
+		default:
+			lift = l
+		}
+	}
+	if r.Metric == campaigns.MetricClick {
+		r.Metric = ""
+	}
+	return r.Metric, lift
+}
+
+// metrics checks that each A/B send is judged by a metric the report can
+// count: clicks, replies, or one of the programme's goals. A misspelt
+// metric would otherwise judge the arms on nothing.
+func (c *checker) metrics() {
+	known := []string{campaigns.MetricClick, campaigns.MetricReply}
+	if g := c.prog.Goals; g != nil {
+		known = append(known, g.Exits...)
+		if g.Stage != "" {
+			known = append(known, g.Stage)
+		}
+	}
+	for _, name := range sortedKeys(c.prog.Sequences) {
+		for i, st := range c.prog.Sequences[name].Steps {
+			if st.Metric == "" || slices.Contains(known, st.Metric) {
+				continue
+			}
+			otherwise := `judge it by "click", "reply" or one of ` + strings.Join(known[2:], ", ")
+			if len(known) == 2 {
+				otherwise = `judge it by "click" or "reply", or declare the goal: goals: {exits: ["converted"]} or goals: stage: "sql"`
+			}
+			detail := c.suggest(st.Metric, known, otherwise)
+			c.errorf([]string{"sequences", name, "steps", itoa(i), "send", "metric"}, "NRT211", detail,
+				"metric %q is not click, reply or one of the programme's goals", st.Metric)
+		}
+	}
 }
 
 // useEmail checks an email path, records that a step sends it and returns

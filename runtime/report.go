@@ -11,6 +11,18 @@ type ReportFilter struct {
 	// that ended for one of GoalExits in the period, or a contact at one
 	// of GoalStages now, reached a goal. Both empty: no goals to count.
 	GoalExits, GoalStages []string
+	// ExperimentGoals are the A/B steps judged by a goal rather than by
+	// clicks or replies: the store counts, per arm, the contacts sent it
+	// who reached the goal.
+	ExperimentGoals []ExperimentGoal
+}
+
+// ExperimentGoal is an A/B step judged by a goal: an exit from the
+// sequence for one of Exits, or reaching one of Stages (the goal's stage
+// or a later one).
+type ExperimentGoal struct {
+	Sequence, Step string
+	Exits, Stages  []string
 }
 
 // ReportData is what the store aggregates for a report: one row per
@@ -95,6 +107,10 @@ type EmailStats struct {
 	Replies         int `json:"replies"`
 	Unsubscribes    int `json:"unsubscribes"`
 	Complaints      int `json:"complaints"`
+	// Goals counts the contacts sent this email of an A/B step judged by
+	// a goal (ReportFilter.ExperimentGoals) who reached that goal after
+	// it was sent and before the period ends.
+	Goals int `json:"goals,omitempty"`
 }
 
 // Delivered is the messages that reached a mailbox as far as anyone

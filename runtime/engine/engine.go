@@ -1071,6 +1071,16 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				next(now)
 				break
 			}
+			// A send-time arm waits, as a wait_until step would, for its
+			// time after the contact reached the step; then the caps and
+			// the sending window have their say as over any send.
+			if v := e.variant(st, a); v.WaitUntil != nil {
+				if due := WaitUntil(*v.WaitUntil, a.StepSince, loc); due.After(now) {
+					waitUntil(due, "arm "+v.Name+" sends at "+due.In(loc).Format("Mon 15:04 MST"))
+					t.Email = v.Email
+					break
+				}
+			}
 			// all: the marketing email the contact got, which the
 			// programme's caps count; mine: this sequence's, which its
 			// own caps count, transactional or not.

@@ -7,12 +7,15 @@ import (
 	"strconv"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/nurture-dev/nurture/campaigns"
 )
 
-// The experiments' settings. The language names no metric per
-// experiment, so every A/B step is judged on clicks of delivered, the
-// playbooks' first measure; Power and MinimumLift size the sample that
-// could have shown a lift worth acting on.
+// The experiments' settings. An A/B step is judged on clicks of
+// delivered, the playbooks' first measure, unless the programme names
+// replies or one of its goals for it; Power and MinimumLift size the
+// sample that could have shown a lift worth acting on, unless the step
+// declares its own lift.
 const (
 	ExperimentMetric = "clicks"
 	Power            = 0.8
@@ -38,6 +41,11 @@ type Experiment struct {
 	// a verdict, when the verdict is to keep running.
 	MoreNeeded int    `json:"more_needed_per_arm,omitempty"`
 	Verdict    string `json:"verdict"`
+
+	// lift is the smallest relative lift the experiment looks for;
+	// noDifference marks the verdict that none of that size is there.
+	lift         float64
+	noDifference bool
 }
 
 // Arm is one arm's sample and rate.
@@ -77,8 +85,10 @@ func SampleSize(p1, p2, alpha, power float64) int {
 	return int(math.Ceil(n * n / ((p1 - p2) * (p1 - p2))))
 }
 
-// experiments finds the steps with more than one arm and judges each.
-func experiments(seqs []Sequence) []Experiment {
+// experiments finds the steps with more than one arm and judges each,
+// on the metric and lift the programme declares for the step (prog nil:
+// clicks and MinimumLift).
+func experiments(seqs []Sequence, prog *campaigns.Program) []Experiment {
 	out := []Experiment{}
 	for _, s := range seqs {
 		steps := map[string][]Row{}
@@ -97,15 +107,139 @@ func experiments(seqs []Sequence) []Experiment {
 			if len(rows) < 2 {
 				continue
 			}
-			ex := Experiment{Sequence: s.Name, Step: step, Metric: ExperimentMetric}
+			metric, lift := StepMetric(prog, s.Name, step)
+			ex := Experiment{Sequence: s.Name, Step: step, Metric: MetricName(metric), lift: lift}
 			for _, r := range rows {
-				ex.Arms = append(ex.Arms, Arm{Variant: r.Variant, Email: r.Email, Rate: NewRate(r.Clicks, r.Delivered)})
+				ex.Arms = append(ex.Arms, Arm{Variant: r.Variant, Email: r.Email, Rate: NewRate(metricCount(r, metric), r.Delivered)})
 			}
 			judge(&ex)
 			out = append(out, ex)
 		}
 	}
 	return out
+}
+
+// StepMetric is the metric a step of a sequence is judged by, as the
+// programme names it (campaigns.MetricClick by default), and the lift it
+// looks for (MinimumLift by default). A step the programme no longer has
+// keeps the defaults.
+func StepMetric(prog *campaigns.Program, sequence, step string) (string, float64) {
+	metric, lift := campaigns.MetricClick, MinimumLift
+	if prog == nil || prog.Sequences[sequence] == nil {
+		return metric, lift
+	}
+	for _, st := range prog.Sequences[sequence].Steps {
+		if st.Name == step {
+			metric = st.ExperimentMetric()
+			if st.MinLift > 0 {
+				lift = float64(st.MinLift) / float64(campaigns.Whole)
+			}
+		}
+	}
+	return metric, lift
+}
+
+// MetricName is how the report names a metric: clicks and replies of
+// delivered, or the goal by its name.
+func MetricName(metric string) string {
+	switch metric {
+	case campaigns.MetricClick:
+		return ExperimentMetric
+	case campaigns.MetricReply:
+		return "replies"
+	}
+	return metric
+}
+
+// metricCount is the row's count of the metric: contacts who clicked,
+// replied, or reached the goal.
+func metricCount(r Row, metric string) int {
+	switch metric {
+	case campaigns.MetricClick:
+		return r.Clicks
+	case campaigns.MetricReply:
+		return r.Replies
+	}
+	return r.Goals
+}
+
+// NeededPerArm is the sends each of arms arms needs to detect a relative
+// lift over baseline with Power, at Confidence split among the
+// comparisons as the verdict splits it.
+func NeededPerArm(baseline, lift float64, arms int) int {
+	alpha := (1 - Confidence) / float64(max(arms-1, 1))
+	return SampleSize(baseline, math.Min(1, baseline*(1+lift)), alpha, Power)
+}
+
+// Standing is where an arm stands in the verdict: winning or losing
+// when there is a winner, no different when there is no difference,
+// else undecided; with the arm it is compared with (the winner or the
+// leader; the closest arm for the winner or leader itself) and the
+// p-value of the two, corrected for the comparisons as the verdict is.
+func (ex Experiment) Standing(variant string) (standing string, other Arm, p float64) {
+	i := slices.IndexFunc(ex.Arms, func(a Arm) bool { return a.Variant == variant })
+	if i < 0 {
+		return campaigns.StandingUndecided, Arm{}, math.NaN()
+	}
+	arm := ex.Arms[i]
+	top := cmpOr(ex.Winner, ex.Leader)
+	if variant == top {
+		// Compared with the best of the rest.
+		best := -1.0
+		for _, a := range ex.Arms {
+			if a.Variant != variant && rateOf(a) > best {
+				best, other = rateOf(a), a
+			}
+		}
+	} else if j := slices.IndexFunc(ex.Arms, func(a Arm) bool { return a.Variant == top }); j >= 0 {
+		other = ex.Arms[j]
+	}
+	p = math.NaN()
+	if other.Variant != "" {
+		_, p = TwoProportionZ(arm.Rate.Count, arm.Rate.Of, other.Rate.Count, other.Rate.Of)
+		p = math.Min(1, p*float64(len(ex.Arms)-1))
+	}
+	switch {
+	case ex.Winner == variant:
+		standing = campaigns.StandingWinning
+	case ex.Winner != "":
+		standing = campaigns.StandingLosing
+	case ex.noDifference:
+		standing = campaigns.StandingNoDifferent
+	default:
+		standing = campaigns.StandingUndecided
+	}
+	return standing, other, p
+}
+
+// Decided says the verdict is in: a winner, or no difference worth
+// having.
+func (ex Experiment) Decided() bool { return ex.Winner != "" || ex.noDifference }
+
+// MetricBenchmark is the playbooks' rate for a metric, the middle of
+// their range (clicks 2–4% of delivered, replies 1–5%), to size an
+// experiment before it has data; a goal has none.
+func MetricBenchmark(metric string) (float64, bool) {
+	key := map[string]string{campaigns.MetricClick: "ctr", campaigns.MetricReply: "reply"}[metric]
+	b, ok := Benchmarks[key]
+	if !ok {
+		return 0, false
+	}
+	return (b.Low + b.High) / 2, true
+}
+
+// FormatP writes a p-value as the verdicts do: 0.009, or < 0.001.
+func FormatP(p float64) string { return pValue(p) }
+
+// RoundUp rounds a count of sends up to two significant digits, as the
+// verdicts do.
+func RoundUp(n int) int { return roundUp(n) }
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // judge gives an experiment its verdict: the leader wins when it beats
@@ -133,7 +267,7 @@ func judge(ex *Experiment) {
 		return
 	}
 	if clicks == 0 {
-		ex.Verdict = "not enough data yet: no arm has a click"
+		ex.Verdict = "not enough data yet: no arm has " + noneYet(ex.Metric)
 		return
 	}
 	worst, closest := -1.0, arms[1]
@@ -155,14 +289,19 @@ func judge(ex *Experiment) {
 			Percent(rateOf(lead)), Percent(rateOf(closest)), closest.Variant, pValue(float64(ex.PValue)))
 		return
 	}
-	needLift := SampleSize(pool, math.Min(1, pool*(1+MinimumLift)), alpha, Power)
+	lift := ex.lift
+	if lift <= 0 {
+		lift = MinimumLift
+	}
+	needLift := NeededPerArm(pool, lift, len(arms))
 	if minN >= enough && minN >= needLift {
-		ex.Verdict = fmt.Sprintf("no difference: a lift of %.0f%% on %s would most likely have shown by now (p = %s)",
-			100*MinimumLift, Percent(pool), pValue(float64(ex.PValue)))
+		ex.noDifference = true
+		ex.Verdict = fmt.Sprintf("no difference: a lift of %s on %s would most likely have shown by now (p = %s)",
+			Percent(lift), Percent(pool), pValue(float64(ex.PValue)))
 		return
 	}
 	need := needLift
-	if d := rateOf(lead) - rateOf(closest); d >= MinimumLift*pool {
+	if d := rateOf(lead) - rateOf(closest); d >= lift*pool {
 		if obs := SampleSize(rateOf(closest), rateOf(lead), alpha, Power); obs > minN || minN < enough {
 			need = obs
 		}
@@ -170,6 +309,17 @@ func judge(ex *Experiment) {
 	need = max(need, enough)
 	ex.MoreNeeded = roundUp(need - minN)
 	ex.Verdict = fmt.Sprintf("not enough data yet: need ~%d more sends per arm (p = %s)", ex.MoreNeeded, pValue(float64(ex.PValue)))
+}
+
+// noneYet is what no arm has yet: "a click", "a reply", "reached converted".
+func noneYet(metric string) string {
+	switch metric {
+	case ExperimentMetric:
+		return "a click"
+	case "replies":
+		return "a reply"
+	}
+	return "reached " + metric
 }
 
 func rateOf(a Arm) float64 { return float64(a.Rate.Count) / float64(max(a.Rate.Of, 1)) }

@@ -161,9 +161,14 @@ func Text(w io.Writer, r Report) error {
 	}
 	fmt.Fprintln(w, "\n"+machineNote(r))
 	if len(r.Experiments) > 0 {
-		fmt.Fprintf(w, "\nExperiments (%s of delivered, %.0f%% intervals):\n", ExperimentMetric, 100*Confidence)
+		metric, one := experimentMetric(r)
+		fmt.Fprintf(w, "\nExperiments (%s of delivered, %.0f%% intervals):\n", metric, 100*Confidence)
 		for _, ex := range r.Experiments {
-			fmt.Fprintf(w, "  %s\n", where(ex.Sequence, ex.Step, ""))
+			if one {
+				fmt.Fprintf(w, "  %s\n", where(ex.Sequence, ex.Step, ""))
+			} else {
+				fmt.Fprintf(w, "  %s (%s)\n", where(ex.Sequence, ex.Step, ""), ex.Metric)
+			}
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			for _, a := range ex.Arms {
 				fmt.Fprintf(tw, "    %s\t%s\t%d of %d\t%s\t%s\n", a.Variant, a.Email, a.Rate.Count, a.Rate.Of, Percent(float64(a.Rate.Value)), interval(a.Rate))
@@ -240,12 +245,20 @@ func Markdown(w io.Writer, r Report) error {
 	}
 	fmt.Fprintln(w, "\n"+strings.Replace(machineNote(r), "* ", "\\* ", 1))
 	if len(r.Experiments) > 0 {
-		fmt.Fprintf(w, "\n### Experiments\n\n%s of delivered, %.0f%% intervals.\n\n", strings.ToUpper(ExperimentMetric[:1])+ExperimentMetric[1:], 100*Confidence)
-		fmt.Fprintln(w, "| step | arm | email | clicks | rate | interval | verdict |")
+		metric, one := experimentMetric(r)
+		fmt.Fprintf(w, "\n### Experiments\n\n%s of delivered, %.0f%% intervals.\n\n", strings.ToUpper(metric[:1])+metric[1:], 100*Confidence)
+		column := metric
+		if !one {
+			column = "count"
+		}
+		fmt.Fprintf(w, "| step | arm | email | %s | rate | interval | verdict |\n", column)
 		fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | --- |")
 		for _, ex := range r.Experiments {
 			for i, a := range ex.Arms {
 				step, verdict := where(ex.Sequence, ex.Step, ""), ex.Verdict
+				if !one {
+					step += " (" + ex.Metric + ")"
+				}
 				if i > 0 {
 					step, verdict = " ", " "
 				}
@@ -343,4 +356,15 @@ func mdCells(cs []string) []string {
 		out[i] = c
 	}
 	return out
+}
+
+// experimentMetric is the metric the report's experiments are judged by
+// when they share one, and "each experiment's metric" when they do not.
+func experimentMetric(r Report) (string, bool) {
+	for _, ex := range r.Experiments[1:] {
+		if ex.Metric != r.Experiments[0].Metric {
+			return "each experiment's metric", false
+		}
+	}
+	return r.Experiments[0].Metric, true
 }

@@ -187,7 +187,7 @@ ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 </section>
 {{end}}
 {{if .Experiments}}<section id="experiments"><h2>Experiments</h2><p class="muted">Clicks of delivered per arm, with 95% intervals (the bar) around the rate (the dot).</p>
-<div class="grid">{{range .Experiments}}<div class="experiment"><h3>{{.Where}}</h3>{{.Chart}}<p class="verdict{{if .Winner}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
+<div class="grid">{{range .Experiments}}<div class="experiment"><h3>{{.Where}}{{if ne .Metric "clicks"}} ({{.Metric}} of delivered){{end}}</h3>{{.Chart}}<p class="verdict{{if .Winner}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
 </section>{{end}}
 {{if .Holdouts}}<section id="holdouts"><h2>Holdouts</h2><p class="muted">Contacts who reached a goal, treated against held out (no email), with 95% intervals (the bar) around the rate (the dot).</p>
 <div class="grid">{{range .Holdouts}}<div class="experiment holdout"><h3>{{.Where}}</h3>{{.Chart}}<p>Lift {{.Lift}}</p><p class="verdict{{if .Sure}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>

@@ -87,6 +87,9 @@ type Row struct {
 	Replies      int `json:"replies"`
 	Unsubscribes int `json:"unsubscribes"`
 	Complaints   int `json:"complaints"`
+	// Goals counts the contacts who got the email and reached the goal
+	// its A/B step is judged by; absent for other steps.
+	Goals int `json:"goals,omitempty"`
 
 	CTR           Rate `json:"ctr"`
 	CTOR          Rate `json:"ctor"`
@@ -251,7 +254,7 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		s := seq(e.Sequence)
 		row := Row{Step: e.Step, Email: e.Email, Variant: e.Variant, Sent: e.Sent, Delivered: e.Delivered(),
 			Bounced: e.Bounced, Failed: e.Failed, Opens: e.Opens, MachineOpens: e.MachineOpens, Clicks: e.Clicks,
-			Replies: e.Replies, Unsubscribes: e.Unsubscribes, Complaints: e.Complaints, openedOrClicked: e.OpenedOrClicked}
+			Replies: e.Replies, Unsubscribes: e.Unsubscribes, Complaints: e.Complaints, Goals: e.Goals, openedOrClicked: e.OpenedOrClicked}
 		s.Emails = append(s.Emails, row)
 		t := &s.Total
 		t.Sent += row.Sent
@@ -298,7 +301,7 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		o := outcome(*data.Programme, prog)
 		r.Programme = &o
 	}
-	r.Experiments = experiments(r.Sequences)
+	r.Experiments = experiments(r.Sequences, prog)
 	r.Holdouts = holdouts(data.Holdouts, prog != nil && prog.Goals != nil)
 	return r
 }
@@ -412,7 +415,8 @@ func outcome(o runtime.SequenceOutcome, prog *campaigns.Program) Outcome {
 }
 
 // GoalFilter adds the programme's goals to a report's filter: the exit
-// reasons as they are, the stage as it and every later stage.
+// reasons as they are, the stage as it and every later stage; and the
+// A/B steps judged by one of them, each with its goal.
 func GoalFilter(f runtime.ReportFilter, prog *campaigns.Program) runtime.ReportFilter {
 	if prog == nil || prog.Goals == nil {
 		return f
@@ -420,6 +424,25 @@ func GoalFilter(f runtime.ReportFilter, prog *campaigns.Program) runtime.ReportF
 	f.GoalExits = slices.Clone(prog.Goals.Exits)
 	if i := slices.Index(prog.Contact.Stages, prog.Goals.Stage); i >= 0 {
 		f.GoalStages = slices.Clone(prog.Contact.Stages[i:])
+	}
+	for _, name := range slices.Sorted(maps.Keys(prog.Sequences)) {
+		if f.Sequence != "" && name != f.Sequence {
+			continue
+		}
+		for _, st := range prog.Sequences[name].Steps {
+			g := runtime.ExperimentGoal{Sequence: name, Step: st.Name}
+			switch m := st.ExperimentMetric(); {
+			case len(st.Send) < 2 || m == campaigns.MetricClick || m == campaigns.MetricReply:
+				continue
+			case slices.Contains(prog.Goals.Exits, m):
+				g.Exits = []string{m}
+			case m == prog.Goals.Stage && slices.Contains(prog.Contact.Stages, m):
+				g.Stages = slices.Clone(prog.Contact.Stages[slices.Index(prog.Contact.Stages, m):])
+			default:
+				continue
+			}
+			f.ExperimentGoals = append(f.ExperimentGoals, g)
+		}
 	}
 	return f
 }

@@ -175,3 +175,55 @@ func TestWeeks(t *testing.T) {
 		t.Errorf("weeks (-want +got):\n%s", diff)
 	}
 }
+
+// An A/B step judged by replies counts replies of delivered, with the
+// lift it declares; one judged by a goal counts the contacts who reached
+// it, and GoalFilter asks the store to count them.
+func TestExperimentMetrics(t *testing.T) {
+	step := func(metric string, lift campaigns.Share) campaigns.Step {
+		return campaigns.Step{Name: "hello", Kind: campaigns.StepSend, Metric: metric, MinLift: lift,
+			Send: []campaigns.Variant{{Name: "a", Email: "emails/a.md", Weight: 50}, {Name: "b", Email: "emails/b.md", Weight: 50}}}
+	}
+	prog := func(s campaigns.Step) *campaigns.Program {
+		return &campaigns.Program{Contact: campaigns.ContactSchema{Stages: []string{"lead", "sql", "won"}},
+			Goals:     &campaigns.Goals{Exits: []string{"converted"}, Stage: "sql"},
+			Sequences: map[string]*campaigns.Sequence{"welcome": {Steps: []campaigns.Step{s}}}}
+	}
+	data := runtime.ReportData{Emails: []runtime.EmailStats{
+		{Sequence: "welcome", Step: "hello", Email: "emails/a.md", Variant: "a", Sent: 30000, Clicks: 900, Replies: 300, Goals: 3},
+		{Sequence: "welcome", Step: "hello", Email: "emails/b.md", Variant: "b", Sent: 30000, Clicks: 910, Replies: 303, Goals: 60},
+	}}
+	for _, c := range []struct {
+		name, metric string
+		lift         campaigns.Share
+		want         Experiment
+	}{
+		// About 1% of 30,000 a side (603 of 60,000 pooled): a 20% lift
+		// would need 42,479 per arm, 12,479 more, a 50% lift 7,711
+		// (Fleiss, uncorrected); either way p = 0.902.
+		{"replies, looking for 20%", "reply", 0, Experiment{Metric: "replies", Leader: "b", MoreNeeded: 13000,
+			Verdict: "not enough data yet: need ~13000 more sends per arm (p = 0.902)"}},
+		{"replies, looking for 50%", "reply", 5000, Experiment{Metric: "replies", Leader: "b",
+			Verdict: "no difference: a lift of 50% on 1% would most likely have shown by now (p = 0.902)"}},
+		{"a goal", "converted", 0, Experiment{Metric: "converted", Leader: "b", Winner: "b",
+			Verdict: "b wins: 0.2% against 0.01% for a (p = < 0.001)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			exs := Build(data, runtime.ReportFilter{}, prog(step(c.metric, c.lift))).Experiments
+			if len(exs) != 1 {
+				t.Fatalf("%d experiments", len(exs))
+			}
+			got := exs[0]
+			got.Sequence, got.Step, got.Arms, got.PValue = "", "", nil, 0
+			if diff := cmp.Diff(c.want, got, cmp.AllowUnexported(Experiment{}), cmp.FilterPath(func(p cmp.Path) bool {
+				return p.Last().String() == ".lift" || p.Last().String() == ".noDifference"
+			}, cmp.Ignore())); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	f := GoalFilter(runtime.ReportFilter{}, prog(step("sql", 0)))
+	if diff := cmp.Diff([]runtime.ExperimentGoal{{Sequence: "welcome", Step: "hello", Stages: []string{"sql", "won"}}}, f.ExperimentGoals); diff != "" {
+		t.Errorf("experiment goals (-want +got):\n%s", diff)
+	}
+}

@@ -32,6 +32,9 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	if err := s.reportEvents(ctx, f, row); err != nil {
 		return out, err
 	}
+	if err := s.reportExperimentGoals(ctx, f, row); err != nil {
+		return out, err
+	}
 	for _, e := range emails {
 		out.Emails = append(out.Emails, *e)
 	}
@@ -63,6 +66,54 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	}
 	out.Programme, err = s.reportProgramme(ctx, f)
 	return out, err
+}
+
+// reportExperimentGoals counts, for each A/B step judged by a goal, the
+// contacts each arm's email went to in the period who reached the goal:
+// an exit from the sequence for the goal's reason after the send and
+// before the period ends, or the goal's stage (or a later one) now. One
+// grouped query per such step; a programme has a few.
+func (s *Store) reportExperimentGoals(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats) error {
+	for _, g := range f.ExperimentGoals {
+		if f.Sequence != "" && g.Sequence != f.Sequence {
+			continue
+		}
+		var reached []string
+		var rargs []any
+		if len(g.Exits) > 0 {
+			in, a := stringList(g.Exits)
+			reached = append(reached, `EXISTS (SELECT 1 FROM enrollments n WHERE n.contact_id = s.contact_id AND n.sequence = s.sequence
+    AND n.exit_reason IN (`+in+`) AND n.exited_at >= s.sent_at AND n.exited_at < ?)`)
+			rargs = append(append(rargs, a...), s.t(f.Until))
+		}
+		if len(g.Stages) > 0 {
+			in, a := stringList(g.Stages)
+			reached = append(reached, "c.stage IN ("+in+")")
+			rargs = append(rargs, a...)
+		}
+		if len(reached) == 0 {
+			continue
+		}
+		q := `SELECT s.email, COALESCE(s.variant, ''), COUNT(DISTINCT s.contact_id)
+FROM sends s JOIN contacts c ON c.id = s.contact_id
+WHERE s.sequence = ? AND s.step = ? AND s.status IN (?, ?) AND s.sent_at >= ? AND s.sent_at < ?
+  AND (` + strings.Join(reached, " OR ") + `)
+GROUP BY s.email, COALESCE(s.variant, '')`
+		args := append([]any{g.Sequence, g.Step, runtime.SendAccepted, runtime.SendUnknown, s.t(f.Since), s.t(f.Until)}, rargs...)
+		err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+			k := [4]string{g.Sequence, g.Step}
+			var n int
+			if err := r.Scan(&k[2], &k[3], &n); err != nil {
+				return err
+			}
+			row(k).Goals = n
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reportProgramme counts the contacts enrolled in any sequence in the

@@ -170,6 +170,26 @@ func testReport(t *testing.T, o Opener) {
 			Programme: ptr(withGoals(*programme, 2, 1, 2*24*3600)),
 			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
 		}},
+		// An A/B step judged by the converted exit: b, sent arm a two
+		// days ago, converted a day later; nobody sent b converted.
+		{"an experiment judged by an exit", runtime.ReportFilter{Since: week.Since, Until: week.Until,
+			ExperimentGoals: []runtime.ExperimentGoal{{Sequence: "welcome", Step: "hello", Exits: []string{"converted"}}}}, runtime.ReportData{
+			Emails:    []runtime.EmailStats{cs, withArmGoals(helloA, 1), helloB},
+			Links:     []runtime.LinkClicks{caseLink, link1, link2},
+			Outcomes:  []runtime.SequenceOutcome{nurture, welcome},
+			Programme: programme,
+			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
+		}},
+		// Judged by reaching sql: d, sent arm b, is a customer now; c is
+		// at sql but the server refused its email, which counts for no arm.
+		{"an experiment judged by a stage", runtime.ReportFilter{Since: week.Since, Until: week.Until,
+			ExperimentGoals: []runtime.ExperimentGoal{{Sequence: "welcome", Step: "hello", Stages: []string{"sql", "customer"}}}}, runtime.ReportData{
+			Emails:    []runtime.EmailStats{cs, helloA, withArmGoals(helloB, 1)},
+			Links:     []runtime.LinkClicks{caseLink, link1, link2},
+			Outcomes:  []runtime.SequenceOutcome{nurture, welcome},
+			Programme: programme,
+			Weeks:     []runtime.WeekStats{{Sequence: "nurture", Sent: 1, Clicks: 1}, {Sequence: "welcome", Sent: 6, Clicks: 2}},
+		}},
 		{"one sequence", runtime.ReportFilter{Since: week.Since, Until: week.Until, Sequence: "nurture"}, runtime.ReportData{
 			Emails:   []runtime.EmailStats{cs},
 			Links:    []runtime.LinkClicks{caseLink},
@@ -316,4 +336,9 @@ func testReportHoldouts(t *testing.T, o Opener) {
 	if diff := cmp.Diff(want, got.Holdouts); diff != "" {
 		t.Errorf("holdouts without goals (-want +got):\n%s", diff)
 	}
+}
+
+func withArmGoals(e runtime.EmailStats, goals int) runtime.EmailStats {
+	e.Goals = goals
+	return e
 }

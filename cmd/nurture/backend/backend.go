@@ -81,6 +81,9 @@ func Plan(ctx context.Context, st runtime.Store, prog *campaigns.Program, dir st
 		if p.Impact, err = runtime.Impact(ctx, st, old, prog, changes, ms, func() time.Time { return now }, sample); err != nil {
 			return nil, fmt.Errorf("counting the audience impact: %w", err)
 		}
+		if p.Experiments, err = experiments(ctx, st, old, prog, changes, now); err != nil {
+			return nil, err
+		}
 		if r, ok := st.(worker.Rehearser); ok && nextTick {
 			body, err := campaigns.Canonical(prog)
 			if err != nil {

@@ -102,6 +102,11 @@ audience impact: segment sizes before and after with who enters and
 leaves, the enrollments the next tick would create, and what becomes of
 contacts in changed, renamed or removed steps.
 
+For each A/B send of a sequence the change touches, the plan shows the
+verdict nurture report gives it on the last 30 days, says which arms the
+change removes and where they stood, and warns (NRT317) when the audience
+cannot give an undecided experiment the sample it needs.
+
 Counts come without names: a plan goes to pull requests, CI logs and
 saved files, so it names example contacts (--sample of them per impact)
 only with --show-contacts, in every format.
@@ -150,6 +155,10 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 	hideContacts(p, f)
 	if err := refuseUndeclared(ctx, stderr, st, p, dir, res); err != nil {
 		return err
+	}
+	if ds := compiler.ExperimentSamples(p, res.Pos); len(ds) > 0 {
+		cwd, _ := os.Getwd()
+		writeDiagnostics(stderr, cwd, ds)
 	}
 	if err := renderPlan(stdout, p, f.format, colourOK(stdout, f.noColor)); err != nil {
 		return err

@@ -101,13 +101,14 @@ Each rate is judged against the playbooks' benchmarks (CTR 2–4%, CTOR
 interval sits under half the benchmark, or an unsubscribe, bounce or
 complaint rate at its limit, is marked ! and listed under Flags.
 
-Every step with A/B arms is an experiment, judged on clicks of delivered
-(the language names no other metric per experiment): each arm's rate
-with its 95% Wilson interval, and a verdict from a two-proportion z-test
-(split among the comparisons when there are more than two arms) — the
-leading arm wins, or there is no difference a 20% lift would not have
-shown, or it must keep running, with the sends each arm still needs for
-80% power.
+Every step with A/B arms is an experiment, judged on the metric its send
+names (clicks of delivered by default; replies, or the contacts who
+reached one of the goals): each arm's rate with its 95% Wilson interval,
+and a verdict from a two-proportion z-test (split among the comparisons
+when there are more than two arms) — the leading arm wins, or there is no
+difference the step's min_lift (20% by default) would not have shown, or
+it must keep running, with the sends each arm still needs for 80% power.
+nurture plan shows the same verdict beside a sequence it changes.
 
 --html FILE writes the report instead as a self-contained page with
 charts (the funnel, each sequence's sends and clicks week by week, the
