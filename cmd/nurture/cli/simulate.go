@@ -386,24 +386,8 @@ func series(rep *scenario.SimReport, n int, of func(*scenario.SimDay) int) []int
 	return out
 }
 
-// sparkline draws vs scaled to their own peak: the shape of a sequence's
-// sending, whatever its size. A dot is a bucket with nothing, so a quiet
-// stretch reads as quiet rather than as missing.
-func sparkline(vs []int) string {
-	const bars = "▁▂▃▄▅▆▇█"
-	levels := []rune(bars)
-	top := slices.Max(append([]int{0}, vs...))
-	var b strings.Builder
-	for _, v := range vs {
-		switch {
-		case v == 0:
-			b.WriteRune('·')
-		default:
-			b.WriteRune(levels[(v*len(levels)-1)/top])
-		}
-	}
-	return b.String()
-}
+// sparkline is the report's: simulate and report draw series alike.
+func sparkline(vs []int) string { return report.Sparkline(vs) }
 
 func emailsOf(seq string) func(*scenario.SimDay) int {
 	return func(d *scenario.SimDay) int {
