@@ -156,6 +156,7 @@ func Text(w io.Writer, r Report) error {
 		}
 		fmt.Fprintln(w, "  "+funnelLine(s.Outcome))
 	}
+	writeWeeks(w, r)
 	if r.Programme != nil {
 		fmt.Fprintln(w, "\nAll sequences, each contact once:\n  "+funnelLine(*r.Programme))
 	}
@@ -198,6 +199,49 @@ func Text(w io.Writer, r Report) error {
 	}
 	writeFlags(w, r, "")
 	return nil
+}
+
+// writeWeeks draws each sequence's sends week by week as a sparkline,
+// the names and lines aligned so the weeks read down the columns. The
+// bars are plain characters, not terminal escapes, so they go to a pipe
+// or a file as they show on a terminal, as simulate's do.
+func writeWeeks(w io.Writer, r Report) {
+	if len(r.Sequences) == 0 || len(r.Sequences[0].Weeks) < 2 {
+		return
+	}
+	fmt.Fprintf(w, "\nSends per week from %s (a column a week):\n", r.Since.Format(day))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range r.Sequences {
+		vs := make([]int, len(s.Weeks))
+		total, peak := 0, 0
+		for i, wk := range s.Weeks {
+			vs[i] = wk.Sent
+			total += wk.Sent
+			peak = max(peak, wk.Sent)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d sent, peak %d\n", s.Name, Sparkline(vs), total, peak)
+	}
+	tw.Flush()
+}
+
+// Sparkline draws vs scaled to their own peak: the shape of a series,
+// whatever its size. A dot is a bucket with nothing, so a quiet stretch
+// reads as quiet rather than as missing.
+func Sparkline(vs []int) string {
+	levels := []rune("▁▂▃▄▅▆▇█")
+	top := 0
+	for _, v := range vs {
+		top = max(top, v)
+	}
+	var b strings.Builder
+	for _, v := range vs {
+		if v <= 0 {
+			b.WriteRune('·')
+			continue
+		}
+		b.WriteRune(levels[(v*len(levels)-1)/top])
+	}
+	return b.String()
 }
 
 func writeFlags(w io.Writer, r Report, bullet string) {

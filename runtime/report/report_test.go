@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,53 @@ func TestExperimentMetrics(t *testing.T) {
 	f := GoalFilter(runtime.ReportFilter{}, prog(step("sql", 0)))
 	if diff := cmp.Diff([]runtime.ExperimentGoal{{Sequence: "welcome", Step: "hello", Stages: []string{"sql", "won"}}}, f.ExperimentGoals); diff != "" {
 		t.Errorf("experiment goals (-want +got):\n%s", diff)
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []int
+		want string
+	}{
+		{"each week scaled to the peak", []int{1, 2, 4, 8}, "▁▂▄█"},
+		{"a quiet week is a dot", []int{0, 5, 0, 10}, "·▄·█"},
+		{"nothing at all is dots", []int{0, 0}, "··"},
+		{"one send is a full bar when it is the peak", []int{1}, "█"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Sparkline(tc.in); got != tc.want {
+				t.Errorf("Sparkline(%v) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// The text report draws each sequence's weekly sends, names and lines
+// aligned; JSON and Markdown carry the weeks as figures, not bars.
+func TestTextWeeks(t *testing.T) {
+	since := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	f := runtime.ReportFilter{Since: since, Until: since.AddDate(0, 0, 28)}
+	data := runtime.ReportData{
+		Emails: []runtime.EmailStats{{Sequence: "welcome", Step: "hello", Email: "hello.md", Sent: 5}, {Sequence: "long_term", Step: "digest", Email: "digest.md", Sent: 4}},
+		Weeks: []runtime.WeekStats{{Sequence: "long_term", Week: 3, Sent: 4},
+			{Sequence: "welcome", Week: 0, Sent: 4}, {Sequence: "welcome", Week: 2, Sent: 1}},
+	}
+	r := Build(data, f, nil)
+	var text, md strings.Builder
+	if err := Text(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	want := "\nSends per week from 2026-11-23 (a column a week):\n" +
+		"  long_term  ···█  4 sent, peak 4\n" +
+		"  welcome    █·▂·  5 sent, peak 4\n"
+	if !strings.Contains(text.String(), want) {
+		t.Errorf("the text report has no aligned weeks\n%s\nin\n%s", want, text.String())
+	}
+	if err := Markdown(&md, r); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(md.String(), "▁▂▃▄▅▆▇█") {
+		t.Errorf("the Markdown report draws bars:\n%s", md.String())
 	}
 }

@@ -45,6 +45,12 @@ type SimOptions struct {
 	ContactRejects func(*ingest.Reject) error
 	EventRejects   func(*ingest.Reject) error
 	AccountRejects func(*ingest.Reject) error
+	// Engagement, when set, has the recipients answer the email they get
+	// at its rates, through the tracking server's endpoints.
+	Engagement *Engagement
+	// Keep, when set, is given the simulation's store after the last
+	// tick, before it is removed: to copy it for nurture report.
+	Keep func(ctx context.Context, st Store) error
 }
 
 // SimReport is what a simulation counted, by day and by sequence.
@@ -80,6 +86,11 @@ type SimReport struct {
 	Daily     []SimDay      `json:"daily"`
 	// Busiest is the day with the most emails (the first of equals).
 	Busiest *SimDay `json:"busiest,omitempty"`
+	// Engagement counts what the recipients did, by kind (open, click,
+	// reply, unsubscribe, bounce, complaint), when the run drew it at
+	// declared rates; Rates are those rates.
+	Engagement      EngageCounts `json:"engagement,omitempty"`
+	EngagementRates *Engagement  `json:"engagement_rates,omitempty"`
 }
 
 // SimCounts are the counts of a day, a sequence, or a sequence on a day.
@@ -333,6 +344,12 @@ func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
 		slices.SortStableFunc(later, func(a, b runtime.Event) int { return a.At.Compare(b.At) })
 	}
 
+	var eng *engager
+	if opt.Engagement != nil {
+		if eng, err = newEngager(ctx, w, opt.Engagement); err != nil {
+			return nil, err
+		}
+	}
 	for now := start; now.Before(end); now = now.Add(every) {
 		// The events that came since the last tick, recorded at the time
 		// the last of them came, so the tick sees them as changes.
@@ -349,9 +366,19 @@ func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
 			rep.EventsDuring += k
 			later = later[n:]
 		}
+		if eng != nil {
+			if err := eng.until(ctx, now); err != nil {
+				return nil, err
+			}
+		}
 		r, err := w.Tick(ctx, now)
 		if err != nil {
 			return nil, err
+		}
+		if eng != nil {
+			if err := eng.delivered(ctx, now); err != nil {
+				return nil, err
+			}
 		}
 		_, day := t.day(now)
 		for seq, k := range r.Enrolled {
@@ -361,8 +388,24 @@ func Simulate(ctx context.Context, opt SimOptions) (*SimReport, error) {
 			return nil, err
 		}
 	}
+	if eng != nil {
+		// What recipients do after the last tick and before the end is
+		// recorded too, as it would be between ticks: the store kept
+		// for a report holds it.
+		if err := eng.until(ctx, end); err != nil {
+			return nil, err
+		}
+	}
 	rep.Ticks = w.Ticks
 	rep.finish(opt.Program, t.days, t.heldOnce)
+	if eng != nil {
+		rep.Engagement, rep.EngagementRates = eng.summary(), opt.Engagement
+	}
+	if opt.Keep != nil {
+		if err := opt.Keep(ctx, w.Store); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -200,7 +201,8 @@ func outputLines(s string) []string {
 // output and error, as a terminal shows them) with what the README shows.
 // "$ cat FILE" writes the lines shown to FILE, for the commands after it.
 // NURTURE_UPDATE=1 rewrites the blocks with what the commands print;
-// -short leaves out simulate.
+// -short leaves out simulate, and the commands that read the store a
+// simulate left out would have kept.
 func TestReadmeOutputs(t *testing.T) {
 	readme, err := filepath.Abs("../../../README.md")
 	if err != nil {
@@ -227,6 +229,9 @@ func TestReadmeOutputs(t *testing.T) {
 
 	update := os.Getenv("NURTURE_UPDATE") != ""
 	changed := false
+	// unkept names the stores (sqlite:FILE) that a simulate left out by
+	// -short would have kept.
+	unkept := map[string]bool{}
 	for bi := range blocks {
 		b := &blocks[bi]
 		var refreshed []string
@@ -245,6 +250,14 @@ func TestReadmeOutputs(t *testing.T) {
 			case "nurture":
 				if testing.Short() && len(c.args) > 1 && c.args[1] == "simulate" {
 					// 90 days of ticks: the slowest block by far.
+					if i := slices.Index(c.args, "--keep"); i > 0 && i+1 < len(c.args) {
+						unkept["sqlite:"+c.args[i+1]] = true
+					}
+					got = c.want
+					break
+				}
+				if slices.ContainsFunc(c.args, func(a string) bool { return unkept[a] }) {
+					// The store of a simulation left out above.
 					got = c.want
 					break
 				}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -17,10 +18,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nurture-dev/nurture/campaigns"
+	"github.com/nurture-dev/nurture/runtime"
 	"github.com/nurture-dev/nurture/runtime/engine"
 	"github.com/nurture-dev/nurture/runtime/ingest"
+	"github.com/nurture-dev/nurture/runtime/report"
 	"github.com/nurture-dev/nurture/runtime/sample"
 	"github.com/nurture-dev/nurture/runtime/scenario"
+	"github.com/nurture-dev/nurture/runtime/sqlite"
 )
 
 type simulateFlags struct {
@@ -35,6 +39,9 @@ type simulateFlags struct {
 	start    string
 	html     string
 	format   string
+	engage   []string
+	keep     string
+	force    bool
 }
 
 // check says what is wrong with the flags as a person would fix it.
@@ -57,8 +64,43 @@ func (f *simulateFlags) check(generated bool) error {
 		return fmt.Errorf("--every must be a positive duration such as 4h, not %s", f.every)
 	case f.format != "text" && f.format != "json":
 		return fmt.Errorf("--format must be text or json, not %q", f.format)
+	case f.keep != "" && !f.force:
+		if _, err := os.Lstat(f.keep); err == nil {
+			return fmt.Errorf("--keep %s: the file exists; choose another, or --force to replace it", f.keep)
+		}
 	}
 	return nil
+}
+
+// engagement reads the --engage settings: one for every email, and any
+// number for single emails, each of which the programme must send.
+func (f *simulateFlags) engagement(prog *campaigns.Program) (*scenario.Engagement, error) {
+	if len(f.engage) == 0 {
+		return nil, nil
+	}
+	e := &scenario.Engagement{Seed: f.seed, Default: scenario.Rates{}, ByEmail: map[string]scenario.Rates{}}
+	defaults := 0
+	for _, s := range f.engage {
+		email, rates, err := scenario.ParseRates(s)
+		if err != nil {
+			return nil, fmt.Errorf("--engage %w", err)
+		}
+		if email == "" {
+			if defaults++; defaults > 1 {
+				return nil, fmt.Errorf("--engage %q: the rates for every email are given twice; give them once, and an email's own as EMAIL: click 8%%", s)
+			}
+			e.Default = rates
+			continue
+		}
+		if prog.Emails[email] == nil {
+			return nil, fmt.Errorf("--engage %q: the programme sends no email %s; its emails are %s", s, email, strings.Join(slices.Sorted(maps.Keys(prog.Emails)), ", "))
+		}
+		if e.ByEmail[email] != nil {
+			return nil, fmt.Errorf("--engage %q: %s has rates of its own twice", s, email)
+		}
+		e.ByEmail[email] = rates
+	}
+	return e, nil
 }
 
 func newSimulate() *cobra.Command {
@@ -67,7 +109,8 @@ func newSimulate() *cobra.Command {
 		Use:   "simulate [DIR]",
 		Short: "Run the programme over sample contacts on a virtual clock and chart the cadence pressure",
 		Example: `  nurture simulate examples/b2b-saas --contacts examples/b2b-saas/contacts.csv --events examples/b2b-saas/events.jsonl
-  nurture simulate --generate 5000 --seed 3 --days 60 --html pressure.html`,
+  nurture simulate --generate 5000 --seed 3 --days 60 --html pressure.html
+  nurture simulate --generate 500 --engage "click 3%, reply 1%, unsubscribe 0.2%, bounce 0.5%" --keep sim.db`,
 		Long: `Simulate compiles the programme in DIR (default: the current directory)
 and runs it for --days over a set of contacts, before it goes live: a
 tick every --every, as nurture run would, on a virtual clock, against a
@@ -86,6 +129,21 @@ many sends the cadence caps or the sending window held back, how many
 enrollments ended and why. The totals count each send held back once,
 however long it waited; a day's count, each send held back that day.
 --html FILE writes the same as a page with a chart.
+
+--engage has the recipients answer the email they get, at rates a person
+reads: --engage "click 3%, reply 1%, unsubscribe 0.2%, bounce 0.5%" for
+every email, and --engage "emails/welcome.md: click 8%" for one (its own
+rates replace those it names); the kinds are open, click, reply,
+unsubscribe, bounce and complaint. Each answer is drawn from --seed and
+the send, so the same seed gives the same answers, and comes minutes
+(a bounce) to hours or a few days after the send, through the tracking
+server's own endpoints: a tracked link of the email, its one-click
+unsubscribe, the bounce and reply APIs. The store records them as it
+records a real recipient's, and the engine acts on them: wait_for and
+branches, scores, exits, suppressions.
+
+--keep FILE keeps the simulated store as a SQLite file that nurture
+report --store sqlite:FILE reads (--force replaces one that exists).
 
 --start defaults to today 00:00 in the programme's default time zone,
 and days are that zone's days.`,
@@ -112,6 +170,9 @@ and days are that zone's days.`,
 	fl.StringVar(&f.start, "start", "", "start at this RFC 3339 time (default: today 00:00 in the programme's time zone)")
 	fl.StringVar(&f.html, "html", "", "also write the report as an HTML page with a chart to this file")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	fl.StringArrayVar(&f.engage, "engage", nil, `have the recipients answer at these rates: "click 3%, reply 1%, unsubscribe 0.2%, bounce 0.5%" for every email, "EMAIL: click 8%" for one (repeatable)`)
+	fl.StringVar(&f.keep, "keep", "", "keep the simulated store in this SQLite file, for nurture report --store sqlite:FILE")
+	fl.BoolVar(&f.force, "force", false, "let --keep replace a file that exists")
 	return cmd
 }
 
@@ -128,6 +189,21 @@ func runSimulate(ctx context.Context, stdout, stderr io.Writer, f simulateFlags)
 	}
 
 	opt := scenario.SimOptions{Program: prog, Start: start, Days: f.days, Every: f.every, Location: loc}
+	if opt.Engagement, err = f.engagement(prog); err != nil {
+		return err
+	}
+	if f.keep != "" {
+		opt.Keep = func(ctx context.Context, st scenario.Store) error {
+			rs, ok := st.(runtime.Store)
+			if !ok {
+				return errors.New("--keep: the simulation's store cannot be copied")
+			}
+			if _, err := sqlite.Backup(ctx, rs, f.keep, f.force); err != nil {
+				return fmt.Errorf("--keep %w", err)
+			}
+			return nil
+		}
+	}
 	var contactsName, eventsName, accountsName string
 	if f.accounts != "" {
 		name, in, format, err := openSimInput("--accounts", f.accounts)
@@ -310,24 +386,8 @@ func series(rep *scenario.SimReport, n int, of func(*scenario.SimDay) int) []int
 	return out
 }
 
-// sparkline draws vs scaled to their own peak: the shape of a sequence's
-// sending, whatever its size. A dot is a bucket with nothing, so a quiet
-// stretch reads as quiet rather than as missing.
-func sparkline(vs []int) string {
-	const bars = "▁▂▃▄▅▆▇█"
-	levels := []rune(bars)
-	top := slices.Max(append([]int{0}, vs...))
-	var b strings.Builder
-	for _, v := range vs {
-		switch {
-		case v == 0:
-			b.WriteRune('·')
-		default:
-			b.WriteRune(levels[(v*len(levels)-1)/top])
-		}
-	}
-	return b.String()
-}
+// sparkline is the report's: simulate and report draw series alike.
+func sparkline(vs []int) string { return report.Sparkline(vs) }
 
 func emailsOf(seq string) func(*scenario.SimDay) int {
 	return func(d *scenario.SimDay) int {
@@ -378,7 +438,11 @@ func byCount(m map[string]int, word func(string) string) string {
 func writeSimulation(w io.Writer, rep *scenario.SimReport) {
 	t := rep.Total
 	fmt.Fprintf(w, "Simulated %d days from %s (%s), %s, a tick every %s:\n", rep.Days, rep.Start.In(time.UTC).Format(time.RFC3339), rep.Timezone, count(rep.Contacts, "contact"), shortDuration(rep.Every))
-	fmt.Fprintf(w, "%s, %s held back, %s, %s.\n\n", count(t.Emails, "email"), count(t.HeldBack, "send"), count(t.Exits, "exit"), count(t.Enrolled, "enrollment"))
+	fmt.Fprintf(w, "%s, %s held back, %s, %s.\n", count(t.Emails, "email"), count(t.HeldBack, "send"), count(t.Exits, "exit"), count(t.Enrolled, "enrollment"))
+	if rep.EngagementRates != nil {
+		fmt.Fprintln(w, engageLine(rep))
+	}
+	fmt.Fprintln(w)
 
 	// Sparklines fit two months a column a day; the bars, a row each,
 	// a month.
@@ -471,6 +535,43 @@ func writeSimulation(w io.Writer, rep *scenario.SimReport) {
 		}
 		fmt.Fprintf(w, "\nBusiest day: %s, %s, %d held back.\n  %s\n", day(b.Date), count(b.Emails, "email"), b.HeldBack, byCount(em, func(k string) string { return k }))
 	}
+}
+
+// engageWords name what the recipients did, one and many.
+var engageWords = map[string][2]string{
+	scenario.EngageOpen:        {"open", "opens"},
+	scenario.EngageClick:       {"click", "clicks"},
+	scenario.EngageReply:       {"reply", "replies"},
+	scenario.EngageUnsubscribe: {"unsubscribe", "unsubscribes"},
+	scenario.EngageBounce:      {"bounce", "bounces"},
+	scenario.EngageComplaint:   {"complaint", "complaints"},
+}
+
+var engageOrder = []string{scenario.EngageOpen, scenario.EngageClick, scenario.EngageReply, scenario.EngageUnsubscribe, scenario.EngageBounce, scenario.EngageComplaint}
+
+// engageLine says at what rates the recipients answered and what they
+// did: "Recipients answered at click 3%, reply 1% (seed 1), 2 emails at
+// their own rates: 41 clicks, 12 replies."
+func engageLine(rep *scenario.SimReport) string {
+	e := rep.EngagementRates
+	var rates, did []string
+	for _, k := range engageOrder {
+		if r, ok := e.Default[k]; ok {
+			rates = append(rates, k+" "+report.Percent(r))
+		}
+		if n, ok := rep.Engagement[k]; ok {
+			w := engageWords[k]
+			did = append(did, fmt.Sprintf("%s %s", thousands(n), map[bool]string{true: w[0], false: w[1]}[n == 1]))
+		}
+	}
+	s := "Recipients answered"
+	if len(rates) > 0 {
+		s += " at " + strings.Join(rates, ", ")
+	}
+	if n := len(e.ByEmail); n > 0 {
+		s += fmt.Sprintf(", %s at rates of %s own", plural(n, "email"), map[bool]string{true: "its", false: "their"}[n == 1])
+	}
+	return fmt.Sprintf("%s (seed %d): %s.", s, e.Seed, strings.Join(did, ", "))
 }
 
 // shortDuration drops the zero units time.Duration prints: 4h, not 4h0m0s.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -292,4 +293,47 @@ func BenchmarkSimulate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(90*6*b.N)/b.Elapsed().Seconds(), "ticks/s")
+}
+
+// TestSimulateEngagementKeepsOptOuts runs the example with recipients
+// who unsubscribe, bounce and complain often, and reads the kept store:
+// the tracking server suppressed them, and no marketing email was
+// planned for an address after its suppression.
+func TestSimulateEngagementKeepsOptOuts(t *testing.T) {
+	t.Parallel()
+	kept := filepath.Join(t.TempDir(), "kept.db")
+	out, errOut, code := run(t, "simulate", simExample,
+		"--contacts", filepath.Join(simExample, "contacts.csv"), "--events", filepath.Join(simExample, "events.jsonl"),
+		"--start", simStart, "--days", "30", "--format", "json", "--keep", kept,
+		"--engage", "click 5%, unsubscribe 10%, bounce 5%, complaint 2%")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	var rep scenario.SimReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Engagement["unsubscribe"] == 0 || rep.Engagement["bounce"] == 0 || rep.Engagement["complaint"] == 0 {
+		t.Fatalf("nobody opted out: %v", rep.Engagement)
+	}
+	db, err := sql.Open("sqlite", kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var suppressed, late int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM suppressions`).Scan(&suppressed); err != nil {
+		t.Fatal(err)
+	}
+	if suppressed == 0 {
+		t.Fatal("the kept store holds no suppression")
+	}
+	err = db.QueryRow(`SELECT COUNT(*) FROM sends s JOIN contacts c ON c.id = s.contact_id
+		JOIN suppressions x ON x.email_key = c.email_key WHERE s.planned_at > x.at`).Scan(&late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late != 0 {
+		t.Errorf("%d sends planned after their address was suppressed", late)
+	}
 }
