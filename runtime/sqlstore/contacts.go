@@ -96,6 +96,12 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 		return res, err
 	}
 	defer tx.Rollback()
+	if s.d.StagedUpsert && s.d.BulkInsert != nil && s.d.WritableCTE {
+		if res, err = s.upsertStaged(ctx, conn, tx, schema, batch, who); err != nil {
+			return res, err
+		}
+		return res, tx.Commit()
+	}
 
 	existing, err := s.existingContacts(ctx, tx, batch)
 	if err != nil {
