@@ -114,7 +114,11 @@ func (e *StoreError) Unwrap() error { return e.Err }
 func run[T any](ctx context.Context, r Reader[T], raw func() ([]string, []byte), opt Options, sum *Summary,
 	line func(T) int, store func([]T) ([]runtime.Rejected, error)) error {
 	size := opt.batch()
-	chunks := make(chan chunk[T], 1)
+	// Unbuffered: the reader runs one batch ahead of the store and no
+	// more, so that an import holds two batches whatever the file's size.
+	// A buffer of one let it hold a third, a third more memory, while
+	// the store, the slower side, still never waited for the reader.
+	chunks := make(chan chunk[T])
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

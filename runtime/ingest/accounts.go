@@ -26,7 +26,7 @@ type AccountReader struct {
 	byName map[string]*typed
 	byIdx  []string // CSV columns by index; "" when skipped
 	known  []string
-	seen   map[string]int // key → line it was first accepted on
+	seen   *seenKeys // keys and the lines they were first accepted on
 }
 
 // NewAccountReader reads an accounts file's header (for JSONL, its first
@@ -36,7 +36,7 @@ type AccountReader struct {
 // refused with a *FileError before any row is read. name is the file's
 // name, for messages.
 func NewAccountReader(r io.Reader, name string, f Format, attrs map[string]*campaigns.Attribute, opt Options) (*AccountReader, error) {
-	ar := &AccountReader{attrs: attrs, opt: opt, byName: map[string]*typed{}, seen: map[string]int{}}
+	ar := &AccountReader{attrs: attrs, opt: opt, byName: map[string]*typed{}, seen: newSeenKeys()}
 	for n, a := range attrs {
 		ar.byName[n] = newTyped(a, nil)
 	}
@@ -130,7 +130,7 @@ func (ar *AccountReader) Next() (runtime.AccountRecord, *Reject, error) {
 		cells, rawLine := ar.src.raw()
 		return runtime.AccountRecord{}, &Reject{Line: line, Email: rec.Key, Reason: strings.Join(problems, "; "), Raw: cells, RawLine: rawLine}, nil
 	}
-	ar.seen[rec.Key] = line
+	ar.seen.add(rec.Key, line)
 	return rec, nil, nil
 }
 
@@ -154,7 +154,7 @@ func (ar *AccountReader) record(line int, fields []field) (rec runtime.AccountRe
 				problems = append(problems, fmt.Sprintf("%s account: %s", word, notText(f.c)))
 			default:
 				rec.Key = strings.TrimSpace(f.c.text)
-				if first, dup := ar.seen[rec.Key]; dup {
+				if first, dup := ar.seen.line(rec.Key); dup {
 					problems = append(problems, fmt.Sprintf("%s account: %s is a duplicate of line %d; keep one row per account", word, clip(rec.Key), first))
 				}
 			}

@@ -49,7 +49,7 @@ type ContactReader struct {
 	byName map[string]*contactCol
 	byIdx  []*contactCol // CSV columns by index; nil when skipped
 	known  []string
-	seen   map[string]int // email key → line it was first accepted on
+	seen   *seenKeys // email keys and the lines they were first accepted on
 	zones  zones
 }
 
@@ -64,7 +64,7 @@ type ContactReader struct {
 // consent_source and consent_wording, and the columns Options.Ignore
 // names. name is the file's name, for messages.
 func NewContactReader(r io.Reader, name string, f Format, schema *campaigns.ContactSchema, opt Options) (*ContactReader, error) {
-	cr := &ContactReader{schema: schema, opt: opt, byName: map[string]*contactCol{}, seen: map[string]int{}, zones: zones{}}
+	cr := &ContactReader{schema: schema, opt: opt, byName: map[string]*contactCol{}, seen: newSeenKeys(), zones: zones{}}
 	cr.byName[campaigns.AttrEmail] = &contactCol{name: campaigns.AttrEmail, role: roleEmail}
 	cr.byName[ColumnConsentAt] = &contactCol{name: ColumnConsentAt, role: roleConsentAt}
 	cr.byName[ColumnConsentSource] = &contactCol{name: ColumnConsentSource, role: roleConsentSource}
@@ -184,7 +184,7 @@ func (cr *ContactReader) Next() (runtime.ContactRecord, *Reject, error) {
 		}
 		return runtime.ContactRecord{}, &Reject{Line: line, Email: email, Reason: strings.Join(problems, "; "), Raw: cells, RawLine: rawLine}, nil
 	}
-	cr.seen[key] = line
+	cr.seen.add(key, line)
 	return rec, nil, nil
 }
 
@@ -253,7 +253,7 @@ func (cr *ContactReader) record(line int, fields []field) (rec runtime.ContactRe
 				problems = append(problems, fmt.Sprintf("%s email: %s is a role address, not a person; leave it out, or import role addresses with --allow-role", word, email))
 			}
 			key = ownKey(email)
-			if first, dup := cr.seen[key]; dup {
+			if first, dup := cr.seen.line(key); dup {
 				problems = append(problems, fmt.Sprintf("%s email: %s is a duplicate of line %d; keep one row per address", word, email, first))
 			}
 		case roleConsentAt:

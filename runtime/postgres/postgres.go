@@ -1,7 +1,7 @@
 // Package postgres is the contact store for teams that outgrow one
 // machine: PostgreSQL through pgx, shared by several nurture run workers.
 // It opens the connection and supplies the PostgreSQL dialect (column
-// types, $n parameters, JSONB property reads, COPY for new contacts, an
+// types, $n parameters, JSONB property reads, COPY for imports, an
 // advisory lock around migrations); the shared logic is in
 // runtime/sqlstore.
 //
@@ -75,6 +75,7 @@ func Dialect() sqlstore.Dialect {
 		LockApply:      fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLock+1),
 		BeginRehearsal: "BEGIN",
 		BulkInsert:     copyRows,
+		StagedUpsert:   true,
 	}
 }
 
@@ -113,6 +114,10 @@ func prop(key, typ string) string {
 // INSERT (BenchmarkImportContacts).
 func copyRows(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error {
 	return conn.Raw(func(dc any) error {
+		// A rehearsal's connection wraps pgx's (sqlstore.Store.Rehearse).
+		if w, ok := dc.(interface{ Unwrap() driver.Conn }); ok {
+			dc = w.Unwrap()
+		}
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("postgres: the connection is a %T, not pgx's", dc)

@@ -96,6 +96,12 @@ func (s *Store) UpsertContacts(ctx context.Context, schema *campaigns.ContactSch
 		return res, err
 	}
 	defer tx.Rollback()
+	if s.d.StagedUpsert && s.d.BulkInsert != nil && s.d.WritableCTE {
+		if res, err = s.upsertStaged(ctx, conn, tx, schema, batch, who); err != nil {
+			return res, err
+		}
+		return res, tx.Commit()
+	}
 
 	existing, err := s.existingContacts(ctx, tx, batch)
 	if err != nil {
@@ -286,15 +292,35 @@ func (s *Store) insertCount(ctx context.Context, tx *sql.Tx, table string, cols,
 	}
 	per := max(1, min(500, maxParams/len(cols)))
 	tuple := "(" + placeholders(len(cols)) + ")"
+	values := func(k int) string {
+		return head + "VALUES " + strings.TrimSuffix(strings.Repeat(tuple+", ", k), ", ") + suffix
+	}
+	// The statement of a full part is prepared once when several use it:
+	// SQLite otherwise parses its thousands of parameters again for
+	// every part.
+	var full *sql.Stmt
+	if len(rows) >= 2*per {
+		var err error
+		if full, err = tx.PrepareContext(ctx, s.rebind(values(per))); err != nil {
+			return 0, err
+		}
+		defer full.Close()
+	}
 	var total int64
+	args := make([]any, 0, per*len(cols))
 	for i := 0; i < len(rows); i += per {
 		part := rows[i:min(i+per, len(rows))]
-		args := make([]any, 0, len(part)*len(cols))
+		args = args[:0]
 		for _, r := range part {
 			args = append(args, r...)
 		}
-		q := head + "VALUES " + strings.TrimSuffix(strings.Repeat(tuple+", ", len(part)), ", ") + suffix
-		res, err := tx.ExecContext(ctx, s.rebind(q), args...)
+		var res sql.Result
+		var err error
+		if full != nil && len(part) == per {
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, s.rebind(values(len(part))), args...)
+		}
 		if err != nil {
 			return total, err
 		}

@@ -70,6 +70,11 @@ type rehearsalConn struct {
 	n atomic.Int64
 }
 
+// Unwrap is the driver's own connection, for a dialect's BulkInsert that
+// reaches past database/sql (PostgreSQL's COPY): what it writes there
+// is inside the rehearsal's transaction all the same.
+func (c *rehearsalConn) Unwrap() driver.Conn { return c.Conn }
+
 func (c *rehearsalConn) exec(ctx context.Context, q string) error {
 	e, ok := c.Conn.(driver.ExecerContext)
 	if !ok {

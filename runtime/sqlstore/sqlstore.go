@@ -92,6 +92,13 @@ type Dialect struct {
 	// upsert's transaction is open on conn, and BulkInsert must write
 	// inside it (through conn.Raw) so that the batch stays all or nothing.
 	BulkInsert func(ctx context.Context, conn *sql.Conn, table string, cols []string, rows [][]any) error
+	// StagedUpsert imports contacts by BulkInsert into a temporary
+	// table, then one statement that updates the stored contacts the
+	// batch changes, inserts the new ones and records their consents
+	// (see upsertStaged). Looking the batch up first and updating its
+	// stored contacts one statement each cost PostgreSQL a round trip a
+	// changed row. It needs BulkInsert and WritableCTE.
+	StagedUpsert bool
 	// BeginRehearsal opens the transaction of a rehearsal (see
 	// Store.Rehearse). SQLite's takes the write lock at once, so that
 	// the rehearsal queues behind a writer rather than failing to

@@ -248,6 +248,32 @@ func testUpsert(t *testing.T, o Opener) {
 	if n := len(contacts(t, s)); n != 2 {
 		t.Errorf("%d contacts, want 2", n)
 	}
+
+	// Stored and new contacts in one batch: a stored contact needs no
+	// required value on its line, a time finer than the store keeps is
+	// no change, and a new contact still needs the required ones.
+	res, err = s.UpsertContacts(ctx, &p.Contact, []runtime.ContactRecord{
+		rec(6, "bob@acme.example", "first_name", "Bob"),
+		rec(7, "dee@gamma.example", "industry", "saas"),
+		rec(8, "ann@acme.example", "industry", nil, "signup_at", signup.Add(300*time.Microsecond)),
+		rec(9, "eve@gamma.example", "first_name", "Eve"),
+	}, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = runtime.UpsertResult{Inserted: 1, Updated: 1, Unchanged: 1, Rejected: []runtime.Rejected{
+		{Line: 9, Email: "eve@gamma.example", Reason: "a new contact needs industry, which is required"},
+	}}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("mixed import (-want +got):\n%s", diff)
+	}
+	wantBob := map[string]any{"email": "bob@acme.example", "industry": "fintech", "first_name": "Bob"}
+	if diff := cmp.Diff(wantBob, contacts(t, s)["bob@acme.example"]); diff != "" {
+		t.Errorf("Bob after the mixed import (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantAnn, contacts(t, s)["ann@acme.example"]); diff != "" {
+		t.Errorf("Ann after the mixed import (-want +got):\n%s", diff)
+	}
 }
 
 func testEvents(t *testing.T, o Opener) {

@@ -13,7 +13,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"nurture": func() { os.Exit(Main()) },
+		"nurture": func() { os.Exit(mainWithPeak()) },
 	})
 }
 
