@@ -243,7 +243,10 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 					continue
 				}
 				id, contact, mid := j.c.ID, j.c.Contact, messageID(j.c.Key)
-				j.o.Gate = func(ctx context.Context) error { return g.check(ctx, id, mid, contact, j.topic) }
+				// Marked as the connection takes it: the mark's commit
+				// runs beside the connection's MAIL, RCPT and DATA.
+				m := g.mark(ctx, id, mid)
+				j.o.Gate = func(ctx context.Context) error { return g.check(ctx, m, id, contact, j.topic) }
 				var err error
 				if !late {
 					err = j.o.Gate(ctx)
@@ -254,10 +257,12 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 				if err == nil {
 					err = s.Send(ctx, j.o)
 				}
+				// The outcome is recorded after the mark, never beside it.
+				<-m.done
 				var se *mail.SendError
 				switch {
 				case err == nil:
-					// Recorded with the next check's mark.
+					// Recorded with the next mark.
 					g.accepted(id, mid)
 				case errors.As(err, &se) && (se.Setup || se.Connect):
 					// Every email would fail alike: the others take
@@ -551,29 +556,31 @@ const claimAhead = 8
 // the opt-outs of the contacts whose messages are claimed, as of the
 // store's opt-out serial, and re-reads them only when the serial moved.
 //
-// The check also marks the send, durably, as being handed over, with
-// its Message-ID (Ledger.HandOver), and records the sends accepted since
-// the last check (pending): one statement, whose commit reads the serial
-// too. Marking as late as the check, rather than when a connection takes
-// the message, puts the mark's commit on the message's path, but costs
-// one round trip a message instead of two, and a crash leaves unknown
-// only messages whose SMTP transaction had reached DATA. At any moment at
-// most one message a connection is marked and unfinished. The checks of
-// several connections at once share one statement (see shared).
+// It also marks each send, durably, as possibly handed over, with its
+// Message-ID (Ledger.HandOver), as a connection takes it, and records in
+// the same commit the sends accepted since (pending). No message is
+// handed over before its mark is written, and a connection takes its next
+// message only when the last one ended, so at any moment at most one
+// message a connection is marked and unfinished. The mark's commit runs
+// beside the connection's MAIL, RCPT and DATA, off the message's path;
+// at the check, after the server's 354, only the serial is read: a read,
+// not a commit. The marks of connections taking messages at once share
+// one statement, and so do the reads of connections checking at once (see
+// shared).
 type optGate struct {
 	l      Ledger
 	worker string
 	now    time.Time
 	mu     sync.Mutex
 	serial int64 // -1: re-read before the next check
-	// latest is the highest serial a check has read, -1 before the first.
+	// latest is the highest serial read, -1 before the first.
 	latest int64
 	held   map[int64]int
 	outs   map[int64]runtime.OptOut
 
-	checks shared
+	marks, reads shared
 	// pending are the sends accepted and not yet recorded, by ID with
-	// their Message-IDs: the next check records them (or a flush).
+	// their Message-IDs: the next mark records them (or a flush).
 	pending map[int64]string
 }
 
@@ -633,7 +640,7 @@ func (q *shared) loop(ctx context.Context) {
 
 func newOptGate(l Ledger, worker string, now time.Time) *optGate {
 	g := &optGate{l: l, worker: worker, now: now, serial: -1, latest: -1, held: map[int64]int{}, outs: map[int64]runtime.OptOut{}, pending: map[int64]string{}}
-	g.checks.run = func(ctx context.Context, r *sharedRun) {
+	g.marks.run = func(ctx context.Context, r *sharedRun) {
 		acc := g.takeAccepted()
 		var marked []int64
 		marked, r.n, r.err = l.HandOver(ctx, worker, r.marks, acc, now)
@@ -641,17 +648,32 @@ func newOptGate(l Ledger, worker string, now time.Time) *optGate {
 			g.mu.Lock()
 			maps.Copy(g.pending, acc)
 			g.mu.Unlock()
+			return
 		}
 		r.marked = make(map[int64]bool, len(marked))
 		for _, id := range marked {
 			r.marked[id] = true
 		}
+		g.read(r.n)
+	}
+	g.reads.run = func(ctx context.Context, r *sharedRun) {
+		r.n, r.err = l.OptOutSerial(ctx)
+		if r.err == nil {
+			g.read(r.n)
+		}
 	}
 	return g
 }
 
+// read notes a serial read.
+func (g *optGate) read(n int64) {
+	g.mu.Lock()
+	g.latest = max(g.latest, n)
+	g.mu.Unlock()
+}
+
 // accepted notes a send the server accepted, with its Message-ID, for
-// the next mark or claim to record.
+// the next mark to record.
 func (g *optGate) accepted(id int64, messageID string) {
 	g.mu.Lock()
 	g.pending[id] = messageID
@@ -659,17 +681,17 @@ func (g *optGate) accepted(id int64, messageID string) {
 }
 
 // flush records the sends accepted and not yet recorded, in the
-// sequence of the checks' statements: one taken elsewhere could be
+// sequence of the marks' statements: one recorded elsewhere could be
 // recorded after a later mark of its connection, and a crash between
 // the two would leave two of the connection's messages unknown.
 func (g *optGate) flush(ctx context.Context) error {
-	r := g.checks.joinAll(ctx, nil)
+	r := g.marks.joinAll(ctx, nil)
 	<-r.done
 	return r.err
 }
 
 // takeAccepted returns the sends accepted and not recorded, and forgets
-// them: the checks' statement records them.
+// them: the marks' statement records them.
 func (g *optGate) takeAccepted() map[int64]string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -681,8 +703,8 @@ func (g *optGate) takeAccepted() map[int64]string {
 	return p
 }
 
-// before is a serial read before now: the latest a check read, which
-// costs nothing, or a fresh read before the first check.
+// before is a serial read before now: the latest read, which costs
+// nothing, or a fresh read before the first.
 func (g *optGate) before(ctx context.Context) (int64, error) {
 	g.mu.Lock()
 	n := g.latest
@@ -723,29 +745,41 @@ func (g *optGate) release(contact int64) {
 	}
 }
 
-// check marks send id, with its Message-ID mid, as being handed over,
-// and says why contact's message on topic must not go, or nil. A change
-// committed before check began is seen: the serial is read after it
-// began, and the opt-outs re-read when it moved.
-func (g *optGate) check(ctx context.Context, id int64, mid string, contact int64, topic string) error {
-	// The run is not cancelled with ctx, and short: wait for it, so
-	// that a mark it made is known to be ours to release.
-	r := g.checks.joinAll(ctx, map[int64]string{id: mid})
-	<-r.done
+// mark joins send id, with its Message-ID mid, to the next statement
+// marking sends as possibly handed over, and returns the run to wait for.
+func (g *optGate) mark(ctx context.Context, id int64, mid string) *sharedRun {
+	return g.marks.joinAll(ctx, map[int64]string{id: mid})
+}
+
+// check waits for send id's mark m to be written and says why contact's
+// message on topic must not go, or nil. A change committed before check
+// began is seen: the serial is read after it began, and the opt-outs
+// re-read when it moved.
+func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, topic string) error {
+	// The runs are not cancelled with ctx, and short: wait for the
+	// mark, so that one it made is known to be ours to release.
+	<-m.done
 	if ctx.Err() != nil {
 		// Stopped before the hand-over: released, marked or not.
 		return errNotTaken
 	}
-	if r.err != nil {
-		return fmt.Errorf("marking the hand-over: %w", r.err)
+	if m.err != nil {
+		return fmt.Errorf("marking the hand-over: %w", m.err)
 	}
-	if !r.marked[id] {
+	if !m.marked[id] {
 		return errClaimLost
+	}
+	r := g.reads.joinAll(ctx, nil)
+	<-r.done
+	if ctx.Err() != nil {
+		return errNotTaken
+	}
+	if r.err != nil {
+		return fmt.Errorf("reading the opt-out serial: %w", r.err)
 	}
 	n := r.n
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.latest = max(g.latest, n)
 	if n != g.serial {
 		ids := make([]int64, 0, len(g.held))
 		for id := range g.held {

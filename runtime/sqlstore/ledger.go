@@ -39,35 +39,30 @@ func (s *Store) HandOver(ctx context.Context, worker string, marks, accepted map
 			err = fmt.Errorf("marking %d sends as handed over: %w", len(marks), err)
 		}
 	}()
-	if s.d.WritableCTE {
-		var q strings.Builder
-		args := []any{s.t(now)}
-		q.WriteString(`UPDATE sends SET handover_at = ?, message_id = CASE id`)
-		ids := make([]int64, 0, len(marks))
-		for id, mid := range marks {
-			q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
-			args = append(args, id, mid)
-			ids = append(ids, id)
-		}
-		cond, idArgs := s.idsIn("id", ids)
-		q.WriteString(` END WHERE ` + cond + ` AND status = ? AND claimed_by = ? RETURNING id`)
-		mark, args := q.String(), append(append(args, idArgs...), runtime.SendClaimed, worker)
-		if len(marks) == 0 {
-			mark, args = `SELECT id FROM sends WHERE 1 = 0`, nil
-		}
-		// One statement, one snapshot: the serial read as the marks are
-		// made. The accepted and the marked are different sends.
-		var with string
-		if len(accepted) > 0 {
-			aq, aargs := s.acceptSends(accepted, now)
-			with, args = `accepted AS (`+aq+`), `, append(aargs, args...)
-		}
-		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH `+with+`marked AS (`+mark+`)
-SELECT m.id, o.serial FROM optout_serial o LEFT JOIN marked m ON TRUE WHERE o.id = 1`), args...)
+	if s.d.WritableCTE && s.d.AnyArray {
+		// One statement of one text whatever the number of sends, so
+		// the server plans it once for the connection, not once a
+		// message: the sends come as arrays.
+		accIDs, accMIDs := idsAndMessageIDs(accepted)
+		markIDs, markMIDs := idsAndMessageIDs(marks)
+		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH accepted AS (
+  UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = a.mid
+  FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[])) AS a(id, mid)
+  WHERE sends.id = a.id AND sends.status = ?),
+marked AS (
+  UPDATE sends SET handover_at = ?, message_id = m.mid
+  FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[])) AS m(id, mid)
+  WHERE sends.id = m.id AND sends.status = ? AND sends.claimed_by = ?
+  RETURNING sends.id)
+SELECT m.id, o.serial FROM optout_serial o LEFT JOIN marked m ON TRUE WHERE o.id = 1`),
+			runtime.SendAccepted, s.t(now), accIDs, accMIDs, runtime.SendClaimed,
+			s.t(now), markIDs, markMIDs, runtime.SendClaimed, worker)
 		if err != nil {
 			return nil, 0, err
 		}
 		defer rows.Close()
+		// One snapshot: the serial read as the marks are made. The
+		// accepted and the marked are different sends.
 		for rows.Next() {
 			var id sql.NullInt64
 			if err := rows.Scan(&id, &serial); err != nil {
@@ -318,4 +313,15 @@ func (s *Store) RequeueSend(ctx context.Context, id int64, at time.Time, why str
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
+}
+
+// idsAndMessageIDs splits sends by ID with their Message-IDs into two
+// arrays, for the statements that take them as arrays.
+func idsAndMessageIDs(sends map[int64]string) ([]int64, []string) {
+	ids, mids := make([]int64, 0, len(sends)), make([]string, 0, len(sends))
+	for id, mid := range sends {
+		ids = append(ids, id)
+		mids = append(mids, mid)
+	}
+	return ids, mids
 }

@@ -209,20 +209,3 @@ func (s *Store) ResolveSend(ctx context.Context, id int64, status, why string) (
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
-
-// acceptSends is the statement that records claimed sends as accepted,
-// not yet rebound.
-func (s *Store) acceptSends(ids map[int64]string, now time.Time) (string, []any) {
-	var q strings.Builder
-	args := []any{runtime.SendAccepted, s.t(now)}
-	q.WriteString(`UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = CASE id`)
-	keys := make([]any, 0, len(ids))
-	for id, mid := range ids {
-		q.WriteString(` WHEN ? THEN CAST(? AS TEXT)`)
-		args = append(args, id, mid)
-		keys = append(keys, id)
-	}
-	q.WriteString(` END WHERE status = ? AND id IN (` + placeholders(len(keys)) + `)`)
-	args = append(append(args, runtime.SendClaimed), keys...)
-	return q.String(), args
-}
