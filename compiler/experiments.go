@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,23 +34,6 @@ func ExperimentSamples(p *campaigns.Plan, pos func(path ...string) Pos) Diagnost
 	return ds.Sort()
 }
 
-// percent writes a rate as the report does: 2%, 12.5%, 0.3%, 0.05%.
-func percent(f float64) string {
-	if math.IsNaN(f) {
-		return "–"
-	}
-	p := 100 * f
-	digits := 1
-	if p < 1 {
-		digits = 2
-	}
-	s := strconv.FormatFloat(p, 'f', digits, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s + "%"
-}
-
 // metricWords is what an experiment's rate counts: "clicks of
 // delivered", "replies of delivered", "reached converted".
 func metricWords(metric string) string {
@@ -70,7 +52,7 @@ func armRate(a campaigns.PlanArm) (count, rate, interval string) {
 	if a.Rate == nil {
 		return count, "–", "–"
 	}
-	return count, percent(*a.Rate), percent(*a.Low) + "–" + percent(*a.High)
+	return count, campaigns.Percent(*a.Rate), campaigns.Percent(*a.Low) + "–" + campaigns.Percent(*a.High)
 }
 
 const experimentsHead = "Experiments in the sequences this changes, as nurture report judges them"

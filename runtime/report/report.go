@@ -11,8 +11,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -462,18 +460,4 @@ func reasons(m map[string]int) []Reason {
 
 // Percent writes a fraction as a percentage with enough digits for the
 // benchmarks, which go down to 0.1%: 2%, 12.5%, 0.3%, 0.05%.
-func Percent(f float64) string {
-	if math.IsNaN(f) {
-		return "–"
-	}
-	p := 100 * f
-	digits := 1
-	if p < 1 {
-		digits = 2
-	}
-	s := strconv.FormatFloat(p, 'f', digits, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	return s + "%"
-}
+func Percent(f float64) string { return campaigns.Percent(f) }
