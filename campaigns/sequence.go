@@ -244,4 +244,18 @@ type Handoff struct {
 	// What becomes of leads sales returns.
 	ReturnStage  string `json:"return_stage,omitempty"`
 	ReturnEnroll string `json:"return_enroll,omitempty"`
+	// Per is PerAccount when the hand-off hands over the contact's
+	// account rather than the person: once per account, the later
+	// contacts of the account joining the open hand-off. Empty: per
+	// contact.
+	Per string `json:"per,omitempty"`
+	// Cooldown is how long an account hand-off stays open to joiners
+	// after it was made; zero: until sales returns the account.
+	Cooldown Duration `json:"cooldown,omitempty"`
 }
+
+// PerAccount is the Per of a hand-off made once per account.
+const PerAccount = "account"
+
+// ForAccount reports whether the hand-off hands over accounts.
+func (h *Handoff) ForAccount() bool { return h != nil && h.Per == PerAccount }

@@ -67,6 +67,15 @@ type Decision struct {
 	Set map[string]any
 	// Handoff hands the lead to sales.
 	Handoff string
+	// HandoffAccount hands over the contact's account instead, once: a
+	// contact of an account whose hand-off is open joins it. The hand-off
+	// stays open until sales returns the account, or until HandoffUntil
+	// when set. A contact without an account is handed over alone.
+	HandoffAccount bool
+	HandoffUntil   time.Time
+	// Returned closes the open account hand-off of this name of the
+	// contact's account: sales handed the account back.
+	Returned string
 	// Enroll starts the contact in these sequences, at their first step.
 	Enroll []Start
 	// Suppress suppresses the contact from marketing with this reason.
@@ -213,12 +222,37 @@ type HandoffRecord struct {
 	NextAt    time.Time `json:"next_at,omitzero"`
 	DoneAt    time.Time `json:"done_at,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+	// Account is the account an account hand-off hands over, and
+	// Contacts the contacts of it that reached the hand-off, the one
+	// that made it first.
+	Account  string           `json:"account,omitempty"`
+	Contacts []HandoffContact `json:"contacts,omitempty"`
+}
+
+// HandoffContact is a contact that reached an account hand-off: the one
+// that made it, or one that joined it later.
+type HandoffContact struct {
+	Contact  int64     `json:"contact"`
+	Email    string    `json:"email"`
+	Reason   string    `json:"reason"`
+	Sequence string    `json:"sequence,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// ScoredContact is a contact of an account with its score.
+type ScoredContact struct {
+	Contact int64   `json:"contact"`
+	Email   string  `json:"email"`
+	Score   float64 `json:"score"`
 }
 
 // HandoffFilter picks hand-offs: of one contact, in one state, the
 // newest first up to Limit (0: all).
 type HandoffFilter struct {
+	// Contact picks the hand-offs the contact made or joined; Account
+	// the hand-offs of one account.
 	Contact int64
+	Account string
 	Status  string
 	Limit   int
 }
@@ -232,6 +266,8 @@ type PendingHandoff struct {
 	Sequence  string
 	Attempts  int
 	CreatedAt time.Time
+	// Account is the account an account hand-off hands over.
+	Account string
 }
 
 // Watch is what an incremental tick looks at beside the contacts that

@@ -963,6 +963,12 @@ func (e *Engine) handoff(d *runtime.Decision, name string) {
 		return
 	}
 	d.Handoff = name
+	if h := e.Program.Handoffs[name]; h.ForAccount() {
+		d.HandoffAccount = true
+		if h.Cooldown > 0 {
+			d.HandoffUntil = d.At.Add(h.Cooldown.Std())
+		}
+	}
 	if h := e.Program.Handoffs[name]; h != nil && h.Stage != "" {
 		set := map[string]any{campaigns.AttrStage: h.Stage}
 		for k, v := range d.Set {

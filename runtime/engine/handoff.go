@@ -30,7 +30,13 @@ type HandoffStore interface {
 	ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (runtime.Breakdown, error)
 	Account(ctx context.Context, key string) (*runtime.Account, error)
 	AccountScore(ctx context.Context, prog *campaigns.Program, key string) (float64, int, error)
+	HandoffContacts(ctx context.Context, id int64) ([]runtime.HandoffContact, error)
+	AccountContacts(ctx context.Context, key, model string, limit int) ([]runtime.ScoredContact, error)
 }
+
+// AccountHandoffContacts bounds the account's engaged contacts an account
+// hand-off carries beside those that reached it.
+const AccountHandoffContacts = 10
 
 // HandoffBackoff is how long to wait after each failed attempt; after the
 // last, the hand-off fails for good and stays visible as failed.
@@ -71,6 +77,26 @@ type HandoffAccount struct {
 	Key        string         `json:"key"`
 	Attributes map[string]any `json:"attributes"`
 	Score      *float64       `json:"score,omitempty"`
+	// Thresholds are the account score's thresholds the score reaches.
+	Thresholds []string `json:"thresholds,omitempty"`
+	// Contacts, in an account hand-off, are the contacts of the account
+	// sales takes over: those that reached the hand-off (the first, then
+	// any that joined it before it went out), then the account's most
+	// engaged others, the highest scored first, AccountHandoffContacts
+	// at most.
+	Contacts []HandoffAccountContact `json:"contacts,omitempty"`
+}
+
+// HandoffAccountContact is one contact of an account hand-off: Role
+// "triggered" for the one that made it, "joined" for the others that
+// reached it, "engaged" for the account's other contacts.
+type HandoffAccountContact struct {
+	Email    string    `json:"email"`
+	Role     string    `json:"role"`
+	Score    *float64  `json:"score,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Sequence string    `json:"sequence,omitempty"`
+	At       time.Time `json:"at,omitzero"`
 }
 
 // HandoffScore is a score with its rules, as the webhook shows it.
@@ -148,7 +174,11 @@ func (e *Engine) lead(ctx context.Context, s HandoffStore, h runtime.PendingHand
 		}
 	}
 	accts := e.Program.Accounts
-	if key, _ := c.Values[campaigns.AttrAccount].(string); key != "" && (len(accts.Attributes) > 0 || accts.Score != nil) {
+	key := h.Account
+	if key == "" && (len(accts.Attributes) > 0 || accts.Score != nil) {
+		key, _ = c.Values[campaigns.AttrAccount].(string)
+	}
+	if key != "" {
 		l.account = &HandoffAccount{Key: key, Attributes: map[string]any{}}
 		a, err := s.Account(ctx, key)
 		if err != nil {
@@ -163,9 +193,64 @@ func (e *Engine) lead(ctx context.Context, s HandoffStore, h runtime.PendingHand
 				return lead{}, err
 			}
 			l.account.Score = &v
+			for _, name := range slices.Sorted(maps.Keys(accts.Score.Thresholds)) {
+				if v >= accts.Score.Thresholds[name] {
+					l.account.Thresholds = append(l.account.Thresholds, name)
+				}
+			}
+		}
+		if h.Account != "" {
+			if err := e.accountContacts(ctx, s, h, l.account); err != nil {
+				return lead{}, err
+			}
 		}
 	}
 	return l, nil
+}
+
+// accountContacts fills in the contacts an account hand-off carries.
+func (e *Engine) accountContacts(ctx context.Context, s HandoffStore, h runtime.PendingHandoff, a *HandoffAccount) error {
+	model := ""
+	if sc := e.Program.Accounts.Score; sc != nil {
+		model = sc.Model
+	}
+	reached, err := s.HandoffContacts(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	// Scores of the account's contacts, the most engaged first: enough to
+	// fill the bound beside those that reached the hand-off.
+	scored, err := s.AccountContacts(ctx, h.Account, model, AccountHandoffContacts+len(reached))
+	if err != nil {
+		return err
+	}
+	score := func(email string) *float64 {
+		for _, sc := range scored {
+			if sc.Email == email && model != "" {
+				v := sc.Score
+				return &v
+			}
+		}
+		return nil
+	}
+	seen := map[string]bool{}
+	for i, r := range reached {
+		role := "joined"
+		if i == 0 {
+			role = "triggered"
+		}
+		seen[r.Email] = true
+		a.Contacts = append(a.Contacts, HandoffAccountContact{Email: r.Email, Role: role, Score: score(r.Email), Reason: r.Reason, Sequence: r.Sequence, At: r.At.UTC()})
+	}
+	n := 0
+	for _, sc := range scored {
+		if seen[sc.Email] || n == AccountHandoffContacts {
+			continue
+		}
+		n++
+		a.Contacts = append(a.Contacts, HandoffAccountContact{Email: sc.Email, Role: "engaged", Score: score(sc.Email)})
+	}
+	return nil
 }
 
 // notify tells the lead's owner by email: the address the hand-off
@@ -177,11 +262,16 @@ func (e *Engine) notify(ctx context.Context, sender Sender, def *campaigns.Hando
 	}
 	c := l.contact
 	to := def.NotifyEmail
-	if to == "" {
+	if to == "" && h.Account != "" && l.account != nil {
+		to, _ = l.account.Attributes[def.NotifyAttribute].(string)
+	} else if to == "" {
 		to, _ = c.Values[def.NotifyAttribute].(string)
 	}
 	if to == "" {
 		return nil
+	}
+	if h.Account != "" {
+		return e.notifyAccount(ctx, sender, to, h, l, now)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is yours: handed to %s (%s", c.Email, h.Handoff, h.Reason)
@@ -213,6 +303,43 @@ func (e *Engine) notify(ctx context.Context, sender Sender, def *campaigns.Hando
 	return sender.Send(ctx, &mail.Outgoing{
 		Key: "handoff-" + strconv.FormatInt(h.ID, 10), FromName: e.Program.Sender.FromName, From: e.Program.Sender.FromEmail,
 		To: to, Subject: "Lead for you: " + c.Email + " (" + h.Reason + ")", Text: b.String(), Date: now,
+	})
+}
+
+// notifyAccount tells the account's owner that the account is theirs:
+// the account, its score, and the contacts the hand-off carries.
+func (e *Engine) notifyAccount(ctx context.Context, sender Sender, to string, h runtime.PendingHandoff, l lead, now time.Time) error {
+	a := l.account
+	var b strings.Builder
+	fmt.Fprintf(&b, "The account %s is yours: handed to %s (%s", a.Key, h.Handoff, h.Reason)
+	if h.Sequence != "" {
+		fmt.Fprintf(&b, ", from the %s sequence", h.Sequence)
+	}
+	fmt.Fprintf(&b, ") at %s, when %s reached it.\n\n", h.CreatedAt.UTC().Format(time.RFC1123), l.contact.Email)
+	for _, k := range slices.Sorted(maps.Keys(a.Attributes)) {
+		fmt.Fprintf(&b, "%s: %v\n", k, a.Attributes[k])
+	}
+	if a.Score != nil {
+		fmt.Fprintf(&b, "account score: %.0f", *a.Score)
+		if len(a.Thresholds) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(a.Thresholds, ", "))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nContacts\n")
+	for _, c := range a.Contacts {
+		fmt.Fprintf(&b, "  %s  %s", c.Email, c.Role)
+		if c.Score != nil {
+			fmt.Fprintf(&b, ", score %.0f", *c.Score)
+		}
+		if c.Reason != "" {
+			fmt.Fprintf(&b, ", %s", c.Reason)
+		}
+		b.WriteString("\n")
+	}
+	return sender.Send(ctx, &mail.Outgoing{
+		Key: "handoff-" + strconv.FormatInt(h.ID, 10), FromName: e.Program.Sender.FromName, From: e.Program.Sender.FromEmail,
+		To: to, Subject: "Account for you: " + a.Key + " (" + h.Reason + ")", Text: b.String(), Date: now,
 	})
 }
 

@@ -35,6 +35,11 @@ func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report
 			match = append(match, returnedTo(campaigns.CmpExists, false, e.Since, now))
 		}
 		p := campaigns.Predicate{Op: campaigns.OpAny, Args: match}
+		if h.ForAccount() {
+			// Sales returns the account: a return on any of its contacts
+			// takes back every contact of it that reached the hand-off.
+			p = campaigns.Predicate{Op: campaigns.OpAccount, Args: []campaigns.Predicate{p}, Account: &campaigns.AccountCount{Min: 1}}
+		}
 		for _, ids := range sc.chunks() {
 			var after int64
 			for {
@@ -46,7 +51,14 @@ func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report
 					break
 				}
 				after = cs[len(cs)-1]
-				ds, err := e.takeBack(ctx, h, cs, now, r)
+				if h.ForAccount() {
+					in, err := e.Store.ReachedHandoff(ctx, name, cs)
+					if err != nil {
+						return err
+					}
+					cs = slices.DeleteFunc(cs, func(c int64) bool { return !in[c] })
+				}
+				ds, err := e.takeBack(ctx, name, h, cs, now, r)
 				if err != nil {
 					return err
 				}
@@ -62,8 +74,11 @@ func (e *Engine) returns(ctx context.Context, now time.Time, sc scope, r *Report
 // takeBack decides the return of a page of leads to hand-off h: each
 // goes to its return stage and sequence. When that sequence is a
 // marketing one, a lead leaves the marketing sequence it is in first.
-func (e *Engine) takeBack(ctx context.Context, h *campaigns.Handoff, cs []int64, now time.Time, r *Report) ([]runtime.Decision, error) {
+func (e *Engine) takeBack(ctx context.Context, name string, h *campaigns.Handoff, cs []int64, now time.Time, r *Report) ([]runtime.Decision, error) {
 	var ds []runtime.Decision
+	if len(cs) == 0 {
+		return nil, nil
+	}
 	if seq := e.Program.Sequences[h.ReturnEnroll]; seq != nil && !seq.Transactional() {
 		for _, other := range e.sequences() {
 			if other == h.ReturnEnroll || e.Program.Sequences[other].Transactional() {
@@ -86,6 +101,9 @@ func (e *Engine) takeBack(ctx context.Context, h *campaigns.Handoff, cs []int64,
 		d := runtime.Decision{Contact: c, At: now, Version: e.Version, Enroll: e.starts(h.ReturnEnroll)}
 		if h.ReturnStage != "" {
 			d.Set = map[string]any{campaigns.AttrStage: h.ReturnStage}
+		}
+		if h.ForAccount() {
+			d.Returned = name // the account's hand-off closes
 		}
 		ds = append(ds, d)
 		e.trace(Trace{At: now, Contact: c, Decision: ds[len(ds)-1]})

@@ -48,6 +48,9 @@ type Store interface {
 	AccountSends(ctx context.Context, accounts []string, since time.Time) (map[string][]runtime.Sent, error)
 	// Counts counts the contacts that meet each predicate at now.
 	Counts(ctx context.Context, prog *campaigns.Program, ps []campaigns.Predicate, now time.Time) ([]int, error)
+	// ReachedHandoff reports which of the contacts reached an account
+	// hand-off of this name (made it or joined it).
+	ReachedHandoff(ctx context.Context, handoff string, ids []int64) (map[int64]bool, error)
 	// ContactsByID finds contacts by ID.
 	ContactsByID(ctx context.Context, ids []int64) (map[int64]*runtime.Contact, error)
 }

@@ -160,6 +160,13 @@ func (e *Engine) watch() (runtime.Watch, bool) {
 			}
 		})
 	}
+	for _, h := range e.Program.Handoffs {
+		if h.ForAccount() && (h.ReturnStage != "" || h.ReturnEnroll != "") {
+			// Sales returns an account through any of its contacts, and
+			// takes back the others too: look at everyone.
+			ok = false
+		}
+	}
 	for _, name := range e.sequences() {
 		seq := e.Program.Sequences[name]
 		if seq.Entry.Segment != "" {

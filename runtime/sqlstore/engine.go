@@ -331,9 +331,14 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 			return fmt.Errorf("setting attributes of contact %d: %w", d.Contact, err)
 		}
 	}
+	if d.Returned != "" {
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE account_handoffs SET returned_at = ?
+WHERE handoff = ? AND account_key = (SELECT account FROM contacts WHERE id = ?) AND returned_at IS NULL`), at, d.Returned, d.Contact); err != nil {
+			return fmt.Errorf("closing the account hand-off of contact %d: %w", d.Contact, err)
+		}
+	}
 	if d.Handoff != "" {
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`),
-			d.Contact, d.Handoff, cmp.Or(d.Exit, "step"), d.Sequence, at, at); err != nil {
+		if err := s.handOff(ctx, tx, d); err != nil {
 			return fmt.Errorf("handing off contact %d: %w", d.Contact, err)
 		}
 	}
@@ -352,6 +357,63 @@ func (s *Store) decideExtras(ctx context.Context, tx *sql.Tx, d runtime.Decision
 		}
 	}
 	return nil
+}
+
+// handOff records a decision's hand-off: a pending hand-off of the
+// contact, or of its account. An account hand-off is made once while it
+// is open: the decision first takes the lock of the account's row in
+// account_handoffs (inserting it if need be), and opens a new hand-off
+// only if the last one was returned or its cooldown has passed;
+// otherwise the contact joins the open one. Under PostgreSQL's read
+// committed, a second worker's UPDATE waits for the first's commit and
+// then finds the row open, so two workers make one hand-off.
+func (s *Store) handOff(ctx context.Context, tx *sql.Tx, d runtime.Decision) error {
+	at := s.t(d.At)
+	reason := cmp.Or(d.Exit, "step")
+	var key string
+	if d.HandoffAccount {
+		var k sql.NullString
+		if err := tx.QueryRowContext(ctx, s.rebind(`SELECT account FROM contacts WHERE id = ?`), d.Contact).Scan(&k); err != nil {
+			return err
+		}
+		key = k.String
+	}
+	if key == "" {
+		_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`),
+			d.Contact, d.Handoff, reason, d.Sequence, at, at)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO account_handoffs (handoff, account_key) VALUES (?, ?) ON CONFLICT (handoff, account_key) DO NOTHING`),
+		d.Handoff, key); err != nil {
+		return err
+	}
+	var until any
+	if !d.HandoffUntil.IsZero() {
+		until = s.t(d.HandoffUntil)
+	}
+	r, err := tx.ExecContext(ctx, s.rebind(`UPDATE account_handoffs SET handoff_id = NULL, opened_at = ?, open_until = ?, returned_at = NULL
+WHERE handoff = ? AND account_key = ? AND (handoff_id IS NULL OR returned_at IS NOT NULL OR open_until <= ?)`),
+		at, until, d.Handoff, key, at)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if n, err := r.RowsAffected(); err != nil {
+		return err
+	} else if n == 1 {
+		if err := tx.QueryRowContext(ctx, s.rebind(`INSERT INTO handoffs (contact_id, handoff, reason, sequence, status, created_at, next_at, account_key)
+VALUES (?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id`), d.Contact, d.Handoff, reason, d.Sequence, at, at, key).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE account_handoffs SET handoff_id = ? WHERE handoff = ? AND account_key = ?`), id, d.Handoff, key); err != nil {
+			return err
+		}
+	} else if err := tx.QueryRowContext(ctx, s.rebind(`SELECT handoff_id FROM account_handoffs WHERE handoff = ? AND account_key = ?`), d.Handoff, key).Scan(&id); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO handoff_contacts (handoff_id, contact_id, reason, sequence, at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (handoff_id, contact_id) DO NOTHING`), id, d.Contact, reason, d.Sequence, at)
+	return err
 }
 
 // ContactByID finds a contact by ID, or returns nil.
@@ -572,7 +634,7 @@ func (s *Store) Clock() time.Time { return s.Now() }
 
 // DueHandoffs lists the pending hand-offs whose next attempt has come.
 func (s *Store) DueHandoffs(ctx context.Context, now time.Time, limit int) ([]runtime.PendingHandoff, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, contact_id, handoff, reason, COALESCE(sequence, ''), attempts, created_at FROM handoffs
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, contact_id, handoff, reason, COALESCE(sequence, ''), attempts, created_at, COALESCE(account_key, '') FROM handoffs
 WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`), s.t(now), limit)
 	if err != nil {
 		return nil, err
@@ -582,7 +644,7 @@ WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`), s.t(no
 	for rows.Next() {
 		var h runtime.PendingHandoff
 		var created any
-		if err := rows.Scan(&h.ID, &h.Contact, &h.Handoff, &h.Reason, &h.Sequence, &h.Attempts, &created); err != nil {
+		if err := rows.Scan(&h.ID, &h.Contact, &h.Handoff, &h.Reason, &h.Sequence, &h.Attempts, &created, &h.Account); err != nil {
 			return nil, err
 		}
 		h.CreatedAt, _ = s.scanTime(created)

@@ -187,6 +187,20 @@ func (s *Store) Erase(ctx context.Context, e runtime.Erasure) (runtime.Erased, e
 		return out, err
 	default:
 		out.Found = true
+		// An account hand-off the contact made stays the account's, and
+		// is erased with its contact: the others who joined it lose it.
+		for _, q := range []string{
+			`UPDATE account_handoffs SET handoff_id = NULL WHERE handoff_id IN (SELECT id FROM handoffs WHERE contact_id = ?)`,
+			`DELETE FROM handoff_contacts WHERE contact_id = ? OR handoff_id IN (SELECT id FROM handoffs WHERE contact_id = ?)`,
+		} {
+			args := []any{id}
+			if strings.Count(q, "?") == 2 {
+				args = append(args, id)
+			}
+			if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
+				return out, fmt.Errorf("erasing hand-offs: %w", err)
+			}
+		}
 		for _, t := range erasable {
 			r, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM `+t+` WHERE contact_id = ?`), id)
 			if err != nil {

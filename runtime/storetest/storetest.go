@@ -50,6 +50,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Delivery", func(t *testing.T) { testDelivery(t, o) })
 	t.Run("Rehearse", func(t *testing.T) { testRehearse(t, o) })
 	t.Run("Handoffs", func(t *testing.T) { testHandoffs(t, o) })
+	t.Run("AccountHandoffs", func(t *testing.T) { testAccountHandoffs(t, o) })
 	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
 	t.Run("Recovery", func(t *testing.T) { testRecovery(t, o) })
 	t.Run("Release", func(t *testing.T) { testRelease(t, o) })
