@@ -430,12 +430,42 @@ func (c *checker) handoffs() {
 		if r.Webhook != nil {
 			h.WebhookURL, h.SecretEnv = r.Webhook.URL, r.Webhook.SecretEnv
 		}
+		accts := c.prog.Accounts
+		switch {
+		case r.Per == campaigns.PerAccount:
+			h.Per = campaigns.PerAccount
+			if len(accts.Attributes) == 0 && accts.Score == nil {
+				c.errorf(sub(path, "per"), "NRT215", "declare accounts.attributes (the owner, the tier…) or accounts.score, so that sales gets an account to take over, or hand over each contact: drop per",
+					"hand-off %s is per account, but the programme declares no accounts", name)
+			}
+		case r.Cooldown != "":
+			c.errorf(sub(path, "cooldown"), "NRT215", "a cooldown keeps an account hand-off open to the account's later contacts: add per: \"account\", or drop cooldown",
+				"hand-off %s has a cooldown but hands over each contact", name)
+		}
+		if r.Cooldown != "" && h.Per == campaigns.PerAccount {
+			if h.Cooldown = c.durationString(sub(path, "cooldown"), r.Cooldown); h.Cooldown <= 0 {
+				c.errorf(sub(path, "cooldown"), "NRT215", "give a span such as \"30d\", or drop cooldown to keep the hand-off open until sales returns the account",
+					"hand-off %s has no cooldown span", name)
+			}
+		}
 		if r.Notify != nil {
 			h.NotifyEmail, h.NotifyAttribute = r.Notify.Email, r.Notify.Attribute
 			if r.Notify.Email == "" && r.Notify.Attribute == "" {
 				c.errorf(sub(path, "notify"), "NRT004", "set notify.email or notify.attribute", "notify names no one")
 			}
-			if a := r.Notify.Attribute; a != "" {
+			if a := r.Notify.Attribute; a != "" && h.ForAccount() {
+				// An account goes to the account's owner, an attribute of
+				// the account.
+				if attr := accts.Attributes[a]; attr == nil {
+					hint := c.suggest(a, keysOf(accts.Attributes), "declare it under accounts.attributes")
+					if c.prog.Contact.Attributes[a] != nil {
+						hint = "an account hand-off tells the account's owner: declare " + a + " under accounts.attributes and import it with the accounts"
+					}
+					c.errorf(sub(path, "notify", "attribute"), "NRT214", hint, "hand-off %s is per account, and accounts have no attribute %q", name, a)
+				} else if attr.Type != campaigns.TypeString {
+					c.errorf(sub(path, "notify", "attribute"), "NRT214", "name a string account attribute holding the owner's email address", "account attribute %s is %s, not a string", a, article(attr.Type))
+				}
+			} else if a != "" {
 				if attr := c.prog.Contact.Attributes[a]; attr == nil {
 					c.errorf(sub(path, "notify", "attribute"), "NRT105", c.suggest(a, keysOf(c.prog.Contact.Attributes), "declare it under contact.attributes"), "unknown attribute %q", a)
 				} else if attr.Type != campaigns.TypeString {
@@ -508,6 +538,10 @@ func (c *checker) exitRules(path []string, rs []rawExit) []campaigns.ExitRule {
 		}
 		if r.Handoff != "" {
 			c.handoffRef(sub(p, "handoff"), r.Handoff)
+			if h, ok := c.raw.Handoffs[r.Handoff]; ok && h.Per != campaigns.PerAccount && e.When != nil && readsAccount(e.When) {
+				c.warnf(sub(p, "handoff"), "NRT319", "declare the hand-off per: \"account\" to hand the account over once, the account's later contacts joining it",
+					"exit rule %s fires for every contact of an account alike, and hand-off %s hands each of them over on its own", r.Reason, r.Handoff)
+			}
 		}
 		if r.Then != nil {
 			e.Enroll, e.Suppress = r.Then.Enroll, r.Then.Suppress
@@ -530,4 +564,16 @@ func (c *checker) exitRules(path []string, rs []rawExit) []campaigns.ExitRule {
 		out = append(out, e)
 	}
 	return out
+}
+
+// readsAccount reports whether a condition holds for an account's
+// contacts alike: it reads the account score or the account's contacts.
+func readsAccount(p *campaigns.Predicate) bool {
+	found := false
+	p.Walk(func(q *campaigns.Predicate) {
+		if q.Op == campaigns.OpAccountScore || q.Op == campaigns.OpAccount {
+			found = true
+		}
+	})
+	return found
 }

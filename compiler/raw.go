@@ -226,8 +226,10 @@ type rawHandoff struct {
 		Email     string `json:"email"`
 		Attribute string `json:"attribute"`
 	} `json:"notify"`
-	Stage  string `json:"stage"`
-	Return *struct {
+	Stage    string `json:"stage"`
+	Per      string `json:"per"`
+	Cooldown string `json:"cooldown"`
+	Return   *struct {
 		Stage  string `json:"stage"`
 		Enroll string `json:"enroll"`
 	} `json:"return"`
