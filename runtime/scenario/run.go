@@ -588,7 +588,11 @@ func (r *run) observe(t engine.Trace) {
 		add(Entry{Kind: EntryStage, Sequence: seq, Stage: st})
 	}
 	if d.Handoff != "" {
-		add(Entry{Kind: EntryHandoff, Sequence: seq, Handoff: d.Handoff})
+		e := Entry{Kind: EntryHandoff, Sequence: seq, Handoff: d.Handoff}
+		if key, _ := r.sc.Contact[campaigns.AttrAccount].(string); d.HandoffAccount && key != "" {
+			e.Detail = "the account " + key // handed over once for all its contacts
+		}
+		add(e)
 	}
 	if d.Suppress != "" {
 		add(Entry{Kind: EntrySuppress, Sequence: seq, Reason: d.Suppress})

@@ -387,6 +387,9 @@ func describeEntry(e scenario.Entry) string {
 	case scenario.EntryExit:
 		return "exit " + e.Reason + " from " + e.Sequence
 	case scenario.EntryHandoff:
+		if e.Detail != "" {
+			return "hand-off " + e.Handoff + " of " + e.Detail
+		}
 		return "hand-off " + e.Handoff
 	case scenario.EntryStage:
 		return "stage → " + e.Stage
