@@ -65,7 +65,7 @@ func Predict(ctx context.Context, st Rehearser, v *runtime.Version, base campaig
 				case d.Send != nil:
 					emails[[2]string{d.Send.Sequence, d.Send.Email}]++
 				}
-				if d.Handoff != "" {
+				if d.Handoff != "" && !d.HandoffAccount {
 					add(&next.Handoffs, d.Handoff)
 				}
 			}
@@ -73,6 +73,20 @@ func Predict(ctx context.Context, st Rehearser, v *runtime.Version, base campaig
 	res, err := w.Tick(ctx, now, false)
 	if err != nil {
 		return nil, fmt.Errorf("rehearsing the next tick: %w", err)
+	}
+	// An account hand-off is made once per account, the account's other
+	// contacts joining it: count those the rehearsed tick made, as the
+	// store made them.
+	if hasAccountHandoff(prog) {
+		hs, err := ws.Handoffs(ctx, runtime.HandoffFilter{})
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hs {
+			if h.Account != "" && !h.CreatedAt.Before(now.Truncate(time.Millisecond)) {
+				add(&next.Handoffs, h.Handoff)
+			}
+		}
 	}
 	next.Entered, next.Exited = nonZero(res.Report.Enrolled), nonZero(res.Report.Exited)
 	for k, n := range emails {
@@ -95,4 +109,13 @@ func nonZero(m map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+func hasAccountHandoff(prog *campaigns.Program) bool {
+	for _, h := range prog.Handoffs {
+		if h.ForAccount() {
+			return true
+		}
+	}
+	return false
 }

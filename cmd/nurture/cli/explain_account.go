@@ -24,6 +24,9 @@ type AccountExplanation struct {
 	Score      *AccountScore  `json:"score,omitempty"`
 	// Segments count the account's contacts in each segment.
 	Segments []AccountSegment `json:"segments"`
+	// Handoffs are the account's hand-offs to sales (per: "account"),
+	// newest first, each with the contacts that reached it.
+	Handoffs []runtime.HandoffRecord `json:"handoffs"`
 }
 
 // AccountScore is an account's score and the thresholds it reaches.
@@ -87,6 +90,12 @@ func explainAccount(ctx context.Context, stdout io.Writer, st runtime.Store, pro
 			}
 		}
 	}
+	if x.Handoffs, err = st.Handoffs(ctx, runtime.HandoffFilter{Account: key}); err != nil {
+		return err
+	}
+	if x.Handoffs == nil {
+		x.Handoffs = []runtime.HandoffRecord{}
+	}
 	if format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -130,6 +139,10 @@ func explainAccount(ctx context.Context, stdout io.Writer, st runtime.Store, pro
 		for _, s := range x.Segments {
 			fmt.Fprintf(b, "  %s: %d of %d\n", s.Name, s.Contacts, x.Contacts)
 		}
+	}
+	if hasAccountHandoff(prog) || len(x.Handoffs) > 0 {
+		fmt.Fprintf(b, "\nHand-offs of the account\n")
+		writeHandoffs(b, x.Handoffs, "  ")
 	}
 	_, err = io.WriteString(stdout, b.String())
 	return err
@@ -189,4 +202,14 @@ func contactAccount(ctx context.Context, b *strings.Builder, st runtime.Store, p
 	}
 	fmt.Fprintf(b, "  account %s: %s\n", key, strings.Join(parts, "; "))
 	return x, nil
+}
+
+// hasAccountHandoff reports whether the programme hands over accounts.
+func hasAccountHandoff(prog *campaigns.Program) bool {
+	for _, h := range prog.Handoffs {
+		if h.ForAccount() {
+			return true
+		}
+	}
+	return false
 }

@@ -18,6 +18,7 @@ type handoffsFlags struct {
 	store   string
 	status  string
 	contact string
+	account string
 	limit   int
 	format  string
 }
@@ -42,6 +43,9 @@ func newHandoffs() *cobra.Command {
 		Long: `Handoffs lists the hand-offs to sales, newest first: the contact, the
 hand-off and why it happened, and how its delivery went — done, pending
 (with its next attempt) or failed after every retry, with the last error.
+An account hand-off (per: "account") hands over an account once: it
+names the account and lists the contacts that reached it, the one that
+made it first, then those that joined it while it was open.
 
 A failed hand-off stays failed until someone looks: fix the cause (the
 CRM's URL, its secret, its outage) and queue it again with
@@ -49,6 +53,7 @@ nurture handoffs retry; the next tick posts it with the same
 Idempotency-Key, so the CRM never takes one lead twice.`,
 		Example: `  nurture handoffs --state failed
   nurture handoffs --contact ann@acme.example --format json
+  nurture handoffs --account acme
   nurture handoffs retry --failed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,7 +65,7 @@ Idempotency-Key, so the CRM never takes one lead twice.`,
 				return err
 			}
 			defer st.Close()
-			filter := runtime.HandoffFilter{Status: f.status, Limit: f.limit}
+			filter := runtime.HandoffFilter{Status: f.status, Limit: f.limit, Account: f.account}
 			if f.contact != "" {
 				c, err := st.Contact(cmd.Context(), f.contact)
 				if err != nil {
@@ -90,7 +95,8 @@ Idempotency-Key, so the CRM never takes one lead twice.`,
 	storeFlag(cmd, &f.store)
 	fl := cmd.Flags()
 	fl.StringVar(&f.status, "state", "", "only hand-offs in this state: pending, done or failed")
-	fl.StringVar(&f.contact, "contact", "", "only the hand-offs of the contact with this address")
+	fl.StringVar(&f.contact, "contact", "", "only the hand-offs of the contact with this address (an account hand-off it made or joined too)")
+	fl.StringVar(&f.account, "account", "", "only the hand-offs of the account with this key")
 	fl.IntVar(&f.limit, "limit", 100, "at most this many, newest first (0: all)")
 	fl.StringVar(&f.format, "format", "text", "text or json")
 	cmd.AddCommand(newHandoffsRetry())
@@ -119,10 +125,27 @@ func writeHandoffs(w io.Writer, hs []runtime.HandoffRecord, indent string) {
 		if h.LastError != "" {
 			status += ": " + strings.ReplaceAll(h.LastError, "\n", " ")
 		}
-		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", indent, h.ID, h.CreatedAt.UTC().Format(time.RFC3339), h.Email, h.Handoff,
+		who := h.Email
+		if h.Account != "" {
+			who = "account " + h.Account
+		}
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", indent, h.ID, h.CreatedAt.UTC().Format(time.RFC3339), who, h.Handoff,
 			strings.TrimPrefix(h.Reason+" in "+h.Sequence, " in "), status)
 	}
 	tw.Flush()
+	for _, h := range hs {
+		if h.Account == "" {
+			continue
+		}
+		fmt.Fprintf(w, "%sHand-off %d hands over the account %s, reached by:\n", indent, h.ID, h.Account)
+		for i, c := range h.Contacts {
+			how := "made it"
+			if i > 0 {
+				how = "joined " + c.At.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s  %s  %s, %s\n", indent, c.Email, how, strings.TrimPrefix(c.Reason+" in "+c.Sequence, " in "))
+		}
+	}
 }
 
 func newHandoffsRetry() *cobra.Command {
