@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,5 +188,85 @@ func TestAccountHandoffOncePerAccount(t *testing.T) {
 	}
 	if c, _ := w.st.Contact(ctx, "cy@globex.example"); c.Values[campaigns.AttrStage] == "lead" {
 		t.Errorf("globex was not returned, yet cy is back to lead")
+	}
+}
+
+// A cooldown reopens an account hand-off: a contact of the account
+// reaching it within the cooldown joins it, one after it makes another.
+// And a hand-off carries the contacts that reached it and at most
+// AccountHandoffContacts of the account's others.
+func TestAccountHandoffCooldown(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var got []engine.HandoffPayload
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var p engine.HandoffPayload
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, p)
+	}))
+	defer srv.Close()
+
+	// Tuesday 1 June 2027, 11:00 in New York.
+	t0 := time.Date(2027, 6, 1, 15, 0, 0, 0, time.UTC)
+	w := newWorld(t)
+	w.clock = t0.AddDate(0, 0, -1)
+	p := w.eng.Program
+	p.Accounts.Attributes = map[string]*campaigns.Attribute{"owner": {Type: campaigns.TypeString}}
+	h := p.Handoffs["sales"]
+	h.WebhookURL, h.SecretEnv, h.Per, h.Cooldown = srv.URL, "", campaigns.PerAccount, campaigns.Duration(48*time.Hour)
+	if err := w.st.SyncAccountSchema(ctx, p.Accounts.Attributes); err != nil {
+		t.Fatal(err)
+	}
+	signed := t0.AddDate(0, 0, -1)
+	for i := range engine.AccountHandoffContacts + 3 {
+		w.contact("c"+strconv.Itoa(i)+"@acme.example", signed, "account", "acme")
+	}
+	w.tick(t0)
+	demo := func(who int, at time.Time) {
+		t.Helper()
+		email := "c" + strconv.Itoa(who) + "@acme.example"
+		if _, err := w.st.RecordEvents(ctx, []runtime.Event{{ID: "d" + strconv.Itoa(who), Email: email, Name: "demo_requested", At: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver := func(at time.Time) {
+		t.Helper()
+		if _, failed, err := w.eng.Handoffs(ctx, w.st, srv.Client(), nil, at); err != nil || failed != 0 {
+			t.Fatalf("hand-offs at %s: %d failed, %v", at, failed, err)
+		}
+	}
+	demo(0, t0.Add(time.Hour))
+	w.tick(t0.Add(2 * time.Hour))
+	deliver(t0.Add(2 * time.Hour))
+	demo(1, t0.Add(24*time.Hour)) // within the two days: joins
+	w.tick(t0.Add(25 * time.Hour))
+	deliver(t0.Add(25 * time.Hour))
+	demo(2, t0.Add(72*time.Hour)) // after them: a new hand-off
+	w.tick(t0.Add(73 * time.Hour))
+	deliver(t0.Add(73 * time.Hour))
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("%d POSTs; want two, the second after the cooldown", len(got))
+	}
+	var roles []string
+	for _, c := range got[0].Account.Contacts {
+		roles = append(roles, c.Role)
+	}
+	want := append([]string{"triggered"}, slices.Repeat([]string{"engaged"}, engine.AccountHandoffContacts)...)
+	if diff := cmp.Diff(want, roles); diff != "" {
+		t.Errorf("the first hand-off's contacts (-want +got):\n%s", diff)
+	}
+	if c := got[1].Account.Contacts[0]; c.Email != "c2@acme.example" || c.Role != "triggered" {
+		t.Errorf("the second hand-off was made by %+v; want c2", c)
+	}
+	hs, err := w.st.Handoffs(ctx, runtime.HandoffFilter{Account: "acme"})
+	if err != nil || len(hs) != 2 || len(hs[1].Contacts) != 2 || hs[1].Contacts[1].Email != "c1@acme.example" {
+		t.Errorf("acme's hand-offs: %+v, %v; want c1 joined to the first", hs, err)
 	}
 }
