@@ -25,6 +25,9 @@ type Program struct {
 	// Holdout is the share of contacts held out of every marketing
 	// sequence, a programme-wide control group; zero: none.
 	Holdout Share `json:"holdout,omitempty"`
+	// Preferences are what the preference page offers, when the
+	// programme declares it; nil: the default frequencies and no pause.
+	Preferences *Preferences `json:"preferences,omitempty"`
 	// Emails by their path relative to the programme directory, slash-separated.
 	Emails map[string]*Email `json:"emails"`
 }
@@ -56,6 +59,11 @@ type Sender struct {
 	UTM             UTM    `json:"utm"`
 	// Topics a contact may opt out of, name → label.
 	Topics map[string]string `json:"topics,omitempty"`
+	// TopicOrder is the order the topics were written in, which the
+	// preference page keeps; TopicNotes the descriptions it shows under
+	// their labels.
+	TopicOrder []string          `json:"topic_order,omitempty"`
+	TopicNotes map[string]string `json:"topic_descriptions,omitempty"`
 }
 
 // UTM holds campaign-tracking parameters added to links at render time.

@@ -167,6 +167,7 @@ func heldBy(waiting string) string {
 		{"held back by the contact's preferences", engine.HeldPreferences},
 		{"outside the sending window", engine.HeldWindow},
 		{"held back by the blackout date", engine.HeldBlackout},
+		{"paused by the contact", engine.HeldPaused},
 	} {
 		if strings.HasPrefix(waiting, p.prefix) {
 			return p.held
