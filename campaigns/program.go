@@ -162,6 +162,14 @@ const (
 	EventReturned = "handoff.returned"
 )
 
+// Events the preference page records: a contact paused its marketing
+// email (property until, RFC 3339) or resumed it early. They are not
+// built-in events a programme can react to; explain lists them.
+const (
+	EventPaused  = "preferences.paused"
+	EventResumed = "preferences.resumed"
+)
+
 // BuiltinEvents returns the email events every programme knows, with their
 // properties.
 func BuiltinEvents() map[string]*EventType {

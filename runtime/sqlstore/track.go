@@ -163,6 +163,26 @@ func (s *Store) preferences(ctx context.Context, ids []int64) (map[int64]runtime
 	return out, nil
 }
 
+// ChosenFrequencies counts the contacts by the frequency they chose on
+// the preference page; those who chose none are not counted.
+func (s *Store) ChosenFrequencies(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT frequency, COUNT(*) FROM preferences WHERE frequency <> '' GROUP BY frequency`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var f string
+		var n int
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, err
+		}
+		out[f] = n
+	}
+	return out, rows.Err()
+}
+
 // SetPreferences records a contact's choices at now. The contact changed
 // for the engine, which looks at it again at the next tick.
 func (s *Store) SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error {
