@@ -60,8 +60,8 @@ type Sender struct {
 	// Topics a contact may opt out of, name → label.
 	Topics map[string]string `json:"topics,omitempty"`
 	// TopicOrder is the order the topics were written in, which the
-	// preference page keeps; TopicNotes the descriptions it shows under
-	// their labels.
+	// preference page keeps; nil when that is the order of their names.
+	// TopicNotes are the descriptions it shows under their labels.
 	TopicOrder []string          `json:"topic_order,omitempty"`
 	TopicNotes map[string]string `json:"topic_descriptions,omitempty"`
 }
