@@ -18,6 +18,7 @@ type deliveryStore interface {
 	ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	OptOutSerial(ctx context.Context) (int64, error)
 	OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error)
+	ChosenFrequencies(ctx context.Context) (map[string]int, error)
 	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) ([]int64, int64, error)
@@ -275,6 +276,10 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 	}
 	if byID, err := s.ContactsByID(ctx, []int64{ids["c@x.example"]}); err != nil || !byID[ids["c@x.example"]].Prefs.PausedUntil.IsZero() {
 		t.Errorf("ContactsByID after resuming: %+v, %v", byID[ids["c@x.example"]], err)
+	}
+	// The plan counts the frequencies chosen (NRT318); b chose none.
+	if got, err := s.ChosenFrequencies(ctx); err != nil || !cmp.Equal(got, map[string]int{"biweekly": 1}) {
+		t.Errorf("ChosenFrequencies = %v, %v; want biweekly 1", got, err)
 	}
 
 	for i, e := range emails {
