@@ -48,6 +48,9 @@ func (p *Program) ObjectHashes() map[string]string {
 	if p.Layout != nil {
 		out["layout"] = Hash(p.Layout)
 	}
+	if p.Preferences != nil {
+		out["preferences"] = Hash(p.Preferences)
+	}
 	add := func(kind string, name string, v any) { out[kind+"."+name] = Hash(v) }
 	for n, v := range p.Events {
 		add("events", n, v)

@@ -214,7 +214,7 @@ type NextTick struct {
 	Emails []EmailCount `json:"emails,omitempty"`
 	// HeldBack counts the sends a limit holds back, by the limit that
 	// frees them last (cadence_caps, sequence_cap, account_cap,
-	// preferences, sending_window, blackout_dates).
+	// preferences, sending_window, blackout_dates, paused).
 	HeldBack map[string]int `json:"held_back,omitempty"`
 	// HeldOut counts, by sequence, the emails a holdout keeps from the
 	// contacts of its control group: steps walked, nothing planned.

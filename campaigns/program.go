@@ -25,6 +25,9 @@ type Program struct {
 	// Holdout is the share of contacts held out of every marketing
 	// sequence, a programme-wide control group; zero: none.
 	Holdout Share `json:"holdout,omitempty"`
+	// Preferences are what the preference page offers, when the
+	// programme declares it; nil: the default frequencies and no pause.
+	Preferences *Preferences `json:"preferences,omitempty"`
 	// Emails by their path relative to the programme directory, slash-separated.
 	Emails map[string]*Email `json:"emails"`
 }
@@ -56,6 +59,11 @@ type Sender struct {
 	UTM             UTM    `json:"utm"`
 	// Topics a contact may opt out of, name → label.
 	Topics map[string]string `json:"topics,omitempty"`
+	// TopicOrder is the order the topics were written in, which the
+	// preference page keeps; nil when that is the order of their names.
+	// TopicNotes are the descriptions it shows under their labels.
+	TopicOrder []string          `json:"topic_order,omitempty"`
+	TopicNotes map[string]string `json:"topic_descriptions,omitempty"`
 }
 
 // UTM holds campaign-tracking parameters added to links at render time.
@@ -152,6 +160,14 @@ const (
 	// hand-off whose return applies; it may be left out when the
 	// programme has one hand-off.
 	EventReturned = "handoff.returned"
+)
+
+// Events the preference page records: a contact paused its marketing
+// email (property until, RFC 3339) or resumed it early. They are not
+// built-in events a programme can react to; explain lists them.
+const (
+	EventPaused  = "preferences.paused"
+	EventResumed = "preferences.resumed"
 )
 
 // BuiltinEvents returns the email events every programme knows, with their

@@ -90,7 +90,11 @@ type Happening struct {
 	// Frequency and TopicsOut are the preference page's choices.
 	Frequency string   `json:"frequency,omitempty"`
 	TopicsOut []string `json:"topics_out,omitempty"`
-	Pos       Source   `json:"pos"`
+	// Pause pauses marketing email for a span; Resume ends a pause.
+	// Either alone leaves the frequency and topics as they were.
+	Pause  Duration `json:"pause,omitempty"`
+	Resume bool     `json:"resume,omitempty"`
+	Pos    Source   `json:"pos"`
 }
 
 // Kinds of expectation.

@@ -12,7 +12,7 @@ import (
 )
 
 // topLevel are the fields a programme may declare at its top level.
-var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "layout", "goals", "holdout", "tests"}
+var topLevel = []string{"sender", "contact", "accounts", "events", "scoring", "segments", "sequences", "cadence", "exits", "handoffs", "layout", "goals", "holdout", "preferences", "tests"}
 
 // Result is a compiled programme and what the compiler had to say. Program
 // is nil when any diagnostic is an error.
@@ -125,6 +125,7 @@ func (c *checker) check() {
 	}
 	c.prog.Layout = c.layout([]string{"layout"}, c.raw.Layout)
 	c.cadence()
+	c.preferences()
 	c.handoffs()
 	c.prog.Exits = c.exitRules([]string{"exits"}, c.raw.Exits)
 	c.sequences()
@@ -165,9 +166,7 @@ func (c *checker) sender() {
 	if r.Unsubscribe != nil {
 		s.UnsubscribeMail = r.Unsubscribe.Mailto
 	}
-	if len(r.Topics) > 0 {
-		s.Topics = r.Topics
-	}
+	c.topics(r.Topics)
 
 	s.UTM = campaigns.UTM{Source: or(r.UTM.Source, "nurture"), Medium: or(r.UTM.Medium, "email"), Campaign: r.UTM.Campaign, Content: r.UTM.Content}
 }

@@ -34,6 +34,9 @@ func Diff(old, new *campaigns.Program) ([]campaigns.Change, []campaigns.Migratio
 	if old.Goals != nil || new.Goals != nil {
 		d.single("goals", "goals", old.Goals, new.Goals, old.FormatVersion == 0, diffFields)
 	}
+	if old.Preferences != nil || new.Preferences != nil {
+		d.single("preferences", "preferences", old.Preferences, new.Preferences, old.FormatVersion == 0, diffFields)
+	}
 	if old.Holdout != 0 || new.Holdout != 0 {
 		d.single("holdout", "holdout", old.Holdout, new.Holdout, old.FormatVersion == 0, diffHoldout)
 	}

@@ -10,20 +10,29 @@ import (
 // checked types and closedness; these only carry the values to the checks.
 
 type rawProgram struct {
-	Sender    *rawSender                 `json:"sender"`
-	Contact   rawContact                 `json:"contact"`
-	Accounts  rawAccounts                `json:"accounts"`
-	Events    map[string]rawEvent        `json:"events"`
-	Scoring   map[string]rawModel        `json:"scoring"`
-	Segments  map[string]json.RawMessage `json:"segments"`
-	Sequences map[string]rawSequence     `json:"sequences"`
-	Cadence   rawCadence                 `json:"cadence"`
-	Exits     []rawExit                  `json:"exits"`
-	Handoffs  map[string]rawHandoff      `json:"handoffs"`
-	Tests     map[string]rawScenario     `json:"tests"`
-	Layout    *rawLayout                 `json:"layout"`
-	Goals     *campaigns.Goals           `json:"goals"`
-	Holdout   string                     `json:"holdout"`
+	Sender      *rawSender                 `json:"sender"`
+	Contact     rawContact                 `json:"contact"`
+	Accounts    rawAccounts                `json:"accounts"`
+	Events      map[string]rawEvent        `json:"events"`
+	Scoring     map[string]rawModel        `json:"scoring"`
+	Segments    map[string]json.RawMessage `json:"segments"`
+	Sequences   map[string]rawSequence     `json:"sequences"`
+	Cadence     rawCadence                 `json:"cadence"`
+	Exits       []rawExit                  `json:"exits"`
+	Handoffs    map[string]rawHandoff      `json:"handoffs"`
+	Tests       map[string]rawScenario     `json:"tests"`
+	Layout      *rawLayout                 `json:"layout"`
+	Goals       *campaigns.Goals           `json:"goals"`
+	Holdout     string                     `json:"holdout"`
+	Preferences *struct {
+		Frequencies []struct {
+			Name  string `json:"name"`
+			Label string `json:"label"`
+			Max   int    `json:"max"`
+			Per   string `json:"per"`
+		} `json:"frequencies"`
+		Pause []string `json:"pause"`
+	} `json:"preferences"`
 }
 
 type rawLayout struct {
@@ -61,9 +70,9 @@ type rawSender struct {
 	Unsubscribe *struct {
 		Mailto string `json:"mailto"`
 	} `json:"unsubscribe"`
-	UTM                rawUTM            `json:"utm"`
-	Topics             map[string]string `json:"topics"`
-	LegitimateInterest json.RawMessage   `json:"legitimate_interest"`
+	UTM                rawUTM                     `json:"utm"`
+	Topics             map[string]json.RawMessage `json:"topics"`
+	LegitimateInterest json.RawMessage            `json:"legitimate_interest"`
 }
 
 type rawUTM struct {

@@ -46,6 +46,8 @@ type rawHappening struct {
 	Preferences *struct {
 		Frequency string   `json:"frequency"`
 		TopicsOut []string `json:"topics_out"`
+		Pause     string   `json:"pause"`
+		Resume    bool     `json:"resume"`
 	} `json:"preferences"`
 }
 
@@ -350,6 +352,8 @@ func (c *checker) happening(p []string, h rawHappening) *campaigns.Happening {
 		kinds = append(kinds, "preferences")
 		x.Kind = campaigns.HappenPrefer
 		x.Frequency, x.TopicsOut = h.Preferences.Frequency, h.Preferences.TopicsOut
+		x.Resume = h.Preferences.Resume
+		c.scenarioPreferences(sub(p, "preferences"), h.Preferences.Frequency, h.Preferences.Pause, h.Preferences.Resume, x)
 		for i, t := range x.TopicsOut {
 			if _, ok := c.prog.Sender.Topics[t]; !ok {
 				c.errorf(sub(p, "preferences", "topics_out", itoa(i)), "NRT312", c.suggest(t, keysOf(c.prog.Sender.Topics), "declare it under sender.topics"),

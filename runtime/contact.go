@@ -43,32 +43,31 @@ type Contact struct {
 
 // Preferences are a contact's own choices about marketing email.
 type Preferences struct {
-	// Frequency lowers how often marketing email may come: one of the
-	// Frequency constants; empty means as the programme's caps allow.
+	// Frequency lowers how often marketing email may come: the name of
+	// one of the programme's frequencies (campaigns.Program.Frequency);
+	// empty means as the programme's caps allow.
 	Frequency string
 	// TopicsOut are the topics the contact wants no more email about.
 	TopicsOut []string
-	UpdatedAt time.Time
+	// PausedUntil, while after now, holds all marketing email to the
+	// contact; zero when it paused nothing.
+	PausedUntil time.Time
+	UpdatedAt   time.Time
 }
 
-// Frequencies a contact may choose, each a cap on marketing email beside
-// the programme's.
+// The default frequencies' names (campaigns.DefaultFrequencies).
 const (
 	FrequencyWeekly   = "weekly"
 	FrequencyBiweekly = "biweekly"
 	FrequencyMonthly  = "monthly"
 )
 
-// FrequencyLimit is the cap a chosen frequency puts on marketing email,
-// or nil.
-func FrequencyLimit(f string) []campaigns.Limit {
-	switch f {
-	case FrequencyWeekly:
-		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(7 * 24 * time.Hour)}}
-	case FrequencyBiweekly:
-		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(14 * 24 * time.Hour)}}
-	case FrequencyMonthly:
-		return []campaigns.Limit{{Max: 1, Per: campaigns.Duration(30 * 24 * time.Hour)}}
+// FrequencyLimit is the cap a contact's chosen frequency puts on its
+// marketing email under prog, or nil when it chose none. A choice prog
+// no longer offers is held to the strictest it offers.
+func FrequencyLimit(prog *campaigns.Program, f string) []campaigns.Limit {
+	if fr, _, ok := prog.Frequency(f); ok {
+		return []campaigns.Limit{fr.Limit}
 	}
 	return nil
 }
@@ -77,6 +76,9 @@ func FrequencyLimit(f string) []campaigns.Limit {
 func (p Preferences) OptedOut(topic string) bool {
 	return topic != "" && slices.Contains(p.TopicsOut, topic)
 }
+
+// Paused reports whether the contact's marketing email is paused at now.
+func (p Preferences) Paused(now time.Time) bool { return p.PausedUntil.After(now) }
 
 // Event is one behavioural signal of one contact.
 type Event struct {

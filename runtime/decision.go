@@ -1,6 +1,9 @@
 package runtime
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Active is an active enrollment as the engine reads it.
 type Active struct {
@@ -317,10 +320,29 @@ type SequenceSpan struct {
 }
 
 // OptOut is what keeps a contact from an email at the moment of sending:
-// a suppressed address, or topics the contact opted out of.
+// a suppressed address, topics the contact opted out of, or a pause of
+// its marketing email.
 type OptOut struct {
 	Suppressed bool
 	TopicsOut  []string
+	// PausedUntil is when a pause the contact chose ends; zero: none.
+	PausedUntil time.Time
+}
+
+// Withholds says why a message must not go at now, or "": always to a
+// suppressed address, on a topic the contact opted out of, and marketing
+// email while the contact's pause lasts (transactional mail is owed
+// whatever the contact paused).
+func (o OptOut) Withholds(topic string, marketing bool, now time.Time) string {
+	switch {
+	case o.Suppressed:
+		return "the address is suppressed"
+	case topic != "" && slices.Contains(o.TopicsOut, topic):
+		return "the contact opted out of " + topic
+	case marketing && o.PausedUntil.After(now):
+		return "the contact paused marketing email until " + o.PausedUntil.UTC().Format(time.RFC3339)
+	}
+	return ""
 }
 
 // SendFilter selects rows of the send ledger; zero fields select all.

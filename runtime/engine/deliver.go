@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,6 +217,8 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		c     runtime.Claim
 		o     *mail.Outgoing
 		topic string
+		// marketing: a pause of the contact's holds it.
+		marketing bool
 	}
 	type result struct {
 		job
@@ -246,7 +247,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 				// Marked as the connection takes it: the mark's commit
 				// runs beside the connection's MAIL, RCPT and DATA.
 				m := g.mark(ctx, id, mid)
-				j.o.Gate = func(ctx context.Context) error { return g.check(ctx, m, id, contact, j.topic) }
+				j.o.Gate = func(ctx context.Context) error { return g.check(ctx, m, id, contact, j.topic, j.marketing) }
 				var err error
 				if !late {
 					err = j.o.Gate(ctx)
@@ -424,7 +425,7 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 						topic = seq.Topic
 					}
 					inflight++
-					jobs <- job{c, o, topic}
+					jobs <- job{c, o, topic, gp.marketing(c.Sequence)}
 				}
 			}
 		}
@@ -724,7 +725,7 @@ func (g *optGate) hold(n int64, claims []runtime.Claim, contacts map[int64]*runt
 	for _, c := range claims {
 		g.held[c.Contact]++
 		if ct := contacts[c.Contact]; ct != nil {
-			g.outs[c.Contact] = runtime.OptOut{TopicsOut: ct.Prefs.TopicsOut}
+			g.outs[c.Contact] = runtime.OptOut{TopicsOut: ct.Prefs.TopicsOut, PausedUntil: ct.Prefs.PausedUntil}
 		}
 	}
 	if n != g.serial {
@@ -755,7 +756,7 @@ func (g *optGate) mark(ctx context.Context, id int64, mid string) *sharedRun {
 // message on topic must not go, or nil. A change committed before check
 // began is seen: the serial is read after it began, and the opt-outs
 // re-read when it moved.
-func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, topic string) error {
+func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, topic string, marketing bool) error {
 	// The runs are not cancelled with ctx, and short: wait for the
 	// mark, so that one it made is known to be ours to release.
 	<-m.done
@@ -791,12 +792,8 @@ func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, to
 		}
 		g.outs, g.serial = outs, n
 	}
-	o := g.outs[contact]
-	switch {
-	case o.Suppressed:
-		return withheldFor("the address is suppressed")
-	case topic != "" && slices.Contains(o.TopicsOut, topic):
-		return withheldFor("the contact opted out of " + topic)
+	if why := g.outs[contact].Withholds(topic, marketing, g.now); why != "" {
+		return withheldFor(why)
 	}
 	return nil
 }

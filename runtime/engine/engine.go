@@ -1120,7 +1120,13 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				at = CapFree(seq.Cap, mine, now)
 			} else {
 				w := e.window(c, loc)
+				// A pause the contact chose holds everything until it
+				// ends; then the caps and the window count as ever.
 				at = now
+				paused := c.Prefs.Paused(now)
+				if paused {
+					at = c.Prefs.PausedUntil
+				}
 				for {
 					later := SendTime(w, limits, all, CapFree(seq.Cap, mine, CapFree(perAccount, team, at)), false)
 					if later.Equal(at) {
@@ -1136,12 +1142,15 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 					held, why string
 				}{
 					{CapFree(e.Program.Cadence.Limits, all, now), HeldCadence, "held back by the cadence caps"},
-					{CapFree(limits, all, now), HeldPreferences, "held back by the contact's preferences (" + c.Prefs.Frequency + ")"},
+					{CapFree(limits, all, now), HeldPreferences, "held back by the contact's preferences (" + e.frequencyWhy(c) + ")"},
 					{CapFree(perAccount, team, now), HeldAccountCap, "held back by the account's cap (" + account + ")"},
 				} {
 					if l.free.After(latest) {
 						latest, held, why = l.free, l.held, l.why
 					}
+				}
+				if paused && !latest.After(c.Prefs.PausedUntil) {
+					latest, held, why = c.Prefs.PausedUntil, HeldPaused, "paused by the contact until "+c.Prefs.PausedUntil.UTC().Format(time.RFC3339)
 				}
 				if !latest.After(now) {
 					held, why = HeldWindow, "outside the sending window in "+loc.String()
@@ -1311,10 +1320,13 @@ func hasWaitFor(seq *campaigns.Sequence) bool {
 // capSpan is the longest window any cap on seq looks back over.
 func (e *Engine) capSpan(seq *campaigns.Sequence) time.Duration {
 	var span time.Duration
-	for _, ls := range [][]campaigns.Limit{e.Program.Cadence.Limits, seq.Cap, runtime.FrequencyLimit(runtime.FrequencyMonthly)} {
+	for _, ls := range [][]campaigns.Limit{e.Program.Cadence.Limits, seq.Cap} {
 		for _, l := range ls {
 			span = max(span, l.Per.Std())
 		}
+	}
+	for _, f := range e.Program.Frequencies() {
+		span = max(span, f.Limit.Per.Std())
 	}
 	return span
 }
@@ -1324,10 +1336,24 @@ func (e *Engine) capSpan(seq *campaigns.Sequence) time.Duration {
 // frequency.
 func (e *Engine) marketingLimits(c *runtime.Contact) []campaigns.Limit {
 	limits := e.Program.Cadence.Limits
-	if pref := runtime.FrequencyLimit(c.Prefs.Frequency); pref != nil {
+	if pref := runtime.FrequencyLimit(e.Program, c.Prefs.Frequency); pref != nil {
 		limits = append(slices.Clone(limits), pref...)
 	}
 	return limits
+}
+
+// frequencyWhy names the contact's chosen frequency and what it means
+// under the programme: "biweekly: at most 1 per 14d". A choice the
+// programme no longer offers says which one holds it instead.
+func (e *Engine) frequencyWhy(c *runtime.Contact) string {
+	f, offered, ok := e.Program.Frequency(c.Prefs.Frequency)
+	switch {
+	case !ok:
+		return ""
+	case !offered:
+		return c.Prefs.Frequency + ", no longer offered: held to " + f.Name + ", " + f.Describe()
+	}
+	return f.Name + ": " + f.Describe()
 }
 
 // window is the sending window of contact c's marketing email, in loc:

@@ -48,6 +48,8 @@ const (
 	HeldPreferences = "preferences"
 	HeldWindow      = "sending_window"
 	HeldBlackout    = "blackout_dates"
+	// HeldPaused: the contact paused its marketing email.
+	HeldPaused = "paused"
 )
 
 // Outcomes of wait_for and branch steps.

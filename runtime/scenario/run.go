@@ -446,7 +446,27 @@ func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 		sup, did.Detail = runtime.ReasonComplained, "reports the email as spam"
 		events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventComplained, At: h.At, Props: sendProps(r.lastSend("", h.At))})
 	case campaigns.HappenPrefer:
-		p := runtime.Preferences{Frequency: h.Frequency, TopicsOut: h.TopicsOut}
+		p, err := w.Store.Preferences(ctx, r.contact)
+		if err != nil {
+			return err
+		}
+		// A pause or a resume alone keeps the other choices, as the
+		// page's pause buttons do.
+		if (h.Pause == 0 && !h.Resume) || h.Frequency != "" || len(h.TopicsOut) > 0 {
+			p.Frequency, p.TopicsOut = h.Frequency, h.TopicsOut
+		}
+		switch {
+		case h.Pause > 0:
+			p.PausedUntil = h.At.Add(h.Pause.Std())
+			events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventPaused, At: h.At,
+				Props: map[string]any{"until": p.PausedUntil.UTC().Format(time.RFC3339)}})
+		case h.Resume:
+			if !p.PausedUntil.After(h.At) {
+				break
+			}
+			p.PausedUntil = time.Time{}
+			events = append(events, runtime.Event{ID: id, Email: r.email, Name: campaigns.EventResumed, At: h.At})
+		}
 		if err := w.Store.SetPreferences(ctx, r.contact, p, h.At); err != nil {
 			return err
 		}
@@ -456,6 +476,12 @@ func (r *run) happen(ctx context.Context, i int, h campaigns.Happening) error {
 		}
 		if len(p.TopicsOut) > 0 {
 			did.Detail += " no " + strings.Join(p.TopicsOut, ", ")
+		}
+		switch {
+		case h.Pause > 0:
+			did.Detail += " pause for " + h.Pause.String()
+		case h.Resume:
+			did.Detail += " resume"
 		}
 	case campaigns.HappenSet:
 		vals := map[string]any{campaigns.AttrEmail: r.email}

@@ -102,7 +102,7 @@ type SimCounts struct {
 	Exits     int `json:"exits"`
 	// HeldBackBy splits HeldBack by what held the send (engine.Held…):
 	// cadence_caps, sequence_cap, account_cap, preferences, sending_window,
-	// blackout_dates.
+	// blackout_dates, paused.
 	HeldBackBy map[string]int `json:"held_back_by,omitempty"`
 	// ExitsBy splits Exits by reason.
 	ExitsBy map[string]int `json:"exits_by,omitempty"`

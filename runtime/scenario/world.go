@@ -36,6 +36,7 @@ type Store interface {
 	NextCheck(ctx context.Context) (time.Time, error)
 	// SetPreferences records what a contact chose on the preference page.
 	SetPreferences(ctx context.Context, contact int64, p runtime.Preferences, now time.Time) error
+	Preferences(ctx context.Context, contact int64) (runtime.Preferences, error)
 }
 
 // World is a programme applied to a SQLite store of its own, ticked on a

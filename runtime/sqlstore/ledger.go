@@ -215,15 +215,16 @@ func (s *Store) RecoverSends(ctx context.Context, now time.Time, maxAttempts int
 }
 
 // OptOuts says, for each of the contacts that has one, what keeps them
-// from email now: a suppressed address, or topics opted out of.
+// from email now: a suppressed address, topics opted out of, or a pause
+// (one that ended is returned too; OptOut.Withholds judges it).
 func (s *Store) OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error) {
 	out := map[int64]runtime.OptOut{}
 	for i := 0; i < len(ids); i += 500 {
 		cond, args := s.idsIn("c.id", ids[i:min(i+500, len(ids))])
 		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT c.id,
   EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = c.email_key),
-  COALESCE((SELECT p.topics_out FROM preferences p WHERE p.contact_id = c.id), '')
-FROM contacts c WHERE `+cond), args...)
+  COALESCE(p.topics_out, ''), p.paused_until
+FROM contacts c LEFT JOIN preferences p ON p.contact_id = c.id WHERE `+cond), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -231,14 +232,16 @@ FROM contacts c WHERE `+cond), args...)
 			var id int64
 			var o runtime.OptOut
 			var topics string
-			if err := rows.Scan(&id, &o.Suppressed, &topics); err != nil {
+			var paused any
+			if err := rows.Scan(&id, &o.Suppressed, &topics, &paused); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			if topics != "" {
 				o.TopicsOut = strings.FieldsFunc(topics, func(r rune) bool { return r == ',' })
 			}
-			if o.Suppressed || len(o.TopicsOut) > 0 {
+			o.PausedUntil, _ = s.scanTime(paused)
+			if o.Suppressed || len(o.TopicsOut) > 0 || !o.PausedUntil.IsZero() {
 				out[id] = o
 			}
 		}

@@ -137,7 +137,7 @@ func (s *Store) preferences(ctx context.Context, ids []int64) (map[int64]runtime
 	out := map[int64]runtime.Preferences{}
 	for i := 0; i < len(ids); i += 500 {
 		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
-		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, frequency, topics_out, updated_at FROM preferences WHERE `+cond), args...)
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, frequency, topics_out, paused_until, updated_at FROM preferences WHERE `+cond), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -145,12 +145,13 @@ func (s *Store) preferences(ctx context.Context, ids []int64) (map[int64]runtime
 			var id int64
 			var p runtime.Preferences
 			var topics string
-			var at any
-			if err := rows.Scan(&id, &p.Frequency, &topics, &at); err != nil {
+			var paused, at any
+			if err := rows.Scan(&id, &p.Frequency, &topics, &paused, &at); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			p.TopicsOut = strings.FieldsFunc(topics, func(r rune) bool { return r == ',' })
+			p.PausedUntil, _ = s.scanTime(paused)
 			p.UpdatedAt, _ = s.scanTime(at)
 			out[id] = p
 		}
@@ -160,6 +161,26 @@ func (s *Store) preferences(ctx context.Context, ids []int64) (map[int64]runtime
 		}
 	}
 	return out, nil
+}
+
+// ChosenFrequencies counts the contacts by the frequency they chose on
+// the preference page; those who chose none are not counted.
+func (s *Store) ChosenFrequencies(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT frequency, COUNT(*) FROM preferences WHERE frequency <> '' GROUP BY frequency`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var f string
+		var n int
+		if err := rows.Scan(&f, &n); err != nil {
+			return nil, err
+		}
+		out[f] = n
+	}
+	return out, rows.Err()
 }
 
 // SetPreferences records a contact's choices at now. The contact changed
@@ -174,9 +195,26 @@ func (s *Store) SetPreferences(ctx context.Context, contact int64, p runtime.Pre
 	if len(p.TopicsOut) > 0 {
 		topics = "," + strings.Join(p.TopicsOut, ",") + ","
 	}
-	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO preferences (contact_id, frequency, topics_out, updated_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (contact_id) DO UPDATE SET frequency = excluded.frequency, topics_out = excluded.topics_out, updated_at = excluded.updated_at`),
-		contact, p.Frequency, topics, s.t(now)); err != nil {
+	var paused any
+	if !p.PausedUntil.IsZero() {
+		paused = s.t(p.PausedUntil)
+	}
+	// A pause ended early (resumed from the page, or shortened) wakes the
+	// contact's enrollments that wait for it: they sleep until the date
+	// the pause said, and are decided again now.
+	var was any
+	if err := tx.QueryRowContext(ctx, s.rebind(`SELECT paused_until FROM preferences WHERE contact_id = ?`), contact).Scan(&was); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if old, ok := s.scanTime(was); ok && old.After(now) && (p.PausedUntil.IsZero() || p.PausedUntil.Before(old)) {
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE enrollments SET next_check_at = ? WHERE contact_id = ? AND state = ? AND next_check_at > ?`),
+			s.t(now), contact, stateActive, s.t(now)); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO preferences (contact_id, frequency, topics_out, paused_until, updated_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (contact_id) DO UPDATE SET frequency = excluded.frequency, topics_out = excluded.topics_out, paused_until = excluded.paused_until, updated_at = excluded.updated_at`),
+		contact, p.Frequency, topics, paused, s.t(now)); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE contacts SET changed_at = ? WHERE id = ?`), s.t(s.Now()), contact); err != nil {

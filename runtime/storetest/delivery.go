@@ -18,6 +18,7 @@ type deliveryStore interface {
 	ClaimSends(ctx context.Context, worker string, now time.Time, limit int, messageID func(string) string) ([]runtime.Claim, error)
 	OptOutSerial(ctx context.Context) (int64, error)
 	OptOuts(ctx context.Context, ids []int64) (map[int64]runtime.OptOut, error)
+	ChosenFrequencies(ctx context.Context) (map[string]int, error)
 	Ledger(ctx context.Context, f runtime.SendFilter) ([]runtime.LedgerRow, error)
 	RequeueSend(ctx context.Context, id int64, at time.Time, why string) (bool, error)
 	HandOver(ctx context.Context, worker string, marks, accepted map[int64]string, now time.Time) ([]int64, int64, error)
@@ -230,13 +231,55 @@ func testOptOutsAndLedger(t *testing.T, o Opener) {
 	if serial() != s2 {
 		t.Error("reading moved the opt-out serial")
 	}
+	// A pause is an opt-out until it ends: written, it moves the serial
+	// as any preference does, and OptOuts returns it.
+	until := time.Date(2027, 3, 1, 9, 30, 0, 0, time.UTC)
+	if err := s.SetPreferences(ctx, ids["c@x.example"], runtime.Preferences{Frequency: "biweekly", PausedUntil: until}, Now); err != nil {
+		t.Fatal(err)
+	}
+	s3 := serial()
+	if s3 == s2 {
+		t.Error("a pause did not move the opt-out serial")
+	}
+	if p, err := s.Preferences(ctx, ids["c@x.example"]); err != nil || !p.PausedUntil.Equal(until) || p.Frequency != "biweekly" {
+		t.Errorf("Preferences after a pause: %+v, %v", p, err)
+	}
 	outs, err := s.OptOuts(ctx, []int64{ids["a@x.example"], ids["b@x.example"], ids["c@x.example"]})
 	want := map[int64]runtime.OptOut{
 		ids["a@x.example"]: {Suppressed: true},
 		ids["b@x.example"]: {TopicsOut: []string{"news", "events"}},
+		ids["c@x.example"]: {PausedUntil: until},
 	}
 	if diff := cmp.Diff(want, outs); err != nil || diff != "" {
 		t.Errorf("OptOuts: %v (-want +got):\n%s", err, diff)
+	}
+	if why := outs[ids["c@x.example"]].Withholds("", true, until.Add(-time.Minute)); why == "" {
+		t.Error("a paused contact's marketing email is not withheld")
+	}
+	if why := outs[ids["c@x.example"]].Withholds("", false, until.Add(-time.Minute)); why != "" {
+		t.Errorf("a paused contact's transactional email is withheld: %s", why)
+	}
+	if why := outs[ids["c@x.example"]].Withholds("", true, until); why != "" {
+		t.Errorf("marketing email is withheld as the pause ends: %s", why)
+	}
+	// Resuming early clears it, and moves the serial again.
+	if err := s.SetPreferences(ctx, ids["c@x.example"], runtime.Preferences{Frequency: "biweekly"}, Now); err != nil {
+		t.Fatal(err)
+	}
+	if serial() == s3 {
+		t.Error("resuming did not move the opt-out serial")
+	}
+	delete(want, ids["c@x.example"])
+	outs, err = s.OptOuts(ctx, []int64{ids["a@x.example"], ids["b@x.example"], ids["c@x.example"]})
+	if diff := cmp.Diff(want, outs); err != nil || diff != "" {
+		t.Errorf("OptOuts after resuming: %v (-want +got):\n%s", err, diff)
+	}
+	if byID, err := s.ContactsByID(ctx, []int64{ids["c@x.example"]}); err != nil || !byID[ids["c@x.example"]].Prefs.PausedUntil.IsZero() {
+		t.Errorf("ContactsByID after resuming: %+v, %v", byID[ids["c@x.example"]], err)
+	}
+	// The plan counts the frequencies chosen (NRT318); b chose none.
+	if got, err := s.ChosenFrequencies(ctx); err != nil || !cmp.Equal(got, map[string]int{"biweekly": 1}) {
+		t.Errorf("ChosenFrequencies = %v, %v; want biweekly 1", got, err)
 	}
 
 	for i, e := range emails {

@@ -312,7 +312,9 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := pageData{Title: "Unsubscribe", Email: c.Email, Action: r.URL.Path, Confirm: !done, Done: done, Sender: s.senderName(), LessOften: c.Prefs.Frequency != runtime.FrequencyMonthly}
+	less := campaigns.Strictest(s.program().Frequencies())
+	d := pageData{Title: "Unsubscribe", Email: c.Email, Action: r.URL.Path, Confirm: !done, Done: done, Sender: s.senderName(),
+		LessOften: c.Prefs.Frequency != less.Name, Less: less.Label, LessName: less.Name}
 	if done {
 		d.Title = "Unsubscribed"
 	}
@@ -322,9 +324,10 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 // unsubscribe suppresses the contact's address at once (RFC 8058: the
 // mailbox provider's one-click POST carries List-Unsubscribe=One-Click;
 // the confirm page's form posts the same). Doing it twice is the same as
-// once. The page's other forms post instead=monthly (fewer emails, not
-// none) or undo=1 (lift an unsubscribe made here); a one-click POST
-// always unsubscribes, whatever else it carries.
+// once. The page's other forms post instead=NAME, the strictest of the
+// programme's frequencies (fewer emails, not none), or undo=1 (lift an
+// unsubscribe made here); a one-click POST always unsubscribes,
+// whatever else it carries.
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	t, c, ok := s.contactOf(w, r, Unsubscribe)
 	if !ok {
@@ -336,15 +339,16 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		case r.PostFormValue("undo") != "":
 			s.resubscribe(w, r, c)
 			return
-		case r.PostFormValue("instead") == runtime.FrequencyMonthly:
+		case r.PostFormValue("instead") != "" && r.PostFormValue("instead") == campaigns.Strictest(s.program().Frequencies()).Name:
+			less := campaigns.Strictest(s.program().Frequencies())
 			p := c.Prefs
-			p.Frequency = runtime.FrequencyMonthly
+			p.Frequency = less.Name
 			if err := s.Store.SetPreferences(ctx, c.ID, p, s.now()); err != nil {
 				s.fail(w, r, err)
 				return
 			}
 			s.log().Info("less often instead of unsubscribing", "contact", c.ID)
-			d := pageData{Title: "Less often", Email: c.Email, Sender: s.senderName(), Fewer: true}
+			d := pageData{Title: "Less often", Email: c.Email, Sender: s.senderName(), Fewer: true, Less: lowerFirst(less.Label)}
 			if k := s.keys.Load(); k != nil {
 				d.Preferences = "/p/" + k.Sign(Token{Kind: Preferences, Send: t.Send, Contact: c.ID})
 			}
@@ -430,26 +434,57 @@ func (s *Server) senderName() string {
 	return ""
 }
 
-// preferencesPage shows the contact's frequency and topics.
+// preferencesPage shows the contact's frequency, its pause and topics.
 func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
 	t, c, ok := s.contactOf(w, r, Preferences)
 	if !ok {
 		return
 	}
-	s.page(w, http.StatusOK, s.prefsData(r, t, c, c.Prefs, false))
+	s.page(w, http.StatusOK, s.prefsData(r, t, c, c.Prefs, ""))
 }
 
-func (s *Server) prefsData(r *http.Request, t Token, c *runtime.Contact, p runtime.Preferences, saved bool) pageData {
+// program is the programme in force, or an empty one before the first:
+// the default frequencies, no pause, no topics.
+func (s *Server) program() *campaigns.Program {
+	if p := s.prog.Load(); p != nil {
+		return p
+	}
+	return &campaigns.Program{}
+}
+
+// topicOrder is the order the page lists the programme's topics in: as
+// written, or by name for a programme compiled before the order was kept.
+func topicOrder(prog *campaigns.Program) []string {
+	if len(prog.Sender.TopicOrder) == len(prog.Sender.Topics) {
+		return prog.Sender.TopicOrder
+	}
+	return slices.Sorted(mapKeys(prog.Sender.Topics))
+}
+
+func (s *Server) prefsData(r *http.Request, t Token, c *runtime.Contact, p runtime.Preferences, saved string) pageData {
 	d := pageData{Title: "Email preferences", Email: c.Email, Action: r.URL.Path, Prefs: true, Saved: saved, Sender: s.senderName()}
 	// Only a notice hangs on it: a failed lookup leaves the page as it was.
 	d.Unsubscribed, _ = s.Store.Unsubscribed(r.Context(), c.Email)
-	for _, f := range frequencies {
-		d.Frequencies = append(d.Frequencies, choice{Value: f.value, Label: f.label, On: p.Frequency == f.value})
+	prog := s.program()
+	d.Frequencies = append(d.Frequencies, choice{Value: "", Label: "Everything we think is useful", On: p.Frequency == ""})
+	f, offered, chose := prog.Frequency(p.Frequency)
+	if chose && !offered {
+		// A choice the programme no longer offers holds the contact to
+		// the strictest offered: the page says so, and shows that one.
+		d.Stale = f.Label
 	}
-	if prog := s.prog.Load(); prog != nil {
-		for _, name := range slices.Sorted(mapKeys(prog.Sender.Topics)) {
-			d.Topics = append(d.Topics, choice{Value: name, Label: prog.Sender.Topics[name], On: !p.OptedOut(name)})
+	for _, o := range prog.Frequencies() {
+		d.Frequencies = append(d.Frequencies, choice{Value: o.Name, Label: o.Label, On: chose && o.Name == f.Name})
+	}
+	if p.Paused(s.now()) {
+		d.PausedUntil = p.PausedUntil.UTC().Format("2 January 2006")
+	} else {
+		for _, span := range prog.PauseChoices() {
+			d.Pauses = append(d.Pauses, choice{Value: span.String(), Label: "Pause all marketing email for " + spanWords(span)})
 		}
+	}
+	for _, name := range topicOrder(prog) {
+		d.Topics = append(d.Topics, choice{Value: name, Label: prog.Sender.Topics[name], Note: prog.Sender.TopicNotes[name], On: !p.OptedOut(name)})
 	}
 	if k := s.keys.Load(); k != nil {
 		d.Unsubscribe = "/u/" + k.Sign(Token{Kind: Unsubscribe, Send: t.Send, Contact: c.ID})
@@ -457,15 +492,36 @@ func (s *Server) prefsData(r *http.Request, t Token, c *runtime.Contact, p runti
 	return d
 }
 
-var frequencies = []struct{ value, label string }{
-	{"", "Everything we think is useful"},
-	{runtime.FrequencyWeekly, "At most one email a week"},
-	{runtime.FrequencyBiweekly, "At most one email every two weeks"},
-	{runtime.FrequencyMonthly, "At most one email a month"},
+// spanWords writes a pause as the page says it: "30 days", "2 weeks".
+func spanWords(d campaigns.Duration) string {
+	h := d.Std().Hours()
+	switch {
+	case h >= 24*7 && int(h)%(24*7) == 0 && int(h)/(24*7) < 10:
+		return plural(int(h)/(24*7), "week")
+	case h >= 24 && int(h)%24 == 0:
+		return plural(int(h)/24, "day")
+	}
+	return d.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprint(n) + " " + unit + "s"
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
 
 // savePreferences records the form: the frequency chosen and the topics
-// left ticked.
+// left ticked, a pause (pause=SPAN, one the programme offers) or its end
+// (resume=1). A pause or a resume keeps the other choices; saving the
+// form keeps the pause.
 func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	t, c, ok := s.contactOf(w, r, Preferences)
 	if !ok {
@@ -475,24 +531,56 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the form could not be read", http.StatusBadRequest)
 		return
 	}
-	p := runtime.Preferences{Frequency: r.PostForm.Get("frequency")}
-	if !slices.ContainsFunc(frequencies, func(f struct{ value, label string }) bool { return f.value == p.Frequency }) {
-		http.Error(w, "frequency: choose one of the options on the page", http.StatusBadRequest)
-		return
-	}
-	kept := r.PostForm["topic"]
-	if prog := s.prog.Load(); prog != nil {
-		for _, name := range slices.Sorted(mapKeys(prog.Sender.Topics)) {
+	ctx, now := r.Context(), s.now()
+	prog := s.program()
+	p := c.Prefs
+	var event *runtime.Event
+	saved := "Saved. Your choices apply from the next email."
+	switch {
+	case r.PostForm.Has("pause"):
+		span, err := campaigns.ParseDuration(r.PostForm.Get("pause"))
+		if err != nil || !slices.Contains(prog.PauseChoices(), span) {
+			http.Error(w, "pause: choose one of the options on the page", http.StatusBadRequest)
+			return
+		}
+		p.PausedUntil = now.Add(span.Std())
+		event = &runtime.Event{ID: fmt.Sprintf("pause/%d/%d", c.ID, now.UnixMilli()), Email: c.Email, Name: campaigns.EventPaused, At: now,
+			Props: map[string]any{"until": p.PausedUntil.UTC().Format(time.RFC3339)}}
+		saved = "Paused. No marketing email until " + p.PausedUntil.UTC().Format("2 January 2006") + "."
+	case r.PostForm.Has("resume"):
+		if !p.Paused(now) {
+			// Resumed already, in another tab: nothing to do.
+			s.page(w, http.StatusOK, s.prefsData(r, t, c, p, "Your email is not paused."))
+			return
+		}
+		p.PausedUntil = time.Time{}
+		event = &runtime.Event{ID: fmt.Sprintf("resume/%d/%d", c.ID, now.UnixMilli()), Email: c.Email, Name: campaigns.EventResumed, At: now}
+		saved = "Resumed. Your email comes again from the next one due."
+	default:
+		p.Frequency, p.TopicsOut = r.PostForm.Get("frequency"), nil
+		if p.Frequency != "" && !slices.ContainsFunc(prog.Frequencies(), func(f campaigns.Frequency) bool { return f.Name == p.Frequency }) {
+			http.Error(w, "frequency: choose one of the options on the page", http.StatusBadRequest)
+			return
+		}
+		kept := r.PostForm["topic"]
+		for _, name := range topicOrder(prog) {
 			if !slices.Contains(kept, name) {
 				p.TopicsOut = append(p.TopicsOut, name)
 			}
 		}
 	}
-	if err := s.Store.SetPreferences(r.Context(), c.ID, p, s.now()); err != nil {
+	if err := s.Store.SetPreferences(ctx, c.ID, p, now); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.page(w, http.StatusOK, s.prefsData(r, t, c, p, true))
+	if event != nil {
+		if _, err := s.Store.RecordEvents(ctx, []runtime.Event{*event}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.log().Info(event.Name, "contact", c.ID, "until", p.PausedUntil)
+	}
+	s.page(w, http.StatusOK, s.prefsData(r, t, c, p, saved))
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -1030,19 +1118,29 @@ func (n Bounce) check() string {
 
 type choice struct {
 	Value, Label string
-	On           bool
+	// Note is a line under the label: a topic's description.
+	Note string
+	On   bool
 }
 
 type pageData struct {
 	Title, Email, Action, Sender string
 	Confirm, Done                bool
-	Prefs, Saved                 bool
-	Frequencies, Topics          []choice
-	Unsubscribe                  string
+	Prefs                        bool
+	// Saved is what the last post did, said to the contact.
+	Saved                       string
+	Frequencies, Topics, Pauses []choice
+	// PausedUntil is the date a pause ends, while one lasts; Stale the
+	// label of the frequency that holds a contact whose choice the
+	// programme no longer offers.
+	PausedUntil, Stale string
+	Unsubscribe        string
 	// LessOften offers one email a month instead, on the confirm page;
 	// Fewer says it was chosen, with a link to the Preferences page.
 	LessOften, Fewer bool
-	Preferences      string
+	// Less is the strictest frequency's label, LessName its name.
+	Less, LessName string
+	Preferences    string
 	// Resubscribed: an unsubscribe undone. Sticky: an unsubscribe that
 	// was not made here and that this page cannot undo.
 	Resubscribed, Sticky bool
@@ -1073,7 +1171,7 @@ fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom
 <p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}.</p>
 <form method="post" action="{{.Action}}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>
 {{if .LessOften}}<p class="muted">Too many emails? Stay, and hear from us less:</p>
-<form method="post" action="{{.Action}}"><input type="hidden" name="instead" value="monthly"><button type="submit" class="quiet">At most one email a month instead</button></form>{{end}}
+<form method="post" action="{{.Action}}"><input type="hidden" name="instead" value="{{.LessName}}"><button type="submit" class="quiet">{{.Less}} instead</button></form>{{end}}
 {{else if .Done}}<h1>You are unsubscribed</h1>
 <p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}. Messages you ask for, such as receipts, still come.</p>
 {{if .Sticky}}<p class="muted">This unsubscribe was not made on this page, so it cannot be undone here: reply to any email{{if .Sender}} from {{.Sender}}{{end}} to ask.</p>
@@ -1081,16 +1179,18 @@ fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom
 {{else if .Resubscribed}}<h1>You are subscribed again</h1>
 <p>{{.Email}} will hear from {{if .Sender}}{{.Sender}}{{else}}us{{end}} again.</p>
 {{else if .Fewer}}<h1>Less often it is</h1>
-<p>{{.Email}} will get at most one email a month{{if .Sender}} from {{.Sender}}{{end}}.</p>
+<p>{{.Email}} will get {{.Less}}{{if .Sender}} from {{.Sender}}{{end}}.</p>
 {{if .Preferences}}<p class="muted"><a href="{{.Preferences}}">Change your email preferences</a></p>{{end}}
 {{else if .Prefs}}<h1>Email preferences</h1>
-{{if .Saved}}<p><strong>Saved.</strong> Your choices apply from the next email.</p>{{end}}
+{{if .Saved}}<p><strong>{{.Saved}}</strong></p>{{end}}
 <p class="muted">Email{{if .Sender}} from {{.Sender}}{{end}} to {{.Email}}</p>
 {{if .Unsubscribed}}<p><strong>You are unsubscribed</strong>{{if .Sender}} from {{.Sender}}{{end}}'s marketing email; these choices apply if you subscribe again.</p>{{end}}
+{{if .PausedUntil}}<form method="post" action="{{.Action}}"><p><strong>Marketing email is paused until {{.PausedUntil}}.</strong> <input type="hidden" name="resume" value="1"><button type="submit" class="quiet">Resume now</button></p></form>{{end}}
 <form method="post" action="{{.Action}}">
-<fieldset><legend>How often</legend>{{range .Frequencies}}<label><input type="radio" name="frequency" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>
-{{if .Topics}}<fieldset><legend>Topics</legend>{{range .Topics}}<label><input type="checkbox" name="topic" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>{{end}}
+<fieldset><legend>How often</legend>{{if .Stale}}<p class="muted">The choice you made is no longer offered: you get email as "{{.Stale}}" until you choose again.</p>{{end}}{{range .Frequencies}}<label><input type="radio" name="frequency" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>
+{{if .Topics}}<fieldset><legend>Topics</legend>{{range .Topics}}<label><input type="checkbox" name="topic" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}{{if .Note}}<br><span class="muted">{{.Note}}</span>{{end}}</label>{{end}}</fieldset>{{end}}
 <button type="submit">Save</button></form>
+{{if .Pauses}}<fieldset><legend>Need a break?</legend>{{range .Pauses}}<form method="post" action="{{$.Action}}"><input type="hidden" name="pause" value="{{.Value}}"><button type="submit" class="quiet">{{.Label}}</button></form>{{end}}</fieldset>{{end}}
 {{if .Unsubscribe}}{{if .Unsubscribed}}<p class="muted"><a href="{{.Unsubscribe}}">Subscribe again</a></p>{{else}}<p class="muted">Or <a href="{{.Unsubscribe}}">unsubscribe from all marketing email</a>.</p>{{end}}{{end}}
 {{end}}
 </main></body></html>

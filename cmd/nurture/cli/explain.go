@@ -59,9 +59,12 @@ type ExplainAccount struct {
 }
 
 type ExplainPreferences struct {
-	Frequency string    `json:"frequency,omitempty"`
-	TopicsOut []string  `json:"topics_out,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Frequency string   `json:"frequency,omitempty"`
+	TopicsOut []string `json:"topics_out,omitempty"`
+	// PausedUntil is when the contact's pause of marketing email ends,
+	// while it lasts.
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
 type ExplainScore struct {
@@ -275,14 +278,24 @@ func runExplain(ctx context.Context, stdout, stderr io.Writer, email string, f e
 			return err
 		}
 		var chose []string
-		if p.Frequency != "" {
-			chose = append(chose, "at most "+map[string]string{runtime.FrequencyWeekly: "one email a week", runtime.FrequencyBiweekly: "one email every two weeks", runtime.FrequencyMonthly: "one email a month"}[p.Frequency])
+		if fr, offered, ok := prog.Frequency(p.Frequency); ok {
+			if offered {
+				chose = append(chose, strings.ToLower(fr.Label[:1])+fr.Label[1:]+" ("+fr.Name+", "+fr.Describe()+")")
+			} else {
+				chose = append(chose, p.Frequency+", which the programme no longer offers: held to the strictest, "+fr.Name+" ("+fr.Describe()+")")
+			}
 		}
 		if len(p.TopicsOut) > 0 {
 			chose = append(chose, "no more "+strings.Join(p.TopicsOut, ", "))
 		}
+		var paused *time.Time
+		if p.Paused(now) {
+			until := p.PausedUntil.UTC()
+			paused = &until
+			chose = append(chose, "marketing email paused until "+until.Format(time.RFC3339))
+		}
 		if len(chose) > 0 {
-			x.Preferences = &ExplainPreferences{Frequency: p.Frequency, TopicsOut: p.TopicsOut, UpdatedAt: p.UpdatedAt.UTC()}
+			x.Preferences = &ExplainPreferences{Frequency: p.Frequency, TopicsOut: p.TopicsOut, PausedUntil: paused, UpdatedAt: p.UpdatedAt.UTC()}
 			fmt.Fprintf(b, "  preferences (%s): %s\n", p.UpdatedAt.UTC().Format("2006-01-02"), strings.Join(chose, "; "))
 		}
 	}

@@ -160,6 +160,18 @@ func runPlan(ctx context.Context, stdout, stderr io.Writer, dir string, f planFl
 		cwd, _ := os.Getwd()
 		writeDiagnostics(stderr, cwd, ds)
 	}
+	if cs, ok := st.(interface {
+		ChosenFrequencies(context.Context) (map[string]int, error)
+	}); ok {
+		chosen, err := cs.ChosenFrequencies(ctx)
+		if err != nil {
+			return err
+		}
+		if ds := compiler.StaleFrequencies(res.Program, chosen, res.Pos); len(ds) > 0 {
+			cwd, _ := os.Getwd()
+			writeDiagnostics(stderr, cwd, ds)
+		}
+	}
 	if err := renderPlan(stdout, p, f.format, colourOK(stdout, f.noColor)); err != nil {
 		return err
 	}

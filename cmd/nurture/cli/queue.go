@@ -79,8 +79,8 @@ type QueueItem struct {
 	Address  string    `json:"address,omitempty"`
 	// HeldBy names the limit that holds the send: cadence_caps,
 	// sequence_cap, account_cap, preferences, sending_window,
-	// blackout_dates — or wait,
-	// pause, retry.
+	// blackout_dates, paused (by the contact) — or wait,
+	// pause (of sending, by an operator), retry.
 	HeldBy string `json:"held_by,omitempty"`
 	Reason string `json:"reason"`
 	// Ledger is the send's ID once a decision planned it.
@@ -167,6 +167,7 @@ func heldBy(waiting string) string {
 		{"held back by the contact's preferences", engine.HeldPreferences},
 		{"outside the sending window", engine.HeldWindow},
 		{"held back by the blackout date", engine.HeldBlackout},
+		{"paused by the contact", engine.HeldPaused},
 	} {
 		if strings.HasPrefix(waiting, p.prefix) {
 			return p.held

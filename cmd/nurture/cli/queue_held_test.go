@@ -15,6 +15,7 @@ func TestHeldByReadsEveryHold(t *testing.T) {
 		"held back by the sequence's cap":                                       engine.HeldSequenceCap,
 		"held back by the account's cap (acme)":                                 engine.HeldAccountCap,
 		"held back by the contact's preferences (monthly)":                      engine.HeldPreferences,
+		"paused by the contact until 2027-03-15T16:30:00Z":                      engine.HeldPaused,
 		"outside the sending window in America/New_York":                        engine.HeldWindow,
 		"held back by the blackout date Thu 24 Dec 2026 in Europe/Berlin":       engine.HeldBlackout,
 		"held back by the blackout date Thu 26 Nov 2026 (US) in America/Denver": engine.HeldBlackout,

@@ -40,9 +40,9 @@ type tracked struct {
 
 // eachStore runs a test on SQLite and, when the test server is set, on
 // PostgreSQL.
-func eachStore(t *testing.T, test func(t *testing.T, tr *tracked)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, newTracked(t)) })
-	t.Run("postgres", func(t *testing.T) { test(t, newTrackedOn(t, pgStore(t))) })
+func eachStore(t *testing.T, test func(t *testing.T, tr *tracked), files ...string) {
+	t.Run("sqlite", func(t *testing.T) { test(t, newTrackedOn(t, "", files...)) })
+	t.Run("postgres", func(t *testing.T) { test(t, newTrackedOn(t, pgStore(t), files...)) })
 }
 
 func newTracked(t *testing.T) *tracked {
@@ -51,8 +51,9 @@ func newTracked(t *testing.T) *tracked {
 }
 
 // newTrackedOn is newTracked on the store spec names; "" is a new SQLite
-// file.
-func newTrackedOn(t *testing.T, spec string) *tracked {
+// file. files are pairs of a file name and its text, written into the
+// programme after its own (topics.cue may be replaced).
+func newTrackedOn(t *testing.T, spec string, extra ...string) *tracked {
 	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
@@ -65,6 +66,11 @@ func newTrackedOn(t *testing.T, spec string) *tracked {
 		"contacts.csv": "email,company,industry,employees,signup_at,first_name,consent_at,consent_source,consent_wording\nann@acme.example,Acme,saas,500,2026-11-20T09:00:00Z,Ann,2026-11-20T09:00:00Z,signup_form,v1\ncy@gamma.example,Gamma,fintech,300,2026-11-22T09:00:00Z,Cy,2026-11-22T09:00:00Z,signup_form,v1\n",
 	} {
 		if err := os.WriteFile(filepath.Join(prog, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if err := os.WriteFile(filepath.Join(prog, extra[i]), []byte(extra[i+1]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -378,7 +384,7 @@ func TestServePreferences(t *testing.T) {
 		t.Errorf("tick a week on: %s%s", o, e)
 	}
 	o, _, _ = run(t, "explain", "ann@acme.example", "--now", "2026-11-30T15:00:00Z", tr.store)
-	if !strings.Contains(o, "held back by the contact's preferences (monthly)") || !strings.Contains(o, "preferences (2026-11-23): at most one email a month\n") {
+	if !strings.Contains(o, "held back by the contact's preferences (monthly: at most 1 per 30d)") || !strings.Contains(o, "preferences (2026-11-23): at most one email a month (monthly, at most 1 per 30d)\n") {
 		t.Errorf("explain does not say why the guide waits:\n%s", o)
 	}
 }
@@ -800,8 +806,8 @@ func TestServePreferencesBiweekly(t *testing.T) {
 			t.Errorf("tick a week on: %s%s", o, e)
 		}
 		o, _, _ = run(t, "explain", "ann@acme.example", "--now", "2026-11-30T15:00:00Z", tr.store)
-		if !strings.Contains(o, "next check 2026-12-07T15:00:00Z: held back by the contact's preferences (biweekly)") ||
-			!strings.Contains(o, "at most one email every two weeks\n") {
+		if !strings.Contains(o, "next check 2026-12-07T15:00:00Z: held back by the contact's preferences (biweekly: at most 1 per 2w)") ||
+			!strings.Contains(o, "at most one email every two weeks (biweekly, at most 1 per 2w)\n") {
 			t.Errorf("explain does not say why the guide waits:\n%s", o)
 		}
 	})

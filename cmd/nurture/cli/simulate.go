@@ -413,6 +413,7 @@ var heldWords = map[string]string{
 	engine.HeldPreferences: "contact preferences",
 	engine.HeldWindow:      "sending window",
 	engine.HeldBlackout:    "blackout dates",
+	engine.HeldPaused:      "paused by the contact",
 }
 
 // thousands writes n with thousands separators.
