@@ -76,6 +76,7 @@ func Dialect() sqlstore.Dialect {
 		BeginRehearsal: "BEGIN",
 		BulkInsert:     copyRows,
 		StagedUpsert:   true,
+		ServerEpoch:    "pg_postmaster_start_time()",
 	}
 }
 

@@ -398,7 +398,20 @@ func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, li
 		if err != nil {
 			return nil, err
 		}
-		if messageID != nil {
+		switch {
+		case messageID == nil || len(out) == 0:
+		case s.d.AnyArray:
+			// One statement for the claim's Message-IDs, the sends as
+			// arrays: a round trip a claim, not one a send.
+			ids, mids := make([]int64, len(out)), make([]string, len(out))
+			for i, c := range out {
+				ids[i], mids[i] = c.ID, messageID(c.Key)
+			}
+			if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET message_id = m.mid
+FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[])) AS m(id, mid) WHERE sends.id = m.id`), ids, mids); err != nil {
+				return nil, err
+			}
+		default:
 			mid := tx.StmtContext(ctx, midStmt)
 			for _, c := range out {
 				if _, err := mid.ExecContext(ctx, messageID(c.Key), c.ID); err != nil {
@@ -418,7 +431,11 @@ func (s *Store) ClaimSends(ctx context.Context, worker string, now time.Time, li
 // with that status. Not yet rebound.
 func (s *Store) claimSends(worker string, now time.Time, limit int) (string, []any) {
 	const suppressed = `EXISTS (SELECT 1 FROM contacts c JOIN suppressions x ON x.email_key = c.email_key WHERE c.id = sends.contact_id)`
-	return `UPDATE sends SET
+	epoch := ""
+	if s.d.ServerEpoch != "" {
+		epoch = "\n  claimed_epoch = CASE WHEN " + suppressed + " THEN claimed_epoch ELSE " + s.d.ServerEpoch + " END,"
+	}
+	return `UPDATE sends SET` + epoch + `
   status = CASE WHEN ` + suppressed + ` THEN ? ELSE ? END,
   error = CASE WHEN ` + suppressed + ` THEN 'the address is suppressed' ELSE error END,
   claimed_at = CASE WHEN ` + suppressed + ` THEN claimed_at ELSE ? END,
