@@ -200,6 +200,11 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	}
 	depth := conc * claimAhead
 	_, late := s.(interface{ GatesLate() })
+	if f, ok := l.(interface{ FreshenStatistics(context.Context) error }); ok {
+		if err := f.FreshenStatistics(ctx); err != nil {
+			return Delivered{}, err
+		}
+	}
 	rc, err := l.RecoverSends(ctx, now, maxAttempts)
 	if err != nil {
 		return Delivered{}, err

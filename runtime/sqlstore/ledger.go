@@ -20,6 +20,19 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// FreshenStatistics refreshes what the database knows of the sends
+// table, where its dialect says to (Dialect.FreshenSends): delivery
+// asks before it claims.
+func (s *Store) FreshenStatistics(ctx context.Context) error {
+	if s.d.FreshenSends == "" {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.FreshenSends); err != nil {
+		return fmt.Errorf("refreshing the statistics of sends: %w", err)
+	}
+	return nil
+}
+
 // HandOver marks the claimed sends of marks (by ID, with their
 // Message-IDs), those of them worker still holds, as about to be handed
 // to the mail server at now, and writes their Message-IDs; it returns
@@ -157,9 +170,13 @@ WHERE id = ? AND status = ? AND claimed_by = ?`), runtime.SendPlanned, s.t(until
 func (s *Store) HandedOver(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Handed, error) {
 	out := map[int64][]runtime.Handed{}
 	for i := 0; i < len(ids); i += 500 {
-		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
-		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, sequence, planned_at, sent_at FROM sends
-WHERE `+cond+` AND status IN (?, ?) AND sent_at >= ?`), append(args, runtime.SendAccepted, runtime.SendUnknown, s.t(since))...)
+		cond, arg := s.idsList("contact_id", ids[i:min(i+500, len(ids))])
+		st, err := s.stmt(ctx, `SELECT contact_id, sequence, planned_at, sent_at FROM sends
+WHERE `+cond+` AND status IN (?, ?) AND sent_at >= ?`)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := st.QueryContext(ctx, arg, runtime.SendAccepted, runtime.SendUnknown, s.t(since))
 		if err != nil {
 			return nil, err
 		}

@@ -115,6 +115,17 @@ type Dialect struct {
 	// earlier epoch as possibly handed over (unknown), never planned
 	// again. SQLite commits in the process; it needs none.
 	ServerEpoch string
+	// SHA256Hex, when set, is the SQL of the SHA-256 of a text
+	// expression, in hex: a claim then writes its Message-IDs (see
+	// mail.MessageID) in its own statement (PostgreSQL). SQLite writes
+	// them with a statement a send, in the process.
+	SHA256Hex func(expr string) string
+	// FreshenSends, when set, refreshes the planner's statistics of the
+	// sends table when many rows changed since they were taken: a
+	// claim planned on statistics from before a tick planned thousands
+	// of sends sorts them all instead of reading the index in order.
+	// PostgreSQL analyzes by itself, but a minute late.
+	FreshenSends string
 }
 
 // Store is a runtime.Store over database/sql.

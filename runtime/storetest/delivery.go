@@ -10,6 +10,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/mail"
 )
 
 // deliveryStore is what delivery and the tracking server ask of a store.
@@ -606,5 +607,29 @@ func ServerRestart(t *testing.T, o Opener, restart string) {
 	want := map[string]string{"a@x.example": runtime.SendUnknown, "b@x.example": runtime.SendUnknown, "c@x.example": runtime.SendPlanned}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after recovery (-want +got):\n%s", diff)
+	}
+}
+
+// testClaimMessageIDs: a claim writes each send's Message-ID as
+// mail.MessageID derives it from the key, whether the store computes it
+// in SQL or writes what delivery gives.
+func testClaimMessageIDs(t *testing.T, o Opener) {
+	ctx := context.Background()
+	emails := []string{"a@x.example", "b@x.example"}
+	s, ids := deliveryContacts(t, o, emails...)
+	keys := []string{"a@x.example/welcome/hello", "b@x.example/bienvenue/été"}
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
+			keys[i], ids[e], Now.Add(time.Duration(i)*time.Minute))
+	}
+	mid := func(key string) string { return mail.MessageID(key, "news@acme.example") }
+	cs, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10, mid)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("claim: %+v, %v", cs, err)
+	}
+	for _, k := range keys {
+		if r, err := s.SendByMessageID(ctx, mid(k)); err != nil || r == nil || r.Key != k {
+			t.Errorf("send %s by its Message-ID %s: %+v, %v", k, mid(k), r, err)
+		}
 	}
 }
