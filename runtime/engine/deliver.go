@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,6 +200,11 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	}
 	depth := conc * claimAhead
 	_, late := s.(interface{ GatesLate() })
+	if f, ok := l.(interface{ FreshenStatistics(context.Context) error }); ok {
+		if err := f.FreshenStatistics(ctx); err != nil {
+			return Delivered{}, err
+		}
+	}
 	rc, err := l.RecoverSends(ctx, now, maxAttempts)
 	if err != nil {
 		return Delivered{}, err
@@ -213,13 +220,6 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	}
 	from := e.Program.Sender.FromEmail
 	messageID := func(key string) string { return mail.MessageID(key, from) }
-	type job struct {
-		c     runtime.Claim
-		o     *mail.Outgoing
-		topic string
-		// marketing: a pause of the contact's holds it.
-		marketing bool
-	}
 	type result struct {
 		job
 		err error
@@ -277,10 +277,35 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 	var d Delivered
 	var stopped *DeliveryStopped
 	var unsent []int64
-	gp := &gaps{e: e, handed: map[int64][]runtime.Handed{}, loaded: map[int64]bool{}}
+	// inflight counts the sends given to the connections and not yet
+	// recorded; the producer claims more while it is at most half the
+	// depth, and the recording below wakes it as it falls.
+	var inflight atomic.Int64
+	wake := make(chan struct{}, 1)
+	// The producer claims, reads the contacts and renders ahead of the
+	// connections, in a goroutine of its own, so that neither the
+	// connections nor the recording of outcomes wait on a claim. Its
+	// counts are pd, added to d when it is done.
+	var pd Delivered
+	var prodErr error
+	prodDone := make(chan struct{})
+	go func() {
+		defer close(prodDone)
+		prodErr = e.produce(ctx, l, worker, now, depth, messageID, g, &halt, &inflight, wake, func(j job) { jobs <- j }, &pd)
+		if prodErr != nil {
+			// The connections take nothing more; what they hold is
+			// recorded and the rest released below.
+			halt.Store(true)
+		}
+	}()
 	finished := false
 	defer func() {
 		halt.Store(true)
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+		<-prodDone
 		close(jobs)
 		wg.Wait()
 		if finished {
@@ -298,7 +323,6 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		g.flush(rec)
 		l.ReleaseSends(rec, worker, unsent)
 	}()
-	inflight, sinceBreaker := 0, breakerEvery
 	// handle records one outcome.
 	handle := func(r result) error {
 		defer g.release(r.c.Contact)
@@ -315,6 +339,12 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		if r.err == nil {
 			d.Accepted++
 			return nil
+		}
+		var pu pausedUntil
+		if errors.As(r.err, &pu) {
+			d.Held++
+			e.logf("send %s to %s held before hand-over: %s", r.c.Key, r.o.To, pu.why)
+			return l.HoldSend(rec, worker, r.c.ID, pu.until, pu.why)
 		}
 		var out withheldFor
 		if errors.As(r.err, &out) {
@@ -346,120 +376,162 @@ func (e *Engine) Deliver(ctx context.Context, l Ledger, s Sender, worker string,
 		}
 		return e.record(rec, l, r.c, r.o, r.err, now, &d)
 	}
-	// finish records what the connections accepted and not yet recorded,
-	// and puts back what they never took.
-	finish := func() error {
-		finished = true
-		if err := g.flush(rec); err != nil {
-			return err
+	take := func(r result) error {
+		err := handle(r)
+		inflight.Add(-1)
+		select {
+		case wake <- struct{}{}:
+		default:
 		}
-		if len(unsent) > 0 {
-			if err := l.ReleaseSends(rec, worker, unsent); err != nil {
-				return fmt.Errorf("releasing %d sends claimed and not handed over: %w", len(unsent), err)
-			}
-		}
-		return nil
+		return err
 	}
-	drained := false
-	for {
-		// Claim more while the connections still have as much again
-		// queued as they can send at once.
-		if !drained && stopped == nil && d.Paused == "" && inflight <= depth/2 && ctx.Err() == nil {
-			if e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
-				sinceBreaker = 0
-				if err := g.flush(rec); err != nil {
-					return d, err
-				}
-				st, err := l.DeliveryStats(ctx, now.Add(-e.Breaker.Window))
-				if err != nil {
-					return d, err
-				}
-				if d.Paused = e.Breaker.trip(st); d.Paused != "" {
-					halt.Store(true)
-				}
+	// Record outcomes as they come until the producer is done, then the
+	// rest.
+	for done := false; !done; {
+		select {
+		case r := <-results:
+			if err := take(r); err != nil {
+				return d, err
 			}
-			if d.Paused == "" {
-				n, err := g.before(ctx)
-				if err != nil {
-					return d, err
-				}
-				claims, err := l.ClaimSends(ctx, worker, now, depth-inflight, messageID)
-				if err != nil {
-					return d, err
-				}
-				drained = len(claims) == 0
-				sinceBreaker += len(claims)
-				ids := make([]int64, len(claims))
-				for i, c := range claims {
-					ids[i] = c.Contact
-				}
-				contacts, err := l.ContactsByID(ctx, ids)
-				if err != nil {
-					return d, err
-				}
-				g.hold(n, claims, contacts)
-				if err := gp.load(ctx, l, ids, now); err != nil {
-					return d, err
-				}
-				for _, c := range claims {
-					if until, why := gp.hold(c, contacts[c.Contact], now); !until.IsZero() {
-						g.release(c.Contact)
-						d.Held++
-						e.logf("send %s held until %s: %s", c.Key, until.Format(time.RFC3339), why)
-						if err := l.HoldSend(rec, worker, c.ID, until, why); err != nil {
-							return d, err
-						}
-						continue
-					}
-					o, err := e.outgoing(c, contacts[c.Contact], now)
-					if err != nil {
-						// Never handed over: it fails as it is.
-						g.release(c.Contact)
-						if err := e.record(rec, l, c, o, err, now, &d); err != nil {
-							return d, err
-						}
-						continue
-					}
-					topic := ""
-					if seq := e.Program.Sequences[c.Sequence]; seq != nil {
-						topic = seq.Topic
-					}
-					inflight++
-					jobs <- job{c, o, topic, gp.marketing(c.Sequence)}
-				}
-			}
+		case <-prodDone:
+			done = true
 		}
-		if inflight == 0 && (drained || stopped != nil || d.Paused != "" || ctx.Err() != nil) {
-			break
-		}
-		if inflight == 0 {
-			continue
-		}
-		// Wait for one outcome, then take every other that is ready.
-		r := <-results
-		inflight--
-		if err := handle(r); err != nil {
+	}
+	for inflight.Load() > 0 {
+		if err := take(<-results); err != nil {
 			return d, err
 		}
-		for more := true; more && inflight > 0; {
-			select {
-			case r := <-results:
-				inflight--
-				if err := handle(r); err != nil {
-					return d, err
-				}
-			default:
-				more = false
-			}
+	}
+	d.add(pd)
+	finished = true
+	if err := g.flush(rec); err != nil {
+		return d, err
+	}
+	if len(unsent) > 0 {
+		if err := l.ReleaseSends(rec, worker, unsent); err != nil {
+			return d, fmt.Errorf("releasing %d sends claimed and not handed over: %w", len(unsent), err)
 		}
 	}
-	if err := finish(); err != nil {
-		return d, err
+	if prodErr != nil {
+		return d, prodErr
 	}
 	if stopped != nil {
 		return d, stopped
 	}
 	return d, ctx.Err()
+}
+
+// add counts o's outcomes in d.
+func (d *Delivered) add(o Delivered) {
+	d.Accepted += o.Accepted
+	d.Failed += o.Failed
+	d.Bounced += o.Bounced
+	d.Deferred += o.Deferred
+	d.Unknown += o.Unknown
+	d.Withheld += o.Withheld
+	d.Held += o.Held
+	d.Paused = cmp.Or(d.Paused, o.Paused)
+}
+
+// job is a claimed send rendered and waiting for a connection, with the
+// topic its contact may have opted out of.
+type job struct {
+	c     runtime.Claim
+	o     *mail.Outgoing
+	topic string
+	// marketing: a pause of the contact's holds it.
+	marketing bool
+}
+
+// produce claims the sends planned by now, reads their contacts and
+// renders them, and gives each to put, keeping up to depth given and not
+// yet recorded (inflight): it claims again when half of them were
+// recorded, as wake says. It stops when nothing more is planned, halt is
+// set, the breaker trips or ctx is cancelled. Its counts (sends held back,
+// failed to render, the breaker's pause) go to d.
+func (e *Engine) produce(ctx context.Context, l Ledger, worker string, now time.Time, depth int, messageID func(string) string,
+	g *optGate, halt *atomic.Bool, inflight *atomic.Int64, wake <-chan struct{}, put func(job), d *Delivered) error {
+	// Outcomes are written even when ctx is cancelled.
+	rec := context.WithoutCancel(ctx)
+	gp := &gaps{e: e, handed: map[int64][]runtime.Handed{}, loaded: map[int64]bool{}}
+	sinceBreaker := breakerEvery
+	for {
+		// Claim more while the connections still have as much again
+		// queued as they can send at once.
+		for inflight.Load() > int64(depth/2) && !halt.Load() && ctx.Err() == nil {
+			select {
+			case <-wake:
+			case <-ctx.Done():
+			}
+		}
+		if halt.Load() || ctx.Err() != nil {
+			return nil
+		}
+		if e.Breaker.Window > 0 && sinceBreaker >= breakerEvery {
+			sinceBreaker = 0
+			if err := g.flush(rec); err != nil {
+				return err
+			}
+			st, err := l.DeliveryStats(ctx, now.Add(-e.Breaker.Window))
+			if err != nil {
+				return err
+			}
+			if d.Paused = e.Breaker.trip(st); d.Paused != "" {
+				halt.Store(true)
+				return nil
+			}
+		}
+		n, err := g.before(ctx)
+		if err != nil {
+			return err
+		}
+		claims, err := l.ClaimSends(ctx, worker, now, depth-int(inflight.Load()), messageID)
+		if err != nil {
+			return err
+		}
+		if len(claims) == 0 {
+			return nil
+		}
+		sinceBreaker += len(claims)
+		ids := make([]int64, len(claims))
+		for i, c := range claims {
+			ids[i] = c.Contact
+		}
+		contacts, err := l.ContactsByID(ctx, ids)
+		if err != nil {
+			return err
+		}
+		g.hold(n, claims, contacts)
+		if err := gp.load(ctx, l, ids, now); err != nil {
+			return err
+		}
+		for _, c := range claims {
+			if until, why := gp.hold(c, contacts[c.Contact], now); !until.IsZero() {
+				g.release(c.Contact)
+				d.Held++
+				e.logf("send %s held until %s: %s", c.Key, until.Format(time.RFC3339), why)
+				if err := l.HoldSend(rec, worker, c.ID, until, why); err != nil {
+					return err
+				}
+				continue
+			}
+			o, err := e.outgoing(c, contacts[c.Contact], now)
+			if err != nil {
+				// Never handed over: it fails as it is.
+				g.release(c.Contact)
+				if err := e.record(rec, l, c, o, err, now, d); err != nil {
+					return err
+				}
+				continue
+			}
+			topic := ""
+			if seq := e.Program.Sequences[c.Sequence]; seq != nil {
+				topic = seq.Topic
+			}
+			inflight.Add(1)
+			put(job{c, o, topic, gp.marketing(c.Sequence)})
+		}
+	}
 }
 
 // lateBy is how much later than planned an email must have gone for
@@ -792,11 +864,26 @@ func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, to
 		}
 		g.outs, g.serial = outs, n
 	}
-	if why := g.outs[contact].Withholds(topic, marketing, g.now); why != "" {
+	o := g.outs[contact]
+	if why := o.Withholds(topic, marketing, g.now); why != "" {
+		if !o.Suppressed && !(topic != "" && slices.Contains(o.TopicsOut, topic)) {
+			// Only paused: the message waits for the pause to end.
+			return pausedUntil{o.PausedUntil, why}
+		}
 		return withheldFor(why)
 	}
 	return nil
 }
+
+// pausedUntil is the gate's answer for a marketing message to a contact
+// who paused marketing email meanwhile: it is planned again for when the
+// pause ends, as the engine would have held it.
+type pausedUntil struct {
+	until time.Time
+	why   string
+}
+
+func (p pausedUntil) Error() string { return p.why }
 
 // errNotTaken is the outcome of a send claimed that no connection
 // handed over because the pass stopped first: it was queued, or reached
@@ -852,6 +939,9 @@ func (e *Engine) record(ctx context.Context, l Ledger, c runtime.Claim, o *mail.
 
 func (e *Engine) logf(format string, args ...any) {
 	if e.Log != nil {
+		// Delivery's producer and its recording both log.
+		e.logMu.Lock()
+		defer e.logMu.Unlock()
 		e.Log(fmt.Sprintf(format, args...))
 	}
 }

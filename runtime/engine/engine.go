@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -73,6 +74,9 @@ type Engine struct {
 	// touched holds the contacts this tick's exits decided about: they
 	// may enter another sequence in the same tick.
 	touched map[int64]bool
+	// logMu keeps Log's lines whole when delivery logs from two
+	// goroutines.
+	logMu sync.Mutex
 }
 
 // The phases of a tick, in order, after which Reached is told.

@@ -123,9 +123,9 @@ func TestDeclaredFrequencies(t *testing.T) {
 
 // A pause that commits while a contact's email is claimed and waiting
 // for its connection stops it at the last check before the hand-over,
-// as an unsubscribe would: the message is withheld and cancelled, and
-// the next email waits for the pause to end.
-func TestDeliveryWithholdsAfterPauseInFlight(t *testing.T) {
+// as an unsubscribe would, but the message is not cancelled: it is
+// planned again for the moment the pause ends.
+func TestDeliveryHoldsAfterPauseInFlight(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	for _, e := range []string{"ann@acme.example", "bob@acme.example"} {
@@ -151,15 +151,19 @@ func TestDeliveryWithholdsAfterPauseInFlight(t *testing.T) {
 	}
 	close(s.release)
 	got := <-done
-	if got.err != nil || got.d.Accepted != 1 || got.d.Withheld != 1 {
-		t.Errorf("Deliver: %+v, %v; want 1 accepted, 1 withheld", got.d, got.err)
+	if got.err != nil || got.d.Accepted != 1 || got.d.Held != 1 || got.d.Withheld != 0 {
+		t.Errorf("Deliver: %+v, %v; want 1 accepted, 1 held", got.d, got.err)
 	}
 	if diff := cmp.Diff([]string{"bob@acme.example"}, s.sent); diff != "" {
 		t.Errorf("handed over (-want +got):\n%s", diff)
 	}
 	var status, why string
-	w.st.DB().QueryRow(`SELECT status, COALESCE(error, '') FROM sends WHERE contact_id = ?`, w.ids["ann@acme.example"]).Scan(&status, &why)
-	if want := "cancelled withheld before hand-over: the contact paused marketing email until 2027-01-04T00:00:00Z"; status+" "+why != want {
+	var planned int64
+	w.st.DB().QueryRow(`SELECT status, COALESCE(error, ''), planned_at FROM sends WHERE contact_id = ?`, w.ids["ann@acme.example"]).Scan(&status, &why, &planned)
+	if want := "planned the contact paused marketing email until 2027-01-04T00:00:00Z"; status+" "+why != want {
 		t.Errorf("ann's send: %s %s; want %s", status, why, want)
+	}
+	if at := time.UnixMilli(planned); !at.Equal(until) {
+		t.Errorf("ann's send planned at %s; want %s, when the pause ends", at, until)
 	}
 }

@@ -76,6 +76,13 @@ func Dialect() sqlstore.Dialect {
 		BeginRehearsal: "BEGIN",
 		BulkInsert:     copyRows,
 		StagedUpsert:   true,
+		ServerEpoch:    "pg_postmaster_start_time()",
+		FreshenSends: `DO $$ BEGIN
+  IF (SELECT n_mod_since_analyze > 1000 AND n_mod_since_analyze > n_live_tup / 10 FROM pg_stat_user_tables WHERE relid = 'sends'::regclass) THEN
+    ANALYZE sends;
+  END IF;
+END $$`,
+		SHA256Hex: func(expr string) string { return "encode(sha256(convert_to(" + expr + ", 'UTF8')), 'hex')" },
 	}
 }
 

@@ -103,9 +103,15 @@ func open(tb testing.TB) (*sqlstore.Store, string) {
 
 func TestConformance(t *testing.T) {
 	serverURL(t)
+	storetest.Run(t, conformanceOpener(t))
+}
+
+// conformanceOpener opens stores in fresh schemas for the conformance
+// cases, their clock at storetest.Now.
+func conformanceOpener(t *testing.T) storetest.Opener {
 	urls := map[runtime.Store]string{}
 	clock := func() time.Time { return storetest.Now }
-	storetest.Run(t, storetest.Opener{
+	return storetest.Opener{
 		Open: func(t *testing.T) runtime.Store {
 			u := freshSchema(t)
 			s, err := Open(context.Background(), u)
@@ -145,7 +151,29 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-	})
+	}
+}
+
+// TestServerRestart: hand-over marks commit asynchronously here, so a
+// claim from before the server last started is settled as unknown.
+// A restart is simulated by moving the claims' epoch back.
+func TestServerRestart(t *testing.T) {
+	serverURL(t)
+	storetest.ServerRestart(t, conformanceOpener(t), `UPDATE sends SET claimed_epoch = claimed_epoch - INTERVAL '1 hour' WHERE claimed_epoch IS NOT NULL`)
+}
+
+// TestMarkCommitStaysLocal: the asynchronous commit of a mark is the
+// mark's own; the connection's next transaction commits durably.
+func TestMarkCommitStaysLocal(t *testing.T) {
+	s, _ := open(t)
+	s.DB().SetMaxOpenConns(1)
+	if _, _, err := s.HandOver(context.Background(), "w", nil, nil, storetest.Now); err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := s.DB().QueryRow(`SHOW synchronous_commit`).Scan(&mode); err != nil || mode != "on" {
+		t.Errorf("synchronous_commit after a mark: %q, %v; want on", mode, err)
+	}
 }
 
 // TestWorkersStartTogether opens one empty database from several

@@ -20,6 +20,19 @@ func (s *Store) OptOutSerial(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// FreshenStatistics refreshes what the database knows of the sends
+// table, where its dialect says to (Dialect.FreshenSends): delivery
+// asks before it claims.
+func (s *Store) FreshenStatistics(ctx context.Context) error {
+	if s.d.FreshenSends == "" {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, s.d.FreshenSends); err != nil {
+		return fmt.Errorf("refreshing the statistics of sends: %w", err)
+	}
+	return nil
+}
+
 // HandOver marks the claimed sends of marks (by ID, with their
 // Message-IDs), those of them worker still holds, as about to be handed
 // to the mail server at now, and writes their Message-IDs; it returns
@@ -45,7 +58,16 @@ func (s *Store) HandOver(ctx context.Context, worker string, marks, accepted map
 		// message: the sends come as arrays.
 		accIDs, accMIDs := idsAndMessageIDs(accepted)
 		markIDs, markMIDs := idsAndMessageIDs(marks)
-		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH accepted AS (
+		// Without a ServerEpoch the commit waits for the disk, as
+		// always; with one, set_config(…, true) lasts to the end of the
+		// statement's own transaction, whose commit it makes
+		// asynchronous (see Dialect.ServerEpoch).
+		async := "off"
+		if s.d.ServerEpoch == "" {
+			async = "on"
+		}
+		rows, err := s.db.QueryContext(ctx, s.rebind(`WITH commit_mode AS (SELECT set_config('synchronous_commit', ?, true)),
+accepted AS (
   UPDATE sends SET status = ?, sent_at = ?, error = NULL, message_id = a.mid
   FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[])) AS a(id, mid)
   WHERE sends.id = a.id AND sends.status = ?),
@@ -54,8 +76,8 @@ marked AS (
   FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[])) AS m(id, mid)
   WHERE sends.id = m.id AND sends.status = ? AND sends.claimed_by = ?
   RETURNING sends.id)
-SELECT m.id, o.serial FROM optout_serial o LEFT JOIN marked m ON TRUE WHERE o.id = 1`),
-			runtime.SendAccepted, s.t(now), accIDs, accMIDs, runtime.SendClaimed,
+SELECT m.id, o.serial FROM optout_serial o CROSS JOIN commit_mode LEFT JOIN marked m ON TRUE WHERE o.id = 1`),
+			async, runtime.SendAccepted, s.t(now), accIDs, accMIDs, runtime.SendClaimed,
 			s.t(now), markIDs, markMIDs, runtime.SendClaimed, worker)
 		if err != nil {
 			return nil, 0, err
@@ -148,9 +170,13 @@ WHERE id = ? AND status = ? AND claimed_by = ?`), runtime.SendPlanned, s.t(until
 func (s *Store) HandedOver(ctx context.Context, ids []int64, since time.Time) (map[int64][]runtime.Handed, error) {
 	out := map[int64][]runtime.Handed{}
 	for i := 0; i < len(ids); i += 500 {
-		cond, args := s.idsIn("contact_id", ids[i:min(i+500, len(ids))])
-		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT contact_id, sequence, planned_at, sent_at FROM sends
-WHERE `+cond+` AND status IN (?, ?) AND sent_at >= ?`), append(args, runtime.SendAccepted, runtime.SendUnknown, s.t(since))...)
+		cond, arg := s.idsList("contact_id", ids[i:min(i+500, len(ids))])
+		st, err := s.stmt(ctx, `SELECT contact_id, sequence, planned_at, sent_at FROM sends
+WHERE `+cond+` AND status IN (?, ?) AND sent_at >= ?`)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := st.QueryContext(ctx, arg, runtime.SendAccepted, runtime.SendUnknown, s.t(since))
 		if err != nil {
 			return nil, err
 		}
@@ -188,19 +214,28 @@ func (s *Store) RecoverSends(ctx context.Context, now time.Time, maxAttempts int
 	defer tx.Rollback()
 	lapsed := `status = ? AND claimed_at < ?`
 	lapsedArgs := []any{runtime.SendClaimed, s.t(now.Add(-runtime.ClaimLease))}
-	for _, u := range []struct {
+	type update struct {
 		n    *int
 		set  string
 		args []any
 		cond string
-	}{
+	}
+	var updates []update
+	if s.d.ServerEpoch != "" {
+		// A claim made before the server last started may have lost
+		// its mark with the restart (marks commit asynchronously): it
+		// may have been handed over.
+		updates = append(updates, update{&r.Unknown, `status = ?, error = 'claimed by ' || claimed_by || ' before the database server restarted, which may have lost the mark of its hand-over; check the mail server before sending it again'`,
+			[]any{runtime.SendUnknown}, `handover_at IS NULL AND claimed_epoch IS DISTINCT FROM ` + s.d.ServerEpoch})
+	}
+	for _, u := range append(updates, []update{
 		{&r.Unknown, `status = ?, error = 'claimed by ' || claimed_by || ' and never finished: the worker stopped after it began to hand the message over; check the mail server before sending it again'`,
 			[]any{runtime.SendUnknown}, `handover_at IS NOT NULL`},
 		{&r.Failed, `status = ?, attempts = attempts + 1, error = 'tried ' || CAST(attempts + 1 AS TEXT) || ' times; the last claim, by ' || claimed_by || ', was never handed over: the worker stopped'`,
 			[]any{runtime.SendFailed}, `handover_at IS NULL AND attempts + 1 >= ` + fmt.Sprint(maxAttempts)},
 		{&r.Requeued, `status = ?, attempts = attempts + 1, claimed_at = NULL, claimed_by = NULL, error = 'claimed by ' || claimed_by || ', which stopped before handing it over; planned again'`,
 			[]any{runtime.SendPlanned}, `handover_at IS NULL`},
-	} {
+	}...) {
 		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE sends SET `+u.set+` WHERE `+lapsed+` AND `+u.cond), append(u.args, lapsedArgs...)...)
 		if err != nil {
 			return r, fmt.Errorf("recovering the claims of stopped workers: %w", err)
@@ -209,7 +244,7 @@ func (s *Store) RecoverSends(ctx context.Context, now time.Time, maxAttempts int
 		if err != nil {
 			return r, err
 		}
-		*u.n = int(n)
+		*u.n += int(n)
 	}
 	return r, tx.Commit()
 }

@@ -368,6 +368,25 @@ func (s *Store) idsIn(col string, ids []int64) (string, []any) {
 	return col + " IN (" + placeholders(len(ids)) + ")", args
 }
 
+// idsList is idsIn for statements delivery runs every few messages with
+// a few IDs: its text is the same whatever their number, so that it is
+// prepared once (see stmt) rather than parsed anew each time. SQLite
+// takes the IDs as a JSON array.
+func (s *Store) idsList(col string, ids []int64) (string, any) {
+	if s.d.AnyArray {
+		return col + " IN (SELECT unnest(CAST(? AS BIGINT[])))", ids
+	}
+	b := make([]byte, 0, 2+8*len(ids))
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return col + " IN (SELECT value FROM json_each(?))", string(append(b, ']'))
+}
+
 // ScoreBreakdown scores one contact under the named model at now, rule
 // by rule.
 func (s *Store) ScoreBreakdown(ctx context.Context, prog *campaigns.Program, model string, id int64, now time.Time) (runtime.Breakdown, error) {

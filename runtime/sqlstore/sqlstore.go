@@ -104,6 +104,28 @@ type Dialect struct {
 	// the rehearsal queues behind a writer rather than failing to
 	// upgrade its read lock midway.
 	BeginRehearsal string
+	// ServerEpoch, when set, is an expression naming the server's
+	// current run (PostgreSQL: pg_postmaster_start_time()). Delivery's
+	// hand-over marks then commit without waiting for the write-ahead
+	// log to reach the disk: a commit a message costs a few
+	// milliseconds of flush otherwise, on the message's path. A worker
+	// that dies loses nothing the server acknowledged; the server
+	// crashing may lose the last marks. So each claim records the epoch
+	// it was made in, and recovery treats an unmarked claim of an
+	// earlier epoch as possibly handed over (unknown), never planned
+	// again. SQLite commits in the process; it needs none.
+	ServerEpoch string
+	// SHA256Hex, when set, is the SQL of the SHA-256 of a text
+	// expression, in hex: a claim then writes its Message-IDs (see
+	// mail.MessageID) in its own statement (PostgreSQL). SQLite writes
+	// them with a statement a send, in the process.
+	SHA256Hex func(expr string) string
+	// FreshenSends, when set, refreshes the planner's statistics of the
+	// sends table when many rows changed since they were taken: a
+	// claim planned on statistics from before a tick planned thousands
+	// of sends sorts them all instead of reading the index in order.
+	// PostgreSQL analyzes by itself, but a minute late.
+	FreshenSends string
 }
 
 // Store is a runtime.Store over database/sql.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/mail"
 )
 
 // deliveryStore is what delivery and the tracking server ask of a store.
@@ -600,4 +601,78 @@ func deliveryContacts(t *testing.T, o Opener, emails ...string) (deliveryStore, 
 	ids := map[string]int64{}
 	_ = s.Contacts(ctx, func(c runtime.Contact) error { ids[c.Email] = c.ID; return nil })
 	return s, ids
+}
+
+// ServerRestart checks recovery after the database server restarted,
+// for a store whose hand-over marks commit without waiting for the disk
+// (sqlstore.Dialect.ServerEpoch): restart is a statement that makes the
+// claims made so far look as if made before the server last started. An
+// unmarked claim from before the restart may have lost its mark with
+// it, so it becomes unknown, never planned again; a claim made since is
+// planned again as usual.
+func ServerRestart(t *testing.T, o Opener, restart string) {
+	ctx := context.Background()
+	emails := []string{"a@x.example", "b@x.example", "c@x.example"}
+	s, ids := deliveryContacts(t, o, emails...)
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
+			e, ids[e], Now.Add(time.Duration(i)*time.Minute))
+	}
+	at := Now.Add(10 * time.Minute)
+	before, err := s.ClaimSends(ctx, "w-dead", at, 2, nil)
+	if err != nil || len(before) != 2 {
+		t.Fatalf("claim: %+v, %v", before, err)
+	}
+	if marked, _, err := s.HandOver(ctx, "w-dead", map[int64]string{before[0].ID: "mid-a"}, nil, at); err != nil || len(marked) != 1 {
+		t.Fatalf("marking a: %v, %v", marked, err)
+	}
+	o.Exec(t, s, restart)
+	after, err := s.ClaimSends(ctx, "w-dead", at, 2, nil)
+	if err != nil || len(after) != 1 || after[0].Key != "c@x.example" {
+		t.Fatalf("claim after the restart: %+v, %v; want c", after, err)
+	}
+	later := at.Add(runtime.ClaimLease + time.Minute)
+	r, err := s.RecoverSends(ctx, later, 8)
+	if want := (runtime.Recovered{Unknown: 2, Requeued: 1}); err != nil || r != want {
+		t.Errorf("recovery: %+v, %v; want %+v", r, err, want)
+	}
+	rows, err := s.Ledger(ctx, runtime.SendFilter{Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r.Key] = r.Status
+		if r.Key == "b@x.example" && !strings.Contains(r.Error, "restarted") {
+			t.Errorf("b's error %q does not say the server restarted", r.Error)
+		}
+	}
+	want := map[string]string{"a@x.example": runtime.SendUnknown, "b@x.example": runtime.SendUnknown, "c@x.example": runtime.SendPlanned}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after recovery (-want +got):\n%s", diff)
+	}
+}
+
+// testClaimMessageIDs: a claim writes each send's Message-ID as
+// mail.MessageID derives it from the key, whether the store computes it
+// in SQL or writes what delivery gives.
+func testClaimMessageIDs(t *testing.T, o Opener) {
+	ctx := context.Background()
+	emails := []string{"a@x.example", "b@x.example"}
+	s, ids := deliveryContacts(t, o, emails...)
+	keys := []string{"a@x.example/welcome/hello", "b@x.example/bienvenue/été"}
+	for i, e := range emails {
+		o.Exec(t, s, `INSERT INTO sends (key, contact_id, sequence, step, version, email, status, planned_at) VALUES (?, ?, 'welcome', 'hello', 1, 'emails/hello.md', 'planned', ?)`,
+			keys[i], ids[e], Now.Add(time.Duration(i)*time.Minute))
+	}
+	mid := func(key string) string { return mail.MessageID(key, "news@acme.example") }
+	cs, err := s.ClaimSends(ctx, "w1", Now.Add(10*time.Minute), 10, mid)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("claim: %+v, %v", cs, err)
+	}
+	for _, k := range keys {
+		if r, err := s.SendByMessageID(ctx, mid(k)); err != nil || r == nil || r.Key != k {
+			t.Errorf("send %s by its Message-ID %s: %+v, %v", k, mid(k), r, err)
+		}
+	}
 }

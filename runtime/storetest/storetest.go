@@ -53,6 +53,7 @@ func Run(t *testing.T, o Opener) {
 	t.Run("AccountHandoffs", func(t *testing.T) { testAccountHandoffs(t, o) })
 	t.Run("OptOutsAndLedger", func(t *testing.T) { testOptOutsAndLedger(t, o) })
 	t.Run("Recovery", func(t *testing.T) { testRecovery(t, o) })
+	t.Run("ClaimMessageIDs", func(t *testing.T) { testClaimMessageIDs(t, o) })
 	t.Run("Release", func(t *testing.T) { testRelease(t, o) })
 	t.Run("Hold", func(t *testing.T) { testHold(t, o) })
 	t.Run("EnrollWhere", func(t *testing.T) { testEnrollWhere(t, o) })
