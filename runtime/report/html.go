@@ -185,8 +185,8 @@ ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 <p>{{.Period}}</p>
 <p class="muted">{{.Benchmarks}}</p>
 <div class="cards">{{range .Summary}}<div class="card"><span>{{.Label}}</span><b>{{.Value}}</b><span>{{.Note}}</span></div>{{end}}</div>
-{{if .Funnel}}<section id="funnel"><h2>Funnel</h2><p class="muted">Contacts by how far they got through the lifecycle stages, {{.FunnelOf}}.</p>{{.Funnel}}
-{{if .StageTimes}}<table class="stages"><thead><tr><th>stage</th><th class="n">from entry: median, p75 (contacts)</th><th class="n">from creation: median, p75 (contacts)</th></tr></thead><tbody>
+{{if .Funnel}}<section id="funnel"><h2>Funnel</h2><p class="muted">Contacts by how far they got through the lifecycle stages, {{.FunnelOf}}.</p>{{.Funnel}}{{if .StageTimes}}
+<table class="stages"><thead><tr><th>stage</th><th class="n">from entry: median, p75 (contacts)</th><th class="n">from creation: median, p75 (contacts)</th></tr></thead><tbody>
 {{range .StageTimes}}<tr><td>{{.Stage}}</td><td class="n">{{span .FromEntry}}</td><td class="n">{{span .FromCreated}}</td></tr>
 {{end}}</tbody></table><p class="muted">{{.StageNote}}</p>{{end}}</section>{{end}}
 {{if not .Sequences}}<section><p>Nothing was sent and nobody was enrolled in the period.</p></section>{{end}}
@@ -206,8 +206,8 @@ ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 </section>{{end}}
 {{if .SubjectTests}}<section id="subject-tests"><h2>Subject-line tests</h2><p class="muted">Clicks of delivered per subject line, with 95% intervals (the bar) around the rate (the dot).</p>
 <div class="grid">{{range .SubjectTests}}<div class="experiment"><h3>{{.Where}}</h3>{{.Chart}}<ul class="subjects">{{range .Arms}}<li><b>{{.Variant}}</b>: {{.Subject}}</li>{{end}}</ul><p class="verdict{{if .Winner}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
-</section>{{end}}
-{{if .Holdouts}}<section id="holdouts"><h2>Holdouts</h2><p class="muted">Contacts who reached a goal, treated against held out (no email), with 95% intervals (the bar) around the rate (the dot).</p>
+</section>
+{{end}}{{if .Holdouts}}<section id="holdouts"><h2>Holdouts</h2><p class="muted">Contacts who reached a goal, treated against held out (no email), with 95% intervals (the bar) around the rate (the dot).</p>
 <div class="grid">{{range .Holdouts}}<div class="experiment holdout"><h3>{{.Where}}</h3>{{.Chart}}<p>Lift {{.Lift}}</p><p class="verdict{{if .Sure}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
 </section>
 {{end}}{{if .Flags}}<section id="flags"><h2>Flags</h2><ul class="flags">{{range .Flags}}<li>{{.}}</li>{{end}}</ul></section>{{end}}

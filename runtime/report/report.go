@@ -44,6 +44,7 @@ type Report struct {
 	SubjectTests []Experiment `json:"subject_tests"`
 	// StageTimesSince is when the store began recording when contacts
 	// reached each stage: the outcomes' stage times know nothing before.
+	// Absent when no contact has a stage time.
 	StageTimesSince *time.Time `json:"stage_times_since,omitempty"`
 	// Holdouts compares the goal rate of each holdout's treated contacts
 	// with its control group's: per sequence held out of, and the
@@ -314,7 +315,9 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 	}
 	r.Experiments = experiments(r.Sequences, prog)
 	r.SubjectTests = subjectTests(data.Subjects, prog)
-	r.StageTimesSince = sinceTime(data.StageTimesSince)
+	if anyStageTimes(r) {
+		r.StageTimesSince = sinceTime(data.StageTimesSince)
+	}
 	r.Holdouts = holdouts(data.Holdouts, prog != nil && prog.Goals != nil)
 	return r
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -173,7 +172,7 @@ func writeSubjectTests(w io.Writer, r Report) {
 		fmt.Fprintf(w, "  %s\n", subjectWhere(ex))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, a := range ex.Arms {
-			fmt.Fprintf(tw, "    %s\t%s\t%d of %d\t%s\t%s\n", a.Variant, strconv.Quote(a.Subject), a.Rate.Count, a.Rate.Of, Percent(float64(a.Rate.Value)), interval(a.Rate))
+			fmt.Fprintf(tw, "    %s\t%s\t%d of %d\t%s\t%s\n", a.Variant, "\""+a.Subject+"\"", a.Rate.Count, a.Rate.Of, Percent(float64(a.Rate.Value)), interval(a.Rate))
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "    → %s\n", ex.Verdict)
@@ -203,7 +202,7 @@ func markdownSubjectTests(w io.Writer, r Report) {
 		return
 	}
 	fmt.Fprintf(w, "\n### Subject-line tests\n\nClicks of delivered, %.0f%% intervals.\n\n", 100*Confidence)
-	fmt.Fprintln(w, "| email | subject | line | clicks | rate | interval | verdict |")
+	fmt.Fprintln(w, "| email | variant | subject line | clicks | rate | interval | verdict |")
 	fmt.Fprintln(w, "| --- | --- | --- | ---: | ---: | ---: | --- |")
 	for _, ex := range r.SubjectTests {
 		for i, a := range ex.Arms {
