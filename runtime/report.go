@@ -53,8 +53,9 @@ type ReportData struct {
 	// programme (Sequence empty), took to reach each of the filter's
 	// Stages; ordered by sequence and stage.
 	StageTimes []StageTimes
-	// StageTimesSince is when the store began recording stage changes:
-	// a contact's stage before it is not known. Zero: never.
+	// StageTimesSince is when the store began recording stage changes
+	// (its migration, or the first change when a virtual clock dated one
+	// earlier): a contact's stage before it is not known. Zero: never.
 	StageTimesSince time.Time
 	// Subjects counts the sends of each email with subject variants, by
 	// the subject line each got; ordered by sequence, step, email and

@@ -122,6 +122,14 @@ func testReportStageTimes(t *testing.T, o Opener) {
 	if diff := cmp.Diff(want[4:7], got.StageTimes, cmpopts.EquateApprox(0, 1e-6)); diff != "" {
 		t.Errorf("stage times of nurture (-want +got):\n%s", diff)
 	}
+	// A store on a virtual clock records changes dated before its
+	// migration ran: the record began with the first, r's at creation.
+	o.Exec(t, s, `UPDATE schema_migrations SET applied_at = ? WHERE version = 13`, Now.Format(time.RFC3339))
+	if got, err = s.Report(ctx, f); err != nil {
+		t.Fatal(err)
+	} else if !got.StageTimesSince.Equal(ago(30)) {
+		t.Errorf("stage changes recorded since %v, want the first change, %v", got.StageTimesSince, ago(30))
+	}
 	// Without the programme's stages there is nothing to time.
 	got, err = s.Report(ctx, runtime.ReportFilter{Since: ago(7), Until: Now})
 	if err != nil {

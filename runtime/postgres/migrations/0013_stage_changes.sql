@@ -13,6 +13,7 @@ CREATE TABLE stage_changes (
 	at         TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX stage_changes_contact ON stage_changes (contact_id, at);
+CREATE INDEX stage_changes_at ON stage_changes (at);
 
 CREATE FUNCTION nurture_stage_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

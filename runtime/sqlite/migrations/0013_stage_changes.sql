@@ -14,6 +14,7 @@ CREATE TABLE stage_changes (
 	at         INTEGER NOT NULL
 );
 CREATE INDEX stage_changes_contact ON stage_changes (contact_id, at);
+CREATE INDEX stage_changes_at ON stage_changes (at);
 
 CREATE TRIGGER stage_changes_insert AFTER INSERT ON contacts
 WHEN NEW.stage IS NOT NULL
