@@ -102,8 +102,9 @@ func (s *Store) reportStageTimes(ctx context.Context, f runtime.ReportFilter) ([
 
 // stageTimesQuery is the query timing each stage from entry (fromEntry)
 // or from creation: the time to a stage is the first change to it or a
-// later one, and from entry counts only the contacts who made it at or
-// after they entered. Its rows are (sequence, stage rank, n, median, the
+// later one, and from entry counts only the contacts who made it after
+// they entered — a contact imported at a stage and enrolled at the same
+// instant (a virtual clock's) was not brought there by the sequence. Its rows are (sequence, stage rank, n, median, the
 // two ranks' durations the 75th percentile lies between, and the
 // quarters it lies past the lower).
 func (s *Store) stageTimesQuery(f runtime.ReportFilter, fromEntry bool) (string, []any) {
@@ -134,7 +135,7 @@ func (s *Store) stageTimesQuery(f runtime.ReportFilter, fromEntry bool) (string,
 	rank += " ELSE -1 END"
 	base, after := "c.created_at", ""
 	if fromEntry {
-		base, after = "e.entered", "\n  HAVING MIN(ch.at) >= e.entered"
+		base, after = "e.entered", "\n  HAVING MIN(ch.at) > e.entered"
 	}
 	args = append(args, until)
 	q := `WITH ent AS (

@@ -25,7 +25,8 @@ import (
 //
 // A contact's time to a stage is its first change to that stage or a
 // later one; from entry, only contacts who got there after entering
-// count (r was at mql before it entered welcome).
+// count (r was at mql before it entered welcome, p at sql as it entered
+// nurture).
 //
 // StageFixture seeds a store with the contacts, enrollments and stage
 // changes whose times testReportStageTimes computes by hand, and dates
@@ -93,10 +94,11 @@ func testReportStageTimes(t *testing.T, o Opener) {
 		// r 1.5, q 3, p 4 | q 9, p 18, r 26.5
 		{Sequence: "", Stage: "sql", FromEntry: d(3, 3, 3.5), FromCreated: d(3, 18, 22.25)},
 		{Sequence: "", Stage: "customer", FromEntry: d(1, 3, 3), FromCreated: d(1, 9, 9)},
-		// p reached mql before it entered nurture, and sql as it did.
+		// p reached mql before it entered nurture, and sql as it did:
+		// not after.
 		{Sequence: "nurture", Stage: "lead", FromEntry: none, FromCreated: d(2, 0, 0)},
 		{Sequence: "nurture", Stage: "mql", FromEntry: d(1, 1, 1), FromCreated: d(2, 11, 13)},
-		{Sequence: "nurture", Stage: "sql", FromEntry: d(1, 0, 0), FromCreated: d(1, 18, 18)},
+		{Sequence: "nurture", Stage: "sql", FromEntry: none, FromCreated: d(1, 18, 18)},
 		{Sequence: "welcome", Stage: "lead", FromEntry: none, FromCreated: d(4, 0, 0)},
 		// p 1, q 2 | r 0, q 8, p 15
 		{Sequence: "welcome", Stage: "mql", FromEntry: d(2, 1.5, 1.75), FromCreated: d(3, 8, 11.5)},
