@@ -11,7 +11,9 @@ import (
 
 // ExperimentSamples warns of each A/B send of a plan whose audience
 // cannot give an arm the sends it needs to detect the lift the step looks
-// for (NRT317), placed by pos at the step's send when given. validate has
+// for (NRT317), and of each subject-line test whose audience cannot give
+// a line the sends it needs (NRT320), placed by pos at the step's send
+// when given. validate has
 // no store and so no audience: the plan, which counts it, warns.
 func ExperimentSamples(p *campaigns.Plan, pos func(path ...string) Pos) Diagnostics {
 	var ds Diagnostics
@@ -26,6 +28,12 @@ func ExperimentSamples(p *campaigns.Plan, pos func(path ...string) Pos) Diagnost
 					at = pos("sequences", ex.Sequence, "steps", itoa(i), "send")
 				}
 			}
+		}
+		if ex.Email != "" {
+			ds = append(ds, Diagnostic{Pos: at, Severity: Warning, Code: "NRT320",
+				Summary: "the subject-line test of " + ex.Email + " in step " + ex.Step + " of sequence " + ex.Sequence + " cannot reach its sample: " + ex.Sample.Summary,
+				Detail:  "give the subject lines even weights (weight: 50 on each of two), test fewer lines, or test them in an email that goes to more contacts"})
+			continue
 		}
 		ds = append(ds, Diagnostic{Pos: at, Severity: Warning, Code: "NRT317",
 			Summary: "the experiment in step " + ex.Step + " of sequence " + ex.Sequence + " cannot reach its sample: " + ex.Sample.Summary,

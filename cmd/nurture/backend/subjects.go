@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nurture-dev/nurture/campaigns"
@@ -82,6 +83,14 @@ func subjectExperiments(ctx context.Context, st runtime.Store, old, prog *campai
 			if len(before) > 1 {
 				removedArms(&pe, "subject line", names, kept, len(after) < 2, exp)
 			}
+			// A decided test needs no more sends.
+			if len(after) > 1 && (exp == nil || !exp.Decided()) {
+				sample, err := subjectSample(ctx, st, prog, pe.Sequence, pe.Step, c.Name, after, exp, now)
+				if err != nil {
+					return nil, err
+				}
+				pe.Sample = sample
+			}
 			out = append(out, pe)
 		}
 	}
@@ -120,4 +129,66 @@ func sendersOf(prog, old *campaigns.Program, email string) [][2]string {
 		}
 	}
 	return out
+}
+
+// subjectSample is the power calculation for the subject lines of an
+// email that a step of sequence seq sends, as experimentSample's for an
+// A/B send: the sends each line needs to detect a MinimumLift in clicks
+// over the lines' pooled rate now (ex, when any line has a click) or the
+// playbooks' click rate, against the sends the audience gives the line
+// with the smallest share — through the step's arm that sends the email
+// when the step is an A/B send. Nil when the step is gone or the
+// audience is unknown.
+func subjectSample(ctx context.Context, st runtime.Store, prog *campaigns.Program, seq, step, email string, lines []campaigns.SubjectVariant, ex *report.Experiment, now time.Time) (*campaigns.ExperimentSample, error) {
+	s := stepOf(sequenceOf(prog, seq), step)
+	if s == nil {
+		return nil, nil
+	}
+	sample := &campaigns.ExperimentSample{Lift: report.MinimumLift}
+	count, of := 0, 0
+	if ex != nil {
+		for _, a := range ex.Arms {
+			count, of = count+a.Rate.Count, of+a.Rate.Of
+		}
+	}
+	if count > 0 && count < of {
+		sample.Baseline, sample.BaselineFrom = float64(count)/float64(of), "arms"
+	} else {
+		sample.Baseline, _ = report.MetricBenchmark(campaigns.MetricClick)
+		sample.BaselineFrom = "benchmark"
+	}
+	audience, from, horizon, err := reach(ctx, st, prog, seq, now)
+	if err != nil || from == "" {
+		return nil, err
+	}
+	share := 1.0
+	if len(s.Send) > 1 {
+		share = 0
+		for _, v := range s.Send {
+			if v.Email == email {
+				share += float64(v.Weight) / 100
+			}
+		}
+	}
+	sample.Audience, sample.AudienceFrom, sample.Horizon = audience, from, campaigns.Duration(horizon)
+	sample.Needed = report.NeededPerArm(sample.Baseline, sample.Lift, len(lines))
+	least := lines[0]
+	for _, v := range lines[1:] {
+		if v.Weight < least.Weight {
+			least = v
+		}
+	}
+	sample.Arm = least.Name
+	if ex != nil {
+		for _, a := range ex.Arms {
+			if a.Variant == least.Name {
+				sample.Has = a.Rate.Of
+			}
+		}
+	}
+	treated := (1 - float64(prog.Sequences[seq].Holdout)/float64(campaigns.Whole)) * (1 - float64(prog.Holdout)/float64(campaigns.Whole))
+	sample.Gives = int(float64(audience) * share * float64(least.Weight) / 100 * treated)
+	sample.Short = sample.Has+sample.Gives < sample.Needed
+	sample.Summary = "subject line " + strings.TrimPrefix(sampleSummary(*sample), "arm ")
+	return sample, nil
 }
