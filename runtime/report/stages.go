@@ -61,7 +61,8 @@ func StageFilter(f runtime.ReportFilter, prog *campaigns.Program) runtime.Report
 }
 
 // subjectTests judges each email's subject lines as experiments, on
-// clicks of delivered like an A/B step: one per sequence, step and email
+// clicks of delivered like an A/B step (or replies, when the email says
+// metric: reply): one per sequence, step and email
 // whose sends went out with two subject lines or more.
 func subjectTests(ss []runtime.SubjectStats, prog *campaigns.Program) []Experiment {
 	out := []Experiment{}
@@ -76,15 +77,29 @@ func subjectTests(ss []runtime.SubjectStats, prog *campaigns.Program) []Experime
 			continue
 		}
 		g := group[0]
-		ex := Experiment{Sequence: g.Sequence, Step: g.Step, Email: g.Email, Metric: MetricName(campaigns.MetricClick), lift: MinimumLift}
+		metric := SubjectMetric(prog, g.Email)
+		ex := Experiment{Sequence: g.Sequence, Step: g.Step, Email: g.Email, Metric: MetricName(metric), lift: MinimumLift}
 		for _, x := range group {
+			n := x.Clicks
+			if metric == campaigns.MetricReply {
+				n = x.Replies
+			}
 			ex.Arms = append(ex.Arms, Arm{Variant: x.SubjectVariant, Email: x.Email, Subject: subjectLine(prog, x.Email, x.SubjectVariant),
-				Rate: NewRate(x.Clicks, x.Delivered())})
+				Rate: NewRate(n, x.Delivered())})
 		}
 		judge(&ex)
 		out = append(out, ex)
 	}
 	return out
+}
+
+// SubjectMetric is what the subject lines of an email are judged by:
+// the metric its front matter names, clicks by default.
+func SubjectMetric(prog *campaigns.Program, email string) string {
+	if prog != nil && prog.Emails[email] != nil && prog.Emails[email].Metric != "" {
+		return prog.Emails[email].Metric
+	}
+	return campaigns.MetricClick
 }
 
 // subjectLine is the subject line a variant of an email reads, merge
@@ -179,9 +194,14 @@ func writeSubjectTests(w io.Writer, r Report) {
 	}
 }
 
-// subjectWhere names a subject test: its step and email.
+// subjectWhere names a subject test: its step and email, and its metric
+// when it is not clicks.
 func subjectWhere(ex Experiment) string {
-	return where(ex.Sequence, ex.Step, "") + " › " + ex.Email
+	s := where(ex.Sequence, ex.Step, "") + " › " + ex.Email
+	if ex.Metric != ExperimentMetric {
+		s += " (" + ex.Metric + " of delivered)"
+	}
+	return s
 }
 
 // markdownStages writes a sequence's stage times as a Markdown table.

@@ -169,3 +169,19 @@ func TestSubjectTestFormats(t *testing.T) {
 		}
 	}
 }
+
+// An email that says metric: reply has its lines judged on replies of
+// delivered.
+func TestSubjectTestByReplies(t *testing.T) {
+	d := subjectData(0, 1000, 0, 1000)
+	d.Subjects[0].Replies, d.Subjects[1].Replies = 60, 120
+	prog := subjectProgram()
+	prog.Emails["emails/hello.md"].Metric = campaigns.MetricReply
+	ex := Build(d, runtime.ReportFilter{}, prog).SubjectTests[0]
+	if ex.Metric != "replies" || ex.Winner != "b" || ex.Arms[1].Rate.Count != 120 {
+		t.Errorf("judged by %s, winner %q, line b %d; want replies, b, 120", ex.Metric, ex.Winner, ex.Arms[1].Rate.Count)
+	}
+	if w := subjectWhere(ex); w != "welcome › hello › emails/hello.md (replies of delivered)" {
+		t.Errorf("named %q", w)
+	}
+}

@@ -26,7 +26,7 @@ func subjectExperiments(ctx context.Context, st runtime.Store, old, prog *campai
 			continue
 		}
 		before, after := emailOf(old, c.Name), emailOf(prog, c.Name)
-		if len(before) < 2 && len(after) < 2 || !subjectsDiffer(before, after) {
+		if len(before) < 2 && len(after) < 2 || !subjectsDiffer(before, after) && metricOf(old, c.Name) == metricOf(prog, c.Name) {
 			continue
 		}
 		judgeBy := old
@@ -69,13 +69,14 @@ func subjectExperiments(ctx context.Context, st runtime.Store, old, prog *campai
 			}
 		}
 		for _, ex := range judged {
-			pe := campaigns.PlanExperiment{Sequence: ex.Sequence, Step: ex.Step, Email: c.Name, Metric: campaigns.MetricClick,
+			metric := report.SubjectMetric(judgeBy, c.Name)
+			pe := campaigns.PlanExperiment{Sequence: ex.Sequence, Step: ex.Step, Email: c.Name, Metric: metric,
 				Since: f.Since.UTC(), Until: f.Until.UTC(), Arms: []campaigns.PlanArm{}, Verdict: "no sends of its subject lines in the period yet"}
 			var exp *report.Experiment
 			if len(ex.Arms) > 0 {
 				exp = &ex
 				pe = planExperiment(ex.Sequence, ex.Step, judgeBy, exp, f)
-				pe.Email, pe.Metric = c.Name, campaigns.MetricClick
+				pe.Email, pe.Metric = c.Name, metric
 				for i := range pe.Arms {
 					pe.Arms[i].Subject = ex.Arms[i].Subject
 				}
@@ -95,6 +96,11 @@ func subjectExperiments(ctx context.Context, st runtime.Store, old, prog *campai
 		}
 	}
 	return out, nil
+}
+
+// metricOf is what an email's subject lines are judged by in p.
+func metricOf(p *campaigns.Program, name string) string {
+	return report.SubjectMetric(p, name)
 }
 
 func emailOf(p *campaigns.Program, name string) []campaigns.SubjectVariant {
@@ -145,8 +151,9 @@ func subjectSample(ctx context.Context, st runtime.Store, prog *campaigns.Progra
 		return nil, nil
 	}
 	sample := &campaigns.ExperimentSample{Lift: report.MinimumLift}
+	metric := report.SubjectMetric(prog, email)
 	count, of := 0, 0
-	if ex != nil {
+	if ex != nil && ex.Metric == report.MetricName(metric) {
 		for _, a := range ex.Arms {
 			count, of = count+a.Rate.Count, of+a.Rate.Of
 		}
@@ -154,7 +161,7 @@ func subjectSample(ctx context.Context, st runtime.Store, prog *campaigns.Progra
 	if count > 0 && count < of {
 		sample.Baseline, sample.BaselineFrom = float64(count)/float64(of), "arms"
 	} else {
-		sample.Baseline, _ = report.MetricBenchmark(campaigns.MetricClick)
+		sample.Baseline, _ = report.MetricBenchmark(metric)
 		sample.BaselineFrom = "benchmark"
 	}
 	audience, from, horizon, err := reach(ctx, st, prog, seq, now)
