@@ -27,10 +27,13 @@ type Email struct {
 	Kind string `json:"kind"`
 	// Subjects holds the subject lines; more than one is an A/B test whose
 	// weights sum to 100.
-	Subjects  []SubjectVariant `json:"subjects"`
-	Preheader Template         `json:"preheader,omitempty"`
-	HTML      Template         `json:"html"`
-	Text      Template         `json:"text"`
+	Subjects []SubjectVariant `json:"subjects"`
+	// Metric is what a subject-line test is judged by: MetricClick when
+	// empty, or MetricReply.
+	Metric    string   `json:"metric,omitempty"`
+	Preheader Template `json:"preheader,omitempty"`
+	HTML      Template `json:"html"`
+	Text      Template `json:"text"`
 	// Links in the order they appear; HTML and Text refer to them by index.
 	Links []Link `json:"links"`
 	// Fields are the contact attributes the email merges, and the

@@ -234,13 +234,17 @@ type EmailCount struct {
 	Contacts int    `json:"contacts"`
 }
 
-// PlanExperiment is one A/B send of a sequence the plan touches: the
+// PlanExperiment is one A/B send of a sequence the plan touches, or the
+// subject-line test of an email it changes (per step sending it): the
 // verdict nurture report gives it on the store's sends of the period,
 // the arms the change removes, and whether the audience can give it the
 // sample it needs.
 type PlanExperiment struct {
 	Sequence string `json:"sequence"`
 	Step     string `json:"step"`
+	// Email, when set, makes this the subject-line test of the email the
+	// step sends: the arms are its subject lines.
+	Email string `json:"email,omitempty"`
 	// Metric is what the arms are judged by: "click", "reply" or a goal.
 	Metric string `json:"metric"`
 	// Since and Until bound the sends judged.
@@ -271,8 +275,10 @@ type PlanExperiment struct {
 // (delivered), with the report's 95% interval; the rate and interval
 // are absent when the arm has no delivered sends.
 type PlanArm struct {
-	Variant string   `json:"variant"`
-	Email   string   `json:"email"`
+	Variant string `json:"variant"`
+	Email   string `json:"email"`
+	// Subject is the subject line of a subject-line test's arm.
+	Subject string   `json:"subject,omitempty"`
 	Sends   int      `json:"sends"`
 	Count   int      `json:"count"`
 	Rate    *float64 `json:"rate,omitempty"`

@@ -499,6 +499,9 @@ func diffEmail(a, b *campaigns.Email) []campaigns.Detail {
 		if len(e.Preheader) > 0 {
 			ls.add("preheader", describeTemplate(e.Preheader))
 		}
+		if e.Metric != "" {
+			ls.add("metric", e.Metric)
+		}
 		// The look it was compiled in: a layout change changes the email.
 		if e.Layout != nil {
 			var parts []string

@@ -147,6 +147,7 @@ func (c *checker) emailSource(name string, src []byte, kind string, layout *camp
 	e := &campaigns.Email{Kind: kind, Source: string(src[bodyOff:]), Layout: layout}
 	fields := map[string]bool{}
 	e.Subjects = c.subjects(f, fm, fields)
+	e.Metric = c.subjectMetric(f, fm, len(e.Subjects))
 	if fm.preheader != nil {
 		e.Preheader = c.lineTemplate(f, fm.preheader, "preheader", fields)
 	}
@@ -177,6 +178,7 @@ type frontMatterData struct {
 	preheader *yaml.Node
 	weight    *yaml.Node
 	variants  *yaml.Node
+	metric    *yaml.Node
 	start     int // byte offset of the YAML
 	at        *yaml.Node
 }
@@ -228,8 +230,10 @@ func (c *checker) frontMatter(f *mdFile) (*frontMatterData, int, bool) {
 			fm.weight = v
 		case "variants":
 			fm.variants = v
+		case "metric":
+			fm.metric = v
 		default:
-			c.yamlError(f, fm, k, "NRT408", "front matter keys: subject, preheader, weight, variants", "unknown front matter key %q", k.Value)
+			c.yamlError(f, fm, k, "NRT408", "front matter keys: subject, preheader, weight, variants, metric", "unknown front matter key %q", k.Value)
 		}
 	}
 	if fm.subject == nil {
@@ -1077,4 +1081,29 @@ func plainText(doc ast.Node, src []byte) string {
 	}
 	block(doc, "")
 	return b.String() + "\n"
+}
+
+// subjectMetric is what the email's subject-line test is judged by, as
+// its front matter's metric: says: click (the default, stored as none) or
+// reply. A metric on an email with one subject judges nothing.
+func (c *checker) subjectMetric(f *mdFile, fm *frontMatterData, subjects int) string {
+	n := fm.metric
+	if n == nil {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode || n.Value != campaigns.MetricClick && n.Value != campaigns.MetricReply {
+		c.yamlError(f, fm, n, "NRT216", `a subject-line test is judged by clicks or replies: metric: reply (click is the default); to judge by a goal, send the lines as an A/B step's arms`,
+			"invalid subject-line metric %q", n.Value)
+		return ""
+	}
+	if subjects < 2 {
+		c.diags = append(c.diags, Diagnostic{Pos: fm.pos(f, n), Severity: Warning, Code: "NRT217",
+			Summary: "metric without subject variants: there is no subject-line test to judge",
+			Detail:  "remove metric, or add variants:\n  b:\n    subject: Another subject\n    weight: 50"})
+		return ""
+	}
+	if n.Value == campaigns.MetricClick {
+		return ""
+	}
+	return n.Value
 }

@@ -11,7 +11,9 @@ import (
 
 // ExperimentSamples warns of each A/B send of a plan whose audience
 // cannot give an arm the sends it needs to detect the lift the step looks
-// for (NRT317), placed by pos at the step's send when given. validate has
+// for (NRT317), and of each subject-line test whose audience cannot give
+// a line the sends it needs (NRT320), placed by pos at the step's send
+// when given. validate has
 // no store and so no audience: the plan, which counts it, warns.
 func ExperimentSamples(p *campaigns.Plan, pos func(path ...string) Pos) Diagnostics {
 	var ds Diagnostics
@@ -26,6 +28,12 @@ func ExperimentSamples(p *campaigns.Plan, pos func(path ...string) Pos) Diagnost
 					at = pos("sequences", ex.Sequence, "steps", itoa(i), "send")
 				}
 			}
+		}
+		if ex.Email != "" {
+			ds = append(ds, Diagnostic{Pos: at, Severity: Warning, Code: "NRT320",
+				Summary: "the subject-line test of " + ex.Email + " in step " + ex.Step + " of sequence " + ex.Sequence + " cannot reach its sample: " + ex.Sample.Summary,
+				Detail:  "give the subject lines even weights (weight: 50 on each of two), test fewer lines, or test them in an email that goes to more contacts"})
+			continue
 		}
 		ds = append(ds, Diagnostic{Pos: at, Severity: Warning, Code: "NRT317",
 			Summary: "the experiment in step " + ex.Step + " of sequence " + ex.Sequence + " cannot reach its sample: " + ex.Sample.Summary,
@@ -64,11 +72,11 @@ func writeExperiments(b *strings.Builder, exps []campaigns.PlanExperiment) {
 	e := exps[0]
 	b.WriteString("\n" + experimentsHead + " (" + e.Since.Format("2006-01-02") + " to " + e.Until.Format("2006-01-02") + ", 95% intervals):\n")
 	for _, ex := range exps {
-		b.WriteString("  " + ex.Sequence + "/" + ex.Step + ", " + metricWords(ex.Metric) + "\n")
+		b.WriteString("  " + experimentName(ex) + ", " + metricWords(ex.Metric) + "\n")
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		for _, a := range ex.Arms {
 			count, rate, interval := armRate(a)
-			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", a.Variant, a.Email, count, rate, interval)
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", a.Variant, armLabel(a), count, rate, interval)
 		}
 		tw.Flush()
 		b.WriteString("    → " + ex.Verdict + "\n")
@@ -98,11 +106,15 @@ func writeExperimentsMarkdown(b *strings.Builder, exps []campaigns.PlanExperimen
 	for _, ex := range exps {
 		for _, a := range ex.Arms {
 			count, rate, interval := armRate(a)
-			b.WriteString("| `" + ex.Sequence + "/" + ex.Step + "` | " + mdEscape(metricWords(ex.Metric)) + " | " + mdEscape(a.Variant) + " | `" + a.Email + "` | " + count + " | " + rate + " | " + interval + " |\n")
+			email := "`" + a.Email + "`"
+			if ex.Email != "" {
+				email = mdEscape(armLabel(a))
+			}
+			b.WriteString("| `" + mdName(ex) + "` | " + mdEscape(metricWords(ex.Metric)) + " | " + mdEscape(a.Variant) + " | " + email + " | " + count + " | " + rate + " | " + interval + " |\n")
 		}
 	}
 	for _, ex := range exps {
-		b.WriteString("\n- `" + ex.Sequence + "/" + ex.Step + "`: " + mdEscape(ex.Verdict) + "\n")
+		b.WriteString("\n- `" + mdName(ex) + "`: " + mdEscape(ex.Verdict) + "\n")
 		for _, r := range ex.Removed {
 			b.WriteString("  - " + mdEscape(r.Message) + "\n")
 		}
@@ -117,4 +129,31 @@ func writeExperimentsMarkdown(b *strings.Builder, exps []campaigns.PlanExperimen
 			b.WriteString("  - " + mark + mdEscape(s.Summary) + "\n")
 		}
 	}
+}
+
+// experimentName names an experiment: its step, and for a subject-line
+// test the email whose lines it compares.
+func experimentName(ex campaigns.PlanExperiment) string {
+	name := ex.Sequence + "/" + ex.Step
+	if ex.Email != "" {
+		name += ", subject lines of " + ex.Email
+	}
+	return name
+}
+
+// mdName is an experiment's name as Markdown code: the step, and for a
+// subject-line test its email.
+func mdName(ex campaigns.PlanExperiment) string {
+	if ex.Email != "" {
+		return ex.Sequence + "/" + ex.Step + "` subject lines of `" + ex.Email
+	}
+	return ex.Sequence + "/" + ex.Step
+}
+
+// armLabel is what an arm sends: its email, or its subject line quoted.
+func armLabel(a campaigns.PlanArm) string {
+	if a.Subject != "" {
+		return "\"" + a.Subject + "\""
+	}
+	return a.Email
 }

@@ -108,6 +108,9 @@ type Send struct {
 	Variant  string
 	// Trigger is the event whose properties the email merges.
 	Trigger string
+	// SubjectVariant names the subject line the send gets when its email
+	// tests more than one: chosen from Key, as delivery renders it.
+	SubjectVariant string
 }
 
 // Sent is an email counted against the caps.

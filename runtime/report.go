@@ -15,6 +15,10 @@ type ReportFilter struct {
 	// clicks or replies: the store counts, per arm, the contacts sent it
 	// who reached the goal.
 	ExperimentGoals []ExperimentGoal
+	// Stages are the contact schema's lifecycle stages in order: the
+	// store times how long contacts took to reach each, a contact at a
+	// later stage having passed the earlier ones. Empty: no stage times.
+	Stages []string
 }
 
 // ExperimentGoal is an A/B step judged by a goal: an exit from the
@@ -45,7 +49,60 @@ type ReportData struct {
 	// (Sequence empty); ordered by sequence and arm. Nil when no
 	// enrollment of the period was assigned an arm.
 	Holdouts []HoldoutStats
+	// StageTimes is how long the contacts of each sequence, and of the
+	// programme (Sequence empty), took to reach each of the filter's
+	// Stages; ordered by sequence and stage.
+	StageTimes []StageTimes
+	// StageTimesSince is when the store began recording stage changes
+	// (its migration, or the first change when a virtual clock dated one
+	// earlier): a contact's stage before it is not known. Zero: never.
+	StageTimesSince time.Time
+	// Subjects counts the sends of each email with subject variants, by
+	// the subject line each got; ordered by sequence, step, email and
+	// subject variant.
+	Subjects []SubjectStats
 }
+
+// StageTimes is how long the contacts enrolled in a sequence in the
+// period took to reach a stage (or a later one): from entering the
+// sequence (the first enrollment of the period; for the programme, the
+// first in any sequence) and from their creation. Only changes recorded
+// before the period ends count, and from entry only those at or after
+// it: a contact already at the stage when it entered has no time to it.
+type StageTimes struct {
+	Sequence    string       `json:"sequence"`
+	Stage       string       `json:"stage"`
+	FromEntry   Distribution `json:"from_entry"`
+	FromCreated Distribution `json:"from_created"`
+}
+
+// Distribution summarises durations in seconds: how many, their median
+// and 75th percentile (linear between the nearest ranks, as
+// percentile_cont interpolates).
+type Distribution struct {
+	N      int     `json:"n"`
+	Median float64 `json:"median_seconds"`
+	P75    float64 `json:"p75_seconds"`
+}
+
+// SubjectStats counts the sends of one email of a step that went out
+// with one subject line of the email's subject test, and the distinct
+// contacts who clicked or replied to them, in the period. Sent, Failed
+// and Bounced are as EmailStats counts them.
+type SubjectStats struct {
+	Sequence       string `json:"sequence"`
+	Step           string `json:"step"`
+	Email          string `json:"email"`
+	SubjectVariant string `json:"subject_variant"`
+	Sent           int    `json:"sent"`
+	Failed         int    `json:"failed"`
+	Bounced        int    `json:"bounced"`
+	Clicks         int    `json:"clicks"`
+	Replies        int    `json:"replies"`
+}
+
+// Delivered is the sends that reached a mailbox as far as anyone knows.
+func (e SubjectStats) Delivered() int { return max(0, e.Sent-e.Bounced-e.Failed) }
 
 // HoldoutStats counts one arm of a holdout: the contacts enrolled in
 // the period with that arm, and those of them who reached one of the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nurture-dev/nurture/campaigns"
 	"github.com/nurture-dev/nurture/runtime"
+	"github.com/nurture-dev/nurture/runtime/render"
 	"github.com/nurture-dev/nurture/runtime/track"
 )
 
@@ -1180,6 +1181,9 @@ func (e *Engine) advance(ctx context.Context, a runtime.Active, now time.Time, r
 				Sequence: a.Sequence, Step: st.Name, Email: v.Email, Trigger: a.Trigger}
 			if len(st.Send) > 1 {
 				d.Send.Variant = v.Name
+			}
+			if em := e.Program.Emails[v.Email]; em != nil {
+				d.Send.SubjectVariant = render.SubjectVariant(em, d.Send.Key)
 			}
 			pg.sent[a.Contact] = append(pg.sent[a.Contact], runtime.Sent{Sequence: a.Sequence, At: now})
 			if account != "" && pg.accounts != nil {

@@ -448,6 +448,18 @@ func withUTM(link string, utm campaigns.UTM) string {
 	return u.String()
 }
 
+// SubjectVariant names the subject line Render gives e for seed when e
+// tests more than one; empty when it has one. The choice depends on the
+// seed alone, so that the engine records, when it plans a send, the line
+// delivery will render.
+func SubjectVariant(e *campaigns.Email, seed string) string {
+	if len(e.Subjects) < 2 {
+		return ""
+	}
+	sv, _ := pickSubject(e.Subjects, seed)
+	return sv.Name
+}
+
 func pickSubject(vs []campaigns.SubjectVariant, seed string) (campaigns.SubjectVariant, bool) {
 	if len(vs) == 0 {
 		return campaigns.SubjectVariant{}, false

@@ -28,8 +28,11 @@ const (
 type Experiment struct {
 	Sequence string `json:"sequence"`
 	Step     string `json:"step"`
-	Metric   string `json:"metric"`
-	Arms     []Arm  `json:"arms"`
+	// Email is the email whose subject lines a subject test compares;
+	// empty for an A/B step.
+	Email  string `json:"email,omitempty"`
+	Metric string `json:"metric"`
+	Arms   []Arm  `json:"arms"`
 	// Leader is the arm with the highest rate; Winner is set when it
 	// beats every other arm at Confidence.
 	Leader string `json:"leader"`
@@ -52,6 +55,9 @@ type Experiment struct {
 type Arm struct {
 	Variant string `json:"variant"`
 	Email   string `json:"email"`
+	// Subject is the subject line of a subject test's arm, merge tags as
+	// written.
+	Subject string `json:"subject,omitempty"`
 	Rate    Rate   `json:"rate"`
 }
 

@@ -155,10 +155,15 @@ func Text(w io.Writer, r Report) error {
 			tw.Flush()
 		}
 		fmt.Fprintln(w, "  "+funnelLine(s.Outcome))
+		writeStageTimes(w, s.Outcome.StageTimes, "  ")
 	}
 	writeWeeks(w, r)
 	if r.Programme != nil {
 		fmt.Fprintln(w, "\nAll sequences, each contact once:\n  "+funnelLine(*r.Programme))
+		writeStageTimes(w, r.Programme.StageTimes, "  ")
+	}
+	if note := stageNote(r); note != "" && anyStageTimes(r) {
+		fmt.Fprintln(w, "\n"+note)
 	}
 	fmt.Fprintln(w, "\n"+machineNote(r))
 	if len(r.Experiments) > 0 {
@@ -178,6 +183,7 @@ func Text(w io.Writer, r Report) error {
 			fmt.Fprintf(w, "    → %s\n", ex.Verdict)
 		}
 	}
+	writeSubjectTests(w, r)
 	if len(r.Holdouts) > 0 {
 		fmt.Fprintf(w, "\nHoldouts (contacts who reached a goal, treated against held out, %.0f%% intervals):\n", 100*Confidence)
 		for _, h := range r.Holdouts {
@@ -283,9 +289,14 @@ func Markdown(w io.Writer, r Report) error {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintln(w, funnelLine(s.Outcome)+".")
+		markdownStages(w, s.Outcome.StageTimes)
 	}
 	if r.Programme != nil {
 		fmt.Fprintln(w, "\n### All sequences\n\nEach contact once: "+funnelLine(*r.Programme)+".")
+		markdownStages(w, r.Programme.StageTimes)
+	}
+	if note := stageNote(r); note != "" && anyStageTimes(r) {
+		fmt.Fprintln(w, "\n"+note)
 	}
 	fmt.Fprintln(w, "\n"+strings.Replace(machineNote(r), "* ", "\\* ", 1))
 	if len(r.Experiments) > 0 {
@@ -311,6 +322,7 @@ func Markdown(w io.Writer, r Report) error {
 			}
 		}
 	}
+	markdownSubjectTests(w, r)
 	if len(r.Holdouts) > 0 {
 		fmt.Fprintf(w, "\n### Holdouts\n\nContacts who reached a goal, treated against held out, %.0f%% intervals.\n\n", 100*Confidence)
 		fmt.Fprintln(w, "| held out of | treated | held out | lift | verdict |")

@@ -44,6 +44,9 @@ type htmlPage struct {
 	Summary                            []summaryCard
 	Funnel                             template.HTML
 	FunnelOf                           string
+	StageTimes                         []StageTime
+	StageNote                          string
+	SubjectTests                       []htmlExperiment
 	Sequences                          []htmlSequence
 	Experiments                        []htmlExperiment
 	Holdouts                           []htmlHoldout
@@ -88,6 +91,9 @@ func htmlData(r Report) htmlPage {
 			p.Summary = append(p.Summary, summaryCard{"reached a goal", Percent(float64(g.Rate.Value)), note})
 		}
 		p.Funnel, p.FunnelOf = funnelChart(outcome.Funnel), of
+		if hasStageTimes(outcome.StageTimes) {
+			p.StageTimes, p.StageNote = outcome.StageTimes, stageNote(r)
+		}
 	}
 	for i, s := range r.Sequences {
 		color := palette[i%len(palette)]
@@ -95,6 +101,9 @@ func htmlData(r Report) htmlPage {
 	}
 	for _, ex := range r.Experiments {
 		p.Experiments = append(p.Experiments, htmlExperiment{Experiment: ex, Where: where(ex.Sequence, ex.Step, ""), Chart: armChart(ex)})
+	}
+	for _, ex := range r.SubjectTests {
+		p.SubjectTests = append(p.SubjectTests, htmlExperiment{Experiment: ex, Where: subjectWhere(ex), Chart: armChart(ex)})
 	}
 	for _, h := range r.Holdouts {
 		p.Holdouts = append(p.Holdouts, htmlHoldout{Holdout: h, Where: holdoutName(h), Lift: liftLine(h), Chart: holdoutChart(h), Sure: float64(h.Lift.Low) > 0})
@@ -123,6 +132,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"col":  func(i int) string { return columns[i] },
 	"num":  func(i int) bool { return i >= 3 },
 	"many": func(n int) bool { return n > 1 },
+	"span": stageSpan,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -154,7 +164,9 @@ tr.total td{font-weight:600;border-top:2px solid #c9ced8}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:14px}
 .verdict{font-weight:600;font-size:.95em}
 .win{color:#1f7a3f}
-ul.flags{padding-left:1.2em;margin:.3em 0}
+ul.flags,ul.subjects{padding-left:1.2em;margin:.3em 0}
+ul.subjects li{overflow-wrap:anywhere}
+table.stages th,table.stages td{white-space:normal}
 ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 @media (max-width:760px){
  main{padding:10px}
@@ -173,7 +185,10 @@ ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 <p>{{.Period}}</p>
 <p class="muted">{{.Benchmarks}}</p>
 <div class="cards">{{range .Summary}}<div class="card"><span>{{.Label}}</span><b>{{.Value}}</b><span>{{.Note}}</span></div>{{end}}</div>
-{{if .Funnel}}<section id="funnel"><h2>Funnel</h2><p class="muted">Contacts by how far they got through the lifecycle stages, {{.FunnelOf}}.</p>{{.Funnel}}</section>{{end}}
+{{if .Funnel}}<section id="funnel"><h2>Funnel</h2><p class="muted">Contacts by how far they got through the lifecycle stages, {{.FunnelOf}}.</p>{{.Funnel}}{{if .StageTimes}}
+<table class="stages"><thead><tr><th>stage</th><th class="n">from entry: median, p75 (contacts)</th><th class="n">from creation: median, p75 (contacts)</th></tr></thead><tbody>
+{{range .StageTimes}}<tr><td>{{.Stage}}</td><td class="n">{{span .FromEntry}}</td><td class="n">{{span .FromCreated}}</td></tr>
+{{end}}</tbody></table><p class="muted">{{.StageNote}}</p>{{end}}</section>{{end}}
 {{if not .Sequences}}<section><p>Nothing was sent and nobody was enrolled in the period.</p></section>{{end}}
 {{range .Sequences}}<section class="sequence" id="seq-{{.Name}}">
 <h2><span class="swatch" style="background:{{.Color}}"></span>{{.Name}}</h2>
@@ -189,7 +204,10 @@ ul.flags li{color:#b3261e;overflow-wrap:anywhere}
 {{if .Experiments}}<section id="experiments"><h2>Experiments</h2><p class="muted">Clicks of delivered per arm, with 95% intervals (the bar) around the rate (the dot).</p>
 <div class="grid">{{range .Experiments}}<div class="experiment"><h3>{{.Where}}{{if ne .Metric "clicks"}} ({{.Metric}} of delivered){{end}}</h3>{{.Chart}}<p class="verdict{{if .Winner}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
 </section>{{end}}
-{{if .Holdouts}}<section id="holdouts"><h2>Holdouts</h2><p class="muted">Contacts who reached a goal, treated against held out (no email), with 95% intervals (the bar) around the rate (the dot).</p>
+{{if .SubjectTests}}<section id="subject-tests"><h2>Subject-line tests</h2><p class="muted">Clicks of delivered per subject line, with 95% intervals (the bar) around the rate (the dot).</p>
+<div class="grid">{{range .SubjectTests}}<div class="experiment"><h3>{{.Where}}</h3>{{.Chart}}<ul class="subjects">{{range .Arms}}<li><b>{{.Variant}}</b>: {{.Subject}}</li>{{end}}</ul><p class="verdict{{if .Winner}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
+</section>
+{{end}}{{if .Holdouts}}<section id="holdouts"><h2>Holdouts</h2><p class="muted">Contacts who reached a goal, treated against held out (no email), with 95% intervals (the bar) around the rate (the dot).</p>
 <div class="grid">{{range .Holdouts}}<div class="experiment holdout"><h3>{{.Where}}</h3>{{.Chart}}<p>Lift {{.Lift}}</p><p class="verdict{{if .Sure}} win{{end}}">{{.Verdict}}</p></div>{{end}}</div>
 </section>
 {{end}}{{if .Flags}}<section id="flags"><h2>Flags</h2><ul class="flags">{{range .Flags}}<li>{{.}}</li>{{end}}</ul></section>{{end}}

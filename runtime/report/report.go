@@ -38,6 +38,14 @@ type Report struct {
 	Programme *Outcome `json:"programme,omitempty"`
 	// Experiments judges every step with more than one A/B arm.
 	Experiments []Experiment `json:"experiments"`
+	// SubjectTests judges every email of a step whose sends went out
+	// with more than one subject line, each line an arm, as Experiments
+	// judges A/B steps.
+	SubjectTests []Experiment `json:"subject_tests"`
+	// StageTimesSince is when the store began recording when contacts
+	// reached each stage: the outcomes' stage times know nothing before.
+	// Absent when no contact has a stage time.
+	StageTimesSince *time.Time `json:"stage_times_since,omitempty"`
 	// Holdouts compares the goal rate of each holdout's treated contacts
 	// with its control group's: per sequence held out of, and the
 	// programme's.
@@ -148,6 +156,10 @@ type Outcome struct {
 	// Goal is how many reached the programme's goals; absent when it
 	// declares none.
 	Goal *Goal `json:"goal,omitempty"`
+	// StageTimes is how long the contacts took to reach each stage of
+	// the funnel, from entry and from creation, as far as the store
+	// recorded it (Report.StageTimesSince).
+	StageTimes []StageTime `json:"stage_times,omitempty"`
 }
 
 // Goal is how many of the contacts enrolled reached a goal: the
@@ -292,14 +304,20 @@ func Build(data runtime.ReportData, f runtime.ReportFilter, prog *campaigns.Prog
 		if s.Outcome.Funnel == nil {
 			s.Outcome = outcome(runtime.SequenceOutcome{}, prog)
 		}
+		s.Outcome.StageTimes = stageTimes(data.StageTimes, name)
 		r.Sequences = append(r.Sequences, *s)
 	}
 	weeks(r.Sequences, data.Weeks, f)
 	if data.Programme != nil {
 		o := outcome(*data.Programme, prog)
+		o.StageTimes = stageTimes(data.StageTimes, "")
 		r.Programme = &o
 	}
 	r.Experiments = experiments(r.Sequences, prog)
+	r.SubjectTests = subjectTests(data.Subjects, prog)
+	if anyStageTimes(r) {
+		r.StageTimesSince = sinceTime(data.StageTimesSince)
+	}
 	r.Holdouts = holdouts(data.Holdouts, prog != nil && prog.Goals != nil)
 	return r
 }

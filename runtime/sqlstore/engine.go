@@ -204,11 +204,11 @@ WHERE e.id = v.id AND e.state = 'active'`), args...); err != nil {
 			if m.Trigger != "" {
 				trigger = m.Trigger
 			}
-			sends = append(sends, []any{m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, runtime.SendPlanned, s.t(d.At), trigger})
+			sends = append(sends, []any{m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, runtime.SendPlanned, s.t(d.At), trigger, nullable(m.SubjectVariant)})
 		}
 	}
-	if _, err := s.insertCount(ctx, tx, "sends", []string{"key", "contact_id", "sequence", "step", "version", "email", "variant", "status", "planned_at", "trigger_event"},
-		[]string{str, campaigns.TypeInt, str, str, campaigns.TypeInt, str, str, str, tim, str}, " ON CONFLICT (key) DO NOTHING", sends); err != nil {
+	if _, err := s.insertCount(ctx, tx, "sends", []string{"key", "contact_id", "sequence", "step", "version", "email", "variant", "status", "planned_at", "trigger_event", "subject_variant"},
+		[]string{str, campaigns.TypeInt, str, str, campaigns.TypeInt, str, str, str, tim, str, str}, " ON CONFLICT (key) DO NOTHING", sends); err != nil {
 		return fmt.Errorf("planning %d sends: %w", len(sends), err)
 	}
 	for _, d := range ds {
@@ -297,8 +297,8 @@ func (s *Store) decide(ctx context.Context, tx *sql.Tx, st *decideStmts, d runti
 		if m.Trigger != "" {
 			mtrigger = m.Trigger
 		}
-		if err := s.exec(ctx, tx, send, `INSERT INTO sends (key, contact_id, sequence, step, version, email, variant, status, planned_at, trigger_event) VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?) ON CONFLICT (key) DO NOTHING`,
-			m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, at, mtrigger); err != nil {
+		if err := s.exec(ctx, tx, send, `INSERT INTO sends (key, contact_id, sequence, step, version, email, variant, status, planned_at, trigger_event, subject_variant) VALUES (?, ?, ?, ?, ?, ?, ?, 'planned', ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+			m.Key, d.Contact, m.Sequence, m.Step, d.Version, m.Email, variant, at, mtrigger, nullable(m.SubjectVariant)); err != nil {
 			return fmt.Errorf("planning %s: %w", m.Key, err)
 		}
 	}
@@ -956,4 +956,12 @@ func (s *Store) NextCheck(ctx context.Context) (time.Time, error) {
 	}
 	t, _ := s.scanTime(v)
 	return t, nil
+}
+
+// nullable is v, or NULL when it is empty.
+func nullable(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
 }

@@ -160,7 +160,7 @@ func (s *Store) Pauses(ctx context.Context) ([]runtime.Pause, error) {
 
 // erasable are the tables that hold a contact's personal data by its ID,
 // in the order they are emptied (the contact row last).
-var erasable = []string{"events", "scores", "enrollments", "sends", "handoffs", "preferences"}
+var erasable = []string{"events", "scores", "enrollments", "sends", "handoffs", "preferences", "stage_changes"}
 
 // Erase removes a contact and everything the store holds about it — its
 // attributes, events, scores, enrollments, sends, hand-offs, preferences,

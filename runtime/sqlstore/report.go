@@ -61,6 +61,12 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	if out.Holdouts, err = s.reportHoldouts(ctx, f); err != nil {
 		return out, err
 	}
+	if out.Subjects, err = s.reportSubjects(ctx, f); err != nil {
+		return out, err
+	}
+	if out.StageTimes, out.StageTimesSince, err = s.reportStageTimes(ctx, f); err != nil {
+		return out, err
+	}
 	if out.Outcomes, err = s.reportOutcomes(ctx, f); err != nil || f.Sequence != "" {
 		return out, err
 	}

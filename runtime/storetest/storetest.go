@@ -81,6 +81,9 @@ func Run(t *testing.T, o Opener) {
 	t.Run("Erase", func(t *testing.T) { testErase(t, o) })
 	t.Run("Report", func(t *testing.T) { testReport(t, o) })
 	t.Run("ReportHoldouts", func(t *testing.T) { testReportHoldouts(t, o) })
+	t.Run("ReportStageTimes", func(t *testing.T) { testReportStageTimes(t, o) })
+	t.Run("StageChanges", func(t *testing.T) { testStageChanges(t, o) })
+	t.Run("ReportSubjects", func(t *testing.T) { testReportSubjects(t, o) })
 }
 
 // Program is the programme the suite's contacts follow.

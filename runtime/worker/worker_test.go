@@ -435,3 +435,63 @@ func TestPausedSequenceNeitherAdvancesNorSends(t *testing.T) {
 		t.Errorf("after resuming, the enrollment is still at wait_7d, past its wait")
 	}
 }
+
+// A send of an email that tests subject lines records, as it is
+// planned, the line delivery then renders for it, so that the report can
+// judge the lines by what each contact got.
+func TestSubjectLineRecordedAsPlanned(t *testing.T) {
+	ctx := context.Background()
+	clock := monday
+	st, p := store(t, monday, &clock)
+	cur, err := st.Applied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]string{"a": "Welcome aboard", "b": "Your first week with Acme"}
+	p.Emails["emails/welcome/hello.md"].Subjects = []campaigns.SubjectVariant{
+		{Name: "a", Subject: campaigns.Template{{Text: lines["a"]}}, Weight: 50},
+		{Name: "b", Subject: campaigns.Template{{Text: lines["b"]}}, Weight: 50},
+	}
+	body, err := campaigns.Canonical(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply(ctx, runtime.Version{Hash: p.Hash(), AppliedAt: monday, AppliedBy: "test", Program: body},
+		campaigns.PlanBase{Serial: cur.Serial, Lineage: cur.Lineage, Hash: cur.Hash}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"ann", "bob", "cara", "dan", "eve", "fay", "gus", "hal"} {
+		contact(t, st, p, who+"@acme.example", monday.Add(-time.Hour))
+	}
+	got := &keep{}
+	if _, err := (&worker.Worker{Store: st, Name: "test", Sender: got}).Tick(ctx, monday, false); err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]string{}
+	rows, err := st.DB().QueryContext(ctx, `SELECT c.email, COALESCE(s.subject_variant, '') FROM sends s JOIN contacts c ON c.id = s.contact_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var email, v string
+		if err := rows.Scan(&email, &v); err != nil {
+			t.Fatal(err)
+		}
+		recorded[email] = v
+	}
+	if len(got.msgs) != 8 || len(recorded) != 8 {
+		t.Fatalf("delivered %d messages, recorded %d sends; want the 8 welcomes", len(got.msgs), len(recorded))
+	}
+	seen := map[string]bool{}
+	for _, m := range got.msgs {
+		v := recorded[m.To]
+		seen[v] = true
+		if m.Subject != lines[v] {
+			t.Errorf("%s got %q but its send records line %q (%q)", m.To, m.Subject, v, lines[v])
+		}
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Errorf("the 8 contacts got lines %v; want both lines tested", seen)
+	}
+}

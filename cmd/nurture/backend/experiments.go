@@ -82,7 +82,8 @@ func experiments(ctx context.Context, st runtime.Store, old, prog *campaigns.Pro
 			out = append(out, pe)
 		}
 	}
-	return out, nil
+	subjects, err := subjectExperiments(ctx, st, old, prog, changes, now)
+	return append(out, subjects...), err
 }
 
 // touched lists, in order, the sequences a change adds, changes or
@@ -196,20 +197,32 @@ func removed(pe *campaigns.PlanExperiment, before, after *campaigns.Step, ex *re
 			}
 		}
 	}
-	decided := ex != nil && ex.Decided()
+	var names []string
 	for _, v := range before.Send {
-		if kept[v.Name] {
+		names = append(names, v.Name)
+	}
+	removedArms(pe, "arm", names, kept, after == nil || len(after.Send) < 2, ex)
+}
+
+// removedArms records the arms of names (what says what they are: an
+// arm, a subject line) that kept does not keep, where each stood in the
+// verdict ex, and the warnings removing them earns; stopped says the
+// change ends the experiment.
+func removedArms(pe *campaigns.PlanExperiment, what string, names []string, kept map[string]bool, stopped bool, ex *report.Experiment) {
+	decided := ex != nil && ex.Decided()
+	for _, name := range names {
+		if kept[name] {
 			continue
 		}
-		ra := campaigns.RemovedArm{Variant: v.Name, Standing: campaigns.StandingUndecided}
-		if ex == nil || !slices.ContainsFunc(ex.Arms, func(a report.Arm) bool { return a.Variant == v.Name }) {
-			ra.Message = fmt.Sprintf("removes arm %s: it had no sends in the period", v.Name)
+		ra := campaigns.RemovedArm{Variant: name, Standing: campaigns.StandingUndecided}
+		if ex == nil || !slices.ContainsFunc(ex.Arms, func(a report.Arm) bool { return a.Variant == name }) {
+			ra.Message = fmt.Sprintf("removes %s %s: it had no sends in the period", what, name)
 			pe.Removed = append(pe.Removed, ra)
 			continue
 		}
-		standing, other, p := ex.Standing(v.Name)
+		standing, other, p := ex.Standing(name)
 		ra.Standing = standing
-		this := ex.Arms[slices.IndexFunc(ex.Arms, func(a report.Arm) bool { return a.Variant == v.Name })]
+		this := ex.Arms[slices.IndexFunc(ex.Arms, func(a report.Arm) bool { return a.Variant == name })]
 		against := fmt.Sprintf("%s vs %s for %s, p = %s", report.Percent(float64(this.Rate.Value)),
 			report.Percent(float64(other.Rate.Value)), other.Variant, report.FormatP(p))
 		words := map[string]string{
@@ -218,16 +231,16 @@ func removed(pe *campaigns.PlanExperiment, before, after *campaigns.Step, ex *re
 			campaigns.StandingNoDifferent: "it was no different",
 			campaigns.StandingUndecided:   "it was undecided",
 		}
-		ra.Message = fmt.Sprintf("removes arm %s: %s, %s", v.Name, words[standing], against)
+		ra.Message = fmt.Sprintf("removes %s %s: %s, %s", what, name, words[standing], against)
 		pe.Removed = append(pe.Removed, ra)
 		switch {
 		case standing == campaigns.StandingWinning:
-			pe.Warnings = append(pe.Warnings, fmt.Sprintf("removes arm %s, the winner: %s", v.Name, against))
-		case !decided && v.Name == ex.Leader:
-			pe.Warnings = append(pe.Warnings, fmt.Sprintf("removes arm %s, the leader so far, before the experiment has a verdict: %s", v.Name, against))
+			pe.Warnings = append(pe.Warnings, fmt.Sprintf("removes %s %s, the winner: %s", what, name, against))
+		case !decided && name == ex.Leader:
+			pe.Warnings = append(pe.Warnings, fmt.Sprintf("removes %s %s, the leader so far, before the experiment has a verdict: %s", what, name, against))
 		}
 	}
-	pe.Stopped = after == nil || len(after.Send) < 2
+	pe.Stopped = stopped
 	if pe.Stopped && !decided {
 		why := "it has no sends in the period yet"
 		if ex != nil {

@@ -179,7 +179,7 @@ func buildReport(ctx context.Context, st runtime.Store, filter runtime.ReportFil
 			return report.Report{}, fmt.Errorf("reading applied version %d: %w", v.Serial, err)
 		}
 	}
-	filter = report.GoalFilter(filter, prog)
+	filter = report.StageFilter(report.GoalFilter(filter, prog), prog)
 	data, err := rs.Report(ctx, filter)
 	if err != nil {
 		return report.Report{}, err
