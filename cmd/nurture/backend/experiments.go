@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -275,33 +276,37 @@ func experimentSample(ctx context.Context, st runtime.Store, prog *campaigns.Pro
 	default:
 		return nil, nil
 	}
-	sequence := prog.Sequences[seq]
 	audience, from, horizon, err := reach(ctx, st, prog, seq, now)
 	if err != nil || from == "" {
 		return nil, err
 	}
 	sample.Audience, sample.AudienceFrom, sample.Horizon = audience, from, campaigns.Duration(horizon)
 	sample.Needed = report.NeededPerArm(sample.Baseline, lift, len(s.Send))
-	least := s.Send[0]
-	for _, v := range s.Send[1:] {
-		if v.Weight < least.Weight {
-			least = v
-		}
-	}
-	sample.Arm = least.Name
-	if ex != nil {
-		for _, a := range ex.Arms {
-			if a.Variant == least.Name {
-				sample.Has = a.Rate.Of
-			}
-		}
-	}
-	// The holdouts keep their share of the audience from every arm.
-	treated := (1 - float64(sequence.Holdout)/float64(campaigns.Whole)) * (1 - float64(prog.Holdout)/float64(campaigns.Whole))
-	sample.Gives = int(float64(audience) * float64(least.Weight) / 100 * treated)
+	least := slices.MinFunc(s.Send, func(a, b campaigns.Variant) int { return cmp.Compare(a.Weight, b.Weight) })
+	sample.Arm, sample.Has = least.Name, armSends(ex, least.Name)
+	sample.Gives = int(float64(audience) * float64(least.Weight) / 100 * treated(prog, seq))
 	sample.Short = sample.Has+sample.Gives < sample.Needed
 	sample.Summary = sampleSummary(*sample)
 	return sample, nil
+}
+
+// armSends is how many sends the experiment ex counted for the arm
+// named, 0 when it has none.
+func armSends(ex *report.Experiment, arm string) int {
+	if ex != nil {
+		for _, a := range ex.Arms {
+			if a.Variant == arm {
+				return a.Rate.Of
+			}
+		}
+	}
+	return 0
+}
+
+// treated is the share of a sequence's audience its holdouts leave to
+// its arms: they keep theirs from every arm.
+func treated(prog *campaigns.Program, seq string) float64 {
+	return (1 - float64(prog.Sequences[seq].Holdout)/float64(campaigns.Whole)) * (1 - float64(prog.Holdout)/float64(campaigns.Whole))
 }
 
 // reach is the audience a sequence can reach over its length (at least

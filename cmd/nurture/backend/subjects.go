@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -179,22 +180,9 @@ func subjectSample(ctx context.Context, st runtime.Store, prog *campaigns.Progra
 	}
 	sample.Audience, sample.AudienceFrom, sample.Horizon = audience, from, campaigns.Duration(horizon)
 	sample.Needed = report.NeededPerArm(sample.Baseline, sample.Lift, len(lines))
-	least := lines[0]
-	for _, v := range lines[1:] {
-		if v.Weight < least.Weight {
-			least = v
-		}
-	}
-	sample.Arm = least.Name
-	if ex != nil {
-		for _, a := range ex.Arms {
-			if a.Variant == least.Name {
-				sample.Has = a.Rate.Of
-			}
-		}
-	}
-	treated := (1 - float64(prog.Sequences[seq].Holdout)/float64(campaigns.Whole)) * (1 - float64(prog.Holdout)/float64(campaigns.Whole))
-	sample.Gives = int(float64(audience) * share * float64(least.Weight) / 100 * treated)
+	least := slices.MinFunc(lines, func(a, b campaigns.SubjectVariant) int { return cmp.Compare(a.Weight, b.Weight) })
+	sample.Arm, sample.Has = least.Name, armSends(ex, least.Name)
+	sample.Gives = int(float64(audience) * share * float64(least.Weight) / 100 * treated(prog, seq))
 	sample.Short = sample.Has+sample.Gives < sample.Needed
 	sample.Summary = "subject line " + strings.TrimPrefix(sampleSummary(*sample), "arm ")
 	return sample, nil
