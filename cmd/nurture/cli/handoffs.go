@@ -137,14 +137,16 @@ func writeHandoffs(w io.Writer, hs []runtime.HandoffRecord, indent string) {
 		if h.Account == "" {
 			continue
 		}
-		fmt.Fprintf(w, "%sHand-off %d hands over the account %s, reached by:\n", indent, h.ID, h.Account)
+		fmt.Fprintf(w, "\n%sHand-off %d hands over the account %s, reached by:\n", indent, h.ID, h.Account)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for i, c := range h.Contacts {
 			how := "made it"
 			if i > 0 {
 				how = "joined " + c.At.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(w, "%s  %s  %s, %s\n", indent, c.Email, how, strings.TrimPrefix(c.Reason+" in "+c.Sequence, " in "))
+			fmt.Fprintf(tw, "%s  %s\t%s\t%s\n", indent, c.Email, how, strings.TrimPrefix(c.Reason+" in "+c.Sequence, " in "))
 		}
+		tw.Flush()
 	}
 }
 
