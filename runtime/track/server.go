@@ -546,7 +546,8 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 		p.PausedUntil = now.Add(span.Std())
 		event = &runtime.Event{ID: fmt.Sprintf("pause/%d/%d", c.ID, now.UnixMilli()), Email: c.Email, Name: campaigns.EventPaused, At: now,
 			Props: map[string]any{"until": p.PausedUntil.UTC().Format(time.RFC3339)}}
-		saved = "Paused. No marketing email until " + p.PausedUntil.UTC().Format("2 January 2006") + "."
+		// The page says until when, beside the way to resume.
+		saved = ""
 	case r.PostForm.Has("resume"):
 		if !p.Paused(now) {
 			// Resumed already, in another tab: nothing to do.
@@ -1165,7 +1166,8 @@ var pages = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <style>body{font:16px/1.6 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2937;background:#f3f4f6;margin:0;padding:24px}
 main{max-width:480px;margin:40px auto;background:#fff;border-radius:8px;padding:32px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 h1{font-size:22px;margin:0 0 16px}button{font:inherit;background:#2563eb;color:#fff;border:0;border-radius:6px;padding:10px 18px;cursor:pointer}
-fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom:8px}label{display:block;margin:6px 0}.muted{color:#6b7280;font-size:14px}button.quiet{background:#fff;color:#1f2937;border:1px solid #d1d5db;padding:6px 12px}</style></head>
+fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom:8px}label{display:block;margin:6px 0}.muted{color:#6b7280;font-size:14px}button.quiet{background:#fff;color:#1f2937;border:1px solid #d1d5db;padding:6px 12px}
+fieldset.pauses{margin-top:28px}fieldset.pauses form{display:inline-block;margin:0 8px 8px 0}</style></head>
 <body><main>
 {{if .Confirm}}<h1>Unsubscribe{{if .Sender}} from {{.Sender}}{{end}}?</h1>
 <p>{{.Email}} will get no more marketing email{{if .Sender}} from {{.Sender}}{{end}}.</p>
@@ -1190,7 +1192,7 @@ fieldset{border:0;padding:0;margin:0 0 20px}legend{font-weight:600;margin-bottom
 <fieldset><legend>How often</legend>{{if .Stale}}<p class="muted">The choice you made is no longer offered: you get email as "{{.Stale}}" until you choose again.</p>{{end}}{{range .Frequencies}}<label><input type="radio" name="frequency" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}</label>{{end}}</fieldset>
 {{if .Topics}}<fieldset><legend>Topics</legend>{{range .Topics}}<label><input type="checkbox" name="topic" value="{{.Value}}"{{if .On}} checked{{end}}> {{.Label}}{{if .Note}}<br><span class="muted">{{.Note}}</span>{{end}}</label>{{end}}</fieldset>{{end}}
 <button type="submit">Save</button></form>
-{{if .Pauses}}<fieldset><legend>Need a break?</legend>{{range .Pauses}}<form method="post" action="{{$.Action}}"><input type="hidden" name="pause" value="{{.Value}}"><button type="submit" class="quiet">{{.Label}}</button></form>{{end}}</fieldset>{{end}}
+{{if .Pauses}}<fieldset class="pauses"><legend>Need a break?</legend>{{range .Pauses}}<form method="post" action="{{$.Action}}"><input type="hidden" name="pause" value="{{.Value}}"><button type="submit" class="quiet">{{.Label}}</button></form>{{end}}</fieldset>{{end}}
 {{if .Unsubscribe}}{{if .Unsubscribed}}<p class="muted"><a href="{{.Unsubscribe}}">Subscribe again</a></p>{{else}}<p class="muted">Or <a href="{{.Unsubscribe}}">unsubscribe from all marketing email</a>.</p>{{end}}{{end}}
 {{end}}
 </main></body></html>
