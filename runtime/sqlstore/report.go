@@ -26,7 +26,8 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 		emails[k] = e
 		return e
 	}
-	if err := s.reportSends(ctx, f, row); err != nil {
+	sentWeeks := map[weekKey]int{}
+	if err := s.reportSends(ctx, f, row, sentWeeks); err != nil {
 		return out, err
 	}
 	if err := s.reportEvents(ctx, f, row); err != nil {
@@ -55,7 +56,7 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	if out.Links, err = s.reportLinks(ctx, f); err != nil {
 		return out, err
 	}
-	if out.Weeks, err = s.reportWeeks(ctx, f); err != nil {
+	if out.Weeks, err = s.reportWeeks(ctx, f, sentWeeks); err != nil {
 		return out, err
 	}
 	if out.Holdouts, err = s.reportHoldouts(ctx, f); err != nil {
@@ -250,6 +251,17 @@ func (s *Store) goalReached(f runtime.ReportFilter) (string, []any) {
 	return "(" + strings.Join(reached, " OR ") + ")", args
 }
 
+// goalJoin joins an enrollment n to its contact c when goalReached reads
+// the contact's stage, and is empty when nothing reads c: every
+// enrollment has its contact, so the join never drops a row, and a join
+// not needed is a lookup per enrollment.
+func (s *Store) goalJoin(f runtime.ReportFilter) string {
+	if len(f.GoalStages) == 0 {
+		return ""
+	}
+	return " JOIN contacts c ON c.id = n.contact_id"
+}
+
 // stringList is "?, ?, ?" for vs, and vs as arguments.
 func stringList(vs []string) (string, []any) {
 	args := make([]any, len(vs))
@@ -283,17 +295,21 @@ func (s *Store) reportHoldouts(ctx context.Context, f runtime.ReportFilter) ([]r
 		out = append(out, h)
 		return nil
 	}
-	err := s.scanRows(ctx, `SELECT n.sequence, n.arm, COUNT(DISTINCT n.contact_id), COUNT(DISTINCT CASE WHEN `+reached+` THEN n.contact_id END)
-FROM enrollments n JOIN contacts c ON c.id = n.contact_id
-WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+only+`
-GROUP BY n.sequence, n.arm ORDER BY n.sequence, n.arm`, append(append(rargs, until, since), onlyArgs...), scan)
+	// A contact counts once an arm: the inner query makes a row of each,
+	// where COUNT(DISTINCT …) would keep a set of contacts an arm.
+	err := s.scanRows(ctx, `SELECT x.sequence, x.arm, COUNT(*), SUM(x.reached)
+FROM (SELECT n.sequence, n.arm, n.contact_id, MAX(CASE WHEN `+reached+` THEN 1 ELSE 0 END) AS reached
+	FROM enrollments n`+s.goalJoin(f)+`
+	WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+only+`
+	GROUP BY n.sequence, n.arm, n.contact_id) x
+GROUP BY x.sequence, x.arm ORDER BY x.sequence, x.arm`, append(append(rargs, until, since), onlyArgs...), scan)
 	if err != nil || f.Sequence != "" || !slices.ContainsFunc(out, func(h runtime.HoldoutStats) bool { return h.Arm == campaigns.ArmGlobalControl }) {
 		return out, err
 	}
 	err = s.scanRows(ctx, `SELECT '', CASE WHEN x.held = 1 THEN '`+campaigns.ArmGlobalControl+`' ELSE '`+campaigns.ArmTreatment+`' END, COUNT(*), SUM(x.reached)
 FROM (SELECT n.contact_id, MAX(CASE WHEN n.arm = '`+campaigns.ArmGlobalControl+`' THEN 1 ELSE 0 END) AS held,
 		MAX(CASE WHEN `+reached+` THEN 1 ELSE 0 END) AS reached
-	FROM enrollments n JOIN contacts c ON c.id = n.contact_id
+	FROM enrollments n`+s.goalJoin(f)+`
 	WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)
 	GROUP BY n.contact_id) x
 GROUP BY x.held ORDER BY 2`, append(rargs, until, since), scan)
@@ -306,36 +322,41 @@ GROUP BY x.held ORDER BY 2`, append(rargs, until, since), scan)
 	return out, nil
 }
 
-// reportSends counts the sends handed over in the period. A send the
-// mail server refused for its recipient is a bounce, which the engine
-// records as the event "bounce/" and the send's key: the bounce counts
-// with the others (reportEvents) and the refusal not again. The lookup
-// by primary key runs only for the few refused sends.
-func (s *Store) reportSends(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats) error {
+// reportSends counts the sends handed over in the period, and adds each
+// sequence's week by week to weeks: one pass over the sends for both. A
+// send the mail server refused for its recipient is a bounce, which the
+// engine records as the event "bounce/" and the send's key: the bounce
+// counts with the others (reportEvents) and the refusal not again. The
+// lookup by primary key runs only for the few refused sends.
+func (s *Store) reportSends(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats, weeks map[weekKey]int) error {
 	// The status is tested in the sum, not the WHERE: there SQLite would
 	// read the sends through the claim index (sends_due), a lookup per
 	// row where the period wants them all, and a scan is faster.
-	q := `SELECT s.sequence, s.step, s.email, COALESCE(s.variant, ''),
+	q := `SELECT s.sequence, s.step, s.email, COALESCE(s.variant, ''), ` + s.week("s.sent_at") + `,
   SUM(CASE WHEN s.status IN (?, ?, ?) THEN 1 ELSE 0 END),
   SUM(CASE WHEN s.status = ? AND NOT EXISTS (SELECT 1 FROM events b WHERE b.id = 'bounce/' || s.key) THEN 1 ELSE 0 END)
 FROM sends s
 WHERE s.sent_at >= ? AND s.sent_at < ?`
-	args := []any{runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, runtime.SendFailed, s.t(f.Since), s.t(f.Until)}
+	args := []any{s.t(f.Since), runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, runtime.SendFailed, s.t(f.Since), s.t(f.Until)}
 	if f.Sequence != "" {
 		q += ` AND s.sequence = ?`
 		args = append(args, f.Sequence)
 	}
-	q += ` GROUP BY s.sequence, s.step, s.email, COALESCE(s.variant, '')
+	// 5 is the week: PostgreSQL would not take its expression, with a
+	// parameter of its own, for the one in the select list.
+	q += ` GROUP BY s.sequence, s.step, s.email, COALESCE(s.variant, ''), 5
 HAVING SUM(CASE WHEN s.status IN (?, ?, ?) THEN 1 ELSE 0 END) > 0`
 	args = append(args, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed)
 	return s.scanRows(ctx, q, args, func(r *sql.Rows) error {
 		var k [4]string
-		var sent, failed int
-		if err := r.Scan(&k[0], &k[1], &k[2], &k[3], &sent, &failed); err != nil {
+		var week, sent, failed int
+		if err := r.Scan(&k[0], &k[1], &k[2], &k[3], &week, &sent, &failed); err != nil {
 			return err
 		}
 		e := row(k)
-		e.Sent, e.Failed = sent, failed
+		e.Sent += sent
+		e.Failed += failed
+		weeks[weekKey{k[0], week}] += sent
 		return nil
 	})
 }
@@ -379,22 +400,28 @@ FROM (
 	})
 }
 
-// reportWeeks counts each sequence's sends, and the contacts who clicked
-// its emails, week by week from the period's start. The week is computed
-// in SQL from the seconds since the start, so that both stores bucket
-// alike whatever their time zone or week numbering.
-func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter) ([]runtime.WeekStats, error) {
-	week := func(col string) string {
-		return "CAST(FLOOR(-(" + s.d.AgeSeconds("?", col) + ") / 604800) AS INTEGER)"
-	}
+// weekKey is a sequence and a week of the period.
+type weekKey struct {
+	seq  string
+	week int
+}
+
+// week is the week of the period the time in col falls in, from the
+// period's start, a parameter. It is computed in SQL from the seconds
+// since the start, so that both stores bucket alike whatever their time
+// zone or week numbering.
+func (s *Store) week(col string) string {
+	return "CAST(FLOOR(-(" + s.d.AgeSeconds("?", col) + ") / 604800) AS INTEGER)"
+}
+
+// reportWeeks counts each sequence's sends (sent, as reportSends counted
+// them), and the contacts who clicked its emails, week by week from the
+// period's start.
+func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter, sent map[weekKey]int) ([]runtime.WeekStats, error) {
 	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
 	since, until := s.t(f.Since), s.t(f.Until)
-	type key struct {
-		seq  string
-		week int
-	}
-	weeks := map[key]*runtime.WeekStats{}
-	get := func(k key) *runtime.WeekStats {
+	weeks := map[weekKey]*runtime.WeekStats{}
+	get := func(k weekKey) *runtime.WeekStats {
 		if w := weeks[k]; w != nil {
 			return w
 		}
@@ -402,40 +429,21 @@ func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter) ([]runt
 		weeks[k] = w
 		return w
 	}
-	q := `SELECT x.sequence, x.week, COUNT(*) FROM (
-  SELECT s.sequence, ` + week("s.sent_at") + ` AS week FROM sends s
-  WHERE s.status IN (?, ?, ?) AND s.sent_at >= ? AND s.sent_at < ?`
-	args := []any{since, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, since, until}
-	if f.Sequence != "" {
-		q += ` AND s.sequence = ?`
-		args = append(args, f.Sequence)
-	}
-	q += `
-) x GROUP BY x.sequence, x.week`
-	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
-		var k key
-		var n int
-		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
-			return err
-		}
+	for k, n := range sent {
 		get(k).Sent = n
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	q = `SELECT x.sequence, x.week, COUNT(DISTINCT x.contact_id) FROM (
-  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + week("e.at") + ` AS week
+	q := `SELECT x.sequence, x.week, COUNT(DISTINCT x.contact_id) FROM (
+  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + s.week("e.at") + ` AS week
   FROM events e WHERE e.name = ? AND e.at >= ? AND e.at < ?
 ) x WHERE x.sequence <> ''`
-	args = []any{since, campaigns.EventClicked, since, until}
+	args := []any{since, campaigns.EventClicked, since, until}
 	if f.Sequence != "" {
 		q += ` AND x.sequence = ?`
 		args = append(args, f.Sequence)
 	}
 	q += ` GROUP BY x.sequence, x.week`
-	err = s.scanRows(ctx, q, args, func(r *sql.Rows) error {
-		var k key
+	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k weekKey
 		var n int
 		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
 			return err
@@ -506,11 +514,15 @@ func (s *Store) reportOutcomes(ctx context.Context, f runtime.ReportFilter) ([]r
 	}
 	since, until := s.t(f.Since), s.t(f.Until)
 
+	// Each contact once a sequence, then its stage: the join reads a
+	// contact once a sequence however many times it entered it, and no
+	// COUNT(DISTINCT …) keeps a set of contacts per stage.
 	cond, args := only("n.sequence", []any{until, since})
-	err := s.scanRows(ctx, `SELECT n.sequence, COALESCE(c.stage, ''), COUNT(DISTINCT n.contact_id)
-FROM enrollments n JOIN contacts c ON c.id = n.contact_id
-WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+cond+`
-GROUP BY n.sequence, COALESCE(c.stage, '')`, args, func(r *sql.Rows) error {
+	err := s.scanRows(ctx, `SELECT x.sequence, COALESCE(c.stage, ''), COUNT(*)
+FROM (SELECT DISTINCT n.sequence, n.contact_id FROM enrollments n
+	WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+cond+`) x
+JOIN contacts c ON c.id = x.contact_id
+GROUP BY x.sequence, COALESCE(c.stage, '')`, args, func(r *sql.Rows) error {
 		var seq, stage string
 		var n int
 		if err := r.Scan(&seq, &stage, &n); err != nil {
