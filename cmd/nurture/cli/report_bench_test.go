@@ -42,8 +42,10 @@ import (
 //
 // report-peak-MB is the peak resident memory of nurture report --format
 // json run as a process of its own over the same store (see
-// benchPeakEnv): the report reads a row per email, arm and week, never a
-// row per send, so the figure stays flat as the list grows.
+// benchPeakEnv). The report reads a row per email, arm and week, never a
+// row per send: on PostgreSQL the figure stays flat as the list grows,
+// while SQLite, which aggregates inside the process, grows its page
+// cache and its sorts' memory up to the bounds its cache_size sets.
 func BenchmarkReport(b *testing.B) {
 	sends := 100_000
 	if s := os.Getenv("NURTURE_BENCH_SENDS"); s != "" {
@@ -149,6 +151,16 @@ func seedReportBench(b testing.TB, s *sqlstore.Store, sends int) runtime.ReportF
 	return seedReport(b, s, sends/4, sends)
 }
 
+// seedReport fills s with a list of contacts, the first of whom get
+// sends — 4 each (2 sequences of 2 steps) but the one in nine welcome
+// holds out (who gets 2), in rounds of 4 when there are more sends than
+// contacts can take at 4 — and what their recipients did, all in the 30
+// days before benchNow; it returns that period. Each table is filled by
+// INSERT … SELECT over a series of contact numbers, a chunk of contacts
+// a statement: every value is a function of the contact's number i (its
+// id is i+1), the sequence k, the step j and the round r, as the
+// row-by-row seeding it replaces computed them, so that the default
+// store is the one that seeding made.
 func seedReport(b testing.TB, s *sqlstore.Store, contacts, sends int) runtime.ReportFilter {
 	b.Helper()
 	ctx := context.Background()
