@@ -26,8 +26,7 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 		emails[k] = e
 		return e
 	}
-	sentWeeks := map[weekKey]int{}
-	if err := s.reportSends(ctx, f, row, sentWeeks); err != nil {
+	if err := s.reportSends(ctx, f, row); err != nil {
 		return out, err
 	}
 	if err := s.reportEvents(ctx, f, row); err != nil {
@@ -56,7 +55,7 @@ func (s *Store) Report(ctx context.Context, f runtime.ReportFilter) (runtime.Rep
 	if out.Links, err = s.reportLinks(ctx, f); err != nil {
 		return out, err
 	}
-	if out.Weeks, err = s.reportWeeks(ctx, f, sentWeeks); err != nil {
+	if out.Weeks, err = s.reportWeeks(ctx, f); err != nil {
 		return out, err
 	}
 	if out.Holdouts, err = s.reportHoldouts(ctx, f); err != nil {
@@ -322,41 +321,36 @@ GROUP BY x.held ORDER BY 2`, append(rargs, until, since), scan)
 	return out, nil
 }
 
-// reportSends counts the sends handed over in the period, and adds each
-// sequence's week by week to weeks: one pass over the sends for both. A
-// send the mail server refused for its recipient is a bounce, which the
-// engine records as the event "bounce/" and the send's key: the bounce
-// counts with the others (reportEvents) and the refusal not again. The
-// lookup by primary key runs only for the few refused sends.
-func (s *Store) reportSends(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats, weeks map[weekKey]int) error {
+// reportSends counts the sends handed over in the period. A send the
+// mail server refused for its recipient is a bounce, which the engine
+// records as the event "bounce/" and the send's key: the bounce counts
+// with the others (reportEvents) and the refusal not again. The lookup
+// by primary key runs only for the few refused sends.
+func (s *Store) reportSends(ctx context.Context, f runtime.ReportFilter, row func([4]string) *runtime.EmailStats) error {
 	// The status is tested in the sum, not the WHERE: there SQLite would
 	// read the sends through the claim index (sends_due), a lookup per
 	// row where the period wants them all, and a scan is faster.
-	q := `SELECT s.sequence, s.step, s.email, COALESCE(s.variant, ''), ` + s.week("s.sent_at") + `,
+	q := `SELECT s.sequence, s.step, s.email, COALESCE(s.variant, ''),
   SUM(CASE WHEN s.status IN (?, ?, ?) THEN 1 ELSE 0 END),
   SUM(CASE WHEN s.status = ? AND NOT EXISTS (SELECT 1 FROM events b WHERE b.id = 'bounce/' || s.key) THEN 1 ELSE 0 END)
 FROM sends s
 WHERE s.sent_at >= ? AND s.sent_at < ?`
-	args := []any{s.t(f.Since), runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, runtime.SendFailed, s.t(f.Since), s.t(f.Until)}
+	args := []any{runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, runtime.SendFailed, s.t(f.Since), s.t(f.Until)}
 	if f.Sequence != "" {
 		q += ` AND s.sequence = ?`
 		args = append(args, f.Sequence)
 	}
-	// 5 is the week: PostgreSQL would not take its expression, with a
-	// parameter of its own, for the one in the select list.
-	q += ` GROUP BY s.sequence, s.step, s.email, COALESCE(s.variant, ''), 5
+	q += ` GROUP BY s.sequence, s.step, s.email, COALESCE(s.variant, '')
 HAVING SUM(CASE WHEN s.status IN (?, ?, ?) THEN 1 ELSE 0 END) > 0`
 	args = append(args, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed)
 	return s.scanRows(ctx, q, args, func(r *sql.Rows) error {
 		var k [4]string
-		var week, sent, failed int
-		if err := r.Scan(&k[0], &k[1], &k[2], &k[3], &week, &sent, &failed); err != nil {
+		var sent, failed int
+		if err := r.Scan(&k[0], &k[1], &k[2], &k[3], &sent, &failed); err != nil {
 			return err
 		}
 		e := row(k)
-		e.Sent += sent
-		e.Failed += failed
-		weeks[weekKey{k[0], week}] += sent
+		e.Sent, e.Failed = sent, failed
 		return nil
 	})
 }
@@ -400,28 +394,22 @@ FROM (
 	})
 }
 
-// weekKey is a sequence and a week of the period.
-type weekKey struct {
-	seq  string
-	week int
-}
-
-// week is the week of the period the time in col falls in, from the
-// period's start, a parameter. It is computed in SQL from the seconds
-// since the start, so that both stores bucket alike whatever their time
-// zone or week numbering.
-func (s *Store) week(col string) string {
-	return "CAST(FLOOR(-(" + s.d.AgeSeconds("?", col) + ") / 604800) AS INTEGER)"
-}
-
-// reportWeeks counts each sequence's sends (sent, as reportSends counted
-// them), and the contacts who clicked its emails, week by week from the
-// period's start.
-func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter, sent map[weekKey]int) ([]runtime.WeekStats, error) {
+// reportWeeks counts each sequence's sends, and the contacts who clicked
+// its emails, week by week from the period's start. The week is computed
+// in SQL from the seconds since the start, so that both stores bucket
+// alike whatever their time zone or week numbering.
+func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter) ([]runtime.WeekStats, error) {
+	week := func(col string) string {
+		return "CAST(FLOOR(-(" + s.d.AgeSeconds("?", col) + ") / 604800) AS INTEGER)"
+	}
 	prop := func(k string) string { return "COALESCE(" + s.d.Prop(k, str) + ", '')" }
 	since, until := s.t(f.Since), s.t(f.Until)
-	weeks := map[weekKey]*runtime.WeekStats{}
-	get := func(k weekKey) *runtime.WeekStats {
+	type key struct {
+		seq  string
+		week int
+	}
+	weeks := map[key]*runtime.WeekStats{}
+	get := func(k key) *runtime.WeekStats {
 		if w := weeks[k]; w != nil {
 			return w
 		}
@@ -429,21 +417,40 @@ func (s *Store) reportWeeks(ctx context.Context, f runtime.ReportFilter, sent ma
 		weeks[k] = w
 		return w
 	}
-	for k, n := range sent {
-		get(k).Sent = n
+	q := `SELECT x.sequence, x.week, COUNT(*) FROM (
+  SELECT s.sequence, ` + week("s.sent_at") + ` AS week FROM sends s
+  WHERE s.status IN (?, ?, ?) AND s.sent_at >= ? AND s.sent_at < ?`
+	args := []any{since, runtime.SendAccepted, runtime.SendUnknown, runtime.SendFailed, since, until}
+	if f.Sequence != "" {
+		q += ` AND s.sequence = ?`
+		args = append(args, f.Sequence)
 	}
-	q := `SELECT x.sequence, x.week, COUNT(DISTINCT x.contact_id) FROM (
-  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + s.week("e.at") + ` AS week
+	q += `
+) x GROUP BY x.sequence, x.week`
+	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k key
+		var n int
+		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
+			return err
+		}
+		get(k).Sent = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	q = `SELECT x.sequence, x.week, COUNT(DISTINCT x.contact_id) FROM (
+  SELECT e.contact_id, ` + prop("sequence") + ` AS sequence, ` + week("e.at") + ` AS week
   FROM events e WHERE e.name = ? AND e.at >= ? AND e.at < ?
 ) x WHERE x.sequence <> ''`
-	args := []any{since, campaigns.EventClicked, since, until}
+	args = []any{since, campaigns.EventClicked, since, until}
 	if f.Sequence != "" {
 		q += ` AND x.sequence = ?`
 		args = append(args, f.Sequence)
 	}
 	q += ` GROUP BY x.sequence, x.week`
-	err := s.scanRows(ctx, q, args, func(r *sql.Rows) error {
-		var k weekKey
+	err = s.scanRows(ctx, q, args, func(r *sql.Rows) error {
+		var k key
 		var n int
 		if err := r.Scan(&k.seq, &k.week, &n); err != nil {
 			return err
