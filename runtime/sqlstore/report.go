@@ -256,6 +256,17 @@ func (s *Store) goalReached(f runtime.ReportFilter) (string, []any) {
 	return "(" + strings.Join(reached, " OR ") + ")", args
 }
 
+// goalJoin joins an enrollment n to its contact c when goalReached reads
+// the contact's stage, and is empty when nothing reads c: every
+// enrollment has its contact, so the join never drops a row, and a join
+// not needed is a lookup per enrollment.
+func (s *Store) goalJoin(f runtime.ReportFilter) string {
+	if len(f.GoalStages) == 0 {
+		return ""
+	}
+	return " JOIN contacts c ON c.id = n.contact_id"
+}
+
 // stringList is "?, ?, ?" for vs, and vs as arguments.
 func stringList(vs []string) (string, []any) {
 	args := make([]any, len(vs))
@@ -289,17 +300,21 @@ func (s *Store) reportHoldouts(ctx context.Context, f runtime.ReportFilter) ([]r
 		out = append(out, h)
 		return nil
 	}
-	err := s.scanRows(ctx, `SELECT n.sequence, n.arm, COUNT(DISTINCT n.contact_id), COUNT(DISTINCT CASE WHEN `+reached+` THEN n.contact_id END)
-FROM enrollments n JOIN contacts c ON c.id = n.contact_id
-WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+only+`
-GROUP BY n.sequence, n.arm ORDER BY n.sequence, n.arm`, append(append(rargs, until, since), onlyArgs...), scan)
+	// A contact counts once an arm: the inner query makes a row of each,
+	// where COUNT(DISTINCT …) would keep a set of contacts an arm.
+	err := s.scanRows(ctx, `SELECT x.sequence, x.arm, COUNT(*), SUM(x.reached)
+FROM (SELECT n.sequence, n.arm, n.contact_id, MAX(CASE WHEN `+reached+` THEN 1 ELSE 0 END) AS reached
+	FROM enrollments n`+s.goalJoin(f)+`
+	WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+only+`
+	GROUP BY n.sequence, n.arm, n.contact_id) x
+GROUP BY x.sequence, x.arm ORDER BY x.sequence, x.arm`, append(append(rargs, until, since), onlyArgs...), scan)
 	if err != nil || f.Sequence != "" || !slices.ContainsFunc(out, func(h runtime.HoldoutStats) bool { return h.Arm == campaigns.ArmGlobalControl }) {
 		return out, err
 	}
 	err = s.scanRows(ctx, `SELECT '', CASE WHEN x.held = 1 THEN '`+campaigns.ArmGlobalControl+`' ELSE '`+campaigns.ArmTreatment+`' END, COUNT(*), SUM(x.reached)
 FROM (SELECT n.contact_id, MAX(CASE WHEN n.arm = '`+campaigns.ArmGlobalControl+`' THEN 1 ELSE 0 END) AS held,
 		MAX(CASE WHEN `+reached+` THEN 1 ELSE 0 END) AS reached
-	FROM enrollments n JOIN contacts c ON c.id = n.contact_id
+	FROM enrollments n`+s.goalJoin(f)+`
 	WHERE n.arm IS NOT NULL AND n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)
 	GROUP BY n.contact_id) x
 GROUP BY x.held ORDER BY 2`, append(rargs, until, since), scan)
@@ -512,11 +527,15 @@ func (s *Store) reportOutcomes(ctx context.Context, f runtime.ReportFilter) ([]r
 	}
 	since, until := s.t(f.Since), s.t(f.Until)
 
+	// Each contact once a sequence, then its stage: the join reads a
+	// contact once a sequence however many times it entered it, and no
+	// COUNT(DISTINCT …) keeps a set of contacts per stage.
 	cond, args := only("n.sequence", []any{until, since})
-	err := s.scanRows(ctx, `SELECT n.sequence, COALESCE(c.stage, ''), COUNT(DISTINCT n.contact_id)
-FROM enrollments n JOIN contacts c ON c.id = n.contact_id
-WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+cond+`
-GROUP BY n.sequence, COALESCE(c.stage, '')`, args, func(r *sql.Rows) error {
+	err := s.scanRows(ctx, `SELECT x.sequence, COALESCE(c.stage, ''), COUNT(*)
+FROM (SELECT DISTINCT n.sequence, n.contact_id FROM enrollments n
+	WHERE n.entered_at < ? AND (n.exited_at IS NULL OR n.exited_at >= ?)`+cond+`) x
+JOIN contacts c ON c.id = x.contact_id
+GROUP BY x.sequence, COALESCE(c.stage, '')`, args, func(r *sql.Rows) error {
 		var seq, stage string
 		var n int
 		if err := r.Scan(&seq, &stage, &n); err != nil {
