@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -865,12 +864,12 @@ func (g *optGate) check(ctx context.Context, m *sharedRun, id, contact int64, to
 		g.outs, g.serial = outs, n
 	}
 	o := g.outs[contact]
-	if why := o.Withholds(topic, marketing, g.now); why != "" {
-		if !o.Suppressed && !(topic != "" && slices.Contains(o.TopicsOut, topic)) {
-			// Only paused: the message waits for the pause to end.
-			return pausedUntil{o.PausedUntil, why}
-		}
+	if why := o.Withholds(topic, false, g.now); why != "" {
 		return withheldFor(why)
+	}
+	if why := o.Withholds(topic, marketing, g.now); why != "" {
+		// Only paused: the message waits for the pause to end.
+		return pausedUntil{o.PausedUntil, why}
 	}
 	return nil
 }
