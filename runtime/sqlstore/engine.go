@@ -522,8 +522,9 @@ FROM unnest(CAST(? AS BIGINT[]), CAST(? AS TEXT[])) AS m(id, mid) WHERE sends.id
 // with that status. The pauses are asked once a statement, not once a
 // send looked at: a planner that misjudges how many sends are planned
 // (statistics from before the tick planned them) sorts them all, and
-// then a pause looked up for each cost a claim tens of milliseconds. With a domain, it writes each claimed send's
-// Message-ID, its key's hash at domain (Dialect.SHA256Hex). Rebound.
+// then a pause looked up for each cost a claim tens of milliseconds.
+// With a domain, it writes each claimed send's Message-ID, its key's
+// hash at domain (Dialect.SHA256Hex). Rebound.
 func (s *Store) claimSends(worker string, now time.Time, limit int, domain string) (string, []any) {
 	const suppressed = `EXISTS (SELECT 1 FROM contacts c JOIN suppressions x ON x.email_key = c.email_key WHERE c.id = sends.contact_id)`
 	var set string
